@@ -1,0 +1,34 @@
+# `make demo` and `make test` set up .venv on a fresh machine and run the demo / the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install -q -c constraints.txt
+
+.PHONY: demo test test-fast bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# Core install: what a user gets from `pip install embedb` (no torch).
+$(VENV)/.core: pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(PIP) -e .
+	touch $@
+
+# Test install: core + test tools + the optional extras the tests exercise (torch CPU first).
+$(VENV)/.test: $(VENV)/.core
+	$(PIP) torch==2.13.0
+	$(PIP) -e ".[test,torch,sentence-transformers,onnx,zh,parquet,reference]"
+	touch $@
+
+demo: $(VENV)/.core
+	$(PY) -m embedb.demo $(DEMO_ARGS)
+
+test: $(VENV)/.test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.test
+	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

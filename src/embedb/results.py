@@ -1,0 +1,119 @@
+"""Result shapes of pymilvus: Hit, Hits, SearchResult, QueryResult, OmitZeroDict."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+
+class OmitZeroDict(dict):
+    """A dict whose str()/repr() hides zero-valued entries such as ``cost: 0``."""
+
+    def __str__(self) -> str:
+        return str({k: v for k, v in self.items() if not (isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0 and k == "cost")})
+
+    __repr__ = __str__
+
+
+class Hit(dict):
+    """One search hit: ``{<pk field>: pk, "distance": d, "entity": {...}}``.
+
+    ``hit["field"]`` falls back to ``hit["entity"]["field"]``; ``.id``, ``.distance``,
+    ``.score`` and ``.pk`` are attributes as in pymilvus.
+    """
+
+    __slots__ = ("_pk_name",)
+
+    def __init__(self, pk_name: str, pk: Any, distance: float, entity: dict | None = None) -> None:
+        super().__init__()
+        self._pk_name = pk_name
+        dict.__setitem__(self, pk_name, pk)
+        dict.__setitem__(self, "distance", distance)
+        dict.__setitem__(self, "entity", entity if entity is not None else {})
+
+    @property
+    def id(self) -> Any:
+        return dict.__getitem__(self, self._pk_name)
+
+    pk = id
+
+    @property
+    def distance(self) -> float:
+        return dict.__getitem__(self, "distance")
+
+    score = distance
+
+    @property
+    def entity(self) -> dict:
+        return dict.__getitem__(self, "entity")
+
+    @property
+    def fields(self) -> dict:
+        return self.entity
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __getitem__(self, key: Any) -> Any:
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        entity = dict.__getitem__(self, "entity")
+        if key in entity:
+            return entity[key]
+        raise KeyError(key)
+
+    def __getattr__(self, name: str) -> Any:
+        entity = dict.__getitem__(self, "entity")
+        if name in entity:
+            return entity[name]
+        raise AttributeError(name)
+
+    def to_dict(self) -> dict:
+        return dict(self)
+
+    def __reduce__(self):  # keep copy/pickle of results working (results are not stored on disk)
+        return (Hit, (self._pk_name, self.id, self.distance, dict(self.entity)))
+
+
+class Hits(list):
+    """The hits of one query, best first."""
+
+    @property
+    def ids(self) -> list:
+        return [h.id for h in self]
+
+    @property
+    def distances(self) -> list:
+        return [h.distance for h in self]
+
+
+HybridHits = Hits
+
+
+class SearchResult(list):
+    """One :class:`Hits` list per query vector, with ``.extra`` and ``.recalls``."""
+
+    def __init__(self, hits: Iterable[Hits] = (), extra: dict | None = None, recalls: list | None = None) -> None:
+        super().__init__(hits)
+        self.extra = extra if extra is not None else {"cost": 0}
+        self.recalls = recalls if recalls is not None else []
+
+    def __str__(self) -> str:
+        return f"data: {list.__repr__(self)}" + (f", extra_info: {self.extra}" if self.extra.get("cost") else "")
+
+    __repr__ = __str__
+
+
+class QueryResult(list):
+    """The rows of a query or get, a list of dicts with ``.extra``."""
+
+    def __init__(self, rows: Iterable[dict] = (), extra: dict | None = None) -> None:
+        super().__init__(rows)
+        self.extra = extra if extra is not None else {"cost": 0}
+
+    def __str__(self) -> str:
+        return f"data: {list.__repr__(self)}" + (f", extra_info: {self.extra}" if self.extra.get("cost") else "")
+
+    __repr__ = __str__
