@@ -1,0 +1,40 @@
+"""``MilvusClient``: the PyMilvus client API over a local embedb database.
+
+.. code-block:: python
+
+    from embedb import MilvusClient
+    client = MilvusClient("./demo.db")      # or ":memory:"
+"""
+
+from __future__ import annotations
+
+from .aliases import AliasesMixin
+from .base import ClientBase, LoadState
+from .collections import CollectionsMixin
+from .data import DataMixin, QueryIterator
+from .indexes import IndexMixin
+from .partitions import PartitionsMixin
+from .search import SearchMixin
+
+try:  # the analyzer mixin is optional until it lands
+    from .analyzer import AnalyzerMixin
+except ImportError:  # pragma: no cover - depends on the build
+    class AnalyzerMixin:  # type: ignore[no-redef]
+        pass
+
+
+class MilvusClient(
+    CollectionsMixin,
+    DataMixin,
+    PartitionsMixin,
+    AliasesMixin,
+    SearchMixin,
+    IndexMixin,
+    AnalyzerMixin,
+    ClientBase,
+):
+    """A client for a local embedb database with the method names, parameters and result
+    shapes of ``pymilvus.MilvusClient``. See ``docs/api.md``."""
+
+
+__all__ = ["MilvusClient", "LoadState", "QueryIterator"]

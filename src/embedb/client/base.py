@@ -1,0 +1,268 @@
+"""The core of :class:`MilvusClient`: opening a database from a URI, closing it, and the
+argument-normalisation helpers every mixin shares.
+
+A client owns no storage logic. Local paths (and ``":memory:"``) open an
+:class:`embedb.engine.Database`; several clients opened on the same path in one process share
+one ``Database`` (like Milvus Lite's one server per path), which is closed when the last client
+closes.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import threading
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import (
+    CollectionNotFoundError,
+    CollectionNotLoadedError,
+    MilvusException,
+    ParamError,
+    PartitionNotFoundError,
+)
+
+# The server's cap on limit, offset + limit, topk and nq.
+MAX_QUERY_WINDOW = 16384
+
+_REMOTE_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "grpcs://", "unix:")
+
+
+class LoadState(enum.IntEnum):
+    """Load state of a collection, as ``pymilvus.client.types.LoadState``."""
+
+    NotExist = 0
+    NotLoad = 1
+    Loading = 2
+    Loaded = 3
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.name}>"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class _SharedDatabases:
+    """Process-wide registry: one open Database per resolved path, reference counted."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[str, list] = {}  # key -> [database, refcount]
+
+    def acquire(self, path: str | None, read_only: bool) -> tuple[Any, str | None]:
+        from ..engine import Database  # the engine is imported when a client opens, not at import
+
+        if path is None:  # every ":memory:" client gets its own database
+            return Database.open(None), None
+        key = os.path.realpath(path)
+        with self._lock:
+            entry = self._open.get(key)
+            if entry is not None:
+                if entry[0].read_only and not read_only:
+                    raise ParamError(
+                        f"database {path!r} is already open read-only in this process; "
+                        "close that client before opening it for writing"
+                    )
+                entry[1] += 1
+                return entry[0], key
+            db = Database.open(path, read_only=read_only)
+            self._open[key] = [db, 1]
+            return db, key
+
+    def release(self, db: Any, key: str | None) -> None:
+        if key is None:
+            db.close()
+            return
+        with self._lock:
+            entry = self._open.get(key)
+            if entry is None or entry[0] is not db:
+                return
+            entry[1] -= 1
+            if entry[1] > 0:
+                return
+            del self._open[key]
+        db.close()
+
+
+_databases = _SharedDatabases()
+
+
+def parse_uri(uri: Any) -> str | None:
+    """Return the local database path for ``uri``, or None for an in-memory database."""
+    if isinstance(uri, os.PathLike):
+        uri = os.fspath(uri)
+    if not isinstance(uri, str):
+        raise ParamError(f"uri must be a str or a path, got {type(uri).__name__}")
+    text = uri.strip()
+    if not text:
+        raise ParamError("uri must not be empty: pass a local path such as './demo.db' or ':memory:'")
+    if text == ":memory:":
+        return None
+    if text.lower().startswith(_REMOTE_SCHEMES):
+        raise ParamError(
+            f"uri {uri!r} names a remote Milvus server, which is not available in this build of "
+            "embedb; use a local path such as './demo.db' or ':memory:'"
+        )
+    if text.lower().startswith("file://"):
+        text = text[len("file://"):]
+    path = Path(text).expanduser()
+    parent = path.parent
+    if not parent.is_dir():
+        raise ParamError(f"uri {uri!r}: the parent directory {str(parent)!r} does not exist")
+    return str(path)
+
+
+def as_name_list(value: Any, what: str) -> list[str] | None:
+    """``None`` -> None; ``"a"`` -> ["a"]; a list/tuple of str -> list. Anything else: ParamError."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            if not isinstance(item, str):
+                raise ParamError(
+                    f"{what} must be a str or a list of str, got an item of type {type(item).__name__}"
+                )
+        return list(value)
+    raise ParamError(f"{what} must be a str or a list of str, got {type(value).__name__}")
+
+
+def as_rows(data: Any) -> list[dict]:
+    """A dict or a list of dicts -> list of dicts (the ``data`` argument of insert/upsert)."""
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, tuple):
+        data = list(data)
+    if not isinstance(data, list):
+        raise ParamError(
+            f"wrong type of argument 'data': expected a dict or a list of dicts, got {type(data).__name__}"
+        )
+    for i, row in enumerate(data):
+        if not isinstance(row, dict):
+            raise ParamError(
+                f"wrong type of argument 'data': row {i} is a {type(row).__name__}, expected a dict"
+            )
+    return data
+
+
+def as_pk_list(ids: Any, what: str = "ids") -> list:
+    """A primary key or a list of them -> list. Keys must be int or str (numpy ints accepted)."""
+    if isinstance(ids, (str, int)) and not isinstance(ids, bool):
+        return [ids]
+    if hasattr(ids, "tolist") and not isinstance(ids, (list, tuple)):  # numpy arrays and scalars
+        ids = ids.tolist()
+        if not isinstance(ids, list):
+            ids = [ids]
+    if not isinstance(ids, (list, tuple)):
+        raise ParamError(f"wrong type of argument {what}: expected an int, a str or a list of them, "
+                         f"got {type(ids).__name__}")
+    out = []
+    for pk in ids:
+        if hasattr(pk, "item") and not isinstance(pk, (str, int)):
+            pk = pk.item()
+        if isinstance(pk, bool) or not isinstance(pk, (int, str)):
+            raise ParamError(f"wrong type of argument {what}: primary keys must be int or str, "
+                             f"got {type(pk).__name__}")
+        out.append(pk)
+    return out
+
+
+def check_name(value: Any, what: str = "collection_name") -> str:
+    if not isinstance(value, str) or not value:
+        raise ParamError(f"{what} must be a non-empty str, got {value!r}")
+    return value
+
+
+class ClientBase:
+    """Constructor, lifetime and the helpers shared by the mixins of :class:`MilvusClient`."""
+
+    def __init__(
+        self,
+        uri: str = ":memory:",
+        user: str = "",
+        password: str = "",
+        db_name: str = "",
+        token: str = "",
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # user/password/token/timeout have no meaning for a local database: accepted, ignored.
+        self._db = None
+        self._db_key = None
+        if db_name not in ("", "default", None):
+            raise ParamError(
+                f"db_name {db_name!r}: embedb keeps one database per path; use db_name='' or 'default'"
+            )
+        read_only = kwargs.pop("read_only", False)
+        if not isinstance(read_only, bool):
+            raise ParamError(f"read_only must be a bool, got {type(read_only).__name__}")
+        self._uri = uri
+        path = parse_uri(uri)
+        self._db, self._db_key = _databases.acquire(path, read_only)
+
+    # lifetime -----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the client. The database closes (and checkpoints) when its last client closes."""
+        db, self._db = self._db, None
+        if db is not None:
+            _databases.release(db, self._db_key)
+
+    def __enter__(self) -> "ClientBase":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # a forgotten client must not keep the database lock forever
+        try:
+            if getattr(self, "_db", None) is not None:
+                self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self._db is None else "open"
+        return f"MilvusClient(uri={self._uri!r}, {state})"
+
+    # helpers for the mixins ---------------------------------------------------------------
+    @property
+    def _database(self) -> Any:
+        if self._db is None:
+            raise MilvusException("the client is closed; create a new MilvusClient to reconnect")
+        return self._db
+
+    def _collection(self, name: Any) -> Any:
+        """The engine Collection behind a collection name or alias."""
+        check_name(name)
+        db = self._database
+        try:
+            return db.get_collection(name)
+        except CollectionNotFoundError:
+            raise CollectionNotFoundError(f"collection not found[collection={name}]") from None
+
+    def _loaded_collection(self, name: Any) -> Any:
+        """Like :meth:`_collection`, but the collection must be loaded (search, query, get)."""
+        coll = self._collection(name)
+        if not coll.loaded:
+            raise CollectionNotLoadedError(
+                f"collection not loaded[collection={name}]: call load_collection({name!r}) first"
+            )
+        return coll
+
+    @staticmethod
+    def _check_partitions(coll: Any, names: Iterable[str] | None) -> list[str] | None:
+        """Validate partition names of a read or delete; None means all partitions."""
+        if names is None:
+            return None
+        names = list(names)
+        if not names:
+            return None
+        for p in names:
+            if not coll.has_partition(p):
+                raise PartitionNotFoundError(
+                    f"partition not found[partition={p}] in collection {coll.name!r}"
+                )
+        return names

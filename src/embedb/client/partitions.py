@@ -1,0 +1,81 @@
+"""``PartitionsMixin``: partition methods of ``MilvusClient``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import AlreadyExistsError, ParamError, PartitionNotFoundError
+from .base import as_name_list, check_name
+
+DEFAULT_PARTITION = "_default"
+
+
+class PartitionsMixin:
+    """create/drop/has/list partitions, their stats and load state."""
+
+    def create_partition(self, collection_name: str, partition_name: str,
+                         timeout: float | None = None, **kwargs: Any) -> None:
+        check_name(partition_name, "partition_name")
+        coll = self._collection(collection_name)
+        if coll.schema.partition_key_field is not None:
+            raise ParamError(
+                f"collection {coll.name!r} has a partition key field; its partitions are managed "
+                "automatically and cannot be created by hand"
+            )
+        if coll.has_partition(partition_name):
+            raise AlreadyExistsError(
+                f"partition {partition_name!r} already exists in collection {coll.name!r}"
+            )
+        coll.create_partition(partition_name)
+
+    def drop_partition(self, collection_name: str, partition_name: str,
+                       timeout: float | None = None, **kwargs: Any) -> None:
+        """Drop a partition and its rows. The ``_default`` partition cannot be dropped."""
+        check_name(partition_name, "partition_name")
+        coll = self._collection(collection_name)
+        if coll.schema.partition_key_field is not None:
+            raise ParamError(
+                f"collection {coll.name!r} has a partition key field; its partitions cannot be dropped"
+            )
+        if partition_name == DEFAULT_PARTITION:
+            raise ParamError("the default partition '_default' cannot be dropped")
+        self._check_partitions(coll, [partition_name])
+        coll.drop_partition(partition_name)
+
+    def has_partition(self, collection_name: str, partition_name: str,
+                      timeout: float | None = None, **kwargs: Any) -> bool:
+        check_name(partition_name, "partition_name")
+        return bool(self._collection(collection_name).has_partition(partition_name))
+
+    def list_partitions(self, collection_name: str, timeout: float | None = None,
+                        **kwargs: Any) -> list[str]:
+        return list(self._collection(collection_name).list_partitions())
+
+    def get_partition_stats(self, collection_name: str, partition_name: str,
+                            timeout: float | None = None, **kwargs: Any) -> dict:
+        check_name(partition_name, "partition_name")
+        coll = self._collection(collection_name)
+        self._check_partitions(coll, [partition_name])
+        return {"row_count": int(coll.partition_num_rows(partition_name))}
+
+    # embedb keeps one load state per collection: loading any partition loads the collection,
+    # releasing partitions releases it.
+    def load_partitions(self, collection_name: str, partition_names: Any,
+                        timeout: float | None = None, **kwargs: Any) -> None:
+        names = as_name_list(partition_names, "partition_names")
+        coll = self._collection(collection_name)
+        if not names:
+            raise ParamError("load_partitions() needs at least one partition name")
+        self._check_partitions(coll, names)
+        self.load_collection(collection_name)
+
+    def release_partitions(self, collection_name: str, partition_names: Any,
+                           timeout: float | None = None, **kwargs: Any) -> None:
+        names = as_name_list(partition_names, "partition_names")
+        coll = self._collection(collection_name)
+        if not names:
+            raise ParamError("release_partitions() needs at least one partition name")
+        for p in names:
+            if not coll.has_partition(p):
+                raise PartitionNotFoundError(f"partition not found[partition={p}]")
+        coll.release()
