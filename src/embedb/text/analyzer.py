@@ -1,0 +1,316 @@
+"""Analyzers: a tokenizer followed by token filters, built from Milvus-style ``analyzer_params``.
+
+``build_analyzer(params)`` accepts every shape Milvus accepts::
+
+    None / {}                                   # the standard analyzer: standard + lowercase
+    {"type": "english"}                         # built-in: standard, lowercase, stop, stemmer
+    {"type": "standard", "stop_words": ["of"]}  # built-in with extra stop words
+    {"tokenizer": "standard", "filter": ["lowercase", {"type": "stemmer", "language": "german"}]}
+
+Every language of :data:`embedb.text.LANGUAGES` also works as a built-in type, by ISO code or
+English name (``{"type": "de"}`` == ``{"type": "german"}``).
+
+Speed: a batch is tokenised with a compiled regex per text, and the filter chain runs once per
+*distinct* raw token (memoised per analyzer), so the per-token work is a dict lookup.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from itertools import chain
+from typing import Any, Iterable, NamedTuple, Sequence
+
+import numpy as np
+
+from ..errors import ParamError
+from .filters import build_filter
+from .languages import STEMMERS, STOP_WORD_LANGUAGES, language_code, language_name
+from .tokenizers import build_tokenizer
+
+_MEMO_LIMIT = 1 << 20  # distinct raw tokens remembered per analyzer before the memo is reset
+
+
+class TokenBatch(NamedTuple):
+    """The analysed tokens of many texts, as flat arrays.
+
+    ``vocab`` holds this batch's distinct tokens; the tokens of text ``i`` are
+    ``vocab[ids[j]]`` for ``j`` in ``range(offsets[i], offsets[i + 1])``, and ``positions[j]`` is
+    the position of token ``j`` in its text (positions keep the gaps of dropped stop words).
+    """
+
+    vocab: list[str]
+    ids: np.ndarray  # int64
+    offsets: np.ndarray  # int64, len(texts) + 1
+    positions: np.ndarray  # int64
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def tokens(self, i: int) -> list[str]:
+        vocab = self.vocab
+        return [vocab[k] for k in self.ids[self.offsets[i] : self.offsets[i + 1]].tolist()]
+
+
+class Analyzer:
+    """A tokenizer plus a chain of filters. ``analyzer("Some text")`` -> list of tokens.
+
+    ``params`` is the JSON-able configuration that :func:`build_analyzer` turns back into an
+    equal analyzer (saved with BM25 models and collection schemas).
+    """
+
+    def __init__(self, tokenizer: Any, filters: Sequence[Any] = (), *, params: Any = None, name: str = "custom") -> None:
+        self.tokenizer = tokenizer
+        self.filters = list(filters)
+        self.name = name
+        self.params = copy.deepcopy(params) if params is not None else {
+            "tokenizer": tokenizer.to_params(),
+            "filter": [f.to_params() for f in self.filters],
+        }
+        self._memo: dict[str, tuple[str, ...]] = {}
+
+    def __repr__(self) -> str:
+        return f"Analyzer({json.dumps(self.params, ensure_ascii=False)})"
+
+    # Single texts ------------------------------------------------------------------------
+    def __call__(self, text: str) -> list[str]:
+        """The tokens of one text."""
+        raw = self.tokenizer.tokenize(_check_text(text, 0))
+        memo = self._outputs(raw)
+        return [t for r in raw for t in memo[r]]
+
+    analyze = __call__
+
+    def analyze_detail(self, text: str) -> list[dict[str, Any]]:
+        """Tokens of one text with ``start_offset``, ``end_offset`` (characters), ``position`` and
+        ``position_length``: the ``with_detail`` form of ``run_analyzer``."""
+        text = _check_text(text, 0)
+        raw = self.tokenizer.tokenize(text)
+        memo = self._outputs(raw)
+        out = []
+        cursor = 0
+        for pos, r in enumerate(raw):
+            start = text.find(r, cursor)
+            if start < 0:  # a tokenizer that rewrites text; fall back to no offsets
+                start = cursor
+            end = start + len(r)
+            cursor = end
+            for t in memo[r]:
+                out.append({"token": t, "start_offset": start, "end_offset": end, "position": pos, "position_length": 1})
+        return out
+
+    # Batches -----------------------------------------------------------------------------
+    def analyze_batch(self, texts: Sequence[str]) -> TokenBatch:
+        """Analyse many texts at once into flat arrays (see :class:`TokenBatch`)."""
+        tokenize = self.tokenizer.tokenize
+        raw_lists = [tokenize(_check_text(t, i)) for i, t in enumerate(texts)]
+        n = len(raw_lists)
+        counts = np.fromiter(map(len, raw_lists), dtype=np.int64, count=n)
+        flat = list(chain.from_iterable(raw_lists))
+        total = len(flat)
+        uniq = list(dict.fromkeys(flat))
+        raw_index = dict(zip(uniq, range(len(uniq))))
+        raw_ids = np.fromiter(map(raw_index.__getitem__, flat), dtype=np.int64, count=total)
+        memo = self._outputs(uniq)
+
+        # Each distinct raw token maps to 0..k output tokens; lay them out flat.
+        outs = [memo[u] for u in uniq]
+        vocab_index: dict[str, int] = {}
+        out_ids = np.fromiter(
+            (vocab_index.setdefault(t, len(vocab_index)) for o in outs for t in o), dtype=np.int64
+        )
+        out_len = np.fromiter(map(len, outs), dtype=np.int64, count=len(outs))
+        out_start = np.zeros(len(outs) + 1, dtype=np.int64)
+        np.cumsum(out_len, out=out_start[1:])
+
+        doc_of = np.repeat(np.arange(n, dtype=np.int64), counts)
+        starts = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        raw_pos = np.arange(total, dtype=np.int64) - np.repeat(starts[:-1], counts)
+
+        rep = out_len[raw_ids]
+        if total and rep.min(initial=1) == 1 and rep.max(initial=1) == 1:
+            ids = out_ids[out_start[raw_ids]]
+            positions, docs = raw_pos, doc_of
+        else:
+            src = np.repeat(np.arange(total, dtype=np.int64), rep)
+            cum = np.zeros(total + 1, dtype=np.int64)
+            np.cumsum(rep, out=cum[1:])
+            within = np.arange(len(src), dtype=np.int64) - np.repeat(cum[:-1], rep)
+            ids = out_ids[out_start[raw_ids[src]] + within] if len(src) else np.zeros(0, np.int64)
+            positions, docs = raw_pos[src], doc_of[src]
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(docs, minlength=n), out=offsets[1:])
+        return TokenBatch(list(vocab_index), ids, offsets, positions)
+
+    def tokenize_batch(self, texts: Sequence[str]) -> list[list[str]]:
+        """The tokens of each text, as lists (convenient; ``analyze_batch`` is faster)."""
+        memo_of = self._outputs
+        result = []
+        for i, text in enumerate(texts):
+            raw = self.tokenizer.tokenize(_check_text(text, i))
+            memo = memo_of(raw)
+            result.append([t for r in raw for t in memo[r]])
+        return result
+
+    # The memoised filter chain -------------------------------------------------------------
+    def _outputs(self, raw_tokens: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """A dict that maps every given raw token to its filtered output tokens."""
+        memo = self._memo
+        wanted = dict.fromkeys(raw_tokens)
+        missing = [t for t in wanted if t not in memo]
+        if not missing:
+            return memo
+        results = self._run_filters(missing)
+        if len(memo) + len(missing) > _MEMO_LIMIT:  # bound memory on endless vocabularies
+            fresh = {t: memo[t] for t in wanted if t in memo}
+            fresh.update(zip(missing, results))
+            self._memo = fresh
+            return fresh
+        memo.update(zip(missing, results))
+        return memo
+
+    def _run_filters(self, tokens: list[str]) -> list[tuple[str, ...]]:
+        origin = list(range(len(tokens)))
+        current = list(tokens)
+        for f in self.filters:
+            mapped = f.apply(current)
+            new_tokens: list[str] = []
+            new_origin: list[int] = []
+            for o, m in zip(origin, mapped):
+                if m is None:
+                    continue
+                if isinstance(m, tuple):
+                    new_tokens.extend(m)
+                    new_origin.extend([o] * len(m))
+                else:
+                    new_tokens.append(m)
+                    new_origin.append(o)
+            current, origin = new_tokens, new_origin
+        results: list[list[str]] = [[] for _ in tokens]
+        for o, t in zip(origin, current):
+            if t:
+                results[o].append(t)
+        return [tuple(r) for r in results]
+
+
+def _check_text(text: Any, index: int) -> str:
+    if not isinstance(text, str):
+        raise ParamError(f"text {index}: expected a string, got {type(text).__name__}")
+    return text
+
+
+# Building analyzers from params -----------------------------------------------------------------
+
+_BUILTIN_KEYS = {"type", "stop_words"}
+_CUSTOM_KEYS = {"tokenizer", "filter", "filters"}
+_cache: dict[str, Analyzer] = {}
+_cache_lock = threading.Lock()
+
+
+def build_analyzer(analyzer_params: Any = None) -> Analyzer:
+    """An :class:`Analyzer` from Milvus-style ``analyzer_params`` (see the module docstring).
+
+    Analyzers are cached by their parameters, so building the same one twice is free and its
+    memo of token outputs is shared.
+    """
+    if analyzer_params is None:
+        analyzer_params = {}
+    if isinstance(analyzer_params, str):
+        try:
+            analyzer_params = json.loads(analyzer_params)
+        except json.JSONDecodeError:
+            analyzer_params = {"type": analyzer_params}  # a bare built-in name: "english"
+    if not isinstance(analyzer_params, dict):
+        raise ParamError(f"analyzer_params must be a dict, got {type(analyzer_params).__name__}")
+    try:
+        key = json.dumps(analyzer_params, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError):
+        raise ParamError(f"analyzer_params must be JSON-serialisable, got {analyzer_params!r}") from None
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    analyzer = _build(analyzer_params)
+    with _cache_lock:
+        if len(_cache) > 256:
+            _cache.clear()
+        _cache[key] = analyzer
+    return analyzer
+
+
+def _build(params: dict[str, Any]) -> Analyzer:
+    if "type" in params:
+        unknown = set(params) - _BUILTIN_KEYS
+        if unknown:
+            raise ParamError(
+                f"analyzer_params: unknown key(s) {sorted(unknown)} for a built-in analyzer "
+                f"(allowed: 'type', 'stop_words'); use 'tokenizer' and 'filter' for a custom one"
+            )
+        return _builtin(params["type"], params.get("stop_words"), params)
+    unknown = set(params) - _CUSTOM_KEYS
+    if unknown:
+        raise ParamError(
+            f"analyzer_params: unknown key(s) {sorted(unknown)}; expected 'type' (built-in) or "
+            f"'tokenizer' and 'filter'"
+        )
+    if not params:
+        return _builtin("standard", None, {"type": "standard"})
+    if "tokenizer" not in params:
+        raise ParamError("analyzer_params: a custom analyzer needs a 'tokenizer'")
+    filters = params.get("filter", params.get("filters", []))
+    if isinstance(filters, (str, dict)):
+        filters = [filters]
+    if not isinstance(filters, list):
+        raise ParamError("analyzer_params: 'filter' must be a list of filters")
+    return Analyzer(
+        build_tokenizer(params["tokenizer"]), [build_filter(f) for f in filters], params=params, name="custom"
+    )
+
+
+def _builtin(kind: Any, extra_stop: Any, params: dict[str, Any]) -> Analyzer:
+    if not isinstance(kind, str):
+        raise ParamError(f"analyzer type must be a string, got {kind!r}")
+    if extra_stop is not None and (
+        not isinstance(extra_stop, list) or not all(isinstance(w, str) for w in extra_stop)
+    ):
+        raise ParamError("analyzer_params: 'stop_words' must be a list of strings")
+    kind_l = kind.lower()
+    stop = list(extra_stop or [])
+    if kind_l == "standard":
+        filters: list[Any] = ["lowercase"]
+        if stop:
+            filters.append({"type": "stop", "stop_words": stop})
+        tokenizer: Any = "standard"
+    else:
+        try:
+            code = language_code(kind_l)
+        except ParamError:
+            raise ParamError(
+                f"unknown analyzer type {kind!r}; valid types: 'standard', 'english', 'chinese' "
+                f"or any language code/name of embedb.text.LANGUAGES"
+            ) from None
+        tokenizer = "jieba" if code == "zh" else "standard"
+        filters = ["lowercase"]
+        if code in STOP_WORD_LANGUAGES:
+            stop = [f"_{language_name(code)}_"] + stop
+        if stop:
+            filters.append({"type": "stop", "stop_words": stop})
+        if code in STEMMERS:
+            filters.append({"type": "stemmer", "language": STEMMERS[code]})
+    analyzer = Analyzer(
+        build_tokenizer(tokenizer), [build_filter(f) for f in filters], params=params, name=kind_l
+    )
+    return analyzer
+
+
+def analyzer_for_language(code: str = "en") -> Analyzer:
+    """The built-in analyzer of a language (ISO 639-1 code or English name): Unicode word
+    tokenizer (jieba for ``zh``), lowercase, the shipped stop words, Snowball stemmer."""
+    return build_analyzer({"type": language_name(language_code(code))})
+
+
+def build_default_analyzer(language: str = "en") -> Analyzer:
+    """pymilvus.model's name for :func:`analyzer_for_language`."""
+    return analyzer_for_language(language)

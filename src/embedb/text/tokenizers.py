@@ -1,0 +1,134 @@
+"""Tokenizers: split one text into a list of word tokens (no punctuation tokens, ever).
+
+Each tokenizer has ``tokenize(text) -> list[str]``; a token's position is its index in that list.
+They are built from the ``tokenizer`` entry of Milvus-style ``analyzer_params``: a name
+(``"standard"``) or a dict (``{"type": "jieba", "mode": "search"}``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from ..errors import ParamError, missing_dependency
+
+# Han ideographs, Hiragana and CJK compatibility ideographs are words of one character each
+# (as in Unicode word segmentation, UAX #29); everything else splits on non-word characters.
+_CJK = "\u3040-\u309f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
+_STANDARD_RE = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
+_WHITESPACE_RE = re.compile(r"\S+")
+_HAS_WORD_CHAR = re.compile(r"[^\W_]")
+
+
+class StandardTokenizer:
+    """Unicode word tokenizer: runs of letters and digits; each CJK ideograph is its own token.
+
+    ``"Don't stop-me now!"`` -> ``["Don", "t", "stop", "me", "now"]``. Underscores and all
+    punctuation separate words and never become tokens.
+    """
+
+    name = "standard"
+
+    def __init__(self) -> None:
+        self.tokenize: Callable[[str], list[str]] = _STANDARD_RE.findall
+
+    def to_params(self) -> Any:
+        return self.name
+
+
+class IcuTokenizer(StandardTokenizer):
+    """Milvus's ``icu`` tokenizer. embedb has no ICU dependency: this is the same Unicode-aware
+    word tokenizer as ``standard`` (letters/digits in any script, CJK per character)."""
+
+    name = "icu"
+
+
+class WhitespaceTokenizer:
+    """Splits on whitespace only; punctuation stays attached (``"end."`` stays ``"end."``)."""
+
+    name = "whitespace"
+
+    def __init__(self) -> None:
+        self.tokenize: Callable[[str], list[str]] = _WHITESPACE_RE.findall
+
+    def to_params(self) -> Any:
+        return self.name
+
+
+class JiebaTokenizer:
+    """Chinese word segmentation with jieba (``pip install "embedb[zh]"``).
+
+    ``mode``: ``"exact"`` (default) or ``"search"`` (also emits the shorter words inside long
+    ones); ``hmm``: use jieba's HMM for unknown words; ``dict``: extra words to add to the
+    dictionary. Whitespace and punctuation segments are dropped.
+    """
+
+    name = "jieba"
+
+    def __init__(self, mode: str = "exact", hmm: bool = True, dict: list[str] | None = None) -> None:
+        if mode not in ("exact", "search"):
+            raise ParamError(f"jieba tokenizer: mode must be 'exact' or 'search', got {mode!r}")
+        if dict is not None and (not isinstance(dict, list) or not all(isinstance(w, str) for w in dict)):
+            raise ParamError("jieba tokenizer: dict must be a list of words")
+        try:
+            import jieba  # lazy: optional extra, slow to import
+        except ImportError:
+            raise missing_dependency("jieba", "zh") from None
+        self.mode = mode
+        self.hmm = bool(hmm)
+        self.words = [w for w in (dict or []) if w != "_default_"]
+        if self.words:
+            # A private Tokenizer so custom words do not leak into other analyzers.
+            self._jieba = jieba.Tokenizer()
+            for w in self.words:
+                self._jieba.add_word(w)
+        else:
+            self._jieba = jieba.dt
+        cut = self._jieba.lcut_for_search if mode == "search" else self._jieba.lcut
+        has_word = _HAS_WORD_CHAR.search
+        hmm_flag = self.hmm
+
+        def tokenize(text: str) -> list[str]:
+            return [t for t in cut(text, HMM=hmm_flag) if has_word(t)]
+
+        self.tokenize = tokenize
+
+    def to_params(self) -> Any:
+        params: dict[str, Any] = {"type": "jieba"}
+        if self.mode != "exact":
+            params["mode"] = self.mode
+        if not self.hmm:
+            params["hmm"] = False
+        if self.words:
+            params["dict"] = list(self.words)
+        return params
+
+
+_TOKENIZERS: dict[str, Callable[..., Any]] = {
+    "standard": StandardTokenizer,
+    "whitespace": WhitespaceTokenizer,
+    "icu": IcuTokenizer,
+    "jieba": JiebaTokenizer,
+}
+
+
+def build_tokenizer(spec: Any) -> Any:
+    """A tokenizer from a name or a ``{"type": name, ...options}`` dict."""
+    if isinstance(spec, str):
+        kind, options = spec, {}
+    elif isinstance(spec, dict):
+        options = dict(spec)
+        kind = options.pop("type", None)
+        if not isinstance(kind, str):
+            raise ParamError(f"tokenizer {spec!r} needs a 'type'")
+    else:
+        raise ParamError(f"tokenizer must be a name or a dict, got {spec!r}")
+    factory = _TOKENIZERS.get(kind.lower())
+    if factory is None:
+        raise ParamError(
+            f"unknown tokenizer type {kind!r}; valid types: {', '.join(sorted(_TOKENIZERS))}"
+        )
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        raise ParamError(f"tokenizer {kind!r}: invalid options {sorted(options)} ({exc})") from None
