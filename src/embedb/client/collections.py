@@ -198,17 +198,24 @@ class CollectionsMixin:
             raise ParamError("num_partitions is only allowed with a partition key field")
 
         db = self._database
+        created = False
         if db.has_collection(collection_name):
             index_params = self._check_same_collection(
                 collection_name, schema, consistency, properties, index_params)
         else:
             db.create_collection(collection_name, schema, properties=properties,
                                  consistency_level=consistency, num_partitions=num_partitions)
+            created = True
         if index_params is None:
             return
-        if len(index_params):
-            self.create_index(collection_name, index_params)
-        self.load_collection(collection_name)
+        try:
+            if len(index_params):
+                self.create_index(collection_name, index_params)
+            self.load_collection(collection_name)
+        except Exception:
+            if created:  # a bad index definition leaves no half-made collection behind
+                db.drop_collection(collection_name)
+            raise
 
     def _quick_schema(self, dimension: Any, primary_field_name: Any, id_type: Any,
                       vector_field_name: Any, metric_type: Any, auto_id: Any,

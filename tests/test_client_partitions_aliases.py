@@ -1,0 +1,175 @@
+"""Partitions (partition_name(s) honoured on every call, partition keys) and aliases."""
+
+from __future__ import annotations
+
+import pytest
+
+from embedb import DataType, MilvusClient
+from embedb.errors import (
+    AliasNotFoundError,
+    AlreadyExistsError,
+    CollectionNotFoundError,
+    ParamError,
+    PartitionNotFoundError,
+)
+
+
+@pytest.fixture
+def client():
+    c = MilvusClient(":memory:")
+    c.create_collection("c", dimension=2)
+    yield c
+    c.close()
+
+
+def rows(pks, **extra):
+    return [{"id": p, "vector": [float(p), 1.0], "n": p, **extra} for p in pks]
+
+
+def ids(result):
+    return sorted(r["id"] for r in result)
+
+
+def test_partition_lifecycle(client):
+    assert client.list_partitions("c") == ["_default"]
+    client.create_partition("c", "p1")
+    client.create_partition("c", "p2")
+    assert client.list_partitions("c") == ["_default", "p1", "p2"]
+    assert client.has_partition("c", "p1") and not client.has_partition("c", "zz")
+    assert client.describe_collection("c")["num_partitions"] == 3
+    with pytest.raises(AlreadyExistsError):
+        client.create_partition("c", "p1")
+    with pytest.raises(ParamError, match="_default"):
+        client.drop_partition("c", "_default")
+    with pytest.raises(PartitionNotFoundError):
+        client.drop_partition("c", "zz")
+    client.drop_partition("c", "p2")
+    assert client.list_partitions("c") == ["_default", "p1"]
+    with pytest.raises(CollectionNotFoundError):
+        client.list_partitions("nope")
+
+
+def test_partition_names_are_honoured_everywhere(client):
+    client.create_partition("c", "p1")
+    client.create_partition("c", "p2")
+    client.insert("c", rows([1, 2, 3]))
+    assert client.insert("c", rows([10, 11]), partition_name="p1")["insert_count"] == 2
+    client.insert("c", rows([20, 21, 22]), partition_name="p2")
+    assert client.get_partition_stats("c", "p1") == {"row_count": 2}
+    assert client.get_partition_stats("c", "p2") == {"row_count": 3}
+    assert client.get_partition_stats("c", "_default") == {"row_count": 3}
+    assert ids(client.query("c", filter="n >= 0", partition_names=["p1"])) == [10, 11]
+    assert ids(client.query("c", filter="n >= 0", partition_names=["p1", "p2"])) == [10, 11, 20, 21, 22]
+    assert ids(client.query("c", filter="", partition_names="p2")) == [20, 21, 22]
+    assert ids(client.get("c", [1, 10, 20], partition_names=["p1"])) == [10]
+    assert client.query("c", filter="", partition_names=["p1"], output_fields=["count(*)"]) == [{"count(*)": 2}]
+    it = client.query_iterator("c", batch_size=2, partition_names=["p2"], output_fields=["id"])
+    assert [r["id"] for b in it for r in b] == [20, 21, 22]
+    # delete limited to one partition
+    assert client.delete("c", filter="n >= 0", partition_name="p2") == {"delete_count": 3, "cost": 0}
+    assert client.get_collection_stats("c") == {"row_count": 5}
+    assert client.delete("c", ids=[1, 10], partition_name="p1") == {"delete_count": 1, "cost": 0}
+    assert ids(client.query("c", filter="")) == [1, 2, 3, 11]
+    # upsert into a partition
+    client.upsert("c", rows([11], tag="x"), partition_name="p1")
+    assert client.query("c", ids=[11], partition_names=["p1"], output_fields=["tag"]) == [{"id": 11, "tag": "x"}]
+    # a missing partition is an error on every call, and nothing changes
+    for call in (lambda: client.insert("c", rows([99]), partition_name="zz"),
+                 lambda: client.upsert("c", rows([99]), partition_name="zz"),
+                 lambda: client.delete("c", ids=[1], partition_name="zz"),
+                 lambda: client.query("c", filter="", partition_names=["zz"]),
+                 lambda: client.get("c", 1, partition_names=["zz"]),
+                 lambda: client.get_partition_stats("c", "zz")):
+        with pytest.raises(PartitionNotFoundError, match="zz"):
+            call()
+    assert client.get_collection_stats("c") == {"row_count": 4}
+
+
+def test_drop_partition_drops_its_rows(client):
+    client.create_partition("c", "p1")
+    client.insert("c", rows([1]))
+    client.insert("c", rows([5, 6]), partition_name="p1")
+    client.release_collection("c")
+    client.drop_partition("c", "p1")
+    client.load_collection("c")
+    assert ids(client.query("c", filter="")) == [1]
+
+
+def test_load_and_release_partitions(client):
+    client.create_partition("c", "p1")
+    client.release_partitions("c", ["p1"])
+    assert client.get_load_state("c")["state"].name == "NotLoad"
+    client.load_partitions("c", "p1")
+    assert client.get_load_state("c", partition_name="p1")["state"].name == "Loaded"
+    with pytest.raises(PartitionNotFoundError):
+        client.load_partitions("c", ["zz"])
+
+
+def test_partition_key_collection():
+    with MilvusClient(":memory:") as client:
+        schema = client.create_schema(enable_dynamic_field=True, partition_key_field="tenant")
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+        schema.add_field("tenant", DataType.VARCHAR, max_length=16)
+        ip = client.prepare_index_params()
+        ip.add_index("v", index_type="FLAT", metric_type="L2")
+        client.create_collection("t", schema=schema, index_params=ip, num_partitions=4)
+        data = [{"id": i, "v": [i, 0], "tenant": f"t{i % 3}"} for i in range(12)]
+        client.insert("t", data)
+        assert ids(client.query("t", filter="tenant == 't1'")) == [1, 4, 7, 10]
+        with pytest.raises(ParamError, match="partition key"):
+            client.insert("t", data[:1], partition_name="_default")
+        with pytest.raises(ParamError, match="partition key"):
+            client.create_partition("t", "manual")
+        assert client.get_collection_stats("t") == {"row_count": 12}
+
+
+def test_alias_lifecycle(client):
+    client.create_collection("d", dimension=2)
+    client.insert("c", rows([1, 2]))
+    client.insert("d", rows([7]))
+    client.create_alias("c", "live")
+    assert client.describe_alias("live") == {"alias": "live", "collection_name": "c"}
+    assert client.list_aliases("c") == {"aliases": ["live"], "collection_name": "c"}
+    assert client.list_aliases() == {"aliases": ["live"]}
+    assert client.describe_collection("live")["collection_name"] == "c"
+    assert client.describe_collection("c")["aliases"] == ["live"]
+    # the alias works wherever a collection name is read or written
+    assert ids(client.query("live", filter="")) == [1, 2]
+    client.insert("live", rows([3]))
+    assert client.get_collection_stats("c") == {"row_count": 3}
+    with pytest.raises(AlreadyExistsError):
+        client.create_alias("d", "live")
+    with pytest.raises(AlreadyExistsError):
+        client.create_alias("d", "c")  # a collection's name cannot be an alias
+    with pytest.raises(ParamError, match="alias"):
+        client.drop_collection("c")     # still has an alias
+    with pytest.raises(ParamError, match="alias"):
+        client.drop_collection("live")  # drop by alias is refused
+    client.alter_alias("d", "live")
+    assert client.describe_alias("live")["collection_name"] == "d"
+    assert ids(client.query("live", filter="")) == [7]
+    assert client.list_aliases("c") == {"aliases": [], "collection_name": "c"}
+    with pytest.raises(AliasNotFoundError):
+        client.alter_alias("c", "nope")
+    with pytest.raises(CollectionNotFoundError):
+        client.create_alias("missing", "x")
+    client.drop_alias("live")
+    client.drop_alias("live")  # dropping a missing alias is not an error
+    with pytest.raises(AliasNotFoundError) as ei:
+        client.describe_alias("live")
+    assert ei.value.code == 1602
+    with pytest.raises(CollectionNotFoundError):
+        client.query("live", filter="")
+    client.drop_collection("d")
+
+
+def test_alias_survives_reopen_and_rename(tmp_path):
+    path = str(tmp_path / "a.db")
+    with MilvusClient(path) as c:
+        c.create_collection("c", dimension=2)
+        c.create_alias("c", "al")
+    with MilvusClient(path) as c:
+        assert c.describe_alias("al") == {"alias": "al", "collection_name": "c"}
+        c.rename_collection("c", "c2")
+        assert c.describe_alias("al") == {"alias": "al", "collection_name": "c2"}
