@@ -3,7 +3,6 @@ database, and turning errors into one clear line with a non-zero exit code."""
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -62,14 +61,15 @@ def collection_option(f: Callable) -> Callable:
                         help="Collection name (default: the only collection, or 'docs').")(f)
 
 
-def open_client(db: str, create: bool = False):
-    """Open the database at ``db``; closed when the command's context closes."""
+def open_client(db: str, create: bool = False, read_only: bool = False):
+    """Open the database at ``db``; closed when the command's context closes. Read-only clients
+    do not take the write lock, so they work while another process writes."""
     from embedb import MilvusClient
 
     path = Path(db)
     if not create and not path.exists():
         raise click.ClickException(f"database not found: {db}")
-    client = MilvusClient(str(path))
+    client = MilvusClient(str(path), read_only=True) if read_only else MilvusClient(str(path))
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
         ctx.call_on_close(client.close)
@@ -93,17 +93,11 @@ def resolve_collection(client, name: str | None) -> str:
     raise click.ClickException(f"several collections ({', '.join(sorted(names))}): choose one with --collection")
 
 
-def pass_client(create: bool = False) -> Callable:
-    """Decorator: turn the ``db`` argument into an open ``client``."""
-
-    def decorate(f: Callable) -> Callable:
-        @functools.wraps(f)
-        def wrapper(*args: Any, db: str, **kwargs: Any) -> Any:
-            return f(*args, client=open_client(db, create=create), **kwargs)
-
-        return wrapper
-
-    return decorate
+def ensure_loaded(client, name: str) -> None:
+    """Load a released collection before reading it (search and query need it loaded)."""
+    state = client.get_load_state(name).get("state")
+    if getattr(state, "name", str(state)) != "Loaded":
+        client.load_collection(name)
 
 
 @click.group(cls=EmbedbGroup, context_settings={"help_option_names": ["-h", "--help"]})

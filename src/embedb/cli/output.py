@@ -7,6 +7,7 @@ into ``jq`` or a spreadsheet. Nested values (lists, dicts) become JSON text in t
 from __future__ import annotations
 
 import csv
+import enum
 import functools
 import json
 import sys
@@ -35,6 +36,8 @@ def output_options(f: Callable) -> Callable:
 
 def to_jsonable(value: Any) -> Any:
     """NumPy scalars and arrays, sparse rows and other odd values -> JSON-able Python."""
+    if isinstance(value, enum.Enum):  # DataType, FunctionType, LoadState: names read better
+        return value.name
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -48,8 +51,6 @@ def to_jsonable(value: Any) -> Any:
         return {str(int(i)): float(v) for i, v in zip(coo.col if coo.ndim == 2 else coo.coords[0], coo.data)}
     if isinstance(value, bytes):
         return value.hex()
-    if hasattr(value, "name") and hasattr(value, "value"):  # enums (DataType, LoadState)
-        return value.name
     return str(value)
 
 
@@ -92,12 +93,14 @@ def emit_rows(rows: Iterable[dict], fmt: str, columns: Sequence[str] | None = No
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, show_lines=False)
+    # Text() keeps data such as "[docs]" from being read as rich markup
+    table = Table(title=Text(title) if title else None, show_lines=False)
     for c in cols:
-        table.add_column(c, overflow="fold")
+        table.add_column(Text(c), overflow="fold")
     for row in rows:
-        table.add_row(*[_cell(row.get(c)) for c in cols])
+        table.add_row(*[Text(_cell(row.get(c))) for c in cols])
     Console(file=sys.stdout, soft_wrap=False).print(table)
 
 

@@ -1,0 +1,94 @@
+"""The shape of a document collection: the schema ``embedb ingest`` creates, and how the search
+commands find the text, dense and BM25 fields of any collection (one made by ``ingest`` or one
+made with the Python API)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ParamError
+from ..schema import DataType
+
+MODEL_PROPERTY = "embedb.model"  # collection property: the embedding model the vectors came from
+MAX_TEXT = 65535
+
+
+def create_document_collection(client, name: str, dim: int, model: str) -> None:
+    """A collection for chunks: VARCHAR id, analysed text with a BM25 function into ``sparse``,
+    a COSINE dense ``vector``, the chunk's ``source``/``chunk``/``content_hash``, and dynamic
+    fields for the metadata of JSONL and CSV rows."""
+    from embedb import DataType as DT, Function, FunctionType, MilvusClient
+
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    schema.add_field("id", DT.VARCHAR, is_primary=True, max_length=MAX_TEXT)
+    schema.add_field("text", DT.VARCHAR, max_length=MAX_TEXT, enable_analyzer=True)
+    schema.add_field("vector", DT.FLOAT_VECTOR, dim=dim)
+    schema.add_field("sparse", DT.SPARSE_FLOAT_VECTOR)
+    schema.add_field("source", DT.VARCHAR, max_length=MAX_TEXT)
+    schema.add_field("chunk", DT.INT64)
+    schema.add_field("content_hash", DT.VARCHAR, max_length=128)
+    schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["text"], output_field_names=["sparse"]))
+    index_params = client.prepare_index_params()
+    index_params.add_index(field_name="vector", index_type="AUTOINDEX", metric_type="COSINE")
+    index_params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    client.create_collection(name, schema=schema, index_params=index_params,
+                             properties={MODEL_PROPERTY: model})
+
+
+@dataclass
+class Layout:
+    """Where things live in a collection, read from ``describe_collection``."""
+
+    name: str
+    primary: str
+    text: str | None  # the text shown in hits (the BM25 input field, else a VARCHAR named text)
+    dense: str | None  # the first FLOAT_VECTOR field
+    dim: int | None
+    bm25: str | None  # the sparse output field of a BM25 function
+    model: str | None  # the embedding model recorded by ingest
+    fields: list[str]
+
+    def require_dense(self) -> str:
+        if self.dense is None:
+            raise ParamError(f"collection {self.name!r} has no FLOAT_VECTOR field for dense search")
+        return self.dense
+
+    def require_bm25(self) -> str:
+        if self.bm25 is None:
+            raise ParamError(f"collection {self.name!r} has no BM25 function (a VARCHAR field with "
+                             "enable_analyzer=True feeding a sparse field); use --mode dense")
+        return self.bm25
+
+
+def _dtype(field: dict) -> DataType:
+    t = field.get("type")
+    return t if isinstance(t, DataType) else DataType(int(t))
+
+
+def read_layout(client, name: str) -> Layout:
+    info = client.describe_collection(name)
+    fields = info.get("fields", [])
+    primary = next((f["name"] for f in fields if f.get("is_primary")), "id")
+    dense = next((f for f in fields if _dtype(f) == DataType.FLOAT_VECTOR), None)
+    bm25 = text = None
+    for fn in info.get("functions", []):
+        ftype = fn.get("type")
+        if getattr(ftype, "name", ftype) in ("BM25", 1):
+            bm25, text = fn["output_field_names"][0], fn["input_field_names"][0]
+            break
+    if text is None:
+        varchar = [f["name"] for f in fields if _dtype(f) == DataType.VARCHAR and not f.get("is_primary")]
+        text = "text" if "text" in varchar else (varchar[0] if varchar else None)
+    return Layout(
+        name=name, primary=primary, text=text,
+        dense=dense["name"] if dense else None,
+        dim=int(dense.get("params", {}).get("dim")) if dense else None,
+        bm25=bm25, model=(info.get("properties") or {}).get(MODEL_PROPERTY),
+        fields=[f["name"] for f in fields],
+    )
+
+
+def quote(value: str) -> str:
+    """A string literal for a filter expression."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,134 @@
+"""``embedb search``: dense, BM25 or hybrid (RRF) search with raw query text, optional filter and
+reranking. :func:`search_texts` is also what ``embedb eval`` and the demo measure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..errors import ParamError
+from .app import collection_option, db_option, ensure_loaded, open_client, resolve_collection
+from .layout import Layout, read_layout
+from .models import DEFAULT_MODEL, load_embedding, load_reranker
+from .output import emit_rows, output_options
+
+MODES = ("dense", "bm25", "hybrid")
+RRF_K = 60
+
+
+def embedding_for(layout: Layout, model: str | None = None):
+    """The query encoder for a collection: ``--model``, else the model ingest recorded, else the
+    default model when the vector size fits it."""
+    spec = model or layout.model
+    if spec is None:
+        if layout.dim not in (None, 384):
+            raise ParamError(f"collection {layout.name!r} has {layout.dim}-d vectors and no recorded "
+                             "model: name the model that made them with --model")
+        spec = DEFAULT_MODEL
+    ef = load_embedding(spec)
+    if layout.dim is not None and getattr(ef, "dim", layout.dim) != layout.dim:
+        raise ParamError(f"model {spec!r} makes {ef.dim}-d vectors but collection {layout.name!r} "
+                         f"holds {layout.dim}-d vectors")
+    return ef
+
+
+def search_texts(client, layout: Layout, queries: list[str], mode: str, ef=None, limit: int = 10,
+                 filter: str = "", output_fields: list[str] | None = None,
+                 candidates: int | None = None) -> list[list[dict]]:
+    """Search with raw texts; one list of hits (``{"id", "distance", "entity"}``) per query.
+    ``candidates`` is how many hits each side of a hybrid search contributes to the fusion."""
+    if mode not in MODES:
+        raise ParamError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
+    if not queries:
+        return []
+    fields = output_fields if output_fields is not None else ([layout.text] if layout.text else [])
+    if mode == "bm25":
+        return client.search(layout.name, data=list(queries), anns_field=layout.require_bm25(),
+                             limit=limit, filter=filter, output_fields=fields)
+    dense = layout.require_dense()
+    if ef is None:
+        raise ParamError("dense and hybrid search need an embedding function")
+    vectors = [v for v in ef.encode_queries(list(queries))]
+    if mode == "dense":
+        return client.search(layout.name, data=vectors, anns_field=dense, limit=limit,
+                             filter=filter, output_fields=fields)
+    from embedb import AnnSearchRequest, RRFRanker
+
+    per_side = max(candidates or 0, limit)
+    reqs = [AnnSearchRequest(data=vectors, anns_field=dense, param={}, limit=per_side,
+                             expr=filter or None),
+            AnnSearchRequest(data=list(queries), anns_field=layout.require_bm25(), param={},
+                             limit=per_side, expr=filter or None)]
+    return client.hybrid_search(layout.name, reqs, RRFRanker(RRF_K), limit=limit,
+                                output_fields=fields)
+
+
+def hit_text(hit: Any, layout: Layout) -> str:
+    entity = hit.get("entity") or {}
+    return str(entity.get(layout.text, "")) if layout.text else ""
+
+
+def rerank_hits(reranker, query: str, hits: list, layout: Layout, limit: int) -> list[tuple[Any, float]]:
+    """Reorder hits with a reranker; returns ``(hit, rerank score)`` best first."""
+    if not hits:
+        return []
+    texts = [hit_text(h, layout) for h in hits]
+    results = reranker(query, texts, top_k=min(limit, len(texts)))
+    return [(hits[r.index], float(r.score)) for r in results]
+
+
+def snippet(text: str, width: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+@click.command()
+@click.argument("query")
+@db_option
+@collection_option
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
+              help="dense vectors, BM25 full text, or both fused with RRF.")
+@click.option("--filter", "filter_", default="", metavar="EXPR",
+              help="Filter expression, e.g. 'source like \"%faq%\"'.")
+@click.option("--limit", "-n", default=5, show_default=True, type=click.IntRange(1, 16384),
+              help="Number of hits.")
+@click.option("--rerank", default=None, metavar="MODEL",
+              help="Rerank with a local cross-encoder folder (or bge:FOLDER).")
+@click.option("--candidates", default=50, show_default=True, type=click.IntRange(1, 16384),
+              help="Hits fetched for fusion and reranking.")
+@click.option("--model", default=None, metavar="MODEL", help="Query embedding model (default: the collection's).")
+@click.option("--output-field", "-o", "extra_fields", multiple=True, metavar="FIELD",
+              help="Also show this field (repeatable).")
+@output_options
+def search(query, db, collection, mode, filter_, limit, rerank, candidates, model, extra_fields, fmt):
+    """Search a collection with text and print ranked hits with score and a snippet.
+
+    \b
+    Example:
+        embedb search "where was Turing born?" --db notes.db
+        embedb search "turing" --db notes.db --mode bm25 --filter 'chunk == 0' -n 3 --json
+    """
+    client = open_client(db, read_only=True)
+    layout = read_layout(client, resolve_collection(client, collection))
+    ensure_loaded(client, layout.name)
+    ef = embedding_for(layout, model) if mode != "bm25" else None
+    fields = list(dict.fromkeys([f for f in (layout.text, "source") if f in layout.fields]
+                                + list(extra_fields)))
+    fetch = max(limit, candidates) if rerank else limit
+    hits = search_texts(client, layout, [query], mode, ef, limit=fetch, filter=filter_,
+                        output_fields=fields, candidates=candidates)[0]
+    scored = [(h, float(h["distance"])) for h in hits]
+    if rerank:
+        scored = rerank_hits(load_reranker(rerank), query, list(hits), layout, limit)
+    rows = []
+    for rank, (hit, score) in enumerate(scored[:limit], 1):
+        entity = dict(hit.get("entity") or {})
+        text = entity.pop(layout.text, "") if layout.text else ""
+        row = {"rank": rank, "score": score, "id": hit["id"],
+               "text": text if fmt == "json" else snippet(str(text))}
+        if fmt == "table":  # keep the table narrow: the source is already in the chunk id
+            entity = {k: v for k, v in entity.items() if k in extra_fields}
+        row.update(entity)
+        rows.append(row)
+    emit_rows(rows, fmt, columns=None, title=f"{mode} search in {layout.name!r}")
