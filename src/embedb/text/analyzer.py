@@ -196,6 +196,21 @@ class Analyzer:
         return [tuple(r) for r in results]
 
 
+def batch_from_token_lists(token_lists: Sequence[Sequence[str]]) -> TokenBatch:
+    """A :class:`TokenBatch` from already tokenised texts (for analyzers that are plain
+    callables); positions are the token indexes."""
+    n = len(token_lists)
+    counts = np.fromiter(map(len, token_lists), dtype=np.int64, count=n)
+    flat = list(chain.from_iterable(token_lists))
+    vocab = list(dict.fromkeys(flat))
+    index = dict(zip(vocab, range(len(vocab))))
+    ids = np.fromiter(map(index.__getitem__, flat), dtype=np.int64, count=len(flat))
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    positions = np.arange(len(flat), dtype=np.int64) - np.repeat(offsets[:-1], counts)
+    return TokenBatch(vocab, ids, offsets, positions)
+
+
 def _check_text(text: Any, index: int) -> str:
     if not isinstance(text, str):
         raise ParamError(f"text {index}: expected a string, got {type(text).__name__}")
