@@ -1,0 +1,314 @@
+"""Dense float vector indexes: FLAT (exact), and faiss HNSW / IVF_FLAT / IVF_SQ8 / IVF_PQ /
+AUTOINDEX (= HNSW).
+
+COSINE is served as inner product over normalised copies (queries normalised too); L2 distances
+are squared, as in Milvus. FLOAT16 / BFLOAT16 / INT8 vectors are converted to float32 for faiss.
+Filters and tombstones reach faiss as an ``IDSelectorBitmap`` in the search parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import topk
+from .base import SearchRequest, VectorIndex, int_param, load_npy, save_npy, write_atomic
+from .exact import as_float32, exact_search
+from .metrics import larger_is_better, to_key
+
+_faiss = None
+
+
+def faiss_module():
+    """faiss, imported on first use (it is a core dependency, but heavy to import)."""
+    global _faiss
+    if _faiss is None:
+        import faiss  # noqa: PLC0415
+
+        _faiss = faiss
+    return _faiss
+
+
+def normalized(x: np.ndarray) -> np.ndarray:
+    x = np.array(x, dtype=np.float32, copy=True)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    x /= norms
+    return x
+
+
+def bitmap_selector(allowed: np.ndarray):
+    """faiss IDSelectorBitmap over row numbers; keeps the packed bytes alive on the selector."""
+    faiss = faiss_module()
+    bits = np.packbits(allowed, bitorder="little")
+    sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
+    sel._bits = bits  # the selector only borrows the buffer
+    return sel
+
+
+class FlatIndex(VectorIndex):
+    """Exact search over the collection's own vectors; keeps only squared norms for L2/COSINE."""
+
+    index_type = "FLAT"
+
+    def __init__(self, metric_type: str, params: dict[str, Any], dim: int) -> None:
+        super().__init__(metric_type, params, dim)
+        self.sqnorms = np.zeros(0, dtype=np.float32)
+
+    def add(self, vectors: np.ndarray) -> None:
+        if self.metric_type in ("L2", "COSINE") and len(vectors):
+            x = as_float32(vectors)
+            self.sqnorms = np.concatenate([self.sqnorms, np.einsum("ij,ij->i", x, x)])
+        self.ntotal += len(vectors)
+
+    def search(self, queries, vectors, req: SearchRequest):
+        norms = self.sqnorms if self.metric_type in ("L2", "COSINE") else None
+        return exact_search(queries, vectors[: self.ntotal], self.metric_type, req.k,
+                            allowed=req.allowed, sqnorms=norms, pk_of=req.pk_of)
+
+    def save(self, directory: Path, stem: str) -> list[str]:
+        name = f"{stem}.norms.npy"
+        save_npy(directory / name, self.sqnorms)
+        return [name]
+
+    def load(self, directory: Path, stem: str, ntotal: int) -> None:
+        self.sqnorms = load_npy(directory / f"{stem}.norms.npy").astype(np.float32, copy=False)
+        if self.metric_type not in ("L2", "COSINE"):
+            self.sqnorms = np.zeros(0, dtype=np.float32)
+        self.ntotal = ntotal
+
+
+class FaissIndex(VectorIndex):
+    """Base of the faiss-backed ANN indexes."""
+
+    def __init__(self, metric_type: str, params: dict[str, Any], dim: int) -> None:
+        super().__init__(metric_type, params, dim)
+        self.index = None
+
+    @property
+    def faiss_metric(self) -> int:
+        faiss = faiss_module()
+        return faiss.METRIC_L2 if self.metric_type == "L2" else faiss.METRIC_INNER_PRODUCT
+
+    def _prepare(self, x: np.ndarray) -> np.ndarray:
+        x = as_float32(x)
+        if self.metric_type == "COSINE":
+            return normalized(x)
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def _new_index(self, train: np.ndarray):
+        raise NotImplementedError
+
+    def build(self, vectors) -> None:
+        x = self._prepare(vectors)
+        self.index = self._new_index(x)
+        self.index.add(x)
+        self.ntotal = self.index.ntotal
+
+    def add(self, vectors) -> None:
+        if self.index is None:
+            self.build(vectors)
+            return
+        if len(vectors):
+            self.index.add(self._prepare(vectors))
+        self.ntotal = self.index.ntotal
+
+    def _search_parameters(self, req: SearchRequest, selectivity: float):
+        raise NotImplementedError
+
+    def search(self, queries, vectors, req: SearchRequest):
+        q = self._prepare(queries)
+        selectivity = 1.0
+        sel = None
+        if req.allowed is not None:
+            selectivity = max(float(req.allowed.sum()) / max(1, self.ntotal), 1e-9)
+            sel = bitmap_selector(req.allowed[: self.ntotal])
+        params = self._search_parameters(req, selectivity)
+        if sel is not None:
+            params.sel = sel
+        k = min(req.k, max(1, self.ntotal))
+        dist, rows = self.index.search(q, k, params=params)
+        rows = rows.astype(np.int64, copy=False)
+        dist = self._refine(queries, vectors, rows, dist)
+        keys = to_key(dist, self.metric_type).astype(np.float32, copy=False)
+        keys = np.where(rows < 0, np.inf, keys)
+        out = topk.select(keys, rows, req.k, req.pk_of)
+        return out
+
+    def _refine(self, queries, vectors, rows, dist):
+        return dist
+
+    def save(self, directory: Path, stem: str) -> list[str]:
+        faiss = faiss_module()
+        name = f"{stem}.faiss"
+        write_atomic(directory / name, lambda p: faiss.write_index(self.index, p))
+        return [name]
+
+    def load(self, directory: Path, stem: str, ntotal: int) -> None:
+        faiss = faiss_module()
+        self.index = faiss.read_index(str(directory / f"{stem}.faiss"))
+        self.ntotal = self.index.ntotal
+
+
+class HNSWIndex(FaissIndex):
+    index_type = "HNSW"
+    DEFAULT_M = 16
+    DEFAULT_EF_CONSTRUCTION = 200
+    DEFAULT_EF = 64
+
+    @classmethod
+    def validate(cls, params: dict, dim: int) -> dict:
+        return {
+            "M": int_param(params, "M", cls.DEFAULT_M, 2, 2048, cls.index_type),
+            "efConstruction": int_param(params, "efConstruction", cls.DEFAULT_EF_CONSTRUCTION, 1,
+                                        1 << 31, cls.index_type),
+        }
+
+    def _new_index(self, train):
+        faiss = faiss_module()
+        index = faiss.IndexHNSWFlat(self.dim, int(self.params["M"]), self.faiss_metric)
+        index.hnsw.efConstruction = int(self.params["efConstruction"])
+        return index
+
+    def _search_parameters(self, req: SearchRequest, selectivity: float):
+        faiss = faiss_module()
+        ef = int_param(req.params, "ef", max(self.DEFAULT_EF, req.k), 1, 32768, self.index_type)
+        ef = max(ef, req.k)
+        if selectivity < 1.0:
+            # a selective filter leaves fewer admissible neighbours per visited node
+            ef = min(max(ef, int(ef / math.sqrt(selectivity))), max(ef, 4096))
+        return faiss.SearchParametersHNSW(efSearch=ef)
+
+
+class AutoIndex(HNSWIndex):
+    """AUTOINDEX: an HNSW with parameters chosen for recall >= 0.95 at the default ef."""
+
+    index_type = "AUTOINDEX"
+
+    @classmethod
+    def validate(cls, params: dict, dim: int) -> dict:
+        out = HNSWIndex.validate(params, dim)
+        return out
+
+
+class IVFIndex(FaissIndex):
+    index_type = "IVF_FLAT"
+    DEFAULT_NLIST = 128
+    DEFAULT_NPROBE = 16
+
+    @classmethod
+    def validate(cls, params: dict, dim: int) -> dict:
+        return {"nlist": int_param(params, "nlist", cls.DEFAULT_NLIST, 1, 65536, cls.index_type)}
+
+    def min_rows(self) -> int:
+        # enough rows for k-means to place every centroid on data
+        return int(self.params["nlist"]) * 4
+
+    def ready(self, num_rows: int) -> bool:
+        return num_rows >= self.min_rows()
+
+    def _quantizer(self):
+        faiss = faiss_module()
+        return faiss.IndexFlat(self.dim, self.faiss_metric)
+
+    def _make(self, quantizer):
+        faiss = faiss_module()
+        return faiss.IndexIVFFlat(quantizer, self.dim, int(self.params["nlist"]), self.faiss_metric)
+
+    def _new_index(self, train):
+        quantizer = self._quantizer()
+        index = self._make(quantizer)
+        index._quantizer_ref = quantizer   # the IVF index borrows its quantizer
+        nlist = int(self.params["nlist"])
+        cap = nlist * 256
+        if len(train) > cap:
+            pick = np.random.default_rng(12345).choice(len(train), cap, replace=False)
+            train = train[np.sort(pick)]
+        index.train(train)
+        return index
+
+    def _search_parameters(self, req: SearchRequest, selectivity: float):
+        faiss = faiss_module()
+        nlist = int(self.params["nlist"])
+        nprobe = int_param(req.params, "nprobe", min(self.DEFAULT_NPROBE, nlist), 1, 65536,
+                           self.index_type)
+        if selectivity < 1.0:
+            nprobe = int(nprobe / math.sqrt(selectivity))
+        return faiss.SearchParametersIVF(nprobe=min(nprobe, nlist))
+
+
+class IVFSQ8Index(IVFIndex):
+    index_type = "IVF_SQ8"
+
+    def _make(self, quantizer):
+        faiss = faiss_module()
+        return faiss.IndexIVFScalarQuantizer(quantizer, self.dim, int(self.params["nlist"]),
+                                             faiss.ScalarQuantizer.QT_8bit, self.faiss_metric)
+
+
+class IVFPQIndex(IVFIndex):
+    """IVF_PQ. Candidates are re-ranked exactly against the stored vectors (``refine_k`` times
+    the limit, default 4), which keeps recall high at PQ's memory cost."""
+
+    index_type = "IVF_PQ"
+    DEFAULT_REFINE_K = 4
+
+    @classmethod
+    def validate(cls, params: dict, dim: int) -> dict:
+        from ...errors import ParamError
+
+        out = IVFIndex.validate.__func__(cls, params, dim)
+        default_m = max(d for d in range(1, max(1, dim // 4) + 1) if dim % d == 0)
+        m = int_param(params, "m", default_m, 1, dim, cls.index_type)
+        if dim % m:
+            raise ParamError(f"IVF_PQ: m must divide the vector dim {dim}, got m={m}")
+        out["m"] = m
+        out["nbits"] = int_param(params, "nbits", 8, 1, 16, cls.index_type)
+        return out
+
+    def min_rows(self) -> int:
+        return max(int(self.params["nlist"]) * 4, 1 << int(self.params["nbits"]))
+
+    def _make(self, quantizer):
+        faiss = faiss_module()
+        return faiss.IndexIVFPQ(quantizer, self.dim, int(self.params["nlist"]),
+                                int(self.params["m"]), int(self.params["nbits"]), self.faiss_metric)
+
+    def search(self, queries, vectors, req: SearchRequest):
+        factor = int_param(req.params, "refine_k", self.DEFAULT_REFINE_K, 1, 1024, self.index_type)
+        inner = SearchRequest(min(req.k * factor, 16384 * 4), req.allowed, req.params, req.pk_of)
+        rows, _ = super().search(queries, vectors, inner)
+        return self._exact_rerank(queries, vectors, rows, req)
+
+    def _exact_rerank(self, queries, vectors, rows, req: SearchRequest):
+        q = as_float32(queries)
+        safe = np.where(rows < 0, 0, rows)
+        x = as_float32(vectors[safe.ravel()]).reshape(rows.shape + (-1,))
+        if self.metric_type == "L2":
+            dist = ((x - q[:, None, :]) ** 2).sum(-1)
+        else:
+            dist = np.einsum("qkd,qd->qk", x, q)
+            if self.metric_type == "COSINE":
+                xn = np.linalg.norm(x, axis=-1)
+                qn = np.linalg.norm(q, axis=-1)[:, None]
+                dist = dist / np.where(xn == 0, 1, xn) / np.where(qn == 0, 1, qn)
+        keys = to_key(dist, self.metric_type).astype(np.float32)
+        keys[rows < 0] = np.inf
+        return topk.select(keys, rows, req.k, req.pk_of)
+
+
+DENSE_INDEXES: dict[str, type[VectorIndex]] = {
+    "FLAT": FlatIndex,
+    "HNSW": HNSWIndex,
+    "AUTOINDEX": AutoIndex,
+    "IVF_FLAT": IVFIndex,
+    "IVF_SQ8": IVFSQ8Index,
+    "IVF_PQ": IVFPQIndex,
+}
+
+
+def dense_distances_from_keys(keys: np.ndarray, metric_type: str) -> np.ndarray:
+    return -keys if larger_is_better(metric_type) else keys

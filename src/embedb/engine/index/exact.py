@@ -1,0 +1,103 @@
+"""Exact (brute-force) search over dense float or packed binary vectors, in row blocks.
+
+The backbone of FLAT, BIN_FLAT, the unindexed tail of every ANN index, and filtered searches whose
+surviving rows are few. Vectorised over queries and rows; memory stays bounded by the block size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import topk
+from .metrics import get_metric, in_range, to_key
+
+_BLOCK_ENTRIES = 1 << 22      # nq * block rows scored at once (16 MiB of float32)
+_BINARY_BLOCK_BYTES = 1 << 24  # nq * block * nbytes for the popcount kernels
+
+
+def as_float32(x: np.ndarray, stored: str | None = None) -> np.ndarray:
+    """Stored vectors (float32 | float16 | bfloat16 bits in uint16 | int8) as float32."""
+    if x.dtype == np.float32:
+        return x
+    if x.dtype == np.uint16 or stored == "bfloat16":
+        return (x.astype(np.uint32) << 16).view(np.float32)
+    return x.astype(np.float32)
+
+
+def exact_search(
+    queries: np.ndarray,
+    vectors: np.ndarray,
+    metric_type: str,
+    k: int,
+    *,
+    allowed: np.ndarray | None = None,
+    row_offset: int = 0,
+    sqnorms: np.ndarray | None = None,
+    radius: float | None = None,
+    range_filter: float | None = None,
+    pk_of: topk.PkOf | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of ``queries`` against ``vectors`` (rows ``row_offset + i``).
+
+    ``allowed`` (bool, len(vectors)) restricts the rows; ``sqnorms`` are precomputed squared norms
+    of ``vectors`` (float metrics). Returns ``(rows (nq, k) int64, keys (nq, k))`` with keys as in
+    :func:`metrics.to_key` (smaller is better), padded with -1 / inf.
+    """
+    metric = get_metric(metric_type)
+    nq = len(queries)
+    n = len(vectors)
+    best = (np.full((nq, 0), -1, dtype=np.int64), np.zeros((nq, 0), dtype=np.float32))
+    if n == 0 or k <= 0:
+        return topk.select(best[1], best[0], k, pk_of)
+    # gather the survivors when they are few: cheaper than scoring every row
+    cand: np.ndarray | None = None
+    if allowed is not None:
+        allowed = np.asarray(allowed, dtype=bool)[:n]
+        count = int(allowed.sum())
+        if count == 0:
+            return topk.select(best[1], best[0], k, pk_of)
+        if count < n // 2:
+            cand = np.flatnonzero(allowed)
+    total = n if cand is None else len(cand)
+    if metric.binary:
+        block = max(1, _BINARY_BLOCK_BYTES // max(1, nq * vectors.shape[1]))
+    else:
+        block = max(1024, _BLOCK_ENTRIES // max(1, nq))
+    q = queries if metric.binary else as_float32(queries)
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    for start in range(0, total, block):
+        stop = min(total, start + block)
+        if cand is None:
+            local = np.arange(start, stop)
+            x = vectors[start:stop]
+            norms = None if sqnorms is None else sqnorms[start:stop]
+        else:
+            local = cand[start:stop]
+            x = vectors[local]
+            norms = None if sqnorms is None else sqnorms[local]
+        if not metric.binary:
+            x = as_float32(x)
+        dist = metric.kernel(q, x, norms)
+        keys = to_key(dist, metric.name).astype(np.float32, copy=False)
+        if cand is None and allowed is not None:
+            keys[:, ~allowed[start:stop]] = np.inf
+        if radius is not None or range_filter is not None:
+            keys[~in_range(dist, metric.name, radius, range_filter)] = np.inf
+        parts.append(topk.select(keys, local + row_offset, k, pk_of))
+        if len(parts) >= 8:
+            parts = [topk.merge(parts, k, pk_of)]
+    return topk.merge(parts, k, pk_of)
+
+
+def count_in_range(
+    queries: np.ndarray, vectors: np.ndarray, metric_type: str, radius, range_filter,
+    allowed: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per query, how many rows lie inside the range (used by tests and range checks)."""
+    metric = get_metric(metric_type)
+    q = queries if metric.binary else as_float32(queries)
+    x = vectors if metric.binary else as_float32(vectors)
+    ok = in_range(metric.kernel(q, x, None), metric.name, radius, range_filter)
+    if allowed is not None:
+        ok &= allowed[None, :]
+    return ok.sum(1)

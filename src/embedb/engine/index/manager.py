@@ -1,0 +1,388 @@
+"""IndexManager: the indexes of one collection, kept current with its rows.
+
+Per index it keeps the built structure covering rows ``[0, ntotal)`` and the collection
+generation it was built for. Searches see every row at once (read-your-writes): rows appended
+after the build are the *tail*, searched exactly and merged; once the tail passes a threshold it
+is added to the index. Tombstones and filters arrive as one boolean row mask. Specs live in
+``collection.meta["indexes"]``; built indexes are written at each checkpoint into
+``collection.data_dir`` and loaded back on open instead of being rebuilt.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import IndexNotFoundError, ParamError
+from ...schema import DataType, IndexParam
+from . import topk
+from .base import SearchRequest, VectorIndex
+from .binary import BINARY_INDEXES
+from .dense import DENSE_INDEXES
+from .exact import exact_search
+from .metrics import BINARY_METRICS, FLOAT_METRICS
+from .sparse import SPARSE_INDEXES, drop_smallest, parse_drop_ratio_search, sparse_ip_search
+
+SCALAR_INDEX_TYPES = ("INVERTED", "STL_SORT", "BITMAP", "TRIE", "AUTOINDEX", "SORTED", "NGRAM")
+
+# the tail is folded into an ANN index once it has this many rows ...
+FOLD_ROWS = 10_000
+# ... or this fraction of the indexed rows (but at least FOLD_MIN_ROWS)
+FOLD_FRACTION = 0.10
+FOLD_MIN_ROWS = 256
+# filtered searches whose surviving rows are this few (or this small a fraction) run exactly
+EXACT_MAX_ROWS = 4096
+EXACT_MAX_FRACTION = 0.02
+
+
+def field_kind(dtype: DataType) -> str:
+    if dtype == DataType.BINARY_VECTOR:
+        return "binary"
+    if dtype == DataType.SPARSE_FLOAT_VECTOR:
+        return "sparse"
+    if dtype.is_dense_vector:
+        return "dense"
+    return "scalar"
+
+
+_KIND_INDEXES = {"dense": DENSE_INDEXES, "binary": BINARY_INDEXES, "sparse": SPARSE_INDEXES}
+_KIND_METRICS = {"dense": FLOAT_METRICS, "binary": BINARY_METRICS, "sparse": ("IP",)}
+_KIND_AUTO = {"dense": "AUTOINDEX", "binary": "BIN_FLAT", "sparse": "SPARSE_INVERTED_INDEX"}
+DEFAULT_METRIC = {"dense": "COSINE", "binary": "HAMMING", "sparse": "IP"}
+
+
+def is_bm25_output(collection: Any, field_name: str) -> bool:
+    for fn in getattr(collection.schema, "functions", []) or []:
+        if int(fn.type) == 1 and field_name in fn.output_field_names:   # FunctionType.BM25
+            return True
+    return False
+
+
+class IndexEntry:
+    """One index: its spec and, for vector fields, the live structure."""
+
+    def __init__(self, spec: IndexParam, kind: str, dim: int) -> None:
+        self.spec = spec
+        self.kind = kind
+        self.dim = dim
+        self.impl: VectorIndex | None = None
+        self.generation: int | None = None
+        self.lock = threading.RLock()
+
+    @property
+    def stem(self) -> str:
+        return "index_" + re.sub(r"[^A-Za-z0-9_.-]", "_", self.spec.index_name)
+
+    def new_impl(self) -> VectorIndex | None:
+        if self.kind == "scalar" or self.spec.metric_type == "BM25":
+            return None
+        cls = _KIND_INDEXES[self.kind][self.spec.index_type]
+        return cls(self.spec.metric_type, self.spec.params, self.dim)
+
+
+class IndexManager:
+    """The indexes of one collection (see module docstring)."""
+
+    def __init__(self, collection: Any) -> None:
+        self.collection = collection
+        self._lock = threading.RLock()
+        self._entries: dict[str, IndexEntry] = {}
+        for d in collection.meta.get("indexes") or []:
+            spec = IndexParam.from_dict(d)
+            entry = self._entry_for(spec)
+            self._entries[spec.index_name] = entry
+            self._try_load(entry, d.get("state"))
+        hooks = getattr(collection, "checkpoint_hooks", None)
+        if hooks is not None:
+            hooks.append(self.save)
+
+    # specs --------------------------------------------------------------------------------
+    def _field(self, name: str):
+        f = self.collection.schema.field(name)
+        if f is None:
+            raise ParamError(f"cannot create index: field {name!r} does not exist in collection "
+                             f"{self.collection.name!r}")
+        return f
+
+    def _entry_for(self, spec: IndexParam) -> IndexEntry:
+        f = self._field(spec.field_name)
+        return IndexEntry(spec, field_kind(f.dtype), int(f.dim or 0))
+
+    def normalize(self, param: IndexParam) -> IndexParam:
+        """Checked spec with defaults filled in (ParamError naming what is wrong)."""
+        if not isinstance(param.field_name, str) or not param.field_name:
+            raise ParamError("add_index needs a field_name")
+        f = self._field(param.field_name)
+        kind = field_kind(f.dtype)
+        itype = (param.index_type or "AUTOINDEX").upper()
+        metric = param.metric_type.upper() if isinstance(param.metric_type, str) else None
+        if kind == "scalar":
+            if itype not in SCALAR_INDEX_TYPES:
+                raise ParamError(f"index_type {itype!r} is not valid for scalar field "
+                                 f"{f.name!r} ({f.dtype.name}); valid: {list(SCALAR_INDEX_TYPES)}")
+            return IndexParam(f.name, itype, param.index_name or f.name, None, dict(param.params))
+        table = _KIND_INDEXES[kind]
+        if itype == "AUTOINDEX" and kind != "dense":
+            itype = _KIND_AUTO[kind]
+        if itype not in table:
+            raise ParamError(f"index_type {itype!r} is not valid for field {f.name!r} "
+                             f"({f.dtype.name}); valid: {sorted(table) + ['AUTOINDEX']}")
+        bm25 = kind == "sparse" and is_bm25_output(self.collection, f.name)
+        if bm25:
+            metric = metric or "BM25"
+            if metric != "BM25":
+                raise ParamError(f"field {f.name!r} is the output of a BM25 function: its index "
+                                 f"needs metric_type 'BM25', got {metric!r}")
+        else:
+            metric = metric or DEFAULT_METRIC[kind]
+            if metric not in _KIND_METRICS[kind]:
+                raise ParamError(f"metric_type {metric!r} is not valid for field {f.name!r} "
+                                 f"({f.dtype.name}); valid: {list(_KIND_METRICS[kind])}")
+        params = dict(param.params)
+        params.update(table[itype].validate(param.params, int(f.dim or 0)))
+        return IndexParam(f.name, itype, param.index_name or f.name, metric, params)
+
+    def create(self, param: IndexParam) -> None:
+        spec = self.normalize(param)
+        with self._lock:
+            for entry in self._entries.values():
+                old = entry.spec
+                if old.field_name == spec.field_name:
+                    if (old.index_type, old.metric_type, old.params, old.index_name) == \
+                            (spec.index_type, spec.metric_type, spec.params, spec.index_name):
+                        return   # creating the same index again is a no-op, as on the server
+                    raise ParamError(
+                        f"at most one distinct index is allowed per field: field "
+                        f"{spec.field_name!r} already has index {old.index_name!r} "
+                        f"({old.index_type}, {old.metric_type}); drop it first")
+                if old.index_name == spec.index_name:
+                    raise ParamError(f"index name {spec.index_name!r} is already used by field "
+                                     f"{old.field_name!r}")
+            entry = self._entry_for(spec)
+            self._refresh(entry, build=True)
+            self._entries[spec.index_name] = entry
+            self._write_specs()
+
+    def drop(self, index_name: str) -> None:
+        with self._lock:
+            entry = self._entries.get(index_name)
+            if entry is None:
+                return
+            if getattr(self.collection, "loaded", False) and entry.kind != "scalar":
+                raise ParamError(f"index {index_name!r} cannot be dropped while collection "
+                                 f"{self.collection.name!r} is loaded; release it first")
+            del self._entries[index_name]
+            self._write_specs()
+            directory = self.collection.data_dir
+            if directory is not None:
+                for p in Path(directory).glob(entry.stem + ".*"):
+                    p.unlink(missing_ok=True)
+
+    def list(self, field_name: str | None = None) -> list[str]:
+        return [name for name, e in self._entries.items()
+                if field_name is None or e.spec.field_name == field_name]
+
+    def entry(self, index_name: str) -> IndexEntry:
+        try:
+            return self._entries[index_name]
+        except KeyError:
+            raise IndexNotFoundError(f"index not found[indexName={index_name}] in collection "
+                                     f"{self.collection.name!r}") from None
+
+    def for_field(self, field_name: str) -> IndexEntry | None:
+        for e in self._entries.values():
+            if e.spec.field_name == field_name:
+                return e
+        return None
+
+    def describe(self, index_name: str) -> dict:
+        entry = self.entry(index_name)
+        spec = entry.spec
+        total = int(self.collection.num_rows_total)
+        if entry.kind == "scalar" or entry.spec.metric_type == "BM25":
+            indexed = total
+        else:
+            with entry.lock:
+                self._refresh(entry, build=False)
+                indexed = self._indexed_rows(entry, total)
+        out = dict(spec.params)
+        out.update({
+            "index_type": spec.index_type,
+            "metric_type": spec.metric_type,
+            "field_name": spec.field_name,
+            "index_name": spec.index_name,
+            "total_rows": total,
+            "indexed_rows": indexed,
+            "pending_index_rows": total - indexed,
+            "state": "Finished",
+        })
+        if out["metric_type"] is None:
+            del out["metric_type"]
+        return out
+
+    @staticmethod
+    def _indexed_rows(entry: IndexEntry, total: int) -> int:
+        impl = entry.impl
+        return min(total, impl.ntotal) if impl is not None else 0
+
+    def _write_specs(self) -> None:
+        old_state = {d.get("index_name"): d.get("state")
+                     for d in self.collection.meta.get("indexes") or []}
+        specs = []
+        for e in self._entries.values():
+            d = e.spec.to_dict()
+            if old_state.get(e.spec.index_name):
+                d["state"] = old_state[e.spec.index_name]
+            specs.append(d)
+        self.collection.meta["indexes"] = specs
+        self.collection.save_meta()
+
+    # keeping indexes current ----------------------------------------------------------------
+    def _vectors(self, entry: IndexEntry):
+        if entry.kind == "sparse":
+            return self.collection.sparse_vectors(entry.spec.field_name)
+        return self.collection.dense_vectors(entry.spec.field_name)
+
+    def _refresh(self, entry: IndexEntry, build: bool, vectors: Any = None) -> Any:
+        """Bring ``entry`` to the collection's generation and fold a large tail in."""
+        if entry.kind == "scalar" or entry.spec.metric_type == "BM25":
+            return vectors
+        gen = self.collection.generation
+        total = int(self.collection.num_rows_total)
+        if entry.impl is None or entry.generation != gen or entry.impl.ntotal > total:
+            entry.impl = entry.new_impl()
+            entry.generation = gen
+            build = True
+        impl = entry.impl
+        tail = total - impl.ntotal
+        if tail <= 0:
+            return vectors
+        threshold = max(FOLD_MIN_ROWS, min(FOLD_ROWS, int(FOLD_FRACTION * impl.ntotal)))
+        if not (build or tail >= threshold or isinstance(impl, _ALWAYS_CURRENT)):
+            return vectors
+        if vectors is None:
+            vectors = self._vectors(entry)
+        if impl.ntotal == 0:
+            if impl.ready(total):
+                impl.build(vectors[:total])
+        else:
+            impl.add(vectors[impl.ntotal:total])
+        return vectors
+
+    def save(self, directory: Path) -> None:
+        """Checkpoint hook: write every built index and record what it covers."""
+        directory = Path(directory)
+        with self._lock:
+            states = {}
+            for e in self._entries.values():
+                with e.lock:
+                    if e.impl is None or not e.impl.persistent or e.impl.ntotal == 0:
+                        continue
+                    files = e.impl.save(directory, e.stem)
+                    states[e.spec.index_name] = {"rows": int(e.impl.ntotal),
+                                                 "generation": e.generation, "files": files}
+            for d in self.collection.meta.get("indexes") or []:
+                if d.get("index_name") in states:
+                    d["state"] = states[d["index_name"]]
+                else:
+                    d.pop("state", None)
+            self.collection.save_meta()
+
+    def _try_load(self, entry: IndexEntry, state: dict | None) -> None:
+        directory = self.collection.data_dir
+        if not state or directory is None or entry.kind == "scalar":
+            return
+        if state.get("generation") != self.collection.generation:
+            return
+        if int(state.get("rows", 0)) > int(self.collection.num_rows_total):
+            return
+        if not all((Path(directory) / name).exists() for name in state.get("files", [])):
+            return
+        impl = entry.new_impl()
+        if impl is None:
+            return
+        try:
+            impl.load(Path(directory), entry.stem, int(state["rows"]))
+        except Exception:  # a damaged index file is rebuilt from the rows, never trusted
+            return
+        entry.impl = impl
+        entry.generation = self.collection.generation
+
+    # searching ------------------------------------------------------------------------------
+    def search(self, entry: IndexEntry, queries: Any, k: int, mask: np.ndarray | None,
+               params: dict, pk_of: topk.PkOf | None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k over every row of the collection that ``mask`` allows (None = all rows).
+
+        Returns ``(rows (nq, k), keys (nq, k))``, keys smaller-is-better.
+        """
+        with entry.lock:
+            vectors = self._refresh(entry, build=False)
+            impl = entry.impl
+            if vectors is None:
+                vectors = self._vectors(entry)
+        total = vectors.shape[0]
+        nt = impl.ntotal if impl is not None else 0
+        if entry.kind == "sparse":
+            ratio = parse_drop_ratio_search(params)
+            queries = drop_smallest(queries, ratio)
+        if mask is not None and len(mask) != total:
+            mask = np.resize(np.asarray(mask, dtype=bool), total) if len(mask) > total else \
+                np.concatenate([mask, np.zeros(total - len(mask), dtype=bool)])
+        if mask is not None and mask.all():
+            mask = None
+        exact_all = nt == 0
+        if mask is not None and entry.kind != "sparse" and nt > 0 and \
+                not isinstance(impl, _ALWAYS_CURRENT):
+            count = int(mask.sum())
+            if count <= EXACT_MAX_ROWS or count <= EXACT_MAX_FRACTION * total:
+                exact_all = True
+        if exact_all:
+            return self._exact(entry, queries, vectors, 0, total, k, mask, pk_of)
+        req = SearchRequest(k, None if mask is None else mask[:nt], params, pk_of)
+        parts = [impl.search(queries, vectors, req)]
+        if total > nt:
+            parts.append(self._exact(entry, queries, vectors, nt, total, k, mask, pk_of))
+        return topk.merge(parts, k, pk_of)
+
+    def _exact(self, entry, queries, vectors, start, stop, k, mask, pk_of):
+        allowed = None if mask is None else mask[start:stop]
+        if entry.kind == "sparse":
+            import scipy.sparse as sp
+
+            part = sp.csc_array(vectors[start:stop])
+            return sparse_ip_search(part, queries, k, allowed=allowed, row_offset=start, pk_of=pk_of)
+        norms = None
+        impl = entry.impl
+        if start == 0 and getattr(impl, "sqnorms", None) is not None and len(impl.sqnorms) >= stop:
+            norms = impl.sqnorms[:stop]
+        return exact_search(queries, vectors[start:stop], entry.spec.metric_type, k,
+                            allowed=allowed, row_offset=start, sqnorms=norms, pk_of=pk_of)
+
+
+from .binary import BinFlatIndex  # noqa: E402
+from .dense import FlatIndex  # noqa: E402
+
+# exact indexes are extended on every search (cheap), so they never have a tail
+_ALWAYS_CURRENT = (FlatIndex, BinFlatIndex)
+
+
+def indexes_of(collection: Any) -> IndexManager:
+    """The collection's IndexManager, created on first use (kept in ``collection.extensions``)."""
+    ext = collection.extensions
+    manager = ext.get("indexes")
+    if manager is None:
+        lock = ext.setdefault("_indexes_lock", threading.Lock()) if isinstance(ext, dict) else None
+        if lock is not None:
+            with lock:
+                manager = ext.get("indexes")
+                if manager is None:
+                    manager = IndexManager(collection)
+                    ext["indexes"] = manager
+        else:
+            manager = IndexManager(collection)
+            ext["indexes"] = manager
+    return manager

@@ -1,0 +1,490 @@
+"""Search on one collection: plain, range, grouped, hybrid (fused) and iterated searches.
+
+Every search is: validate the arguments, turn ``data`` into query arrays, compile the filter into
+one row mask (live rows & partitions & filter), ask the field's index for the top k rows
+(:meth:`IndexManager.search`, exact when there is no index), then shape ``SearchResult`` hits.
+All queries of a call are searched together (vectorised), never one at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ParamError
+from ..results import Hit, Hits, SearchResult
+from . import fusion
+from .index import topk
+from .index.base import MAX_TOPK
+from .index.exact import exact_search
+from .index.manager import DEFAULT_METRIC, field_kind, indexes_of, is_bm25_output
+from .index.metrics import BINARY_METRICS, FLOAT_METRICS, in_range, larger_is_better
+from .index.queries import binary_queries, dense_queries, sparse_queries, text_queries
+from .index.sparse import drop_smallest, parse_drop_ratio_search, sparse_ip_search
+
+_KIND_METRICS = {"dense": FLOAT_METRICS, "binary": BINARY_METRICS, "sparse": ("IP",)}
+_PARAM_KEYS_TOP = ("metric_type", "params", "offset", "limit", "ignore_growing", "round_decimal")
+
+
+# ---------------------------------------------------------------------------------------------
+# argument checks
+def _int_arg(value: Any, name: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ParamError(f"{name} must be an integer, got {value!r}")
+    if not lo <= int(value) <= hi:
+        raise ParamError(f"{name} must be in [{lo}, {hi}], got {value}")
+    return int(value)
+
+
+def resolve_anns_field(collection: Any, anns_field: str | None) -> Any:
+    vector_fields = [f for f in collection.schema.fields if f.dtype.is_vector]
+    if anns_field:
+        f = collection.schema.field(anns_field)
+        if f is None or not f.dtype.is_vector:
+            raise ParamError(f"anns_field {anns_field!r} is not a vector field of collection "
+                             f"{collection.name!r}; vector fields: {[v.name for v in vector_fields]}")
+        return f
+    if len(vector_fields) != 1:
+        raise ParamError(f"collection {collection.name!r} has several vector fields "
+                         f"{[v.name for v in vector_fields]}: name one with anns_field")
+    return vector_fields[0]
+
+
+def split_search_params(search_params: dict | None) -> tuple[str | None, dict]:
+    """``{"metric_type": ..., "params": {...}}`` (flat keys accepted too) -> (metric, params)."""
+    if search_params is None:
+        return None, {}
+    if not isinstance(search_params, dict):
+        raise ParamError(f"search_params must be a dict, got {type(search_params).__name__}")
+    params = dict(search_params.get("params") or {})
+    if not isinstance(params, dict):
+        raise ParamError("search_params['params'] must be a dict")
+    for key, value in search_params.items():
+        if key not in ("metric_type", "params"):
+            params.setdefault(key, value)
+    metric = search_params.get("metric_type") or params.pop("metric_type", None)
+    params.pop("metric_type", None)
+    return (str(metric).upper() if metric else None), params
+
+
+@dataclass
+class FieldPlan:
+    """How to search one vector field: its kind, metric and index entry (or exact)."""
+
+    field: Any
+    kind: str
+    metric: str
+    entry: Any
+    bm25: bool
+
+
+def plan_field(collection: Any, field: Any, metric: str | None) -> FieldPlan:
+    kind = field_kind(field.dtype)
+    bm25 = kind == "sparse" and is_bm25_output(collection, field.name)
+    entry = indexes_of(collection).for_field(field.name)
+    if bm25:
+        if metric not in (None, "BM25"):
+            raise ParamError(f"field {field.name!r} is the output of a BM25 function: search it "
+                             f"with metric_type 'BM25', not {metric!r}")
+        return FieldPlan(field, kind, "BM25", entry, True)
+    if entry is not None:
+        if metric is not None and metric != entry.spec.metric_type:
+            raise ParamError(f"metric_type {metric!r} does not match the index of field "
+                             f"{field.name!r}, which uses {entry.spec.metric_type!r}")
+        return FieldPlan(field, kind, entry.spec.metric_type, entry, False)
+    metric = metric or DEFAULT_METRIC[kind]
+    if metric not in _KIND_METRICS[kind]:
+        raise ParamError(f"metric_type {metric!r} is not valid for field {field.name!r} "
+                         f"({field.dtype.name}); valid: {list(_KIND_METRICS[kind])}")
+    return FieldPlan(field, kind, metric, None, False)
+
+
+def convert_queries(plan: FieldPlan, data: Any) -> Any:
+    f = plan.field
+    if plan.bm25:
+        return text_queries(data, f.name)
+    if plan.kind == "sparse":
+        return sparse_queries(data, f.name)
+    if plan.kind == "binary":
+        return binary_queries(data, f.name, int(f.dim))
+    return dense_queries(data, f.name, f.dtype, int(f.dim))
+
+
+def num_queries(queries: Any) -> int:
+    return len(queries) if isinstance(queries, (list, np.ndarray)) else queries.shape[0]
+
+
+def pk_getter(collection: Any) -> topk.PkOf:
+    return lambda rows: np.asarray(collection.pk_values(np.asarray(rows, dtype=np.int64)))
+
+
+# ---------------------------------------------------------------------------------------------
+# the core: top-k rows of one field
+def search_rows(collection: Any, plan: FieldPlan, queries: Any, k: int, mask: np.ndarray | None,
+                params: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` rows per query among the rows ``mask`` allows.
+
+    Returns ``(rows (nq, k) int64 with -1 padding, distances (nq, k))`` in the metric's own
+    convention (L2 ascending, IP/COSINE/BM25 descending).
+    """
+    pk_of = pk_getter(collection)
+    if plan.bm25:
+        from . import fulltext
+
+        rows, scores = fulltext.search_bm25(collection, plan.field.name, queries, k, mask, params)
+        rows = np.asarray(rows, dtype=np.int64)
+        keys = np.where(rows < 0, np.inf, -np.asarray(scores, dtype=np.float32))
+        rows, keys = topk.select(keys, rows, k, pk_of)   # ties by pk, like every other path
+        return rows, -keys
+    if plan.entry is not None:
+        rows, keys = indexes_of(collection).search(plan.entry, queries, k, mask, params, pk_of)
+    elif plan.kind == "sparse":
+        import scipy.sparse as sp
+
+        queries = drop_smallest(queries, parse_drop_ratio_search(params))
+        x = sp.csc_array(collection.sparse_vectors(plan.field.name))
+        rows, keys = sparse_ip_search(x, queries, k, allowed=mask, pk_of=pk_of)
+    else:
+        vectors = collection.dense_vectors(plan.field.name)
+        rows, keys = exact_search(queries, vectors, plan.metric, k, allowed=mask, pk_of=pk_of)
+    dist = -keys if larger_is_better(plan.metric) else keys
+    return rows, dist
+
+
+def range_rows(collection: Any, plan: FieldPlan, queries: Any, k: int, mask: np.ndarray | None,
+               params: dict, radius: float | None, range_filter: float | None):
+    """Top ``k`` rows inside the range (Milvus: L2-like ``range_filter <= d < radius``, IP-like
+    ``radius < d <= range_filter``). Exact paths filter while scoring; ANN and sparse paths widen
+    the candidate list until every query has k rows in range or the range is exhausted."""
+    if plan.entry is None and plan.kind != "sparse" and not plan.bm25:
+        vectors = collection.dense_vectors(plan.field.name)
+        rows, keys = exact_search(queries, vectors, plan.metric, k, allowed=mask,
+                                  radius=radius, range_filter=range_filter,
+                                  pk_of=pk_getter(collection))
+        return rows, (-keys if larger_is_better(plan.metric) else keys)
+    total = int(collection.num_rows_total)
+    want = k
+    while True:
+        rows, dist = search_rows(collection, plan, queries, want, mask, params)
+        ok = in_range(dist, plan.metric, radius, range_filter) & (rows >= 0)
+        # the worst returned candidate still better than radius: more may lie in range
+        last = dist[:, -1]
+        beyond = ~in_range(last[:, None], plan.metric, radius, None)[:, 0] | (rows[:, -1] < 0)
+        done = (ok.sum(1) >= k) | beyond
+        if done.all() or want >= total:
+            break
+        want = min(total, want * 4)
+    keys = np.where(ok, -dist if larger_is_better(plan.metric) else dist, np.inf)
+    rows, keys = topk.select(keys.astype(np.float64), rows, k, pk_getter(collection))
+    return rows, (-keys if larger_is_better(plan.metric) else keys)
+
+
+def _range_args(params: dict, metric: str) -> tuple[float | None, float | None]:
+    radius = params.get("radius")
+    range_filter = params.get("range_filter")
+    if radius is None and range_filter is None:
+        return None, None
+    try:
+        radius = None if radius is None else float(radius)
+        range_filter = None if range_filter is None else float(range_filter)
+    except (TypeError, ValueError):
+        raise ParamError("radius and range_filter must be numbers") from None
+    if radius is not None and range_filter is not None:
+        if larger_is_better(metric) and not radius < range_filter:
+            raise ParamError(f"for metric {metric} range search needs radius < range_filter, "
+                             f"got radius={radius}, range_filter={range_filter}")
+        if not larger_is_better(metric) and not range_filter < radius:
+            raise ParamError(f"for metric {metric} range search needs range_filter < radius, "
+                             f"got radius={radius}, range_filter={range_filter}")
+    return radius, range_filter
+
+
+# ---------------------------------------------------------------------------------------------
+# shaping results
+def _round(dist: np.ndarray, round_decimal: int) -> np.ndarray:
+    return np.round(dist.astype(np.float64), round_decimal) if round_decimal >= 0 else dist
+
+
+def build_result(collection: Any, rows: np.ndarray, dist: np.ndarray,
+                 output_fields: list[str] | None, round_decimal: int = -1,
+                 extra_fields: dict[str, np.ndarray] | None = None) -> SearchResult:
+    """One Hits list per query row; hits for rows ``-1`` are left out."""
+    pk_name = collection.schema.primary_field.name
+    valid = rows >= 0
+    flat = rows[valid]
+    pks = collection.pk_values(flat) if len(flat) else []
+    fields = collection.resolve_output_fields(output_fields) if output_fields else []
+    entities = collection.entities(flat, fields) if fields and len(flat) else None
+    dist = _round(np.asarray(dist, dtype=np.float64), round_decimal)
+    dvals = dist[valid].tolist()
+    counts = valid.sum(1)
+    out = []
+    i = 0
+    for c in counts.tolist():
+        hits = Hits()
+        for j in range(i, i + c):
+            entity = dict(entities[j]) if entities is not None else {}
+            if fields:
+                entity.pop(pk_name, None) if pk_name not in fields else None
+            hits.append(Hit(pk_name, pks[j], dvals[j], entity))
+        out.append(hits)
+        i += c
+    return SearchResult(out)
+
+
+def _normalize_output_fields(output_fields: Any) -> list[str] | None:
+    if output_fields is None:
+        return None
+    if isinstance(output_fields, str):
+        return [output_fields]
+    if not isinstance(output_fields, (list, tuple)):
+        raise ParamError(f"output_fields must be a list of field names, got "
+                         f"{type(output_fields).__name__}")
+    return list(output_fields)
+
+
+# ---------------------------------------------------------------------------------------------
+# group by
+def group_rows(collection, plan, queries, mask, params, group_field: str, limit: int,
+               group_size: int, strict: bool):
+    """Up to ``limit`` groups per query (groups ranked by their best hit), each with up to
+    ``group_size`` hits. Widens the candidate list until enough groups (``strict``: and enough
+    hits in each) are found or the rows run out."""
+    f = collection.schema.field(group_field)
+    if f is None:
+        raise ParamError(f"group_by_field {group_field!r} is not a field of collection "
+                         f"{collection.name!r}")
+    if f.dtype.is_vector or f.dtype.name in ("JSON", "ARRAY", "FLOAT", "DOUBLE"):
+        raise ParamError(f"group_by_field {group_field!r} has type {f.dtype.name}; group by "
+                         "needs a BOOL, INT or VARCHAR field")
+    column = collection.source.column(group_field)
+    total = int(collection.num_rows_total) if mask is None else int(mask.sum())
+    want = min(max(limit * group_size * 4, 64), max(total, 1))
+    nq = num_queries(queries)
+    while True:
+        rows, dist = search_rows(collection, plan, queries, want, mask, params)
+        out_rows = np.full((nq, limit * group_size), -1, dtype=np.int64)
+        out_dist = np.zeros((nq, limit * group_size))
+        enough = True
+        for q in range(nq):
+            r = rows[q][rows[q] >= 0]
+            vals = column.values[r]
+            _, inv = np.unique(vals.astype(str) if vals.dtype == object else vals,
+                               return_inverse=True)
+            codes = inv.astype(np.int64)
+            if column.valid is not None:
+                codes = np.where(column.valid[r], codes, -1)   # NULL is a group of its own
+            uniq, first_pos, inv = np.unique(codes, return_index=True, return_inverse=True)
+            rank_of = np.argsort(np.argsort(first_pos))[inv]     # groups by their best hit
+            order = np.argsort(inv, kind="stable")
+            starts = np.r_[0, np.flatnonzero(np.diff(inv[order])) + 1]
+            within = np.empty(len(r), dtype=np.int64)
+            within[order] = np.arange(len(r)) - np.repeat(starts, np.diff(np.r_[starts, len(r)]))
+            keep = (within < group_size) & (rank_of < limit)
+            sel = np.flatnonzero(keep)
+            sel = sel[np.lexsort((within[sel], rank_of[sel]))]   # group by group, best first
+            out_rows[q, :len(sel)] = r[sel]
+            out_dist[q, :len(sel)] = dist[q][:len(r)][sel]
+            n_groups = min(limit, len(first_pos))
+            full = np.bincount(rank_of[keep], minlength=n_groups)[:n_groups] >= group_size
+            if len(r) == want and (n_groups < limit or (strict and not full.all())):
+                enough = False
+        if enough or want >= total:
+            return out_rows, out_dist
+        want = min(total, want * 4)
+
+
+# ---------------------------------------------------------------------------------------------
+# public entry points
+def search(collection: Any, data: Any, *, anns_field: str | None = None, filter: str = "",
+           filter_params: dict | None = None, limit: int = 10,
+           output_fields: list[str] | None = None, search_params: dict | None = None,
+           partition_names: list[str] | None = None, offset: int | None = None,
+           round_decimal: int = -1, group_by_field: str | None = None, group_size: int | None = None,
+           strict_group_size: bool = False) -> SearchResult:
+    """``MilvusClient.search`` on one engine collection (see docs/search.md)."""
+    metric, params = split_search_params(search_params)
+    offset = params.pop("offset", 0) if offset is None else offset
+    limit = _int_arg(limit, "limit", 1, MAX_TOPK)
+    offset = _int_arg(offset or 0, "offset", 0, MAX_TOPK)
+    if limit + offset > MAX_TOPK:
+        raise ParamError(f"limit + offset must be <= {MAX_TOPK}, got {limit} + {offset}")
+    round_decimal = _int_arg(round_decimal, "round_decimal", -1, 6)
+    output_fields = _normalize_output_fields(output_fields)
+    field = resolve_anns_field(collection, anns_field)
+    plan = plan_field(collection, field, metric)
+    queries = convert_queries(plan, data)
+    mask = collection.mask(filter or "", filter_params, partition_names)
+    radius, range_filter = _range_args(params, plan.metric)
+    group_by_field = group_by_field or params.pop("group_by_field", None)
+    if group_by_field:
+        gsize = _int_arg(group_size if group_size is not None else params.get("group_size", 1),
+                         "group_size", 1, 1024)
+        rows, dist = group_rows(collection, plan, queries, mask, params, group_by_field,
+                                offset + limit, gsize, bool(strict_group_size))
+        rows, dist = rows[:, offset * gsize:], dist[:, offset * gsize:]
+        result = build_result(collection, rows, dist, output_fields, round_decimal)
+        _add_group_values(collection, result, rows, group_by_field)
+        return result
+    k = offset + limit
+    if radius is not None or range_filter is not None:
+        rows, dist = range_rows(collection, plan, queries, k, mask, params, radius, range_filter)
+    else:
+        rows, dist = search_rows(collection, plan, queries, k, mask, params)
+    return build_result(collection, rows[:, offset:], dist[:, offset:], output_fields, round_decimal)
+
+
+def _add_group_values(collection, result: SearchResult, rows: np.ndarray, group_field: str) -> None:
+    """Milvus returns the group value of each hit in its entity."""
+    flat = rows[rows >= 0]
+    if not len(flat):
+        return
+    values = collection.entities(flat, [group_field])
+    i = 0
+    for hits in result:
+        for hit in hits:
+            hit.entity[group_field] = values[i].get(group_field)
+            i += 1
+
+
+def hybrid_search(collection: Any, reqs: list, ranker: Any, *, limit: int = 10,
+                  output_fields: list[str] | None = None,
+                  partition_names: list[str] | None = None, offset: int = 0,
+                  round_decimal: int = -1) -> SearchResult:
+    """Run each AnnSearchRequest (own filter and limit) and fuse them with RRF or weights."""
+    if not isinstance(reqs, (list, tuple)) or not reqs:
+        raise ParamError("hybrid_search needs a non-empty list of AnnSearchRequest")
+    limit = _int_arg(limit, "limit", 1, MAX_TOPK)
+    offset = _int_arg(offset or 0, "offset", 0, MAX_TOPK)
+    if limit + offset > MAX_TOPK:
+        raise ParamError(f"limit + offset must be <= {MAX_TOPK}, got {limit} + {offset}")
+    round_decimal = _int_arg(round_decimal, "round_decimal", -1, 6)
+    strategy = _ranker_strategy(ranker)
+    results, metrics = [], []
+    nq = None
+    for i, req in enumerate(reqs):
+        for attr in ("data", "anns_field", "param", "limit"):
+            if not hasattr(req, attr):
+                raise ParamError(f"reqs[{i}] is not an AnnSearchRequest")
+        req_limit = _int_arg(req.limit, f"reqs[{i}].limit", 1, MAX_TOPK)
+        metric, params = split_search_params(req.param)
+        field = resolve_anns_field(collection, req.anns_field)
+        plan = plan_field(collection, field, metric)
+        queries = convert_queries(plan, req.data)
+        n = num_queries(queries)
+        if nq is not None and n != nq:
+            raise ParamError(f"every AnnSearchRequest needs the same number of queries: "
+                             f"reqs[0] has {nq}, reqs[{i}] has {n}")
+        nq = n
+        expr = getattr(req, "expr", None) or ""
+        mask = collection.mask(expr, getattr(req, "expr_params", None), partition_names)
+        radius, range_filter = _range_args(params, plan.metric)
+        if radius is not None or range_filter is not None:
+            rows, dist = range_rows(collection, plan, queries, req_limit, mask, params, radius,
+                                    range_filter)
+        else:
+            rows, dist = search_rows(collection, plan, queries, req_limit, mask, params)
+        results.append((rows, dist))
+        metrics.append(plan.metric)
+    k = offset + limit
+    pk_of = pk_getter(collection)
+    if strategy["strategy"] == "rrf":
+        rows, scores = fusion.rrf(results, k, float(strategy["params"].get("k", 60)), pk_of=pk_of)
+    else:
+        p = strategy["params"]
+        rows, scores = fusion.weighted(results, metrics, list(p.get("weights", [])), k,
+                                       bool(p.get("norm_score", True)), pk_of=pk_of)
+    return build_result(collection, rows[:, offset:], scores[:, offset:], output_fields,
+                        round_decimal)
+
+
+def _ranker_strategy(ranker: Any) -> dict:
+    to_dict = getattr(ranker, "dict", None)
+    if not callable(to_dict):
+        raise ParamError("hybrid_search ranker must be RRFRanker(k) or WeightedRanker(*weights)")
+    d = to_dict()
+    strategy = str(d.get("strategy", "")).lower()
+    if strategy not in ("rrf", "weighted"):
+        raise ParamError(f"unsupported ranker strategy {strategy!r}: use RRFRanker or "
+                         "WeightedRanker")
+    return {"strategy": strategy, "params": dict(d.get("params") or {})}
+
+
+class SearchIterator:
+    """``search_iterator``: batches of hits best first, each row once, stable under ties.
+
+    Each batch is a search among the rows not returned yet (a row mask), so the order is the
+    exact ``(distance, pk)`` order on exact paths and no row ever comes twice.
+    """
+
+    def __init__(self, collection: Any, data: Any, *, batch_size: int = 1000, filter: str = "",
+                 limit: int = -1, output_fields: list[str] | None = None,
+                 search_params: dict | None = None, partition_names: list[str] | None = None,
+                 anns_field: str | None = None, round_decimal: int = -1,
+                 filter_params: dict | None = None,
+                 external_filter_func: Callable[[Hits], Hits] | None = None) -> None:
+        self._batch = _int_arg(batch_size, "batch_size", 1, MAX_TOPK)
+        if isinstance(limit, bool) or not isinstance(limit, int) or (limit < 0 and limit != -1):
+            raise ParamError(f"limit must be -1 (no limit) or a non-negative integer, got {limit!r}")
+        self._limit = limit
+        self._round = _int_arg(round_decimal, "round_decimal", -1, 6)
+        self._output_fields = _normalize_output_fields(output_fields)
+        self._collection = collection
+        metric, self._params = split_search_params(search_params)
+        self._radius, self._range_filter = None, None
+        field = resolve_anns_field(collection, anns_field)
+        self._plan = plan_field(collection, field, metric)
+        self._queries = convert_queries(self._plan, data)
+        if num_queries(self._queries) != 1:
+            raise ParamError("search_iterator takes exactly one query vector")
+        self._radius, self._range_filter = _range_args(self._params, self._plan.metric)
+        self._filter = filter or ""
+        self._filter_params = filter_params
+        self._partitions = partition_names
+        self._rows_at_start = int(collection.num_rows_total)
+        self._returned = np.zeros(self._rows_at_start, dtype=bool)
+        self._count = 0
+        self._external = external_filter_func
+        self._closed = False
+
+    def next(self) -> Hits:
+        if self._closed:
+            return Hits()
+        want = self._batch if self._limit < 0 else min(self._batch, self._limit - self._count)
+        if want <= 0:
+            return Hits()
+        out = Hits()
+        while len(out) < want:
+            mask = self._collection.mask(self._filter, self._filter_params, self._partitions)
+            mask = mask[: self._rows_at_start].copy()
+            mask &= ~self._returned[: len(mask)]
+            if not mask.any():
+                break
+            if self._radius is not None or self._range_filter is not None:
+                rows, dist = range_rows(self._collection, self._plan, self._queries, want - len(out),
+                                        mask, self._params, self._radius, self._range_filter)
+            else:
+                rows, dist = search_rows(self._collection, self._plan, self._queries,
+                                         want - len(out), mask, self._params)
+            got = rows[0][rows[0] >= 0]
+            if not len(got):
+                break
+            self._returned[got] = True
+            hits = build_result(self._collection, rows, dist, self._output_fields, self._round)[0]
+            if self._external is not None:
+                hits = Hits(self._external(hits))
+            out.extend(hits)
+        self._count += len(out)
+        return out
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __iter__(self):
+        while True:
+            batch = self.next()
+            if not batch:
+                return
+            yield batch
