@@ -1,0 +1,182 @@
+"""The default embedding function (all-MiniLM-L6-v2 without torch) and its BERT runtimes.
+
+Reference vectors: tests/data/minilm_reference.json, computed with sentence-transformers (torch)
+from the same shipped weights (regenerate with tests/data/make_minilm_reference.py). Tiny BERT
+folders built in the tests check the loader, pooling modes and both runtimes against
+transformers' own forward pass.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embedb.errors import ParamError
+from embedb.model.dense.minilm import DefaultEmbeddingFunction, MiniLMEmbeddingFunction
+
+REFERENCE = json.loads((Path(__file__).parent / "data" / "minilm_reference.json").read_text())
+RUNTIMES = ["onnxruntime", "numpy"]
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def minilm(request, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:  # keep the ONNX graph cache out of the home dir
+        mp.setenv("EMBEDB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield DefaultEmbeddingFunction(runtime=request.param)
+
+
+def test_matches_sentence_transformers_reference(minilm):
+    ref = np.array(REFERENCE["vectors"], dtype=np.float32)
+    got = minilm.encode_documents(REFERENCE["sentences"])
+    assert isinstance(got, list) and len(got) == len(ref)
+    assert all(v.dtype == np.float32 and v.shape == (384,) for v in got)
+    got = np.stack(got)
+    cosines = (got * ref).sum(axis=1) / np.linalg.norm(ref, axis=1)
+    assert cosines.min() >= 0.9999, cosines
+    np.testing.assert_allclose(got, ref, atol=2e-4)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_article_numbers(minilm):
+    # the article's printed first values for the first seed document
+    first = minilm.encode_documents([REFERENCE["sentences"][0]])[0]
+    np.testing.assert_allclose(first[:4], [-3.09392996e-02, -1.80662833e-02, 1.34775648e-02,
+                                           2.77156215e-02], atol=2e-6)
+    assert minilm.dim == 384
+
+
+def test_vectors_do_not_depend_on_batch_or_order(minilm):
+    texts = REFERENCE["sentences"]
+    whole = minilm.encode(texts)
+    perm = np.random.default_rng(0).permutation(len(texts))
+    shuffled = minilm.encode([texts[i] for i in perm], batch_size=3)
+    np.testing.assert_allclose(shuffled, whole[perm], atol=1e-5)
+    singles = np.stack([minilm.encode([t])[0] for t in texts])
+    np.testing.assert_allclose(singles, whole, atol=1e-5)
+
+
+def test_truncates_at_max_seq_length(minilm):
+    assert minilm.max_length == REFERENCE["max_seq_length"] == 256
+    long_text = "word " * 1000
+    longer = long_text + "extra words at the end change nothing " * 50
+    a, b = minilm.encode([long_text, longer])
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_queries_and_documents_use_their_instructions(minilm):
+    ef = MiniLMEmbeddingFunction(runtime=minilm.runtime, query_instruction="query: ",
+                                 doc_instruction="passage: ")
+    q = ef.encode_queries(["where was turing born"])[0]
+    d = ef.encode_documents(["turing was born in london"])[0]
+    plain = ef(["query: where was turing born", "passage: turing was born in london"])
+    np.testing.assert_allclose(q, plain[0], atol=1e-6)
+    np.testing.assert_allclose(d, plain[1], atol=1e-6)
+    assert not np.allclose(q, ef(["where was turing born"])[0], atol=1e-3)
+
+
+def test_empty_input_and_bad_input(minilm):
+    assert minilm.encode_documents([]) == []
+    assert minilm.encode([]).shape == (0, 384)
+    with pytest.raises(ParamError, match="single string"):
+        minilm.encode_documents("a text")
+    with pytest.raises(ParamError, match=r"texts\[1\] must be a str"):
+        minilm.encode_queries(["ok", 3])
+
+
+def test_constructor_errors(tmp_path):
+    with pytest.raises(ParamError, match="not a local folder"):
+        MiniLMEmbeddingFunction("GPTCache/paraphrase-albert-onnx")
+    with pytest.raises(ParamError, match="config.json is missing"):
+        MiniLMEmbeddingFunction(tmp_path)
+    with pytest.raises(ParamError, match="unknown runtime 'tpu'.*numpy"):
+        MiniLMEmbeddingFunction(runtime="tpu")
+    with pytest.raises(ParamError, match="batch_size"):
+        MiniLMEmbeddingFunction(batch_size=0)
+    with pytest.raises(ParamError, match="max_length"):
+        MiniLMEmbeddingFunction(max_length=100000)
+
+
+def test_progress_bar_for_long_inputs(capsys):
+    ef = MiniLMEmbeddingFunction(runtime="numpy", batch_size=2, progress=True)
+    ef.encode(["one", "two", "three"])
+    assert "Embedding 3 texts" in capsys.readouterr().err
+    quiet = MiniLMEmbeddingFunction(runtime="numpy", batch_size=2)
+    quiet.encode(["one", "two", "three"])  # 2 batches: below the automatic threshold
+    assert "Embedding" not in capsys.readouterr().err
+
+
+def test_onnx_graph_is_cached_by_weights_hash(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBEDB_CACHE_DIR", str(tmp_path))
+    first = MiniLMEmbeddingFunction(runtime="onnxruntime")
+    cached = list((tmp_path / "onnx").glob("bert-*.onnx"))
+    assert len(cached) == 1
+    mtime = cached[0].stat().st_mtime_ns
+    second = MiniLMEmbeddingFunction(runtime="onnxruntime")
+    assert cached[0].stat().st_mtime_ns == mtime  # reused, not rebuilt
+    np.testing.assert_allclose(first.encode(["hi there"]), second.encode(["hi there"]), atol=1e-6)
+
+
+# -- the loader and runtimes on tiny BERT folders built here ----------------------------------
+
+torch = pytest.importorskip("torch")
+from test_model_local_fixtures import (  # noqa: E402
+    TEXTS, build_bert, make_sentence_transformer_folder, torch_hidden_states,
+)
+
+
+def _reference(states: list, pooling: str) -> np.ndarray:
+    pooled = []
+    for h in states:
+        pooled.append({"mean": h.mean(axis=0), "cls": h[0], "max": h.max(axis=0)}[pooling])
+    pooled = np.stack(pooled)
+    return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("pooling,activation", [("mean", "gelu"), ("cls", "gelu_new"),
+                                                ("max", "relu")])
+def test_tiny_bert_against_transformers(tmp_path, monkeypatch, runtime, pooling, activation):
+    monkeypatch.setenv("EMBEDB_CACHE_DIR", str(tmp_path / "cache"))
+    folder = make_sentence_transformer_folder(
+        build_bert(tmp_path / "m", hidden_act=activation), pooling=pooling, max_seq_length=24)
+    ef = MiniLMEmbeddingFunction(folder, runtime=runtime, batch_size=3)
+    assert ef.dim == 32 and ef.pooling == pooling and ef.max_length == 24
+    expected = _reference(torch_hidden_states(folder, TEXTS, 24), pooling)
+    got = np.stack(ef(TEXTS))
+    np.testing.assert_allclose(got, expected, atol=2e-5)
+
+
+def test_tiny_bert_with_vocab_txt_only(tmp_path):
+    folder = build_bert(tmp_path / "m")
+    expected = _reference(torch_hidden_states(folder, TEXTS, 64), "mean")
+    (folder / "tokenizer.json").unlink()
+    ef = MiniLMEmbeddingFunction(folder, runtime="numpy")
+    assert ef.max_length == 64  # no sentence_bert_config.json: the position table's size
+    np.testing.assert_allclose(np.stack(ef(TEXTS)), expected, atol=2e-5)
+
+
+def test_unsupported_model_type_is_named(tmp_path):
+    folder = build_bert(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    config["model_type"] = "t5"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ParamError, match="model_type 't5'"):
+        MiniLMEmbeddingFunction(folder)
+
+
+def test_import_embedb_model_is_cheap():
+    code = (
+        "import sys, embedb, embedb.model as m\n"
+        "from embedb.model import dense, reranker, hybrid\n"
+        "heavy = [n for n in ('torch', 'transformers', 'onnxruntime', 'onnx', "
+        "'sentence_transformers', 'embedb.model.sparse', 'embedb.model.dense.minilm') "
+        "if n in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
