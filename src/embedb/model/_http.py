@@ -340,6 +340,8 @@ class JSONClient:
                 hint = f" (the key {self._api_key!r} looks like a placeholder; use your real key)"
             error = ProviderAuthError(f"API key rejected by {self.provider} (HTTP {status}){said}{hint}", **common)
             return error, False, None
+        if status == 413:  # payload too large: the one fix is in the caller's hands
+            said += "; lower batch_size"
         if status not in RETRY_STATUSES:
             return ProviderResponseError(f"{self.provider} returned HTTP {status}{said}", **common), False, None
         wait = _retry_after_seconds(headers)
@@ -385,6 +387,7 @@ class HTTPEmbeddingFunction(BaseEmbeddingFunction):
 
     provider = "provider"
     default_batch_size = 128
+    max_batch_size: Optional[int] = None  # the API's documented per-request limit, when it has one
     _dim: Optional[int] = None
 
     def _setup_http(
@@ -399,6 +402,10 @@ class HTTPEmbeddingFunction(BaseEmbeddingFunction):
         max_backoff: float,
     ) -> None:
         self.batch_size = check_positive_int(batch_size, "batch_size") or self.default_batch_size
+        if self.max_batch_size is not None and self.batch_size > self.max_batch_size:
+            raise ParamError(
+                f"batch_size {self.batch_size} exceeds {self.provider}'s limit of {self.max_batch_size} inputs per request"
+            )
         self._client = JSONClient(
             self.provider,
             headers=headers,

@@ -41,6 +41,7 @@ class CohereEmbeddingFunction(HTTPEmbeddingFunction):
 
     provider = "Cohere"
     default_batch_size = 96  # the API's limit per call
+    max_batch_size = 96
 
     def __init__(
         self,

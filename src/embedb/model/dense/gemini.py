@@ -52,6 +52,7 @@ class GeminiEmbeddingFunction(HTTPEmbeddingFunction):
 
     provider = "Gemini"
     default_batch_size = 100  # batchEmbedContents takes at most 100 requests
+    max_batch_size = 100
 
     def __init__(
         self,

@@ -36,6 +36,7 @@ class OpenAIEmbeddingFunction(HTTPEmbeddingFunction):
 
     provider = "OpenAI"
     default_batch_size = 512  # the API takes up to 2048 inputs; smaller requests retry cheaper
+    max_batch_size = 2048
 
     def __init__(
         self,

@@ -49,6 +49,7 @@ class VoyageEmbeddingFunction(HTTPEmbeddingFunction):
 
     provider = "Voyage AI"
     default_batch_size = 128  # the API takes up to 1000 texts, fewer on token-heavy inputs
+    max_batch_size = 1000
 
     def __init__(
         self,
