@@ -41,12 +41,11 @@ def normalized(x: np.ndarray) -> np.ndarray:
 
 
 def bitmap_selector(allowed: np.ndarray):
-    """faiss IDSelectorBitmap over row numbers; keeps the packed bytes alive on the selector."""
+    """faiss IDSelectorBitmap over row numbers, with the packed bytes it borrows (keep both
+    alive while the search runs)."""
     faiss = faiss_module()
     bits = np.packbits(allowed, bitorder="little")
-    sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
-    sel._bits = bits  # the selector only borrows the buffer
-    return sel
+    return faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits)), bits
 
 
 class FlatIndex(VectorIndex):
@@ -122,15 +121,16 @@ class FaissIndex(VectorIndex):
     def search(self, queries, vectors, req: SearchRequest):
         q = self._prepare(queries)
         selectivity = 1.0
-        sel = None
+        sel = bits = None
         if req.allowed is not None:
             selectivity = max(float(req.allowed.sum()) / max(1, self.ntotal), 1e-9)
-            sel = bitmap_selector(req.allowed[: self.ntotal])
+            sel, bits = bitmap_selector(req.allowed[: self.ntotal])
         params = self._search_parameters(req, selectivity)
         if sel is not None:
             params.sel = sel
         k = min(req.k, max(1, self.ntotal))
         dist, rows = self.index.search(q, k, params=params)
+        del sel, bits
         rows = rows.astype(np.int64, copy=False)
         dist = self._refine(queries, vectors, rows, dist)
         keys = to_key(dist, self.metric_type).astype(np.float32, copy=False)
@@ -221,7 +221,7 @@ class IVFIndex(FaissIndex):
     def _new_index(self, train):
         quantizer = self._quantizer()
         index = self._make(quantizer)
-        index._quantizer_ref = quantizer   # the IVF index borrows its quantizer
+        self._quantizer = quantizer   # the IVF index borrows its quantizer
         nlist = int(self.params["nlist"])
         cap = nlist * 256
         if len(train) > cap:
