@@ -42,3 +42,118 @@ def lazy_getattr(
     value = getattr(importlib.import_module(module, package), name)
     namespace[name] = value
     return value
+
+
+# -- helpers for the torch-based classes (torch and transformers are imported on call) -----------
+
+def import_torch() -> ModuleType:
+    return import_optional("torch", "torch")
+
+
+def import_transformers() -> ModuleType:
+    import_torch()  # transformers without torch cannot run these models: name the torch extra
+    return import_optional("transformers", "torch")
+
+
+def resolve_device(device: Optional[str]) -> str:
+    """``None``/``""`` -> the best available device (cuda, then mps, then cpu)."""
+    if device:
+        return str(device)
+    torch = import_torch()
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def is_local_folder(name: Any) -> bool:
+    import os
+
+    return isinstance(name, (str, os.PathLike)) and os.path.isdir(os.path.expanduser(str(name)))
+
+
+def from_pretrained(cls: Any, name: Any, **kwargs: Any) -> Any:
+    """``cls.from_pretrained(name)`` that never downloads unless asked: a hub id is looked up in
+    the local Hugging Face cache only (``local_files_only=True`` unless the caller says False)."""
+    import os
+
+    if is_local_folder(name):
+        name = os.path.expanduser(str(name))
+    kwargs.setdefault("local_files_only", True)
+    try:
+        return cls.from_pretrained(name, **kwargs)
+    except OSError as exc:
+        if is_local_folder(name) or not kwargs["local_files_only"]:
+            raise
+        raise not_found_locally(name) from exc
+
+
+def not_found_locally(name: Any) -> Exception:
+    from embedb.errors import ParamError
+
+    return ParamError(
+        f"model {str(name)!r} is neither a local folder nor in the local Hugging Face cache; "
+        "embedb downloads nothing by default: pass the path of a local copy, or "
+        "local_files_only=False to allow a download"
+    )
+
+
+def check_texts(texts: Any, what: str = "texts") -> list:
+    """A list of str, or a ParamError naming what is wrong."""
+    from embedb.errors import ParamError
+
+    if isinstance(texts, (str, bytes)):
+        raise ParamError(f"{what} must be a list of strings, got a single string; wrap it in a list")
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise ParamError(f"{what} must be a list of strings, got {type(texts).__name__}") from None
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ParamError(f"{what}[{i}] must be a str, got {type(text).__name__}")
+    return texts
+
+
+def progress_iter(iterable: Any, total: int, show: Optional[bool], desc: str, min_steps: int = 10):
+    """Wrap ``iterable`` in a tqdm bar when ``show`` is True, or when None and ``total`` (steps)
+    exceeds ``min_steps``."""
+    if not (show if show is not None else total > min_steps):
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="batch")
+
+
+def length_sorted_batches(texts: list, batch_size: int) -> list:
+    """Index batches over ``texts``, longest first, so each batch pads little. Callers scatter
+    results back by these indices."""
+    import numpy as np
+
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        from embedb.errors import ParamError
+
+        raise ParamError(f"batch_size must be a positive int, got {batch_size!r}")
+    lengths = np.fromiter((len(t) for t in texts), np.int64, len(texts))
+    order = np.argsort(-lengths, kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def max_input_length(tokenizer: Any, config: Any, requested: Optional[int] = None) -> int:
+    """The truncation length: ``requested`` if given, else the tokenizer's ``model_max_length``,
+    never more than the model's position table allows."""
+    from embedb.errors import ParamError
+
+    positions = getattr(config, "max_position_embeddings", None) or 512
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        positions -= (getattr(config, "pad_token_id", 1) or 1) + 1  # RoBERTa offsets positions
+    limit = positions
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
+        limit = min(limit, tok_max)
+    if requested is None:
+        return int(limit)
+    if not isinstance(requested, int) or isinstance(requested, bool) or requested < 2:
+        raise ParamError(f"max_length must be an int >= 2, got {requested!r}")
+    return int(min(requested, positions))

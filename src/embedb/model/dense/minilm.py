@@ -23,6 +23,7 @@ import numpy as np
 
 from embedb.errors import ParamError
 from embedb.model.base import BaseEmbeddingFunction
+from embedb.model.utils import check_texts, progress_iter
 
 # names that mean "the shipped model" (what pymilvus' ST default and HF call it)
 _DEFAULT_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "default"}
@@ -191,7 +192,7 @@ class MiniLMEmbeddingFunction(BaseEmbeddingFunction):
     def encode(self, texts: Sequence[str], batch_size: Optional[int] = None,
                instruction: str = "") -> np.ndarray:
         """Embed ``texts`` into one ``(len(texts), dim)`` float32 matrix, in input order."""
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         out = np.zeros((len(texts), self.dim), np.float32)
         if not texts:
             return out
@@ -202,7 +203,8 @@ class MiniLMEmbeddingFunction(BaseEmbeddingFunction):
         lengths = np.fromiter((len(e.ids) for e in encodings), np.int64, len(encodings))
         order = np.argsort(-lengths, kind="stable")  # longest first: padding stays small
         starts = range(0, len(order), batch_size)
-        for start in self._progress(starts, len(texts)):
+        for start in progress_iter(starts, len(starts), self.progress, f"Embedding {len(texts)} texts",
+                                   _PROGRESS_MIN_BATCHES):
             rows = order[start:start + batch_size]
             width = int(lengths[rows[0]])
             ids = np.zeros((len(rows), width), np.int64)
@@ -216,27 +218,6 @@ class MiniLMEmbeddingFunction(BaseEmbeddingFunction):
         if self.normalize_embeddings:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
-
-    def _progress(self, starts: range, total: int):
-        show = self.progress if self.progress is not None else len(starts) > _PROGRESS_MIN_BATCHES
-        if not show:
-            return starts
-        from tqdm.auto import tqdm
-
-        return tqdm(starts, total=len(starts), desc=f"Embedding {total} texts", unit="batch")
-
-
-def _check_texts(texts: Sequence[str]) -> List[str]:
-    if isinstance(texts, (str, bytes)):
-        raise ParamError("texts must be a list of strings, got a single string; wrap it in a list")
-    try:
-        texts = list(texts)
-    except TypeError:
-        raise ParamError(f"texts must be a list of strings, got {type(texts).__name__}") from None
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ParamError(f"texts[{i}] must be a str, got {type(text).__name__}")
-    return texts
 
 
 DefaultEmbeddingFunction = MiniLMEmbeddingFunction
