@@ -1,0 +1,167 @@
+"""Runtime values of the filter evaluator and SQL three-valued logic on whole columns.
+
+Every node evaluates to a :class:`Val`: a constant, or a column of ``n`` values with a ``known``
+mask (``None`` = every row known). UNKNOWN rows (NULL operands, missing JSON keys, JSON type
+mismatches, division by zero) have ``known == False``; their ``v`` entries are meaningless.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+STRING_DTYPE = np.dtypes.StringDType()
+
+# Val kinds
+CONST = "const"      # v: a Python bool/int/float/str/list
+BOOL = "bool"        # v: bool ndarray
+NUM = "num"          # v: int64 or float64 ndarray; is_int: integer semantics (/ truncates)
+STR = "str"          # v: StringDType ndarray
+JSON = "json"        # v: object ndarray of Python values; MISSING where a path does not resolve
+ARRAY = "array"      # v: object ndarray of lists (None where NULL)
+UNBOUND = "unbound"  # a template during the compile-time dry run: type checks are deferred
+
+
+class _Missing:
+    """A JSON path that does not resolve (missing key, index out of range, non-container)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()
+
+
+class Val:
+    __slots__ = ("kind", "v", "k", "is_int", "elem", "desc", "_cache")
+
+    def __init__(self, kind: str, v: Any, k: np.ndarray | None = None, *, is_int: bool = False,
+                 elem: str | None = None, desc: str = "") -> None:
+        self.kind = kind
+        self.v = v
+        self.k = k
+        self.is_int = is_int
+        # JSON from an ARRAY element (arr[0]) or ARRAY: the static element class ("num"...)
+        self.elem = elem
+        self.desc = desc  # what this is, for error messages ("INT64 field 'age'")
+        self._cache: dict | None = None
+
+    def cached(self, key: str, make):
+        if self._cache is None:
+            self._cache = {}
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+
+def const(value: Any) -> Val:
+    return Val(CONST, value, is_int=type(value) is int)
+
+
+def class_of_python(value: Any) -> str:
+    """The comparison class of a Python/JSON value: bool, num, str, list, dict or null."""
+    t = type(value)
+    if t is bool:
+        return "bool"
+    if t is int or t is float:
+        return "num"
+    if t is str:
+        return "str"
+    if t is list:
+        return "list"
+    if t is dict:
+        return "dict"
+    return "null"
+
+
+def value_class(val: Val) -> str:
+    """The static class of a Val: bool/num/str/list/array, or json (decided per row)."""
+    if val.kind == CONST:
+        return class_of_python(val.v)
+    if val.kind == JSON:
+        return "json"
+    return val.kind  # bool, num, str, array, unbound
+
+
+# ---- JSON extraction: once per (value, class) per evaluation ------------------------------
+
+def json_as(val: Val, cls: str) -> tuple[np.ndarray, np.ndarray]:
+    """(values, ok) for the rows of JSON ``val`` that hold a ``cls`` value (num, str or bool)."""
+    return val.cached("as_" + cls, lambda: _extract(val.v, cls))
+
+
+def _extract(obj: np.ndarray, cls: str) -> tuple[np.ndarray, np.ndarray]:
+    items = obj.tolist()
+    types = [type(x) for x in items]
+    if cls == "num":
+        ok = np.fromiter(((t is int or t is float) for t in types), dtype=bool, count=len(items))
+        raw = [x if (t is int or t is float) else 0 for x, t in zip(items, types)]
+        values = np.array(raw) if raw else np.zeros(0, dtype=np.int64)
+        if values.dtype.kind not in "if":  # ints beyond int64: compare as doubles
+            values = np.array([float(x) for x in raw], dtype=np.float64)
+        return values, ok
+    if cls == "str":
+        ok = np.fromiter((t is str for t in types), dtype=bool, count=len(items))
+        values = np.array([x if t is str else "" for x, t in zip(items, types)], dtype=STRING_DTYPE)
+        return values, ok
+    if cls == "bool":
+        ok = np.fromiter((t is bool for t in types), dtype=bool, count=len(items))
+        values = np.fromiter((x is True for x in items), dtype=bool, count=len(items))
+        return values, ok
+    raise ValueError(cls)
+
+
+def present_mask(val: Val) -> np.ndarray:
+    """Rows where a JSON/ARRAY value is neither NULL nor missing."""
+    return val.cached("present", lambda: np.fromiter(
+        (x is not None and x is not MISSING for x in val.v.tolist()), dtype=bool, count=len(val.v)))
+
+
+def list_mask(val: Val) -> np.ndarray:
+    return val.cached("is_list", lambda: np.fromiter(
+        (type(x) is list for x in val.v.tolist()), dtype=bool, count=len(val.v)))
+
+
+# ---- three-valued logic -------------------------------------------------------------------
+
+def and_known(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a & b
+
+
+def and3(av, ak, bv, bk):
+    """SQL AND: TRUE if both TRUE; FALSE if either is a known FALSE; else UNKNOWN."""
+    if ak is None and bk is None:
+        return av & bv, None
+    at = av if ak is None else (av & ak)
+    bt = bv if bk is None else (bv & bk)
+    af = ~av if ak is None else (~av & ak)
+    bf = ~bv if bk is None else (~bv & bk)
+    return at & bt, (at & bt) | af | bf
+
+
+def or3(av, ak, bv, bk):
+    """SQL OR: TRUE if either is a known TRUE; FALSE if both FALSE; else UNKNOWN."""
+    if ak is None and bk is None:
+        return av | bv, None
+    at = av if ak is None else (av & ak)
+    bt = bv if bk is None else (bv & bk)
+    af = ~av if ak is None else (~av & ak)
+    bf = ~bv if bk is None else (~bv & bk)
+    return at | bt, (at | bt) | (af & bf)
+
+
+def true_mask(v, k, n: int) -> np.ndarray:
+    """The rows that are TRUE, as a fresh bool array of length n."""
+    v = np.asarray(v, dtype=bool)
+    if k is not None:
+        v = v & k
+    if v.shape != (n,):
+        v = np.broadcast_to(v, (n,))
+    return np.array(v, dtype=bool, copy=True)
