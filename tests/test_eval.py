@@ -97,3 +97,21 @@ def test_load_beir_errors(tmp_path):
     (tmp_path / "corpus.jsonl").write_text('{"_id": "1"}\n{oops\n')
     with pytest.raises(ParamError, match=r"corpus.jsonl:2: not valid JSON"):
         load_beir(tmp_path)
+
+
+def test_subsample_keeps_judged_documents(tmp_path):
+    from embedb.eval import subsample
+
+    corpus = {f"d{i}": {"text": str(i)} for i in range(20)}
+    ds = BeirDataset(corpus=corpus, queries={"q1": "a", "q2": "b", "q3": "unjudged"},
+                     qrels={"q1": {"d15": 1, "d19": 2}, "q2": {"d3": 1}})
+    small = subsample(ds, max_docs=5, max_queries=1)
+    assert list(small.queries) == ["q1"]
+    assert list(small.corpus) == ["d0", "d1", "d2", "d15", "d19"]  # judged kept, file order
+    assert small.qrels == {"q1": {"d15": 1, "d19": 2}}
+    capped = subsample(ds, max_docs=1)
+    assert list(capped.corpus) == ["d15"] and capped.qrels == {"q1": {"d15": 1}}
+    tiny = subsample(ds, max_docs=1, max_queries=2)  # q2's judged document did not fit
+    assert list(tiny.queries) == ["q1"] and list(tiny.qrels) == ["q1"]
+    full = subsample(ds)
+    assert len(full.corpus) == 20 and set(full.queries) == {"q1", "q2"}

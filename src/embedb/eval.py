@@ -141,3 +141,21 @@ def recall_at_k(run: Run, qrels: Qrels, k: int = 100) -> dict[str, float]:
 def mean_score(per_query: Mapping[str, float]) -> float:
     """The mean over queries (0.0 for none)."""
     return float(np.mean(list(per_query.values()))) if per_query else 0.0
+
+
+def subsample(ds: BeirDataset, max_docs: int | None = None, max_queries: int | None = None) -> BeirDataset:
+    """A smaller data set that stays meaningful: the first ``max_queries`` judged queries, their
+    judged documents (in query order), then other documents in file order, ``max_docs`` in all.
+    Queries left with no judged document are dropped."""
+    queries = list(ds.judged_queries())[: max_queries if max_queries is not None else None]
+    limit = max_docs if max_docs is not None else len(ds.corpus)
+    judged = dict.fromkeys(d for q in queries for d in ds.qrels[q] if d in ds.corpus)
+    keep = dict.fromkeys(list(judged)[:limit])
+    for doc_id in ds.corpus:
+        if len(keep) >= limit:
+            break
+        keep.setdefault(doc_id, None)
+    corpus = {d: ds.corpus[d] for d in ds.corpus if d in keep}  # file order
+    qrels = {q: {d: r for d, r in ds.qrels[q].items() if d in corpus} for q in queries}
+    qrels = {q: j for q, j in qrels.items() if j}
+    return BeirDataset(corpus=corpus, queries={q: ds.queries[q] for q in qrels}, qrels=qrels)

@@ -6,11 +6,12 @@ Each module holds one group of subcommands; this package assembles them into the
 from __future__ import annotations
 
 from .app import cli
+from .evaluate import evaluate
 from .ingest import ingest
 from .manage import collections, delete, describe, drop, query, stats
 from .search import search
 
-for _command in (ingest, search, collections, describe, stats, query, delete, drop):
+for _command in (ingest, search, collections, describe, stats, query, delete, drop, evaluate):
     cli.add_command(_command)
 
 
