@@ -30,6 +30,12 @@ def echo(request, match):
     return 200, {"echo": request.body, "auth": request.headers.get("authorization")}, {}
 
 
+@pytest.fixture(autouse=True)
+def loopback_bypasses_proxies(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
 @pytest.fixture
 def server():
     with FakeServer([(r"/echo", echo)]) as fake:

@@ -85,6 +85,8 @@ def ids(specs):
 
 @pytest.fixture(autouse=True)
 def no_provider_keys_in_env(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # loopback fakes never go through a proxy
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     for spec in SPECS:
         for name in spec.env:
             monkeypatch.delenv(name, raising=False)

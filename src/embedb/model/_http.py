@@ -16,6 +16,7 @@ import random
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence
 
@@ -237,6 +238,15 @@ def _find_message(data: Any) -> str:
     return ""
 
 
+def _proxy_for(url: str) -> Optional[str]:
+    """The proxy urllib will use for ``url`` (from the *_proxy environment variables), if any."""
+    parts = urllib.parse.urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return proxy
+
+
 def _looks_like_placeholder(key: str) -> bool:
     return key.startswith("<") and key.endswith(">") or "YOUR" in key.upper()
 
@@ -355,6 +365,9 @@ class JSONClient:
 
     def _unreachable(self, url: str, reason: Any) -> ProviderUnreachableError:
         text = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
+        proxy = _proxy_for(url)
+        if proxy:  # the refusal may come from the proxy, not the provider: say which
+            text += f" (via proxy {proxy})"
         return ProviderUnreachableError(f"{self.provider} unreachable at {url}: {text}", provider=self.provider, url=url)
 
     def _timeout_error(self, url: str) -> ProviderTimeoutError:
