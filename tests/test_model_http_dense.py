@@ -402,3 +402,14 @@ def test_bad_base_url_is_refused():
         OpenAIEmbeddingFunction(api_key="sk", base_url="api.openai.com")
     with pytest.raises(ParamError, match="api_url must be an http"):
         TEIEmbeddingFunction("localhost:8080")
+
+
+def test_vector_size_other_than_dim_is_a_clear_error():
+    def ignores_dimensions(request, match):  # an OpenAI-compatible server that ignores "dimensions"
+        data = [{"object": "embedding", "index": i, "embedding": [0.5, 0.5, 0.5]} for i, _ in enumerate(request.body["input"])]
+        return 200, {"object": "list", "data": data, "model": request.body["model"]}, {}
+
+    with fakes.FakeServer([(r"/v1/embeddings", ignores_dimensions)]) as server:
+        ef = OpenAIEmbeddingFunction("my-model", "sk-test", server.url + "/v1", dimensions=4, **FAST)
+        with pytest.raises(ProviderResponseError, match=r"OpenAI returned a 3-d vector for texts\[0\], expected 4"):
+            ef(["x"])

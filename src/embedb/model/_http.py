@@ -437,8 +437,16 @@ class HTTPEmbeddingFunction(BaseEmbeddingFunction):
         if not items:
             return []
         vectors = embed_in_batches(items, self.batch_size, lambda chunk: self._embed_batch(chunk, kind), self.provider)
-        if self._dim is None:
-            self._dim = int(vectors[0].shape[0])
+        expected = self._dim if self._dim is not None else int(vectors[0].shape[0])
+        for i, vector in enumerate(vectors):
+            # A size other than ``dim`` would only surface later, as a confusing insert error.
+            if vector.shape[0] != expected:
+                raise ProviderResponseError(
+                    f"{self.provider} returned a {vector.shape[0]}-d vector for {what}[{i}], "
+                    f"expected {expected} (dim of {getattr(self, 'model_name', 'the model')})",
+                    provider=self.provider,
+                )
+        self._dim = expected
         return vectors
 
     def __call__(self, texts: List[str]) -> List[np.ndarray]:
