@@ -10,8 +10,10 @@ from .evaluate import evaluate
 from .ingest import ingest
 from .manage import collections, delete, describe, drop, query, stats
 from .search import search
+from .transfer import export_command, import_command
 
-for _command in (ingest, search, collections, describe, stats, query, delete, drop, evaluate):
+for _command in (ingest, search, collections, describe, stats, query, delete, drop, evaluate,
+                 export_command, import_command):
     cli.add_command(_command)
 
 
