@@ -1,0 +1,580 @@
+"""Built-in full-text search: the BM25 schema function, BM25 search, text_match and phrase_match.
+
+* ``apply_functions`` analyses each BM25 function's VARCHAR input with the field's analyzer and
+  stores, in the sparse output field, term frequencies keyed by a stable 32-bit hash of each
+  token (as Milvus does), so no vocabulary is shared between rows or persisted.
+* ``search_bm25`` scores with statistics over the *live* rows at query time (N, average length,
+  df of the query terms), so scores always equal a BM25 computed from scratch over the live rows,
+  whatever inserts, upserts and deletes happened (Milvus's formula:
+  ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``, ``k1``/``b`` from the index's ``bm25_k1``/``bm25_b``).
+* ``text_match``/``phrase_match`` use a positional inverted index per ``enable_match`` field.
+
+Both indexes are posting lists in row numbers built lazily, caught up on new rows and rebuilt
+when ``collection.generation`` changes (see docs/dev/engine-api.md).
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import DataError, FilterError, ParamError
+from ..schema import DataType, FunctionType
+from ..text import Analyzer, TokenBatch, build_analyzer
+
+DEFAULT_K1 = 1.2
+DEFAULT_B = 0.75
+_HASH_MOD = 0xFFFFFFFF  # sparse indices must lie in [0, 2^32 - 1)
+_STATE_KEY = "fulltext"
+_lock = threading.RLock()
+
+
+def token_hash(token: str) -> int:
+    """The stable 32-bit key of a token in BM25 sparse vectors (CRC-32 of its UTF-8 bytes)."""
+    return zlib.crc32(token.encode("utf-8")) % _HASH_MOD
+
+
+def _hashes(vocab: Sequence[str]) -> np.ndarray:
+    return np.fromiter((zlib.crc32(t.encode("utf-8")) % _HASH_MOD for t in vocab), dtype=np.int64, count=len(vocab))
+
+
+# ---------------------------------------------------------------------------------------------
+# analyzers of a field (one, or several chosen per row by a language field)
+class FieldAnalyzers:
+    """The analyzer(s) of a VARCHAR field: ``analyzer_params`` or ``multi_analyzer_params``."""
+
+    def __init__(self, field: Any) -> None:
+        params = field.params
+        self.field = field.name
+        multi = params.get("multi_analyzer_params")
+        if multi is None:
+            self.by_field = None
+            self.analyzers = {"default": build_analyzer(params.get("analyzer_params"))}
+            self.alias: dict[str, str] = {}
+            return
+        if params.get("analyzer_params") is not None:
+            raise ParamError(f"field {field.name!r}: give analyzer_params or multi_analyzer_params, not both")
+        if not isinstance(multi, dict) or not isinstance(multi.get("analyzers"), dict) or not multi["analyzers"]:
+            raise ParamError(f"field {field.name!r}: multi_analyzer_params needs a non-empty 'analyzers' dict")
+        by_field = multi.get("by_field")
+        if not isinstance(by_field, str) or not by_field:
+            raise ParamError(f"field {field.name!r}: multi_analyzer_params needs 'by_field' (the language field)")
+        if "default" not in multi["analyzers"]:
+            raise ParamError(f"field {field.name!r}: multi_analyzer_params needs a 'default' analyzer")
+        self.by_field = by_field
+        self.analyzers = {str(name): build_analyzer(p) for name, p in multi["analyzers"].items()}
+        alias = multi.get("alias") or {}
+        if not isinstance(alias, dict) or not all(v in self.analyzers for v in alias.values()):
+            raise ParamError(f"field {field.name!r}: multi_analyzer_params 'alias' must map names to analyzers")
+        self.alias = {str(k): str(v) for k, v in alias.items()}
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.analyzers)
+
+    def resolve(self, name: Any) -> str:
+        """The analyzer name for a language value (alias or name; unknown -> "default")."""
+        if name is None:
+            return "default"
+        name = str(name)
+        name = self.alias.get(name, name)
+        return name if name in self.analyzers else "default"
+
+    def get(self, name: Any = None, *, strict: bool = False) -> Analyzer:
+        if strict and name is not None and self.alias.get(str(name), str(name)) not in self.analyzers:
+            raise ParamError(f"field {self.field!r} has no analyzer {name!r}; analyzers: {self.names}")
+        return self.analyzers[self.resolve(name)]
+
+    def analyze_rows(self, texts: Sequence[str], languages: Sequence[Any] | None) -> tuple[TokenBatch, np.ndarray]:
+        """One TokenBatch for all texts (each with its row's analyzer) and the analyzer index of
+        each text (position in ``names``)."""
+        n = len(texts)
+        if self.by_field is None or languages is None:
+            return self.analyzers["default"].analyze_batch(texts), np.zeros(n, dtype=np.int8)
+        names = self.names
+        which = np.fromiter((names.index(self.resolve(lang)) for lang in languages), dtype=np.int8, count=n)
+        parts = []
+        for k, name in enumerate(names):
+            rows = np.flatnonzero(which == k)
+            if len(rows):
+                parts.append((rows, self.analyzers[name].analyze_batch([texts[i] for i in rows])))
+        return _merge_batches(parts, n), which
+
+
+def _merge_batches(parts: list[tuple[np.ndarray, TokenBatch]], n: int) -> TokenBatch:
+    """Reassemble per-group batches (rows given by index arrays) into one batch in row order."""
+    vocab_index: dict[str, int] = {}
+    lengths = np.zeros(n, dtype=np.int64)
+    for rows, b in parts:
+        lengths[rows] = b.lengths
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    ids = np.empty(int(offsets[-1]), dtype=np.int64)
+    positions = np.empty(int(offsets[-1]), dtype=np.int64)
+    for rows, b in parts:
+        remap = np.fromiter((vocab_index.setdefault(t, len(vocab_index)) for t in b.vocab), dtype=np.int64, count=len(b.vocab))
+        dest = np.repeat(offsets[rows], b.lengths) + (np.arange(len(b.ids)) - np.repeat(b.offsets[:-1], b.lengths))
+        ids[dest] = remap[b.ids]
+        positions[dest] = b.positions
+    return TokenBatch(list(vocab_index), ids, offsets, positions)
+
+
+def field_analyzers(collection: Any, field_name: str) -> FieldAnalyzers:
+    """Cached analyzers of a field of a collection."""
+    cache = collection.extensions.setdefault(_STATE_KEY, {})
+    key = ("analyzers", field_name)
+    fa = cache.get(key)
+    if fa is None:
+        field = collection.schema.field(field_name)
+        if field is None:
+            raise ParamError(f"collection {collection.name!r} has no field {field_name!r}")
+        fa = cache[key] = FieldAnalyzers(field)
+    return fa
+
+
+# ---------------------------------------------------------------------------------------------
+# the BM25 function on insert/upsert
+def _bm25_functions(schema: Any) -> list[Any]:
+    return [fn for fn in schema.functions if int(fn.type) == int(FunctionType.BM25)]
+
+
+def apply_functions(collection: Any, rows: list) -> list:
+    """Fill each BM25 function's output field in ``rows`` (dicts, modified in place and returned):
+    ``{token_hash: term_frequency}`` of the analysed input text. Writing an output field
+    yourself is a DataError; a NULL or missing text gives an empty vector."""
+    schema = collection.schema
+    for fn in _bm25_functions(schema):
+        src, dst = fn.input_field_names[0], fn.output_field_names[0]
+        field = schema.field(src)
+        for i, row in enumerate(rows):
+            if isinstance(row, dict) and dst in row:
+                raise DataError(
+                    f"row {i}, field {dst!r}: this field is the output of BM25 function {fn.name!r} "
+                    f"and is filled from {src!r}; do not write it"
+                )
+        texts = []
+        for row in rows:
+            value = row.get(src, field.default_value) if isinstance(row, dict) else None
+            texts.append(value if isinstance(value, str) else "")  # bad values fail validation later
+        fa = field_analyzers(collection, src)
+        languages = None
+        if fa.by_field is not None:
+            languages = [row.get(fa.by_field) if isinstance(row, dict) else None for row in rows]
+        batch, _ = fa.analyze_rows(texts, languages)
+        hashes = _hashes(batch.vocab)
+        vectors = _term_frequency_dicts(hashes[batch.ids], batch.offsets)
+        for row, vec in zip(rows, vectors):
+            if isinstance(row, dict):
+                row[dst] = vec
+    return rows
+
+
+def _term_frequency_dicts(keys: np.ndarray, offsets: np.ndarray) -> list[dict[int, float]]:
+    n = len(offsets) - 1
+    docs = np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets))
+    pairs, counts = np.unique(docs * (_HASH_MOD + 1) + keys, return_counts=True)
+    pair_docs = pairs // (_HASH_MOD + 1)
+    cuts = np.searchsorted(pair_docs, np.arange(n + 1))
+    key_list = (pairs % (_HASH_MOD + 1)).tolist()
+    count_list = counts.astype(float).tolist()
+    return [dict(zip(key_list[a:b], count_list[a:b])) for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist())]
+
+
+# ---------------------------------------------------------------------------------------------
+# posting lists in row numbers: a big sorted part plus a small tail rebuilt on catch-up
+class Postings:
+    """(row, term, payload) entries grouped by term, for rows ``[0, rows)`` of one generation.
+
+    ``gather(term)`` returns the rows and payloads of a term in row order. Entries added by
+    ``extend`` go to a tail that is merged into the main part when it grows past a quarter of
+    it, so catching up costs amortised O(new entries · log).
+    """
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.rows = 0
+        self.term_of: dict[Any, int] = {}  # term key -> dense term id
+        self._main = _Sorted.empty()
+        self._tail_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._tail_nnz = 0
+        self._tail: _Sorted | None = _Sorted.empty()
+        self.doc_len = np.zeros(0, dtype=np.float64)  # BM25: sum of tf per row
+        self.analyzer_of_row = np.zeros(0, dtype=np.int8)  # match: index of each row's analyzer
+
+    def term_ids(self, keys: Sequence[Any], add: bool) -> np.ndarray:
+        term_of = self.term_of
+        if add:
+            return np.fromiter((term_of.setdefault(k, len(term_of)) for k in keys), dtype=np.int64, count=len(keys))
+        return np.fromiter((term_of.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+
+    def extend(self, rows: np.ndarray, terms: np.ndarray, payload: np.ndarray, upto: int) -> None:
+        if len(rows):
+            self._tail_parts.append((rows, terms, payload))
+            self._tail_nnz += len(rows)
+            self._tail = None
+            if self._tail_nnz > max(1 << 16, self._main.nnz // 4):
+                self._main = _Sorted.build(*self._concat(include_main=True))
+                self._tail_parts, self._tail_nnz, self._tail = [], 0, _Sorted.empty()
+        self.rows = upto
+
+    def _concat(self, include_main: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        parts = list(self._tail_parts)
+        if include_main and self._main.nnz:
+            parts.insert(0, self._main.entries())
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+        return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
+
+    def gather(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._tail is None:
+            self._tail = _Sorted.build(*self._concat(include_main=False))
+        r1, p1 = self._main.get(term)
+        r2, p2 = self._tail.get(term)
+        if not len(r2):
+            return r1, p1
+        return np.concatenate([r1, r2]), np.concatenate([p1, p2])
+
+
+class _Sorted:
+    """Entries sorted by (term, row, payload) with a term -> slice pointer array."""
+
+    __slots__ = ("indptr", "rows", "payload", "terms_sorted")
+
+    def __init__(self, indptr: np.ndarray, rows: np.ndarray, payload: np.ndarray) -> None:
+        self.indptr, self.rows, self.payload = indptr, rows, payload
+
+    @classmethod
+    def empty(cls) -> "_Sorted":
+        return cls(np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
+
+    @classmethod
+    def build(cls, rows: np.ndarray, terms: np.ndarray, payload: np.ndarray) -> "_Sorted":
+        if not len(rows):
+            return cls.empty()
+        order = np.lexsort((payload, rows, terms))
+        counts = np.bincount(terms, minlength=int(terms.max()) + 1)
+        indptr = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        return cls(indptr, rows[order], payload[order])
+
+    @property
+    def nnz(self) -> int:
+        return len(self.rows)
+
+    def entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        terms = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
+        return self.rows, terms, self.payload
+
+    def get(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        if term < 0 or term + 1 >= len(self.indptr):
+            return self.rows[:0], self.payload[:0]
+        a, b = self.indptr[term], self.indptr[term + 1]
+        return self.rows[a:b], self.payload[a:b]
+
+
+def _state(collection: Any, key: tuple) -> Any:
+    cache = collection.extensions.setdefault(_STATE_KEY, {})
+    state = cache.get(key)
+    gen = getattr(collection, "generation", 0)
+    if state is None or state.generation != gen or state.rows > collection.num_rows_total:
+        state = cache[key] = Postings(gen)
+    return state
+
+
+# ---------------------------------------------------------------------------------------------
+# BM25 search
+def _bm25_index(collection: Any, field: str) -> Postings:
+    """Posting lists (payload = tf) of a BM25 output field, caught up to the last row."""
+    with _lock:
+        state = _state(collection, ("bm25", field))
+        total = collection.num_rows_total
+        if state.rows < total:
+            m = collection.sparse_vectors(field)
+            start = state.rows
+            a, b = int(m.indptr[start]), int(m.indptr[total])
+            counts = np.diff(np.asarray(m.indptr[start : total + 1], dtype=np.int64))
+            rows = np.repeat(np.arange(start, total, dtype=np.int64), counts)
+            keys = np.asarray(m.indices[a:b], dtype=np.int64)
+            tf = np.asarray(m.data[a:b], dtype=np.float64)
+            uniq, inverse = np.unique(keys, return_inverse=True)
+            terms = state.term_ids(uniq.tolist(), add=True)[inverse]
+            dl = np.bincount(rows - start, weights=tf, minlength=total - start)
+            state.doc_len = np.concatenate([state.doc_len, dl])
+            state.extend(rows, terms, tf, total)
+        return state
+
+
+def bm25_params(collection: Any, field: str) -> tuple[float, float]:
+    """k1 and b of a BM25 field: its index's ``bm25_k1``/``bm25_b``, else 1.2 and 0.75."""
+    k1, b = DEFAULT_K1, DEFAULT_B
+    for spec in (collection.meta or {}).get("indexes", []) or []:
+        if isinstance(spec, dict) and spec.get("field_name") == field:
+            p = spec.get("params") or {}
+            k1 = p.get("bm25_k1", k1)
+            b = p.get("bm25_b", b)
+    try:
+        k1, b = float(k1), float(b)
+    except (TypeError, ValueError):
+        raise ParamError(f"field {field!r}: bm25_k1 and bm25_b must be numbers, got {k1!r}, {b!r}") from None
+    if not 1.2 <= k1 <= 3.0:
+        raise ParamError(f"field {field!r}: bm25_k1 must be in [1.2, 3.0], got {k1}")
+    if not 0.0 <= b <= 1.0:
+        raise ParamError(f"field {field!r}: bm25_b must be in [0, 1], got {b}")
+    return k1, b
+
+
+def _input_field(collection: Any, output_field: str) -> str:
+    for fn in _bm25_functions(collection.schema):
+        if output_field in fn.output_field_names:
+            return fn.input_field_names[0]
+    raise ParamError(f"field {output_field!r} is not the output of a BM25 function")
+
+
+def search_bm25(collection: Any, field: str, texts: Sequence[str], limit: int, mask: np.ndarray | None,
+                params: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``limit`` rows by BM25 for each query text, among rows allowed by ``mask`` (None = all
+    live rows). Returns ``(rows (nq, limit) int64, -1 padded; scores (nq, limit) float32)``,
+    best first. ``params``: ``drop_ratio_search``, ``analyzer_name`` (multi-analyzer fields)."""
+    from .index.sparse import parse_drop_ratio_search
+
+    params = dict(params or {})
+    drop_ratio = parse_drop_ratio_search(params)
+    k1, b = bm25_params(collection, field)
+    fa = field_analyzers(collection, _input_field(collection, field))
+    analyzer = fa.get(params.get("analyzer_name"), strict=True)
+    nq = len(texts)
+    out_rows = np.full((nq, limit), -1, dtype=np.int64)
+    out_scores = np.zeros((nq, limit), dtype=np.float32)
+    if nq == 0 or limit <= 0:
+        return out_rows, out_scores
+    batch = analyzer.analyze_batch(list(texts))
+    state = _bm25_index(collection, field)
+    total = state.rows
+    live = _fit(collection.mask(), total)
+    allowed = live if mask is None else live & _fit(mask, total)
+    n_live = int(live.sum())
+    if n_live == 0:
+        return out_rows, out_scores
+    doc_len = state.doc_len[:total]
+    avgdl = float(doc_len[live].sum()) / n_live
+    if avgdl <= 0:
+        return out_rows, out_scores
+    terms = state.term_ids(_hashes(batch.vocab).tolist(), add=False)
+    for q in range(nq):
+        ids = terms[batch.ids[batch.offsets[q] : batch.offsets[q + 1]]]
+        ids = ids[ids >= 0]
+        if not len(ids):
+            continue
+        qterms, qcount = np.unique(ids, return_counts=True)
+        postings = [state.gather(int(t)) for t in qterms]
+        df = np.array([int(live[r].sum()) for r, _ in postings], dtype=np.float64)
+        idf = np.log1p((n_live - df + 0.5) / (df + 0.5))
+        weight = qcount * idf
+        keep = _keep_after_drop(weight, drop_ratio)
+        all_rows, all_scores = [], []
+        for j in np.flatnonzero(keep & (df > 0)):
+            r, tf = postings[j]
+            ok = allowed[r]
+            r, tf = r[ok], tf[ok]
+            norm = k1 * (1.0 - b + b * doc_len[r] / avgdl)
+            all_rows.append(r)
+            all_scores.append(weight[j] * tf * (k1 + 1.0) / (tf + norm))
+        if not all_rows:
+            continue
+        rows_cat = np.concatenate(all_rows)
+        if not len(rows_cat):
+            continue
+        cand, inverse = np.unique(rows_cat, return_inverse=True)
+        scores = np.bincount(inverse, weights=np.concatenate(all_scores), minlength=len(cand))
+        top = _top_k(scores, limit)
+        out_rows[q, : len(top)] = cand[top]
+        out_scores[q, : len(top)] = scores[top]
+    return out_rows, out_scores
+
+
+def _keep_after_drop(weight: np.ndarray, ratio: float) -> np.ndarray:
+    """Milvus drop_ratio_search: ignore the floor(ratio * n) smallest query weights."""
+    keep = np.ones(len(weight), dtype=bool)
+    drop = int(np.floor(ratio * len(weight)))
+    if drop > 0:
+        keep[np.argsort(weight, kind="stable")[:drop]] = False
+    return keep
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    if len(scores) > k:
+        part = np.argpartition(-scores, k - 1)[:k]
+    else:
+        part = np.arange(len(scores))
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def _fit(mask: np.ndarray, n: int) -> np.ndarray:
+    """A bool mask cut or padded (with False) to length n."""
+    mask = np.asarray(mask, dtype=bool)
+    if len(mask) == n:
+        return mask
+    if len(mask) > n:
+        return mask[:n]
+    return np.concatenate([mask, np.zeros(n - len(mask), dtype=bool)])
+
+
+# ---------------------------------------------------------------------------------------------
+# text_match / phrase_match
+def _match_field(collection: Any, field: str) -> Any:
+    f = collection.schema.field(field)
+    if f is None:
+        raise FilterError(f"text_match/phrase_match: collection {collection.name!r} has no field {field!r}")
+    if f.dtype != DataType.VARCHAR or not f.params.get("enable_analyzer") or not f.params.get("enable_match"):
+        raise FilterError(
+            f"text_match/phrase_match on field {field!r} needs a VARCHAR field with "
+            "enable_analyzer=True and enable_match=True"
+        )
+    return f
+
+
+def _match_index(collection: Any, field: str) -> Postings:
+    """Positional posting lists (payload = token position) of an enable_match field."""
+    with _lock:
+        state = _state(collection, ("match", field))
+        total = collection.num_rows_total
+        if state.rows < total:
+            start = state.rows
+            fa = field_analyzers(collection, field)
+            source = collection.source
+            texts = [str(t) for t in source.column(field).values[start:total].tolist()]
+            languages = None
+            if fa.by_field is not None:
+                languages = source.column(fa.by_field).values[start:total].tolist()
+            batch, which = fa.analyze_rows(texts, languages)
+            rows = np.repeat(np.arange(start, total, dtype=np.int64), batch.lengths)
+            terms = state.term_ids(batch.vocab, add=True)[batch.ids]
+            state.analyzer_of_row = np.concatenate([state.analyzer_of_row, which])
+            state.extend(rows, terms, batch.positions.astype(np.float64), total)
+        return state
+
+
+def _per_analyzer(collection: Any, field: str, text: str):
+    """Yield (rows-of-this-analyzer mask or None, query TokenBatch) for each analyzer of the field."""
+    state = _match_index(collection, field)
+    fa = field_analyzers(collection, field)
+    for k, name in enumerate(fa.names):
+        group = None if fa.by_field is None else state.analyzer_of_row[: state.rows] == k
+        if group is not None and not group.any():
+            continue
+        yield state, group, fa.analyzers[name].analyze_batch([text])
+
+
+def text_match(collection: Any, field: str, query: str, minimum_should_match: int = 1) -> np.ndarray:
+    """Rows whose analysed ``field`` contains at least ``minimum_should_match`` of the distinct
+    analysed query tokens (1 = any of them)."""
+    _match_field(collection, field)
+    if not isinstance(query, str):
+        raise FilterError(f"text_match: the query must be a string, got {query!r}")
+    msm = minimum_should_match
+    if isinstance(msm, bool) or not isinstance(msm, (int, np.integer)) or msm < 1:
+        raise FilterError(f"text_match: minimum_should_match must be an integer >= 1, got {msm!r}")
+    total = collection.num_rows_total
+    result = np.zeros(total, dtype=bool)
+    for state, group, batch in _per_analyzer(collection, field, query):
+        terms = state.term_ids(list(dict.fromkeys(batch.vocab)), add=False)
+        counts = np.zeros(total, dtype=np.int64)
+        for t in terms[terms >= 0]:
+            rows, _ = state.gather(int(t))
+            counts[np.unique(rows)] += 1
+        hit = counts >= msm
+        result |= hit if group is None else hit & _fit(group, total)
+    return result
+
+
+def phrase_match(collection: Any, field: str, phrase: str, slop: int = 0) -> np.ndarray:
+    """Rows whose analysed ``field`` contains the analysed phrase's tokens in order, allowing
+    ``slop`` position moves in total (Lucene/Milvus sloppy phrase: with positions ``p_i`` of the
+    document tokens matched to query positions ``q_i``, ``max(p_i - q_i) - min(p_i - q_i) <= slop``;
+    so slop 0 = exact phrase, slop 1 = one extra word in between, slop 2 also allows swapping
+    two adjacent words)."""
+    _match_field(collection, field)
+    if not isinstance(phrase, str):
+        raise FilterError(f"phrase_match: the phrase must be a string, got {phrase!r}")
+    if isinstance(slop, bool) or not isinstance(slop, (int, np.integer)) or slop < 0:
+        raise FilterError(f"phrase_match: slop must be an integer >= 0, got {slop!r}")
+    total = collection.num_rows_total
+    result = np.zeros(total, dtype=bool)
+    for state, group, batch in _per_analyzer(collection, field, phrase):
+        if not len(batch.ids):
+            continue
+        hit = _phrase_rows(state, batch, int(slop), total)
+        result |= hit if group is None else hit & _fit(group, total)
+    return result
+
+
+_POS_SPAN = 1 << 31  # keys are row * 2^32 + (relative position + 2^31)
+
+
+def _phrase_rows(state: Postings, batch: TokenBatch, slop: int, total: int) -> np.ndarray:
+    qpos = batch.positions - batch.positions.min()
+    term_ids = state.term_ids(batch.vocab, add=False)[batch.ids]
+    hit = np.zeros(total, dtype=bool)
+    if (term_ids < 0).any():
+        return hit
+    cache = {t: state.gather(t) for t in set(term_ids.tolist())}
+    # a slop wider than any document's span is the same as that span: bound the expansion
+    widest = max(int(pos.max()) if len(pos) else 0 for _, pos in cache.values()) + int(qpos.max())
+    slop = min(slop, widest)
+    # Anchors s such that each query token i has an occurrence with p - q_i in [s, s + slop].
+    anchors: np.ndarray | None = None
+    offsets = np.arange(slop + 1, dtype=np.int64)
+    for t, q in zip(term_ids.tolist(), qpos.tolist()):
+        rows, pos = cache[t]
+        if anchors is not None:  # only rows still in the running
+            keep = np.isin(rows, anchors >> 32)
+            rows, pos = rows[keep], pos[keep]
+        rel = pos.astype(np.int64) - q + _POS_SPAN
+        keys = ((rows << 32) + rel)[:, None] - offsets[None, :]
+        keys = np.unique(keys.ravel())
+        anchors = keys if anchors is None else np.intersect1d(anchors, keys, assume_unique=True)
+        if not len(anchors):
+            return hit
+    if anchors is None:
+        return hit
+    rows = np.unique(anchors >> 32)
+    if len(set(term_ids.tolist())) < len(term_ids):
+        # A token repeated in the phrase needs distinct document positions: check exactly.
+        rows = np.array([r for r in rows.tolist() if _phrase_ok_repeated(
+            r, anchors, term_ids, qpos, slop, cache)], dtype=np.int64)
+    hit[rows] = True
+    return hit
+
+
+def _phrase_ok_repeated(row: int, anchors: np.ndarray, term_ids: np.ndarray, qpos: np.ndarray, slop: int,
+                        cache: dict[int, tuple[np.ndarray, np.ndarray]]) -> bool:
+    """Exact check for one row: some anchor s admits distinct positions for repeated tokens."""
+    row_anchors = (anchors[(anchors >> 32) == row] & 0xFFFFFFFF) - _POS_SPAN
+    positions = {}
+    for t in set(term_ids.tolist()):
+        rows, pos = cache[t]
+        positions[t] = np.sort(pos[rows == row].astype(np.int64)).tolist()
+    groups: dict[int, list[int]] = {}
+    for t, q in zip(term_ids.tolist(), qpos.tolist()):
+        groups.setdefault(t, []).append(q)
+    for s in row_anchors.tolist():
+        ok = True
+        for t, qs in groups.items():
+            # intervals [s+q, s+q+slop] of equal length, by start: greedy is optimal
+            avail, j = positions[t], 0
+            for q in sorted(qs):
+                lo, hi = s + q, s + q + slop
+                while j < len(avail) and avail[j] < lo:
+                    j += 1
+                if j == len(avail) or avail[j] > hi:
+                    ok = False
+                    break
+                j += 1
+            if not ok:
+                break
+        if ok:
+            return True
+    return False
