@@ -277,20 +277,33 @@ class IndexManager:
         """Checkpoint hook: write every built index and record what it covers."""
         directory = Path(directory)
         with self._lock:
+            saved = {d.get("index_name"): d.get("state")
+                     for d in self.collection.meta.get("indexes") or []}
             states = {}
             for e in self._entries.values():
                 with e.lock:
                     if e.impl is None or not e.impl.persistent or e.impl.ntotal == 0:
                         continue
+                    old = saved.get(e.spec.index_name)
+                    if old and old.get("rows") == e.impl.ntotal and \
+                            old.get("generation") == e.generation and \
+                            all((directory / f).exists() for f in old.get("files", [])):
+                        states[e.spec.index_name] = old   # unchanged since the last checkpoint
+                        continue
                     files = e.impl.save(directory, e.stem)
                     states[e.spec.index_name] = {"rows": int(e.impl.ntotal),
                                                  "generation": e.generation, "files": files}
+            changed = False
             for d in self.collection.meta.get("indexes") or []:
-                if d.get("index_name") in states:
-                    d["state"] = states[d["index_name"]]
-                else:
-                    d.pop("state", None)
-            self.collection.save_meta()
+                new = states.get(d.get("index_name"))
+                if d.get("state") != new:
+                    changed = True
+                    if new is None:
+                        d.pop("state", None)
+                    else:
+                        d["state"] = new
+            if changed:
+                self.collection.save_meta()
 
     def _try_load(self, entry: IndexEntry, state: dict | None) -> None:
         directory = self.collection.data_dir

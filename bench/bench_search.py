@@ -1,0 +1,374 @@
+"""Search benchmark: embedb vs faiss called directly vs Milvus Lite, in one run.
+
+Dense: clustered 384-d data (1000 centres + noise, normalised; as in the Milvus Lite baseline),
+N = 100k by default (``--n 1000000`` for 1M). For FLAT, IVF_FLAT and HNSW (and embedb's
+AUTOINDEX), it prints single-query p50/p95 latency, batched QPS (100 queries per call),
+recall@10 against NumPy brute force, and filtered search at 10 % (``tag < 10``) and 1 %
+(``tag == 7``). faiss direct uses the same index type and parameters (and ``IDSelectorBitmap``
+for filters); Milvus Lite runs through pymilvus ``MilvusClient`` on a ``.db`` (fewer queries).
+
+Sparse: BM25 vectors of msmarco-5k (embedb.model BM25EmbeddingFunction), SPARSE_INVERTED_INDEX
+IP, and hybrid dense+sparse (RRF) with dense vectors from a random projection of the same
+BM25 vectors (cheap, deterministic; the point is latency, not quality).
+
+    .venv/bin/python bench/bench_search.py                 # 100k, ~10 min
+    .venv/bin/python bench/bench_search.py --n 1000000 --indexes HNSW,IVF_FLAT --skip-sparse
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path("/work/shared/data/msmarco-5k")
+DIM = 384
+LIMIT = 10
+
+
+# ------------------------------------------------------------------------------------ data
+def clustered(n: int, seed: int, dim: int = DIM, centres: int = 1000, noise: float = 0.5):
+    rng = np.random.default_rng(1234)
+    c = rng.standard_normal((centres, dim)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    x = c[rng.integers(0, centres, n)]
+    x += noise * rng.standard_normal((n, dim)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+def ground_truth(x: np.ndarray, q: np.ndarray, allowed: np.ndarray | None, k: int = LIMIT):
+    out = np.empty((len(q), k), dtype=np.int64)
+    rows = np.arange(len(x)) if allowed is None else np.flatnonzero(allowed)
+    xs = x[rows]
+    for s in range(0, len(q), 50):
+        sims = q[s:s + 50] @ xs.T
+        top = np.argpartition(-sims, k, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(sims, top, 1), axis=1)
+        out[s:s + 50] = rows[np.take_along_axis(top, order, 1)]
+    return out
+
+
+def recall_at(got: list[list[int]], truth: np.ndarray) -> float:
+    return float(np.mean([len(set(g[:LIMIT]) & set(t.tolist())) / LIMIT for g, t in zip(got, truth)]))
+
+
+def lat(fn, queries) -> tuple[float, float, list]:
+    times, results = [], []
+    for q in queries:
+        t = time.perf_counter()
+        results.append(fn(q))
+        times.append(time.perf_counter() - t)
+    ms = np.asarray(times) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 95)), results
+
+
+# ------------------------------------------------------------------------------------ systems
+INDEX_PARAMS = {
+    "FLAT": ({}, {}),
+    "HNSW": ({"M": 16, "efConstruction": 200}, {"ef": 64}),
+    "IVF_FLAT": ({"nlist": 128}, {"nprobe": 16}),
+    "AUTOINDEX": ({}, {}),
+}
+FILTERS = {"none": "", "10%": "tag < 10", "1%": "tag == 7"}
+
+
+def tag_mask(tags: np.ndarray, name: str) -> np.ndarray | None:
+    return None if name == "none" else (tags < 10 if name == "10%" else tags == 7)
+
+
+class MilvusLike:
+    """embedb and Milvus Lite through the same MilvusClient calls."""
+
+    def __init__(self, name: str, client_cls, path: str, schema_mod):
+        self.name = name
+        self.client = client_cls(path)
+        self.schema_mod = schema_mod
+
+    def create(self, x: np.ndarray, tags: np.ndarray) -> float:
+        c, DataType = self.client, self.schema_mod.DataType
+        schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=x.shape[1])
+        schema.add_field("tag", DataType.INT64)
+        c.create_collection("bench", schema=schema)
+        t = time.perf_counter()
+        for s in range(0, len(x), 10_000):
+            rows = [{"id": i, "vector": x[i], "tag": int(tags[i])}
+                    for i in range(s, min(len(x), s + 10_000))]
+            c.insert("bench", rows)
+        if hasattr(c, "flush"):
+            c.flush("bench")
+        return time.perf_counter() - t
+
+    def index(self, index_type: str) -> float:
+        c = self.client
+        if c.list_indexes("bench"):
+            c.release_collection("bench")
+            c.drop_index("bench", "vector")
+        ip = c.prepare_index_params()
+        ip.add_index("vector", index_type=index_type, metric_type="IP",
+                     params=INDEX_PARAMS[index_type][0], index_name="vector")
+        t = time.perf_counter()
+        c.create_index("bench", ip)
+        c.load_collection("bench")
+        return time.perf_counter() - t
+
+    def search(self, q: np.ndarray, index_type: str, flt: str) -> list[list[int]]:
+        res = self.client.search("bench", q.tolist() if self.name == "milvus-lite" else q,
+                                 filter=flt, limit=LIMIT, output_fields=["tag"],
+                                 search_params={"metric_type": "IP",
+                                                "params": INDEX_PARAMS[index_type][1]})
+        return [[h["id"] for h in hits] for hits in res]
+
+
+class FaissDirect:
+    def __init__(self, x: np.ndarray):
+        import faiss
+
+        self.faiss = faiss
+        self.x = x
+        self.index = None
+
+    def index_build(self, index_type: str) -> float:
+        faiss, d = self.faiss, self.x.shape[1]
+        t = time.perf_counter()
+        if index_type == "FLAT":
+            self.index = faiss.IndexFlatIP(d)
+        elif index_type in ("HNSW", "AUTOINDEX"):
+            self.index = faiss.IndexHNSWFlat(d, 16, faiss.METRIC_INNER_PRODUCT)
+            self.index.hnsw.efConstruction = 200
+        else:
+            self.quantizer = faiss.IndexFlatIP(d)
+            self.index = faiss.IndexIVFFlat(self.quantizer, d, 128, faiss.METRIC_INNER_PRODUCT)
+            self.index.train(self.x[np.random.default_rng(0).choice(len(self.x), 128 * 256, replace=False)])
+        self.index.add(self.x)
+        self.type = index_type
+        return time.perf_counter() - t
+
+    def search(self, q: np.ndarray, mask: np.ndarray | None) -> list[list[int]]:
+        faiss = self.faiss
+        kw = {}
+        if self.type in ("HNSW", "AUTOINDEX"):
+            kw["efSearch"] = 64
+        elif self.type == "IVF_FLAT":
+            kw["nprobe"] = 16
+        sel = bits = None
+        if mask is not None:
+            bits = np.packbits(mask, bitorder="little")
+            sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+            kw["sel"] = sel
+        if self.type == "FLAT":
+            params = faiss.SearchParameters(**({"sel": sel} if sel is not None else {}))
+        elif self.type == "IVF_FLAT":
+            params = faiss.SearchParametersIVF(**kw)
+        else:
+            params = faiss.SearchParametersHNSW(**kw)
+        _, ids = self.index.search(q, LIMIT, params=params)
+        del bits
+        return [[int(i) for i in row if i >= 0] for row in ids]
+
+
+# ------------------------------------------------------------------------------------ runs
+def run_dense(args, rows_out: list[dict]) -> None:
+    import embedb
+    from embedb import MilvusClient as EClient
+
+    n = args.n
+    print(f"# generating {n} x {DIM} clustered vectors", flush=True)
+    x = clustered(n, seed=1)
+    q = clustered(args.nq, seed=2)
+    tags = np.arange(n) % 100
+    truth = {f: ground_truth(x, q, tag_mask(tags, f)) for f in FILTERS}
+    tmp = Path(tempfile.mkdtemp(prefix="bench_search_"))
+    systems: list = []
+    e = MilvusLike("embedb", EClient, str(tmp / "embedb.db"), embedb)
+    t_ins = e.create(x, tags)
+    print(f"# embedb insert {n}: {t_ins:.1f} s", flush=True)
+    systems.append(e)
+    if not args.skip_milvus:
+        import pymilvus
+
+        m = MilvusLike("milvus-lite", pymilvus.MilvusClient, str(tmp / "milvus.db"), pymilvus)
+        t_ins = m.create(x, tags)
+        print(f"# milvus-lite insert {n}: {t_ins:.1f} s", flush=True)
+        systems.append(m)
+    fd = FaissDirect(x)
+    for itype in args.indexes.split(","):
+        for sysobj in systems + ["faiss"]:
+            name = "faiss" if sysobj == "faiss" else sysobj.name
+            if name == "milvus-lite" and itype == "AUTOINDEX":
+                continue
+            if name == "faiss" and itype == "AUTOINDEX":
+                continue
+            build = fd.index_build(itype) if name == "faiss" else sysobj.index(itype)
+            nlat = args.lat_nq if name != "milvus-lite" else args.milvus_lat_nq
+            for flt in FILTERS:
+                mask = tag_mask(tags, flt)
+                if name == "faiss":
+                    single = lambda qq: fd.search(qq[None, :], mask)[0]  # noqa: E731
+                    batch = lambda qq: fd.search(qq, mask)  # noqa: E731
+                else:
+                    single = lambda qq: sysobj.search(qq[None, :], itype, FILTERS[flt])[0]  # noqa: E731
+                    batch = lambda qq: sysobj.search(qq, itype, FILTERS[flt])  # noqa: E731
+                single(q[0])   # warm-up
+                p50, p95, _ = lat(single, q[:nlat])
+                got = []
+                t = time.perf_counter()
+                for s in range(0, len(q), 100):
+                    got.extend(batch(q[s:s + 100]))
+                qps = len(q) / (time.perf_counter() - t)
+                row = {"system": name, "index": itype, "filter": flt, "n": n,
+                       "p50_ms": p50, "p95_ms": p95, "qps_batch100": qps,
+                       "recall@10": recall_at(got, truth[flt]), "build_s": build}
+                rows_out.append(row)
+                print(json.dumps(row), flush=True)
+    for s in systems:
+        try:
+            s.client.close()
+        except Exception:
+            pass
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_msmarco():
+    docs, qs = [], []
+    with open(DATA / "corpus.jsonl") as f:
+        for line in f:
+            d = json.loads(line)
+            docs.append((d["_id"], (d.get("title", "") + " " + d["text"]).strip()))
+    with open(DATA / "queries.jsonl") as f:
+        for line in f:
+            d = json.loads(line)
+            qs.append(d["text"])
+    return docs, qs
+
+
+def run_sparse(args, rows_out: list[dict]) -> None:
+    import scipy.sparse as sp
+
+    import embedb
+    from embedb import AnnSearchRequest, RRFRanker
+    from embedb.model.sparse import BM25EmbeddingFunction
+
+    docs, queries = load_msmarco()
+    texts = [t for _, t in docs]
+    ef = BM25EmbeddingFunction()
+    ef.fit(texts)
+    dvec = sp.csr_array(ef.encode_documents(texts))
+    qvec = sp.csr_array(ef.encode_queries(queries))
+    proj = np.random.default_rng(7).standard_normal((dvec.shape[1], DIM)).astype(np.float32)
+    dense = np.asarray(dvec @ proj, dtype=np.float32)
+    dense /= np.maximum(np.linalg.norm(dense, axis=1, keepdims=True), 1e-9)
+    qdense = np.asarray(qvec @ proj, dtype=np.float32)
+    qdense /= np.maximum(np.linalg.norm(qdense, axis=1, keepdims=True), 1e-9)
+
+    def sparse_rows(m):
+        m = sp.csr_array(m)
+        return [dict(zip(m.indices[m.indptr[i]:m.indptr[i + 1]].tolist(),
+                         m.data[m.indptr[i]:m.indptr[i + 1]].tolist())) for i in range(m.shape[0])]
+
+    drows, qrows = sparse_rows(dvec), sparse_rows(qvec)
+    exact = (qvec @ dvec.T).toarray()
+    truth = [np.argsort(-exact[i], kind="stable")[:LIMIT] for i in range(len(queries))]
+    tmp = Path(tempfile.mkdtemp(prefix="bench_sparse_"))
+    clients = [("embedb", embedb.MilvusClient(str(tmp / "e.db")), embedb)]
+    if not args.skip_milvus:
+        import pymilvus
+
+        clients.append(("milvus-lite", pymilvus.MilvusClient(str(tmp / "m.db")), pymilvus))
+    for name, c, mod in clients:
+        schema = c.create_schema(auto_id=False)
+        schema.add_field("id", mod.DataType.INT64, is_primary=True)
+        schema.add_field("dense", mod.DataType.FLOAT_VECTOR, dim=DIM)
+        schema.add_field("sparse", mod.DataType.SPARSE_FLOAT_VECTOR)
+        ip = c.prepare_index_params()
+        ip.add_index("dense", index_type="HNSW", metric_type="IP", params={"M": 16, "efConstruction": 200})
+        ip.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+        c.create_collection("msm", schema=schema, index_params=ip)
+        for s in range(0, len(docs), 1000):
+            c.insert("msm", [{"id": i, "dense": dense[i].tolist(), "sparse": drows[i]}
+                             for i in range(s, min(len(docs), s + 1000))])
+        if hasattr(c, "flush"):
+            c.flush("msm")
+        c.load_collection("msm")
+        sp_params = {"metric_type": "IP", "params": {"drop_ratio_search": 0.0}}
+        search = lambda i: c.search("msm", [qrows[i]], anns_field="sparse", limit=LIMIT,  # noqa: E731
+                                    search_params=sp_params)[0]
+        search(0)
+        p50, p95, res = lat(search, range(len(queries)))
+        rec = recall_at([[h["id"] for h in r] for r in res], np.asarray(truth))
+        row = {"system": name, "index": "SPARSE_INVERTED_INDEX", "filter": "none", "n": len(docs),
+               "p50_ms": p50, "p95_ms": p95, "qps_batch100": None, "recall@10": rec}
+        rows_out.append(row)
+        print(json.dumps(row), flush=True)
+
+        def hybrid(i):
+            reqs = [mod.AnnSearchRequest([qdense[i].tolist()], "dense", {"metric_type": "IP", "params": {"ef": 64}}, LIMIT),
+                    mod.AnnSearchRequest([qrows[i]], "sparse", sp_params, LIMIT)]
+            return c.hybrid_search("msm", reqs, mod.RRFRanker(60), limit=LIMIT)[0]
+        hybrid(0)
+        p50, p95, res = lat(hybrid, range(len(queries)))
+        row = {"system": name, "index": "hybrid RRF(dense HNSW + sparse)", "filter": "none",
+               "n": len(docs), "p50_ms": p50, "p95_ms": p95, "qps_batch100": None,
+               "recall@10": None, "top10": [[h["id"] for h in r] for r in res]}
+        rows_out.append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != "top10"}), flush=True)
+        c.close()
+    hy = [r for r in rows_out if r["index"].startswith("hybrid")]
+    if len(hy) == 2:
+        agree = np.mean([len(set(a) & set(b)) / LIMIT for a, b in zip(hy[0]["top10"], hy[1]["top10"])])
+        print(f"# hybrid top-10 agreement embedb vs milvus-lite: {agree:.3f}")
+    for r in hy:
+        r.pop("top10", None)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def print_table(rows: list[dict]) -> None:
+    cols = ["system", "index", "filter", "n", "p50_ms", "p95_ms", "qps_batch100", "recall@10", "build_s"]
+    fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
+    table = [[fmt(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(cols)]
+    print()
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    for t in table:
+        print("  ".join(v.ljust(w) for v, w in zip(t, widths)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--nq", type=int, default=200, help="queries for recall and batched QPS")
+    ap.add_argument("--lat-nq", type=int, default=100, help="single queries timed (embedb, faiss)")
+    ap.add_argument("--milvus-lat-nq", type=int, default=30, help="single queries timed (Milvus Lite)")
+    ap.add_argument("--indexes", default="HNSW,IVF_FLAT,FLAT")
+    ap.add_argument("--skip-milvus", action="store_true")
+    ap.add_argument("--skip-sparse", action="store_true")
+    ap.add_argument("--skip-dense", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, help="faiss OpenMP threads (0: default)")
+    args = ap.parse_args()
+    if args.threads:
+        import faiss
+
+        faiss.omp_set_num_threads(args.threads)
+    rows: list[dict] = []
+    t0 = time.perf_counter()
+    if not args.skip_dense:
+        run_dense(args, rows)
+        gc.collect()
+    if not args.skip_sparse:
+        run_sparse(args, rows)
+    print_table(rows)
+    print(f"# total {time.perf_counter() - t0:.0f} s; cpu count {os.cpu_count()}; python {sys.version.split()[0]}")
+
+
+if __name__ == "__main__":
+    main()
