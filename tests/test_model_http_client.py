@@ -232,3 +232,23 @@ def test_check_texts():
 def test_provider_error_is_a_milvus_exception():
     assert issubclass(ProviderError, MilvusException)
     assert issubclass(ProviderUnreachableError, ConnectionError)
+
+
+def test_providers_import_no_sdk_and_embedb_model_imports_no_provider():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, embedb.model\n"
+        "assert 'embedb.model._http' not in sys.modules, 'import embedb.model loaded the HTTP client'\n"
+        "from embedb.model.dense import (OpenAIEmbeddingFunction, JinaEmbeddingFunction, VoyageEmbeddingFunction,\n"
+        "    CohereEmbeddingFunction, MistralAIEmbeddingFunction, NomicEmbeddingFunction, GeminiEmbeddingFunction,\n"
+        "    TEIEmbeddingFunction)\n"
+        "from embedb.model.reranker import JinaRerankFunction, CohereRerankFunction, VoyageRerankFunction, TEIRerankFunction\n"
+        "heavy = ['requests', 'httpx', 'openai', 'cohere', 'voyageai', 'mistralai', 'nomic', 'google.genai',\n"
+        "         'torch', 'transformers', 'onnxruntime']\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

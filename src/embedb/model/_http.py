@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import random
+import re
 import socket
 import time
 import urllib.error
@@ -248,7 +249,11 @@ def _proxy_for(url: str) -> Optional[str]:
 
 
 def _looks_like_placeholder(key: str) -> bool:
-    return key.startswith("<") and key.endswith(">") or "YOUR" in key.upper()
+    """``<YOUR_JINA_API_KEY>``, ``YOUR_API_KEY``, ``sk-xxxx``: safe to quote back, since not secret.
+    Narrow on purpose, so a real key is never echoed into an error message."""
+    if key.startswith("<") and key.endswith(">"):
+        return True
+    return re.fullmatch(r"(?i)(your[\w-]*key[\w-]*|[a-z]{0,4}-?x{4,}|\.\.\.|\*+)", key) is not None
 
 
 class JSONClient:
