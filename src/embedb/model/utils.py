@@ -157,3 +157,29 @@ def max_input_length(tokenizer: Any, config: Any, requested: Optional[int] = Non
     if not isinstance(requested, int) or isinstance(requested, bool) or requested < 2:
         raise ParamError(f"max_length must be an int >= 2, got {requested!r}")
     return int(min(requested, positions))
+
+
+def check_rerank_args(query: Any, documents: Any, top_k: Any) -> list:
+    """Validate a reranker call; returns the documents as a list of str."""
+    from embedb.errors import ParamError
+
+    if not isinstance(query, str):
+        raise ParamError(f"query must be a str, got {type(query).__name__}")
+    documents = check_texts(documents, "documents")
+    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 0):
+        raise ParamError(f"top_k must be None or an int >= 0 (0 or None: all), got {top_k!r}")
+    return documents
+
+
+def rank_results(documents: list, scores: Any, top_k: Optional[int]) -> list:
+    """``RerankResult`` list sorted by score, best first (ties keep input order), cut to
+    ``top_k`` (``None`` or 0 keeps all)."""
+    import numpy as np
+
+    from embedb.model.base import RerankResult
+
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    order = np.argsort(-scores, kind="stable")
+    if top_k:
+        order = order[:top_k]
+    return [RerankResult(documents[i], float(scores[i]), int(i)) for i in order]
