@@ -54,7 +54,8 @@ def select(keys: np.ndarray, rows: np.ndarray, k: int, pk_of: PkOf | None) -> tu
     if pk_of is not None and kk > 1:
         same = (out_keys[:, 1:] == out_keys[:, :-1]) & np.isfinite(out_keys[:, 1:])
         tied = np.flatnonzero(same.any(axis=1))
-        tied = np.setdiff1d(tied, fix)
+        if len(fix):
+            tied = np.setdiff1d(tied, fix)
         if len(tied):
             r = out_rows[tied]
             ranks = _pk_ranks(pk_of, np.where(r < 0, r.max(initial=0), r))
