@@ -15,6 +15,8 @@ from .output import emit_record, emit_rows, output_options, to_jsonable
 
 
 def _type_name(t) -> str:
+    if isinstance(t, str):
+        return t
     return t.name if isinstance(t, DataType) else DataType(int(t)).name
 
 
