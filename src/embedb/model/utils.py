@@ -183,3 +183,17 @@ def rank_results(documents: list, scores: Any, top_k: Optional[int]) -> list:
     if top_k:
         order = order[:top_k]
     return [RerankResult(documents[i], float(scores[i]), int(i)) for i in order]
+
+
+def resolve_folder(model_name: Any) -> str:
+    """A local folder for ``model_name``: the path itself, or the local Hugging Face cache's
+    snapshot of a hub id (never a download)."""
+    import os
+
+    if is_local_folder(model_name):
+        return os.path.expanduser(str(model_name))
+    hub = import_optional("huggingface_hub", "torch")
+    try:
+        return hub.snapshot_download(str(model_name), local_files_only=True)
+    except Exception as exc:  # LocalEntryNotFoundError, HFValidationError for odd ids...
+        raise not_found_locally(model_name) from exc

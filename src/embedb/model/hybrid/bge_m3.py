@@ -19,10 +19,10 @@ import numpy as np
 
 from embedb.errors import ParamError
 from embedb.model.base import BaseEmbeddingFunction
-from embedb.model.hybrid.lexical import max_weight_per_token, resolve_folder, structural_token_ids
+from embedb.model.hybrid.lexical import max_weight_per_token, structural_token_ids
 from embedb.model.utils import (
     check_texts, import_torch, import_transformers, length_sorted_batches, max_input_length,
-    progress_iter, resolve_device,
+    progress_iter, resolve_device, resolve_folder,
 )
 
 

@@ -37,22 +37,6 @@ def max_weight_per_token(weights: np.ndarray, input_ids: np.ndarray, attention_m
                      shape=(batch, vocab_size), dtype=np.float32)
 
 
-def resolve_folder(model_name: str) -> str:
-    """A local folder for ``model_name``: the path itself, or the local Hugging Face cache's
-    snapshot of a hub id (never a download)."""
-    import os
-
-    from embedb.model.utils import import_optional, is_local_folder, not_found_locally
-
-    if is_local_folder(model_name):
-        return os.path.expanduser(str(model_name))
-    hub = import_optional("huggingface_hub", "torch")
-    try:
-        return hub.snapshot_download(str(model_name), local_files_only=True)
-    except Exception as exc:  # LocalEntryNotFoundError, ValueError for odd ids...
-        raise not_found_locally(model_name) from exc
-
-
 def structural_token_ids(tokenizer) -> set:
     """CLS, SEP, EOS, PAD, UNK ids (those the tokenizer defines): they carry no lexical weight.
     BGE-M3 drops CLS/EOS/PAD/UNK; for its XLM-R tokenizer SEP is EOS, and for BERT tokenizers
