@@ -56,7 +56,7 @@ def exact_search(
         count = int(allowed.sum())
         if count == 0:
             return topk.select(best[1], best[0], k, pk_of)
-        if count < n // 2:
+        if count < n // 5:
             cand = np.flatnonzero(allowed)
     total = n if cand is None else len(cand)
     if metric.binary:

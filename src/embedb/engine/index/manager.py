@@ -282,7 +282,8 @@ class IndexManager:
             states = {}
             for e in self._entries.values():
                 with e.lock:
-                    if e.impl is None or not e.impl.persistent or e.impl.ntotal == 0:
+                    if e.impl is None or not e.impl.persistent or e.impl.ntotal == 0 or \
+                            e.generation != self.collection.generation:
                         continue
                     old = saved.get(e.spec.index_name)
                     if old and old.get("rows") == e.impl.ntotal and \
@@ -332,11 +333,15 @@ class IndexManager:
 
         Returns ``(rows (nq, k), keys (nq, k))``, keys smaller-is-better.
         """
+        # one lock per index: folding the tail in (faiss add) must not race a search
         with entry.lock:
-            vectors = self._refresh(entry, build=False)
-            impl = entry.impl
-            if vectors is None:
-                vectors = self._vectors(entry)
+            return self._search_locked(entry, queries, k, mask, params, pk_of)
+
+    def _search_locked(self, entry, queries, k, mask, params, pk_of):
+        vectors = self._refresh(entry, build=False)
+        impl = entry.impl
+        if vectors is None:
+            vectors = self._vectors(entry)
         total = vectors.shape[0]
         nt = impl.ntotal if impl is not None else 0
         if entry.kind == "sparse":
