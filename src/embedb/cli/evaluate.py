@@ -74,11 +74,12 @@ def evaluate(dataset_dir, db, collection, methods, model, rerank, split, max_doc
         raise ParamError(f"{dataset_dir}: the corpus is empty")
     name = collection or collection_name_for(dataset_dir)
     client = open_client(db, create=True)
-    needs_dense = any(m != "bm25" for m in method_list) or not corpus_is_loaded(client, name, ds, model)
-    ef = load_embedding(model) if needs_dense else None
+    reload = rebuild or not corpus_is_loaded(client, name, ds, model)
+    # a BM25-only run on a loaded corpus needs no embedding model at all
+    ef = load_embedding(model) if reload or any(m != "bm25" for m in method_list) else None
     reranker = load_reranker(rerank) if rerank else None
     with progress(transient=False) if not quiet else _Silent() as bar:
-        if rebuild or not corpus_is_loaded(client, name, ds, model):
+        if reload:
             if client.has_collection(name):
                 client.drop_collection(name)
             vectors = corpus_vectors(ds, ef, model, bar=bar, use_cache=not no_cache)
