@@ -69,7 +69,7 @@ class Analyzer:
             "tokenizer": tokenizer.to_params(),
             "filter": [f.to_params() for f in self.filters],
         }
-        self._memo: dict[str, tuple[str, ...]] = {}
+        self._memo: dict[Any, tuple[int, tuple[str, ...], tuple[int, ...]]] = {}
 
     def __repr__(self) -> str:
         return f"Analyzer({json.dumps(self.params, ensure_ascii=False)})"
@@ -77,118 +77,157 @@ class Analyzer:
     # Single texts ------------------------------------------------------------------------
     def __call__(self, text: str) -> list[str]:
         """The tokens of one text."""
-        raw = self.tokenizer.tokenize(_check_text(text, 0))
-        memo = self._outputs(raw)
-        return [t for r in raw for t in memo[r]]
+        return self._tokens(_check_text(text, 0))
 
     analyze = __call__
+
+    def _tokens(self, text: str) -> list[str]:
+        chunks = self.tokenizer.chunks(text)
+        memo = self._outputs(chunks)
+        return [t for c in chunks for t in memo[c][1]]
 
     def analyze_detail(self, text: str) -> list[dict[str, Any]]:
         """Tokens of one text with ``start_offset``, ``end_offset`` (characters), ``position`` and
         ``position_length``: the ``with_detail`` form of ``run_analyzer``."""
         text = _check_text(text, 0)
         raw = self.tokenizer.tokenize(text)
-        memo = self._outputs(raw)
+        outputs = self._run_filters(raw)
         out = []
         cursor = 0
-        for pos, r in enumerate(raw):
+        for pos, (r, outs) in enumerate(zip(raw, outputs)):
             start = text.find(r, cursor)
             if start < 0:  # a tokenizer that rewrites text; fall back to no offsets
                 start = cursor
             end = start + len(r)
             cursor = end
-            for t in memo[r]:
+            for t in outs:
                 out.append({"token": t, "start_offset": start, "end_offset": end, "position": pos, "position_length": 1})
         return out
 
     # Batches -----------------------------------------------------------------------------
     def analyze_batch(self, texts: Sequence[str]) -> TokenBatch:
         """Analyse many texts at once into flat arrays (see :class:`TokenBatch`)."""
-        tokenize = self.tokenizer.tokenize
-        raw_lists = [tokenize(_check_text(t, i)) for i, t in enumerate(texts)]
-        n = len(raw_lists)
-        counts = np.fromiter(map(len, raw_lists), dtype=np.int64, count=n)
-        flat = list(chain.from_iterable(raw_lists))
+        chunk = self.tokenizer.chunks
+        chunk_lists = [chunk(_check_text(t, i)) for i, t in enumerate(texts)]
+        n = len(chunk_lists)
+        counts = np.fromiter(map(len, chunk_lists), dtype=np.int64, count=n)
+        flat = list(chain.from_iterable(chunk_lists))
         total = len(flat)
         uniq = list(dict.fromkeys(flat))
-        raw_index = dict(zip(uniq, range(len(uniq))))
-        raw_ids = np.fromiter(map(raw_index.__getitem__, flat), dtype=np.int64, count=total)
+        chunk_index = dict(zip(uniq, range(len(uniq))))
+        chunk_ids = np.fromiter(map(chunk_index.__getitem__, flat), dtype=np.int64, count=total)
         memo = self._outputs(uniq)
 
-        # Each distinct raw token maps to 0..k output tokens; lay them out flat.
-        outs = [memo[u] for u in uniq]
+        # Each distinct chunk holds n_sub raw tokens and maps to 0..k output tokens (each with
+        # the index of the raw token it came from); lay them out flat, then expand per chunk.
+        entries = [memo[u] for u in uniq]
         vocab_index: dict[str, int] = {}
         out_ids = np.fromiter(
-            (vocab_index.setdefault(t, len(vocab_index)) for o in outs for t in o), dtype=np.int64
+            (vocab_index.setdefault(t, len(vocab_index)) for e in entries for t in e[1]), dtype=np.int64
         )
-        out_len = np.fromiter(map(len, outs), dtype=np.int64, count=len(outs))
-        out_start = np.zeros(len(outs) + 1, dtype=np.int64)
+        out_sub = np.fromiter((j for e in entries for j in e[2]), dtype=np.int64, count=len(out_ids))
+        n_sub = np.fromiter((e[0] for e in entries), dtype=np.int64, count=len(entries))
+        out_len = np.fromiter((len(e[1]) for e in entries), dtype=np.int64, count=len(entries))
+        out_start = np.zeros(len(entries) + 1, dtype=np.int64)
         np.cumsum(out_len, out=out_start[1:])
 
-        doc_of = np.repeat(np.arange(n, dtype=np.int64), counts)
+        # position of each chunk's first raw token within its text
+        subs = n_sub[chunk_ids]
+        run = np.cumsum(subs) - subs
         starts = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=starts[1:])
-        raw_pos = np.arange(total, dtype=np.int64) - np.repeat(starts[:-1], counts)
+        first_of_doc = run[np.minimum(starts[:-1], max(total - 1, 0))] if total else np.zeros(n, np.int64)
+        base = run - np.repeat(first_of_doc, counts)
+        doc_of = np.repeat(np.arange(n, dtype=np.int64), counts)
 
-        rep = out_len[raw_ids]
-        if total and rep.min(initial=1) == 1 and rep.max(initial=1) == 1:
-            ids = out_ids[out_start[raw_ids]]
-            positions, docs = raw_pos, doc_of
+        rep = out_len[chunk_ids]
+        if total and rep.min() == 1 and rep.max() == 1 and subs.max() == 1:
+            ids = out_ids[out_start[chunk_ids]]
+            positions, docs = base, doc_of
         else:
             src = np.repeat(np.arange(total, dtype=np.int64), rep)
             cum = np.zeros(total + 1, dtype=np.int64)
             np.cumsum(rep, out=cum[1:])
             within = np.arange(len(src), dtype=np.int64) - np.repeat(cum[:-1], rep)
-            ids = out_ids[out_start[raw_ids[src]] + within] if len(src) else np.zeros(0, np.int64)
-            positions, docs = raw_pos[src], doc_of[src]
+            at = out_start[chunk_ids[src]] + within
+            ids = out_ids[at] if len(src) else np.zeros(0, np.int64)
+            positions = base[src] + out_sub[at] if len(src) else np.zeros(0, np.int64)
+            docs = doc_of[src]
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(docs, minlength=n), out=offsets[1:])
         return TokenBatch(list(vocab_index), ids, offsets, positions)
 
     def tokenize_batch(self, texts: Sequence[str]) -> list[list[str]]:
         """The tokens of each text, as lists (convenient; ``analyze_batch`` is faster)."""
-        memo_of = self._outputs
-        result = []
-        for i, text in enumerate(texts):
-            raw = self.tokenizer.tokenize(_check_text(text, i))
-            memo = memo_of(raw)
-            result.append([t for r in raw for t in memo[r]])
-        return result
+        return [self._tokens(_check_text(t, i)) for i, t in enumerate(texts)]
 
     # The memoised filter chain -------------------------------------------------------------
-    def _outputs(self, raw_tokens: Iterable[str]) -> dict[str, tuple[str, ...]]:
-        """A dict that maps every given raw token to its filtered output tokens."""
+    def clear_cache(self) -> None:
+        """Forget the memoised outputs of the filter chain (benchmarks use it to measure cold)."""
+        self._memo = {}
+
+    def _outputs(self, chunks: Iterable[Any]) -> dict[Any, tuple[int, tuple[str, ...], tuple[int, ...]]]:
+        """A dict that maps every given chunk to (number of raw tokens in it, output tokens,
+        index of the raw token each output came from)."""
         memo = self._memo
-        wanted = dict.fromkeys(raw_tokens)
-        missing = [t for t in wanted if t not in memo]
+        wanted = dict.fromkeys(chunks)
+        missing = [c for c in wanted if c not in memo]
         if not missing:
             return memo
-        results = self._run_filters(missing)
+        split = getattr(self.tokenizer, "split_chunk", None)
+        pieces = [split(c) for c in missing] if split is not None else [[c] for c in missing]
+        results = self._run_filters(list(chain.from_iterable(pieces)))
+        if all(len(p) == 1 for p in pieces):  # the common case: one raw token per chunk
+            computed = [(1, r, (0,) * len(r)) for r in results]
+        else:
+            computed = []
+            k = 0
+            for raw in pieces:
+                outs: list[str] = []
+                subs: list[int] = []
+                for j in range(len(raw)):
+                    r = results[k + j]
+                    outs.extend(r)
+                    subs.extend([j] * len(r))
+                k += len(raw)
+                computed.append((len(raw), tuple(outs), tuple(subs)))
         if len(memo) + len(missing) > _MEMO_LIMIT:  # bound memory on endless vocabularies
-            fresh = {t: memo[t] for t in wanted if t in memo}
-            fresh.update(zip(missing, results))
+            fresh = {c: memo[c] for c in wanted if c in memo}
+            fresh.update(zip(missing, computed))
             self._memo = fresh
             return fresh
-        memo.update(zip(missing, results))
+        memo.update(zip(missing, computed))
         return memo
 
     def _run_filters(self, tokens: list[str]) -> list[tuple[str, ...]]:
-        origin = list(range(len(tokens)))
+        """Output tokens of each raw token through the whole filter chain."""
+        origin: list[int] | None = None  # None: current[i] came from tokens[i]
         current = list(tokens)
         for f in self.filters:
             mapped = f.apply(current)
-            new_tokens: list[str] = []
-            new_origin: list[int] = []
-            for o, m in zip(origin, mapped):
-                if m is None:
-                    continue
-                if isinstance(m, tuple):
-                    new_tokens.extend(m)
-                    new_origin.extend([o] * len(m))
-                else:
-                    new_tokens.append(m)
-                    new_origin.append(o)
-            current, origin = new_tokens, new_origin
+            kind = getattr(f, "kind", "expand")
+            if kind == "map":
+                current = list(mapped)
+            elif kind == "drop":
+                keep = [i for i, m in enumerate(mapped) if m is not None]
+                current = [mapped[i] for i in keep]
+                origin = keep if origin is None else [origin[i] for i in keep]
+            else:
+                idx = origin if origin is not None else range(len(current))
+                new_tokens: list[str] = []
+                new_origin: list[int] = []
+                for o, m in zip(idx, mapped):
+                    if m is None:
+                        continue
+                    if isinstance(m, tuple):
+                        new_tokens.extend(m)
+                        new_origin.extend([o] * len(m))
+                    else:
+                        new_tokens.append(m)
+                        new_origin.append(o)
+                current, origin = new_tokens, new_origin
+        if origin is None:
+            return [(t,) if t else () for t in current]
         results: list[list[str]] = [[] for _ in tokens]
         for o, t in zip(origin, current):
             if t:

@@ -18,6 +18,7 @@ from .languages import stop_words as language_stop_words
 
 class LowercaseFilter:
     name = "lowercase"
+    kind = "map"  # one output per token, never dropped
 
     def apply(self, tokens: list[str]) -> list:
         return [t.lower() for t in tokens]
@@ -41,6 +42,7 @@ class AsciiFoldingFilter:
     ``"strasse"``. Characters without an ASCII form are kept."""
 
     name = "asciifolding"
+    kind = "map"
 
     def apply(self, tokens: list[str]) -> list:
         out = []
@@ -61,6 +63,7 @@ class _KeepIf:
 
     name = ""
     pattern: re.Pattern
+    kind = "drop"  # the token or None
 
     def apply(self, tokens: list[str]) -> list:
         match = self.pattern.fullmatch
@@ -95,6 +98,7 @@ class RemovePunctFilter:
     """Drops tokens made only of punctuation and symbols (useful after ``whitespace``)."""
 
     name = "removepunct"
+    kind = "drop"  # the token or None
     _word = re.compile(r"[^\W_]")
 
     def apply(self, tokens: list[str]) -> list:
@@ -109,6 +113,7 @@ class RegexFilter:
     """``{"type": "regex", "expr": "^[a-z]+$"}``: keeps tokens in which ``expr`` matches."""
 
     name = "regex"
+    kind = "drop"  # the token or None
 
     def __init__(self, expr: str) -> None:
         if not isinstance(expr, str):
@@ -131,6 +136,7 @@ class LengthFilter:
     (``min`` drops shorter ones)."""
 
     name = "length"
+    kind = "drop"  # the token or None
 
     def __init__(self, max: int | None = None, min: int | None = None) -> None:
         for key, value in (("max", max), ("min", min)):
@@ -159,6 +165,7 @@ class StopFilter:
     written ``_language_`` (``_english_``, ``_german_``...) expand to the shipped list."""
 
     name = "stop"
+    kind = "drop"  # the token or None
 
     def __init__(self, stop_words: Iterable[str] | None = None) -> None:
         if isinstance(stop_words, str) or stop_words is None:
@@ -188,6 +195,7 @@ class StemmerFilter:
     ISO codes (``"en"``) and names (``"english"``) both work."""
 
     name = "stemmer"
+    kind = "map"
 
     def __init__(self, language: str = "english") -> None:
         import Stemmer  # PyStemmer: a core dependency, C speed
@@ -208,6 +216,7 @@ class DecompounderFilter:
     ``"schiff"``); a token that cannot be split completely is kept as it is."""
 
     name = "decompounder"
+    kind = "expand"  # may return tuples
 
     def __init__(self, word_list: list[str]) -> None:
         if not isinstance(word_list, list) or not word_list or not all(isinstance(w, str) and w for w in word_list):

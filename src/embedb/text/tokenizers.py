@@ -18,6 +18,11 @@ _CJK = "\u3040-\u309f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1
 _STANDARD_RE = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
 _WHITESPACE_RE = re.compile(r"\S+")
 _HAS_WORD_CHAR = re.compile(r"[^\W_]")
+# UTF-8 bytes -> bytes: ASCII characters that are not letters or digits become spaces; bytes of
+# non-ASCII characters are kept. Splitting the result gives chunks that never straddle a token.
+_ASCII_SEPARATORS = bytes(
+    b if (b >= 0x80 or chr(b).isalnum()) else 0x20 for b in range(256)
+)
 
 
 class StandardTokenizer:
@@ -31,6 +36,18 @@ class StandardTokenizer:
 
     def __init__(self) -> None:
         self.tokenize: Callable[[str], list[str]] = _STANDARD_RE.findall
+
+    @staticmethod
+    def chunks(text: str) -> list[bytes]:
+        """Fast pre-split at ASCII separators (C speed); each chunk holds >= 0 tokens."""
+        return text.encode("utf-8").translate(_ASCII_SEPARATORS).split()
+
+    @staticmethod
+    def split_chunk(chunk: bytes) -> list[str]:
+        """The tokens inside one chunk (run once per distinct chunk: the analyzer memoises)."""
+        if chunk.isascii():  # only letters and digits are left in ASCII chunks
+            return [chunk.decode("ascii")]
+        return _STANDARD_RE.findall(chunk.decode("utf-8"))
 
     def to_params(self) -> Any:
         return self.name
@@ -50,6 +67,7 @@ class WhitespaceTokenizer:
 
     def __init__(self) -> None:
         self.tokenize: Callable[[str], list[str]] = _WHITESPACE_RE.findall
+        self.chunks: Callable[[str], list[str]] = str.split
 
     def to_params(self) -> Any:
         return self.name
@@ -92,6 +110,7 @@ class JiebaTokenizer:
             return [t for t in cut(text, HMM=hmm_flag) if has_word(t)]
 
         self.tokenize = tokenize
+        self.chunks = tokenize
 
     def to_params(self) -> Any:
         params: dict[str, Any] = {"type": "jieba"}

@@ -121,7 +121,7 @@ class BM25EmbeddingFunction(BaseEmbeddingFunction):
         ids = term_ids[batch.ids]
         docs = np.repeat(np.arange(len(documents), dtype=np.int64), batch.lengths)
         width = max(len(vocab), 1)
-        pairs = np.unique(docs * width + ids)
+        pairs, _ = _unique_counts(docs * width + ids)
         df = np.zeros(len(vocab), dtype=np.int64)
         df[: len(self._df)] = self._df
         df += np.bincount(pairs % width, minlength=len(vocab))[: len(vocab)]
@@ -163,7 +163,7 @@ class BM25EmbeddingFunction(BaseEmbeddingFunction):
         docs = np.repeat(np.arange(n, dtype=np.int64), batch.lengths)
         keep = ids >= 0
         width = max(len(vocab), 1)
-        keys, counts = np.unique(docs[keep] * width + ids[keep], return_counts=True)
+        keys, counts = _unique_counts(docs[keep] * width + ids[keep])
         return keys // width, keys % width, counts.astype(np.float64)
 
     def _csr(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n: int) -> csr_array:
@@ -244,6 +244,16 @@ class BM25EmbeddingFunction(BaseEmbeddingFunction):
             self._df = np.zeros(len(words), dtype=np.int64)
             self.total_length = avgdl * corpus_size
         return self
+
+
+def _unique_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct keys and their counts (a plain sort beats np.unique's hashing here)."""
+    if not len(keys):
+        return keys, np.zeros(0, dtype=np.int64)
+    keys = np.sort(keys)
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    counts = np.diff(np.append(starts, len(keys)))
+    return keys[starts], counts
 
 
 def okapi_idf(df: np.ndarray, n: int, epsilon: float) -> np.ndarray:
