@@ -413,3 +413,13 @@ def test_vector_size_other_than_dim_is_a_clear_error():
         ef = OpenAIEmbeddingFunction("my-model", "sk-test", server.url + "/v1", dimensions=4, **FAST)
         with pytest.raises(ProviderResponseError, match=r"OpenAI returned a 3-d vector for texts\[0\], expected 4"):
             ef(["x"])
+
+
+def test_a_stalled_provider_is_retried_after_the_timeout():
+    with fakes.FakeServer(fakes.voyage_routes()) as server:
+        server.stall_next(2.0)
+        ef = VoyageEmbeddingFunction("voyage-3", "pa-test", base_url=server.url + "/v1", timeout=0.2, max_retries=1,
+                                     backoff=0.001)
+        (vector,) = ef.encode_queries(["q"])
+    assert len(server.requests) == 2
+    np.testing.assert_allclose(vector, fakes.fake_vector("q", 1024, "query"))

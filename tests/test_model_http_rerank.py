@@ -294,3 +294,11 @@ def test_seed_example_unchanged_offline_fails_in_one_line(tmp_path):
     assert f"(via proxy {dead})" in last
     assert "During handling of the above exception" not in done.stderr
     assert len(done.stderr.splitlines()) < 20
+
+
+def test_a_stalled_provider_times_out_with_a_clear_error():
+    with fakes.FakeServer(fakes.cohere_routes()) as server:
+        server.stall_next(2.0, times=2)
+        rf = CohereRerankFunction(api_key="co-test", base_url=server.url, timeout=0.2, max_retries=1, backoff=0.001)
+        with pytest.raises(TimeoutError, match="Cohere did not answer within 0.2 s .*gave up after 2 attempts"):
+            rf(QUERY, DOCS)
