@@ -294,7 +294,8 @@ class JSONClient:
     def post(self, url: str, payload: Any) -> Any:
         """POST ``payload`` as JSON to ``url``; the decoded JSON answer, or a ProviderError."""
         body = json.dumps(payload).encode("utf-8")
-        for attempt in range(self.max_retries + 1):
+        attempt = 0
+        while True:
             answer, error, retryable, server_wait = self._attempt(url, body)
             if error is None:
                 return answer
@@ -304,7 +305,7 @@ class JSONClient:
                     error.args = (error.message,)
                 raise error  # raised outside any except block: no urllib traceback chain
             time.sleep(server_wait if server_wait is not None else self._backoff_delay(attempt))
-        raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
+            attempt += 1
 
     def _backoff_delay(self, attempt: int) -> float:
         return min(self.max_backoff, random.uniform(0, self.backoff * (2**attempt)))
