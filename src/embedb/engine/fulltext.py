@@ -198,6 +198,7 @@ class Postings:
         self.rows = 0
         self.term_of: dict[Any, int] = {}  # term key -> dense term id
         self._main = _Sorted.empty()
+        self._main_rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # main, row-major
         self._tail_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._tail_nnz = 0
         self._tail: _Sorted | None = _Sorted.empty()
@@ -216,14 +217,15 @@ class Postings:
             self._tail_nnz += len(rows)
             self._tail = None
             if self._tail_nnz > max(1 << 16, self._main.nnz // 4):
-                self._main = _Sorted.build(*self._concat(include_main=True))
+                self._main_rows = self._concat(include_main=True)  # row-major: rows ascending
+                self._main = _Sorted.build(*self._main_rows)
                 self._tail_parts, self._tail_nnz, self._tail = [], 0, _Sorted.empty()
         self.rows = upto
 
     def _concat(self, include_main: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         parts = list(self._tail_parts)
-        if include_main and self._main.nnz:
-            parts.insert(0, self._main.entries())
+        if include_main and self._main_rows is not None:
+            parts.insert(0, self._main_rows)
         if not parts:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
         return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
@@ -239,9 +241,9 @@ class Postings:
 
 
 class _Sorted:
-    """Entries sorted by (term, row, payload) with a term -> slice pointer array."""
+    """Entries grouped by term (rows ascending inside a term) with a term -> slice pointer array."""
 
-    __slots__ = ("indptr", "rows", "payload", "terms_sorted")
+    __slots__ = ("indptr", "rows", "payload")
 
     def __init__(self, indptr: np.ndarray, rows: np.ndarray, payload: np.ndarray) -> None:
         self.indptr, self.rows, self.payload = indptr, rows, payload
@@ -252,21 +254,22 @@ class _Sorted:
 
     @classmethod
     def build(cls, rows: np.ndarray, terms: np.ndarray, payload: np.ndarray) -> "_Sorted":
+        """From entries in row order (rows non-decreasing): a counting sort by term (SciPy's
+        CSR -> CSC conversion, O(entries)), which keeps row order, and the payload order of
+        equal rows, inside each term."""
         if not len(rows):
             return cls.empty()
-        order = np.lexsort((payload, rows, terms))
-        counts = np.bincount(terms, minlength=int(terms.max()) + 1)
-        indptr = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        return cls(indptr, rows[order], payload[order])
+        import scipy.sparse as sp
+
+        n_rows, n_terms = int(rows[-1]) + 1, int(terms.max()) + 1
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+        csc = sp.csr_array((payload, terms, indptr), shape=(n_rows, n_terms)).tocsc()
+        return cls(np.asarray(csc.indptr, dtype=np.int64), np.asarray(csc.indices, dtype=np.int64), csc.data)
 
     @property
     def nnz(self) -> int:
         return len(self.rows)
-
-    def entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        terms = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
-        return self.rows, terms, self.payload
 
     def get(self, term: int) -> tuple[np.ndarray, np.ndarray]:
         if term < 0 or term + 1 >= len(self.indptr):
@@ -299,8 +302,8 @@ def _bm25_index(collection: Any, field: str) -> Postings:
             rows = np.repeat(np.arange(start, total, dtype=np.int64), counts)
             keys = np.asarray(m.indices[a:b], dtype=np.int64)
             tf = np.asarray(m.data[a:b], dtype=np.float64)
-            uniq, inverse = np.unique(keys, return_inverse=True)
-            terms = state.term_ids(uniq.tolist(), add=True)[inverse]
+            uniq = np.unique(keys)
+            terms = state.term_ids(uniq.tolist(), add=True)[np.searchsorted(uniq, keys)]
             dl = np.bincount(rows - start, weights=tf, minlength=total - start)
             state.doc_len = np.concatenate([state.doc_len, dl])
             state.extend(rows, terms, tf, total)
