@@ -70,6 +70,10 @@ class Analyzer:
             "filter": [f.to_params() for f in self.filters],
         }
         self._memo: dict[Any, tuple[int, tuple[str, ...], tuple[int, ...]]] = {}
+        # Lowercasing ASCII during the pre-split is free and equivalent when lowercase comes first.
+        lowers_first = bool(self.filters) and getattr(self.filters[0], "name", "") == "lowercase"
+        self._chunks = getattr(tokenizer, "chunks_lowercased", None) if lowers_first else None
+        self._chunks = self._chunks or tokenizer.chunks
 
     def __repr__(self) -> str:
         return f"Analyzer({json.dumps(self.params, ensure_ascii=False)})"
@@ -82,7 +86,7 @@ class Analyzer:
     analyze = __call__
 
     def _tokens(self, text: str) -> list[str]:
-        chunks = self.tokenizer.chunks(text)
+        chunks = self._chunks(text)
         memo = self._outputs(chunks)
         return [t for c in chunks for t in memo[c][1]]
 
@@ -107,7 +111,7 @@ class Analyzer:
     # Batches -----------------------------------------------------------------------------
     def analyze_batch(self, texts: Sequence[str]) -> TokenBatch:
         """Analyse many texts at once into flat arrays (see :class:`TokenBatch`)."""
-        chunk = self.tokenizer.chunks
+        chunk = self._chunks
         chunk_lists = [chunk(_check_text(t, i)) for i, t in enumerate(texts)]
         n = len(chunk_lists)
         counts = np.fromiter(map(len, chunk_lists), dtype=np.int64, count=n)
@@ -202,6 +206,7 @@ class Analyzer:
     def _run_filters(self, tokens: list[str]) -> list[tuple[str, ...]]:
         """Output tokens of each raw token through the whole filter chain."""
         origin: list[int] | None = None  # None: current[i] came from tokens[i]
+        expanded = False  # did any filter turn one token into several?
         current = list(tokens)
         for f in self.filters:
             mapped = f.apply(current)
@@ -213,6 +218,7 @@ class Analyzer:
                 current = [mapped[i] for i in keep]
                 origin = keep if origin is None else [origin[i] for i in keep]
             else:
+                expanded = True
                 idx = origin if origin is not None else range(len(current))
                 new_tokens: list[str] = []
                 new_origin: list[int] = []
@@ -228,6 +234,12 @@ class Analyzer:
                 current, origin = new_tokens, new_origin
         if origin is None:
             return [(t,) if t else () for t in current]
+        if not expanded:  # each raw token gave at most one output
+            out: list[tuple[str, ...]] = [()] * len(tokens)
+            for o, t in zip(origin, current):
+                if t:
+                    out[o] = (t,)
+            return out
         results: list[list[str]] = [[] for _ in tokens]
         for o, t in zip(origin, current):
             if t:

@@ -23,6 +23,9 @@ _HAS_WORD_CHAR = re.compile(r"[^\W_]")
 _ASCII_SEPARATORS = bytes(
     b if (b >= 0x80 or chr(b).isalnum()) else 0x20 for b in range(256)
 )
+# The same, also lowercasing ASCII letters (used when the first filter is ``lowercase``: the
+# filter still lowercases non-ASCII letters, and fewer distinct chunks reach the filter chain).
+_ASCII_SEPARATORS_LOWER = _ASCII_SEPARATORS.lower()
 
 
 class StandardTokenizer:
@@ -41,6 +44,11 @@ class StandardTokenizer:
     def chunks(text: str) -> list[bytes]:
         """Fast pre-split at ASCII separators (C speed); each chunk holds >= 0 tokens."""
         return text.encode("utf-8").translate(_ASCII_SEPARATORS).split()
+
+    @staticmethod
+    def chunks_lowercased(text: str) -> list[bytes]:
+        """``chunks`` with ASCII letters lowercased, for analyzers that lowercase first."""
+        return text.encode("utf-8").translate(_ASCII_SEPARATORS_LOWER).split()
 
     @staticmethod
     def split_chunk(chunk: bytes) -> list[str]:
