@@ -147,8 +147,16 @@ def random_text(rng):
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 9)))
 
 
+@pytest.fixture(params=["tail only", "merged"])
+def tail_min(request, monkeypatch):
+    """Run with the default tail, and with a tiny one so the posting lists merge often."""
+    if request.param == "merged":
+        monkeypatch.setattr(fulltext, "_TAIL_MIN", 3)
+    return request.param
+
+
 @pytest.mark.parametrize("seed", range(8))
-def test_bm25_scores_equal_from_scratch_after_random_writes(seed):
+def test_bm25_scores_equal_from_scratch_after_random_writes(seed, tail_min):
     rng = random.Random(seed)
     k1, b = rng.choice([(1.2, 0.75), (2.0, 0.3), (1.5, 1.0)])
     c = StandInCollection(make_schema({"tokenizer": "whitespace"}), {"bm25_k1": k1, "bm25_b": b})
@@ -282,7 +290,7 @@ def _positions(analyzer, text):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_text_and_phrase_match_equal_reference_evaluators(seed):
+def test_text_and_phrase_match_equal_reference_evaluators(seed, tail_min):
     rng = random.Random(100 + seed)
     params = {"tokenizer": "standard", "filter": ["lowercase", {"type": "stop", "stop_words": ["ice"]}]}
     analyzer = build_analyzer(params)

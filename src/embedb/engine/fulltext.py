@@ -29,6 +29,7 @@ DEFAULT_K1 = 1.2
 DEFAULT_B = 0.75
 _HASH_MOD = 0xFFFFFFFF  # sparse indices must lie in [0, 2^32 - 1)
 _STATE_KEY = "fulltext"
+_TAIL_MIN = 1 << 16  # entries the tail may hold before it is merged into the main part
 _lock = threading.RLock()
 
 
@@ -189,8 +190,8 @@ class Postings:
     """(row, term, payload) entries grouped by term, for rows ``[0, rows)`` of one generation.
 
     ``gather(term)`` returns the rows and payloads of a term in row order. Entries added by
-    ``extend`` go to a tail that is merged into the main part when it grows past a quarter of
-    it, so catching up costs amortised O(new entries · log).
+    ``extend`` go to a tail (rebuilt on each catch-up) that is merged into the main part when it
+    grows past a quarter of it, so catching up costs amortised O(new entries).
     """
 
     def __init__(self, generation: int) -> None:
@@ -201,7 +202,7 @@ class Postings:
         self._main_rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # main, row-major
         self._tail_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._tail_nnz = 0
-        self._tail: _Sorted | None = _Sorted.empty()
+        self._tail = _Sorted.empty()
         self.doc_len = np.zeros(0, dtype=np.float64)  # BM25: sum of tf per row
         self.analyzer_of_row = np.zeros(0, dtype=np.int8)  # match: index of each row's analyzer
 
@@ -212,14 +213,18 @@ class Postings:
         return np.fromiter((term_of.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
 
     def extend(self, rows: np.ndarray, terms: np.ndarray, payload: np.ndarray, upto: int) -> None:
+        """Add entries of rows ``[self.rows, upto)`` (in row order). Callers hold ``_lock``;
+        readers only see finished structures, so ``gather`` needs no lock."""
         if len(rows):
             self._tail_parts.append((rows, terms, payload))
             self._tail_nnz += len(rows)
-            self._tail = None
-            if self._tail_nnz > max(1 << 16, self._main.nnz // 4):
-                self._main_rows = self._concat(include_main=True)  # row-major: rows ascending
-                self._main = _Sorted.build(*self._main_rows)
+            if self._tail_nnz > max(_TAIL_MIN, self._main.nnz // 4):
+                main_rows = self._concat(include_main=True)  # row-major: rows ascending
+                self._main = _Sorted.build(*main_rows)
+                self._main_rows = main_rows
                 self._tail_parts, self._tail_nnz, self._tail = [], 0, _Sorted.empty()
+            else:
+                self._tail = _Sorted.build(*self._concat(include_main=False))
         self.rows = upto
 
     def _concat(self, include_main: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -231,8 +236,6 @@ class Postings:
         return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
 
     def gather(self, term: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._tail is None:
-            self._tail = _Sorted.build(*self._concat(include_main=False))
         r1, p1 = self._main.get(term)
         r2, p2 = self._tail.get(term)
         if not len(r2):
