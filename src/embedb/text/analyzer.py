@@ -54,6 +54,60 @@ class TokenBatch(NamedTuple):
         return [vocab[k] for k in self.ids[self.offsets[i] : self.offsets[i + 1]].tolist()]
 
 
+class _Grow:
+    """An int64 array with amortised appends."""
+
+    __slots__ = ("buf", "n")
+
+    def __init__(self) -> None:
+        self.buf = np.zeros(1024, dtype=np.int64)
+        self.n = 0
+
+    def extend(self, values: Sequence[int]) -> None:
+        k = len(values)
+        if self.n + k > len(self.buf):
+            new = np.zeros(max(2 * len(self.buf), self.n + k), dtype=np.int64)
+            new[: self.n] = self.buf[: self.n]
+            self.buf = new
+        self.buf[self.n : self.n + k] = values
+        self.n += k
+
+    @property
+    def view(self) -> np.ndarray:
+        return self.buf[: self.n]
+
+
+class _ChunkTable:
+    """Persistent integer ids for the chunks and output tokens an analyzer has seen, with flat
+    tables per chunk id, so a warm batch maps chunks to ids with one dict lookup each."""
+
+    def __init__(self) -> None:
+        self.chunk_id: dict[Any, int] = {}
+        self.tok_id: dict[str, int] = {}
+        self.toks: list[str] = []
+        self.n_sub, self.out_len, self.out_start = _Grow(), _Grow(), _Grow()
+        self.out_tok, self.out_sub = _Grow(), _Grow()
+
+    def add(self, chunks: Sequence[Any], entries: Sequence[tuple[int, tuple[str, ...], tuple[int, ...]]]) -> None:
+        tok_id, toks = self.tok_id, self.toks
+        start = self.out_tok.n
+        out_tok: list[int] = []
+        for c, (_, outs, _) in zip(chunks, entries):
+            self.chunk_id[c] = len(self.chunk_id)
+            for t in outs:
+                tid = tok_id.get(t)
+                if tid is None:
+                    tid = tok_id[t] = len(toks)
+                    toks.append(t)
+                out_tok.append(tid)
+        lens = [len(e[1]) for e in entries]
+        self.n_sub.extend([e[0] for e in entries])
+        self.out_len.extend(lens)
+        self.out_start.extend((start + np.cumsum([0] + lens[:-1])).tolist() if lens else [])
+        self.out_tok.extend(out_tok)
+        self.out_sub.extend([j for e in entries for j in e[2]])
+
+
 class Analyzer:
     """A tokenizer plus a chain of filters. ``analyzer("Some text")`` -> list of tokens.
 
@@ -70,6 +124,7 @@ class Analyzer:
             "filter": [f.to_params() for f in self.filters],
         }
         self._memo: dict[Any, tuple[int, tuple[str, ...], tuple[int, ...]]] = {}
+        self._table = _ChunkTable()
         # Lowercasing ASCII during the pre-split is free and equivalent when lowercase comes first.
         lowers_first = bool(self.filters) and getattr(self.filters[0], "name", "") == "lowercase"
         self._chunks = getattr(tokenizer, "chunks_lowercased", None) if lowers_first else None
@@ -117,23 +172,18 @@ class Analyzer:
         counts = np.fromiter(map(len, chunk_lists), dtype=np.int64, count=n)
         flat = list(chain.from_iterable(chunk_lists))
         total = len(flat)
-        uniq = list(dict.fromkeys(flat))
-        chunk_index = dict(zip(uniq, range(len(uniq))))
-        chunk_ids = np.fromiter(map(chunk_index.__getitem__, flat), dtype=np.int64, count=total)
-        memo = self._outputs(uniq)
-
-        # Each distinct chunk holds n_sub raw tokens and maps to 0..k output tokens (each with
-        # the index of the raw token it came from); lay them out flat, then expand per chunk.
-        entries = [memo[u] for u in uniq]
-        vocab_index: dict[str, int] = {}
-        out_ids = np.fromiter(
-            (vocab_index.setdefault(t, len(vocab_index)) for e in entries for t in e[1]), dtype=np.int64
-        )
-        out_sub = np.fromiter((j for e in entries for j in e[2]), dtype=np.int64, count=len(out_ids))
-        n_sub = np.fromiter((e[0] for e in entries), dtype=np.int64, count=len(entries))
-        out_len = np.fromiter((len(e[1]) for e in entries), dtype=np.int64, count=len(entries))
-        out_start = np.zeros(len(entries) + 1, dtype=np.int64)
-        np.cumsum(out_len, out=out_start[1:])
+        table = self._table
+        try:
+            chunk_ids = np.fromiter(map(table.chunk_id.__getitem__, flat), dtype=np.int64, count=total)
+        except KeyError:  # new chunks: run them through the filters once, then map again
+            if len(table.chunk_id) > _MEMO_LIMIT:
+                table = self._table = _ChunkTable()
+            new = [c for c in dict.fromkeys(flat) if c not in table.chunk_id]
+            memo = self._outputs(new)
+            table.add(new, [memo[c] for c in new])
+            chunk_ids = np.fromiter(map(table.chunk_id.__getitem__, flat), dtype=np.int64, count=total)
+        n_sub, out_len, out_start = table.n_sub.view, table.out_len.view, table.out_start.view
+        out_ids, out_sub = table.out_tok.view, table.out_sub.view
 
         # position of each chunk's first raw token within its text
         subs = n_sub[chunk_ids]
@@ -159,7 +209,18 @@ class Analyzer:
             docs = doc_of[src]
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(docs, minlength=n), out=offsets[1:])
-        return TokenBatch(list(vocab_index), ids, offsets, positions)
+        # renumber the analyzer-wide token ids densely for this batch (first-appearance order)
+        first = np.zeros(len(table.toks), dtype=np.int64)
+        seen = np.zeros(len(table.toks), dtype=bool)
+        seen[ids] = True
+        used = np.flatnonzero(seen)
+        if len(ids):
+            first_pos = np.full(len(table.toks), len(ids), dtype=np.int64)
+            np.minimum.at(first_pos, ids, np.arange(len(ids), dtype=np.int64))
+            used = used[np.argsort(first_pos[used], kind="stable")]
+        first[used] = np.arange(len(used), dtype=np.int64)
+        toks = table.toks
+        return TokenBatch([toks[i] for i in used.tolist()], first[ids], offsets, positions)
 
     def tokenize_batch(self, texts: Sequence[str]) -> list[list[str]]:
         """The tokens of each text, as lists (convenient; ``analyze_batch`` is faster)."""
@@ -169,6 +230,7 @@ class Analyzer:
     def clear_cache(self) -> None:
         """Forget the memoised outputs of the filter chain (benchmarks use it to measure cold)."""
         self._memo = {}
+        self._table = _ChunkTable()
 
     def _outputs(self, chunks: Iterable[Any]) -> dict[Any, tuple[int, tuple[str, ...], tuple[int, ...]]]:
         """A dict that maps every given chunk to (number of raw tokens in it, output tokens,
