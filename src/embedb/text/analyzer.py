@@ -243,8 +243,10 @@ class Analyzer:
         split = getattr(self.tokenizer, "split_chunk", None)
         pieces = [split(c) for c in missing] if split is not None else [[c] for c in missing]
         results = self._run_filters(list(chain.from_iterable(pieces)))
-        if all(len(p) == 1 for p in pieces):  # the common case: one raw token per chunk
-            computed = [(1, r, (0,) * len(r)) for r in results]
+        lengths = list(map(len, pieces))
+        if lengths and min(lengths) == 1 == max(lengths):  # the common case: one raw token per chunk
+            one, none = (0,), ()
+            computed = [(1, r, one if len(r) == 1 else (none if not r else (0,) * len(r))) for r in results]
         else:
             computed = []
             k = 0
