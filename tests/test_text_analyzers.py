@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -158,3 +159,43 @@ def test_stems_agree_with_the_independent_snowball_implementation():
         lowered = build_analyzer({"tokenizer": "standard", "filter": ["lowercase", *stop]})(text)
         reference = snowballstemmer.stemmer(a.filters[-1].language).stemWords(lowered)
         assert a(text) == reference
+
+
+def test_jieba_options():
+    pytest.importorskip("jieba")
+    text = "南京市长江大桥"
+    exact = build_analyzer({"tokenizer": {"type": "jieba", "mode": "exact"}})(text)
+    search = build_analyzer({"tokenizer": {"type": "jieba", "mode": "search"}})(text)
+    assert "".join(exact) == text
+    assert set(exact) <= set(search) and len(search) > len(exact)
+    custom = build_analyzer({"tokenizer": {"type": "jieba", "dict": ["长江大桥"]}})(text)
+    assert "长江大桥" in custom
+    assert build_analyzer({"tokenizer": {"type": "jieba", "dict": ["长江大桥"]}}).params["tokenizer"]["dict"] == ["长江大桥"]
+
+
+def test_params_rebuild_an_equal_analyzer_and_are_cached():
+    text = "Die Häuser, the HOUSES — 中文 naïve café"
+    for params in [{"type": "german"}, {"tokenizer": "standard", "filter": ["lowercase", "asciifolding"]},
+                   {"type": "standard", "stop_words": ["the"]}]:
+        a = build_analyzer(params)
+        assert build_analyzer(a.params) is a  # cached by params
+        assert build_analyzer(json.dumps(params))(text) == a(text)
+
+
+def test_cjk_characters_get_their_own_positions():
+    a = build_analyzer(None)
+    batch = a.analyze_batch(["ab 中文字 cd"])
+    assert batch.tokens(0) == ["ab", "中", "文", "字", "cd"]
+    assert batch.positions.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_memo_reset_keeps_results_correct(monkeypatch):
+    from embedb.text import analyzer as analyzer_module
+
+    monkeypatch.setattr(analyzer_module, "_MEMO_LIMIT", 5)
+    a = analyzer_module.Analyzer(build_analyzer({"type": "english"}).tokenizer,
+                                 build_analyzer({"type": "english"}).filters)
+    texts = [" ".join(f"word{i}{j} running" for j in range(4)) for i in range(6)]
+    for _ in range(2):
+        batch = a.analyze_batch(texts)
+        assert [batch.tokens(i) for i in range(len(texts))] == [a(t) for t in texts]
