@@ -199,3 +199,36 @@ def test_memo_reset_keeps_results_correct(monkeypatch):
     for _ in range(2):
         batch = a.analyze_batch(texts)
         assert [batch.tokens(i) for i in range(len(texts))] == [a(t) for t in texts]
+
+
+# One sentence per Snowball language, stemmed by the analyzer and by the independent pure-Python
+# snowballstemmer package after the same tokenising, lowercasing and stop word removal.
+SENTENCES = {
+    "ar": "الأطفال يلعبون في الحدائق الجميلة", "hy": "Երեխաները խաղում են այգիներում",
+    "eu": "Haurrak lorategietan jolasten ari dira", "ca": "Els nens jugaven als jardins",
+    "cs": "Děti si hrály v zahradách", "da": "Børnene legede i haverne", "nl": "De kinderen speelden in de tuinen",
+    "en": "The children were playing in the gardens", "eo": "La infanoj ludis en la ĝardenoj",
+    "et": "Lapsed mängisid aedades", "fi": "Lapset leikkivät puutarhoissa", "fr": "Les enfants jouaient dans les jardins",
+    "de": "Die Kinder spielten in den Gärten", "el": "Τα παιδιά έπαιζαν στους κήπους",
+    "hi": "बच्चे बगीचों में खेल रहे थे", "hu": "A gyerekek a kertekben játszottak", "id": "Anak-anak bermain di kebun",
+    "ga": "Bhí na páistí ag imirt sna gairdíní", "it": "I bambini giocavano nei giardini",
+    "lt": "Vaikai žaidė soduose", "ne": "बच्चाहरू बगैंचामा खेलिरहेका थिए", "no": "Barna lekte i hagene",
+    "fa": "کودکان در باغ‌ها بازی می‌کردند", "pl": "Dzieci bawiły się w ogrodach", "pt": "As crianças brincavam nos jardins",
+    "ro": "Copiii se jucau în grădini", "ru": "Дети играли в садах", "sr": "Деца су се играла у баштама",
+    "st": "Bana ba ne ba bapala dirapeng", "es": "Los niños jugaban en los jardines", "sv": "Barnen lekte i trädgårdarna",
+    "ta": "குழந்தைகள் தோட்டங்களில் விளையாடினர்", "tr": "Çocuklar bahçelerde oynuyordu", "yi": "די קינדער האָבן געשפּילט אין די גערטנער",
+}
+
+
+@pytest.mark.parametrize("code", sorted(SENTENCES))
+def test_every_snowball_language_matches_the_reference_stemmer(code):
+    snowballstemmer = pytest.importorskip("snowballstemmer")
+    from embedb.text.languages import STEMMERS, STOP_WORD_LANGUAGES
+
+    a = analyzer_for_language(code)
+    text = SENTENCES[code]
+    stop = [{"type": "stop", "stop_words": [f"_{code}_"]}] if code in STOP_WORD_LANGUAGES else []
+    words = build_analyzer({"tokenizer": "standard", "filter": ["lowercase", *stop]})(text)
+    assert words, code
+    assert a(text) == snowballstemmer.stemmer(STEMMERS[code]).stemWords(words)
+    assert set(STEMMERS) == set(SENTENCES)
