@@ -232,3 +232,17 @@ def test_every_snowball_language_matches_the_reference_stemmer(code):
     assert words, code
     assert a(text) == snowballstemmer.stemmer(STEMMERS[code]).stemWords(words)
     assert set(STEMMERS) == set(SENTENCES)
+
+
+def test_concurrent_batches_on_one_analyzer_agree():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from embedb.text import analyzer as analyzer_module
+
+    a = analyzer_module.Analyzer(build_analyzer({"type": "english"}).tokenizer,
+                                 build_analyzer({"type": "english"}).filters)
+    batches = [[f"text{b} word{b}{i} running{i % 7} shared" for i in range(300)] for b in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(a.analyze_batch, batches))
+    for texts, batch in zip(batches, results):
+        assert [batch.tokens(i) for i in range(len(texts))] == [a(t) for t in texts]

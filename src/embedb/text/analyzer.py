@@ -89,11 +89,12 @@ class _ChunkTable:
         self.out_tok, self.out_sub = _Grow(), _Grow()
 
     def add(self, chunks: Sequence[Any], entries: Sequence[tuple[int, tuple[str, ...], tuple[int, ...]]]) -> None:
+        """Register new chunks (callers hold the analyzer's lock). The tables grow first and the
+        ids are published last, so a concurrent reader never sees an id without its entries."""
         tok_id, toks = self.tok_id, self.toks
         start = self.out_tok.n
         out_tok: list[int] = []
-        for c, (_, outs, _) in zip(chunks, entries):
-            self.chunk_id[c] = len(self.chunk_id)
+        for _, outs, _ in entries:
             for t in outs:
                 tid = tok_id.get(t)
                 if tid is None:
@@ -101,11 +102,13 @@ class _ChunkTable:
                     toks.append(t)
                 out_tok.append(tid)
         lens = [len(e[1]) for e in entries]
+        first = len(self.chunk_id)
         self.n_sub.extend([e[0] for e in entries])
         self.out_len.extend(lens)
         self.out_start.extend((start + np.cumsum([0] + lens[:-1])).tolist() if lens else [])
         self.out_tok.extend(out_tok)
         self.out_sub.extend([j for e in entries for j in e[2]])
+        self.chunk_id.update(zip(chunks, range(first, first + len(chunks))))
 
 
 class Analyzer:
@@ -125,6 +128,7 @@ class Analyzer:
         }
         self._memo: dict[Any, tuple[int, tuple[str, ...], tuple[int, ...]]] = {}
         self._table = _ChunkTable()
+        self._lock = threading.Lock()  # guards growing the chunk table
         # Lowercasing ASCII during the pre-split is free and equivalent when lowercase comes first.
         lowers_first = bool(self.filters) and getattr(self.filters[0], "name", "") == "lowercase"
         self._chunks = getattr(tokenizer, "chunks_lowercased", None) if lowers_first else None
@@ -176,11 +180,13 @@ class Analyzer:
         try:
             chunk_ids = np.fromiter(map(table.chunk_id.__getitem__, flat), dtype=np.int64, count=total)
         except KeyError:  # new chunks: run them through the filters once, then map again
-            if len(table.chunk_id) > _MEMO_LIMIT:
-                table = self._table = _ChunkTable()
-            new = [c for c in dict.fromkeys(flat) if c not in table.chunk_id]
-            memo = self._outputs(new)
-            table.add(new, [memo[c] for c in new])
+            with self._lock:
+                if len(self._table.chunk_id) > _MEMO_LIMIT:
+                    self._table = _ChunkTable()
+                table = self._table
+                new = [c for c in dict.fromkeys(flat) if c not in table.chunk_id]
+                memo = self._outputs(new)
+                table.add(new, [memo[c] for c in new])
             chunk_ids = np.fromiter(map(table.chunk_id.__getitem__, flat), dtype=np.int64, count=total)
         n_sub, out_len, out_start = table.n_sub.view, table.out_len.view, table.out_start.view
         out_ids, out_sub = table.out_tok.view, table.out_sub.view
