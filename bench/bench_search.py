@@ -149,7 +149,8 @@ class FaissDirect:
         else:
             self.quantizer = faiss.IndexFlatIP(d)
             self.index = faiss.IndexIVFFlat(self.quantizer, d, 128, faiss.METRIC_INNER_PRODUCT)
-            self.index.train(self.x[np.random.default_rng(0).choice(len(self.x), 128 * 256, replace=False)])
+            cap = min(len(self.x), 128 * 256)
+            self.index.train(self.x[np.sort(np.random.default_rng(0).choice(len(self.x), cap, replace=False))])
         self.index.add(self.x)
         self.type = index_type
         return time.perf_counter() - t
@@ -190,10 +191,11 @@ def run_dense(args, rows_out: list[dict]) -> None:
     truth = {f: ground_truth(x, q, tag_mask(tags, f)) for f in FILTERS}
     tmp = Path(tempfile.mkdtemp(prefix="bench_search_"))
     systems: list = []
-    e = MilvusLike("embedb", EClient, str(tmp / "embedb.db"), embedb)
-    t_ins = e.create(x, tags)
-    print(f"# embedb insert {n}: {t_ins:.1f} s", flush=True)
-    systems.append(e)
+    if not args.skip_embedb:
+        e = MilvusLike("embedb", EClient, str(tmp / "embedb.db"), embedb)
+        t_ins = e.create(x, tags)
+        print(f"# embedb insert {n}: {t_ins:.1f} s", flush=True)
+        systems.append(e)
     if not args.skip_milvus:
         import pymilvus
 
@@ -280,7 +282,7 @@ def run_sparse(args, rows_out: list[dict]) -> None:
     exact = (qvec @ dvec.T).toarray()
     truth = [np.argsort(-exact[i], kind="stable")[:LIMIT] for i in range(len(queries))]
     tmp = Path(tempfile.mkdtemp(prefix="bench_sparse_"))
-    clients = [("embedb", embedb.MilvusClient(str(tmp / "e.db")), embedb)]
+    clients = [] if args.skip_embedb else [("embedb", embedb.MilvusClient(str(tmp / "e.db")), embedb)]
     if not args.skip_milvus:
         import pymilvus
 
@@ -352,6 +354,7 @@ def main() -> None:
     ap.add_argument("--indexes", default="HNSW,IVF_FLAT,FLAT")
     ap.add_argument("--skip-milvus", action="store_true")
     ap.add_argument("--skip-sparse", action="store_true")
+    ap.add_argument("--skip-embedb", action="store_true", help="(to check the script) reference systems only")
     ap.add_argument("--skip-dense", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="faiss OpenMP threads (0: default)")
     args = ap.parse_args()
