@@ -100,6 +100,12 @@ def test_reingest_skips_unchanged_and_replaces_changed(db, notes):
     assert run_json("query", "--db", db, "--count") == {"count": 6}
     hits = run_json("search", "ImageNet deep learning", "--db", db, "--mode", "bm25", "-n", "1")
     assert hits[0]["id"].endswith("ai.txt#0")
+    # --prune drops files deleted from the folder; an emptied file loses its chunks
+    (notes / "new.txt").unlink()
+    (notes / "table.csv").write_text("body,year\n")
+    plans = {Path(p["file"]).name: p["status"] for p in run_json("ingest", notes, "--db", db, "-q", "--prune")}
+    assert plans["new.txt"] == "removed" and plans["table.csv"] == "updated"
+    assert run_json("query", "--db", db, "--count") == {"count": 4}
 
 
 def test_ingest_chunks_long_files_with_overlap(tmp_path):

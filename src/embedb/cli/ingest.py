@@ -3,6 +3,7 @@ function) -> a collection. Re-running it skips unchanged files and replaces chan
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,7 @@ class FilePlan:
     path: Path
     source: str
     digest: str
-    status: str  # added | updated | unchanged | empty
+    status: str  # added | updated | unchanged | empty | removed
     chunks: list[Chunk] = field(default_factory=list)
 
 
@@ -78,9 +79,10 @@ def _row(chunk: Chunk, vector, digest: str) -> dict:
 
 def ingest_paths(client, name: str, paths, model: str | None = None, chunk_size: int = 800,
                  chunk_overlap: int = 120, text_field: str | None = None,
-                 show_progress: bool = True) -> list[FilePlan]:
+                 show_progress: bool = True, prune: bool = False) -> list[FilePlan]:
     """Ingest files and folders into collection ``name`` (created if missing); returns one plan
-    per file with what happened to it."""
+    per file with what happened to it. ``prune`` also removes the chunks of files that are no
+    longer inside the given folders."""
     files = find_files(paths)
     if not files:
         raise ParamError("no files to ingest (supported: .txt .md .markdown .rst .jsonl .ndjson .csv)")
@@ -101,8 +103,17 @@ def ingest_paths(client, name: str, paths, model: str | None = None, chunk_size:
         status = "updated" if source in known else ("added" if chunks else "empty")
         plans.append(FilePlan(path, source, digest, status, chunks))
 
+    if prune:
+        roots = [str(Path(p).resolve()) + os.sep for p in paths if Path(p).is_dir()]
+        current = {p.source for p in plans}
+        gone = sorted(s for s in known if s not in current and s.startswith(tuple(roots)))
+        if gone:
+            client.delete(name, filter=f"source in [{', '.join(map(quote, gone))}]")
+            plans += [FilePlan(Path(s), s, "", "removed") for s in gone]
     todo = [p for p in plans if p.status in ("added", "updated")]
     if not todo:
+        if prune and exists:
+            client.flush(name)
         return plans
     ef = load_embedding(model_spec)
     if not exists:
@@ -119,7 +130,8 @@ def ingest_paths(client, name: str, paths, model: str | None = None, chunk_size:
                 client.delete(name, filter=f"source in [{', '.join(map(quote, stale))}]")
             rows = [_row(c, vectors[i], p.digest)
                     for i, (p, c) in enumerate((p, c) for p in group for c in p.chunks)]
-            client.insert(name, rows)
+            if rows:  # a changed file may now be empty: its old chunks are gone, nothing to add
+                client.insert(name, rows)
     client.flush(name)
     return plans
 
@@ -153,19 +165,23 @@ class _NoProgress:
               help="Characters shared by consecutive chunks.")
 @click.option("--text-field", default=None, metavar="NAME",
               help="JSONL/CSV field with the text (default: text, content, body or passage).")
+@click.option("--prune", is_flag=True,
+              help="Also remove the chunks of files that are gone from the given folders.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @output_options
-def ingest(paths, db, collection, model, chunk_size, chunk_overlap, text_field, quiet, fmt):
+def ingest(paths, db, collection, model, chunk_size, chunk_overlap, text_field, prune, quiet, fmt):
     """Add text, Markdown, JSON Lines and CSV files (or folders of them) to a collection.
 
     Files are split into overlapping chunks, embedded with a dense model, and indexed for BM25.
-    Run it again after editing files: unchanged files are skipped and changed ones replaced.
+    Run it again after editing files: unchanged files are skipped and changed ones replaced
+    (--prune also drops files deleted from the folders).
     JSONL/CSV rows become one document each; their other fields are stored as metadata.
 
     \b
     Example:
         embedb ingest ./notes README.md --db notes.db
         embedb ingest faq.jsonl --db notes.db -c faq --text-field answer
+        embedb ingest ./notes --db notes.db --prune
     """
     if chunk_overlap >= chunk_size:
         raise click.BadParameter(f"must be smaller than --chunk-size ({chunk_size})",
@@ -173,6 +189,6 @@ def ingest(paths, db, collection, model, chunk_size, chunk_overlap, text_field, 
     client = open_client(db, create=True)
     name = collection or DEFAULT_COLLECTION
     plans = ingest_paths(client, name, paths, model, chunk_size, chunk_overlap, text_field,
-                         show_progress=not quiet)
+                         show_progress=not quiet, prune=prune)
     emit_rows([{"file": p.source, "status": p.status, "chunks": len(p.chunks)} for p in plans],
               fmt, title=f"ingested into {name!r}")
