@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import ParamError
 from ..eval import BeirDataset, mean_score, ndcg_at_k, recall_at_k
+from .app import ensure_loaded
 from .layout import Layout, create_document_collection, read_layout
 from .models import embed
 from .search import rerank_hits, search_texts
@@ -95,6 +96,7 @@ def corpus_is_loaded(client, name: str, ds: BeirDataset, model: str) -> bool:
         return False
     if client.get_collection_stats(name)["row_count"] != len(ds.corpus):
         return False
+    ensure_loaded(client, name)
     row = client.query(name, filter="chunk == 0", output_fields=["content_hash"], limit=1)
     return bool(row) and row[0].get("content_hash") == corpus_digest(ds, model)
 
