@@ -1,4 +1,4 @@
-"""SentenceTransformerEmbeddingFunction and Model2VecEmbeddingFunction against references
+"""SentenceTransformer, Model2Vec and Instructor embedding functions against references
 computed here (stored MiniLM vectors; transformers mean pooling on a tiny BERT; a NumPy mean of
 static token vectors)."""
 
@@ -103,3 +103,51 @@ def test_model2vec_mean_of_static_vectors(tmp_path):
     np.testing.assert_allclose(ef.encode_queries(texts[:1])[0], got[0], atol=1e-6)
     with pytest.raises(ParamError, match="embedb downloads nothing"):
         Model2VecEmbeddingFunction("minishlab/not-cached-potion")
+
+
+def test_instructor_pools_only_the_text_tokens(tmp_path):
+    from safetensors.torch import save_file
+    from tokenizers import Tokenizer
+    from transformers import BertModel
+
+    from embedb.model.dense import InstructorEmbeddingFunction
+
+    folder = make_sentence_transformer_folder(build_bert(tmp_path / "m"), max_seq_length=40)
+    modules = json.loads((folder / "modules.json").read_text())
+    modules.insert(2, {"idx": 2, "name": "2", "path": "2_Dense",
+                       "type": "sentence_transformers.models.Dense"})
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "2_Dense").mkdir()
+    (folder / "2_Dense" / "config.json").write_text(json.dumps({
+        "in_features": 32, "out_features": 12, "bias": True,
+        "activation_function": "torch.nn.modules.activation.Tanh"}))
+    torch.manual_seed(3)
+    linear = torch.nn.Linear(32, 12)
+    save_file({"linear.weight": linear.weight.detach().contiguous(),
+               "linear.bias": linear.bias.detach().contiguous()},
+              str(folder / "2_Dense" / "model.safetensors"))
+
+    ef = InstructorEmbeddingFunction(str(folder), batch_size=2, query_instruction="Represent the query:",
+                                     doc_instruction=" Represent the document: ")
+    assert ef.dim == 12
+    docs = ["alan turing was born in london", "the quick brown fox", "paris"]
+
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tok.enable_truncation(40)
+    model = BertModel.from_pretrained(str(folder)).eval()
+    w, b = linear.weight.detach().numpy(), linear.bias.detach().numpy()
+
+    def reference(instruction, text):
+        ids = tok.encode(instruction.strip() + text.strip()).ids
+        skip = len(tok.encode(instruction.strip()).ids) - 1  # [CLS] + instruction tokens
+        with torch.no_grad():
+            h = model(input_ids=torch.tensor([ids])).last_hidden_state[0].numpy()
+        v = np.tanh(h[skip:].mean(axis=0) @ w.T + b)
+        return v / np.linalg.norm(v)
+
+    got = np.stack(ef.encode_documents(docs))
+    want = np.stack([reference(" Represent the document: ", d) for d in docs])
+    np.testing.assert_allclose(got, want, atol=2e-5)
+    np.testing.assert_allclose(np.stack(ef(docs)), want, atol=1e-6)  # __call__: doc instruction
+    q = ef.encode_queries(["where was turing born"])[0]
+    np.testing.assert_allclose(q, reference("Represent the query:", "where was turing born"), atol=2e-5)
