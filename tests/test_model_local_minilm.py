@@ -9,6 +9,7 @@ transformers' own forward pass.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -180,3 +181,20 @@ def test_import_embedb_model_is_cheap():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_default_model_runs_without_torch(tmp_path):
+    # torch and transformers are made unimportable: the core install has neither
+    code = (
+        "import sys\n"
+        "for name in ('torch', 'transformers', 'sentence_transformers'):\n"
+        "    sys.modules[name] = None\n"
+        "from embedb import model\n"
+        "ef = model.DefaultEmbeddingFunction()\n"
+        "v = ef.encode_documents(['Where was Turing born?'])[0]\n"
+        "print(ef.runtime, v.dtype, v.shape)\n"
+    )
+    env = dict(os.environ, EMBEDB_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["onnxruntime", "float32", "(384,)"]
