@@ -198,3 +198,19 @@ def test_default_model_runs_without_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["onnxruntime", "float32", "(384,)"]
+
+
+def test_every_exported_class_resolves_without_heavy_imports():
+    code = (
+        "import sys\n"
+        "from embedb.model import dense, hybrid, reranker, sparse\n"
+        "missing = []\n"
+        "for pkg in (dense, hybrid, reranker, sparse):\n"
+        "    for name in pkg.__all__:\n"
+        "        if not isinstance(getattr(pkg, name), type): missing.append(name)\n"
+        "heavy = [n for n in ('torch', 'transformers', 'onnxruntime', 'onnx', "
+        "'sentence_transformers', 'model2vec') if n in sys.modules]\n"
+        "print(missing, heavy, sorted(dense.__all__) == sorted(dir(dense)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[] [] True"
