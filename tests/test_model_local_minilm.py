@@ -61,6 +61,17 @@ def test_vectors_do_not_depend_on_batch_or_order(minilm):
     np.testing.assert_allclose(singles, whole, atol=1e-5)
 
 
+def test_chunked_tokenisation_gives_the_same_vectors(minilm, monkeypatch):
+    import embedb.model.dense.minilm as minilm_module
+
+    texts = REFERENCE["sentences"]
+    whole = minilm.encode(texts)
+    monkeypatch.setattr(minilm_module, "_CHUNK", 3)
+    np.testing.assert_allclose(minilm.encode(texts, batch_size=2), whole, atol=1e-5)
+    with pytest.raises(ParamError, match="batch_size"):
+        minilm.encode(texts, batch_size=0)
+
+
 def test_truncates_at_max_seq_length(minilm):
     assert minilm.max_length == REFERENCE["max_seq_length"] == 256
     long_text = "word " * 1000

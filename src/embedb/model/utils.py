@@ -116,13 +116,17 @@ def check_texts(texts: Any, what: str = "texts") -> list:
     return texts
 
 
-def progress_iter(iterable: Any, total: int, show: Optional[bool], desc: str, min_steps: int = 10):
+def progress_iter(iterable: Any, total: int, show: Optional[bool], desc: str, min_steps: int = 10,
+                  manual: bool = False):
     """Wrap ``iterable`` in a tqdm bar when ``show`` is True, or when None and ``total`` (steps)
-    exceeds ``min_steps``."""
+    exceeds ``min_steps``. With ``manual=True`` return the bar itself (``update``/``close``), or
+    None when no bar is wanted."""
     if not (show if show is not None else total > min_steps):
-        return iterable
+        return None if manual else iterable
     from tqdm.auto import tqdm
 
+    if manual:
+        return tqdm(total=total, desc=desc, unit="batch")
     return tqdm(iterable, total=total, desc=desc, unit="batch")
 
 
