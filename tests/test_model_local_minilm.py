@@ -225,3 +225,15 @@ def test_every_exported_class_resolves_without_heavy_imports():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[] [] True"
+
+
+def test_numpy_erf_matches_scipy():
+    from scipy.special import erf
+
+    from embedb.model.dense.bert_numpy import _erf
+
+    x = np.concatenate([np.linspace(-10, 10, 20001), [0.0, -0.0, 1e-8, -1e-8, 40.0, -40.0]])
+    x = x.astype(np.float32)
+    got = _erf(x.copy())
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, erf(x.astype(np.float64)), atol=1e-6)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import erf
 
 from embedb.model.dense.bert_weights import BertWeights
 
@@ -24,9 +23,31 @@ def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) 
     return centred
 
 
+# Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, at float32 precision; ~3x faster than
+# scipy.special.erf, which took 40% of the forward pass
+_ERF_P = np.float32(0.3275911)
+_ERF_A = [np.float32(a) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)]
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    a = np.abs(x)
+    t = 1.0 / (1.0 + _ERF_P * a)
+    poly = np.full_like(t, _ERF_A[0])
+    for coef in _ERF_A[1:]:
+        poly *= t
+        poly += coef
+    poly *= t
+    np.square(a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    poly *= a
+    np.subtract(1.0, poly, out=poly)
+    return np.copysign(poly, x, out=poly)
+
+
 def _activate(x: np.ndarray, kind: str) -> np.ndarray:
     if kind == "gelu":
-        return 0.5 * x * (1.0 + erf(x * np.float32(1.0 / math.sqrt(2.0))))
+        return 0.5 * x * (1.0 + _erf(x * np.float32(1.0 / math.sqrt(2.0))))
     if kind == "relu":
         return np.maximum(x, 0, out=x)
     # tanh approximation ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
