@@ -237,3 +237,29 @@ def test_numpy_erf_matches_scipy():
     got = _erf(x.copy())
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, erf(x.astype(np.float64)), atol=1e-6)
+
+
+def _run_without(modules: tuple, body: str, cache: Path) -> subprocess.CompletedProcess:
+    code = "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in modules) + body
+    env = dict(os.environ, EMBEDB_CACHE_DIR=str(cache))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+
+
+def test_auto_runtime_falls_back_and_uses_a_cached_graph(tmp_path):
+    body = "from embedb import model\nprint(model.DefaultEmbeddingFunction().runtime)\n"
+    # no onnxruntime: the NumPy runtime
+    out = _run_without(("onnxruntime",), body, tmp_path)
+    assert out.stdout.strip() == "numpy", out.stderr
+    # no onnx and no cached graph: cannot build one, so NumPy too
+    out = _run_without(("onnx",), body, tmp_path)
+    assert out.stdout.strip() == "numpy", out.stderr
+    # with a cached graph, onnx is not needed
+    assert _run_without((), body, tmp_path).stdout.strip() == "onnxruntime"
+    out = _run_without(("onnx",), body, tmp_path)
+    assert out.stdout.strip() == "onnxruntime", out.stderr
+    # asking for onnxruntime explicitly when it is missing names the extra
+    explicit = ("from embedb.model.dense.minilm import MiniLMEmbeddingFunction\n"
+                "try:\n    MiniLMEmbeddingFunction(runtime='onnxruntime')\n"
+                "except ImportError as e:\n    print(e)\n")
+    out = _run_without(("onnxruntime",), explicit, tmp_path)
+    assert 'pip install "embedb[onnx]"' in out.stdout, out.stderr

@@ -9,7 +9,7 @@ pooled as the folder says (mean by default), L2-normalised and returned in input
 
 Runtimes (``runtime=``): ``"onnxruntime"`` (a graph built from the weights with fused CPU
 kernels; the fastest measured on a 2-core CPU), ``"numpy"`` (exact, no extra dependency) and
-``"auto"`` (onnxruntime when installed, else numpy). Both agree with sentence-transformers to
+``"auto"`` (onnxruntime when it can run, else numpy). Both agree with sentence-transformers to
 cosine > 0.99999.
 """
 
@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from embedb.errors import ParamError
+from embedb.errors import MissingDependencyError, ParamError
 from embedb.model.base import BaseEmbeddingFunction
 from embedb.model.utils import check_texts, progress_iter
 
@@ -107,13 +107,6 @@ def _make_onnx(weights, threads=None, providers=None, **_: object):
 _RUNTIMES: Dict[str, Callable] = {"numpy": _make_numpy, "onnxruntime": _make_onnx}
 
 
-def _auto_runtime() -> str:
-    import importlib.util
-
-    have = all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
-    return "onnxruntime" if have else "numpy"
-
-
 class MiniLMEmbeddingFunction(BaseEmbeddingFunction):
     """Dense embeddings from a local BERT sentence-transformers folder (default all-MiniLM-L6-v2).
 
@@ -142,9 +135,7 @@ class MiniLMEmbeddingFunction(BaseEmbeddingFunction):
             raise ParamError("pass model_path or model_name, not both")
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ParamError(f"batch_size must be a positive int, got {batch_size!r}")
-        if runtime == "auto":
-            runtime = _auto_runtime()
-        if runtime not in _RUNTIMES:
+        if runtime != "auto" and runtime not in _RUNTIMES:
             raise ParamError(f"unknown runtime {runtime!r}; expected one of auto, {', '.join(_RUNTIMES)}")
         self.model_path = _resolve_folder(model_path if model_path is not None else model_name)
         if not isinstance(tokens_per_call, int) or tokens_per_call < 1:
@@ -167,7 +158,16 @@ class MiniLMEmbeddingFunction(BaseEmbeddingFunction):
         self.pooling = self._read_pooling()
         self.tokenizer = _load_tokenizer(self.model_path, max_length, st_config.get("do_lower_case"))
         self._dim = weights.hidden_size
-        self.encoder = _RUNTIMES[runtime](weights, threads=threads, providers=providers)
+        if runtime == "auto":
+            # onnxruntime when it can run (installed, and onnx installed or the graph cached)
+            try:
+                self.encoder = _make_onnx(weights, threads=threads, providers=providers)
+                runtime = "onnxruntime"
+            except MissingDependencyError:
+                self.encoder = _make_numpy(weights)
+                runtime = "numpy"
+        else:
+            self.encoder = _RUNTIMES[runtime](weights, threads=threads, providers=providers)
         self.runtime = runtime
 
     def _read_pooling(self) -> str:
