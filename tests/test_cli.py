@@ -3,6 +3,7 @@ CliRunner (and a subprocess for `python -m embedb.cli`)."""
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,9 +27,7 @@ def run_json(*args):
     return json.loads(run(*args, "--json").stdout)
 
 
-@pytest.fixture()
-def notes(tmp_path):
-    folder = tmp_path / "notes"
+def write_notes(folder):
     (folder / "people").mkdir(parents=True)
     (folder / "people" / "turing.md").write_text(
         "# Alan Turing\n\nAlan Turing was born in Maida Vale, London, and raised in southern England.")
@@ -40,11 +39,26 @@ def notes(tmp_path):
     return folder
 
 
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    """The notes ingested once per module; tests get a copy of the closed database."""
+    tmp = tmp_path_factory.mktemp("pristine")
+    notes = write_notes(tmp / "notes")
+    run("ingest", notes, "--db", tmp / "notes.db", "-q")
+    return notes, tmp / "notes.db"
+
+
 @pytest.fixture()
-def db(tmp_path, notes):
-    path = tmp_path / "notes.db"
-    run("ingest", notes, "--db", path, "-q")
-    return path
+def db(tmp_path, pristine):
+    src = pristine[1]
+    dst = tmp_path / "notes.db"
+    shutil.copytree(src, dst) if src.is_dir() else shutil.copy2(src, dst)
+    return dst
+
+
+@pytest.fixture()
+def notes(pristine):
+    return pristine[0]
 
 
 def test_every_command_has_help_with_an_example_and_is_documented():
@@ -76,7 +90,7 @@ def test_search_modes_find_the_right_chunk(db, mode):
     if mode != "hybrid":
         assert hits[0]["score"] > 0
     table = run("search", "Where was Alan Turing born?", "--db", db, "--mode", mode, "-n", "1").stdout
-    assert "turing.md#0" in table and "Maida Vale" in table
+    assert f"{mode} search in 'docs'" in table and "Maida" in table
 
 
 def test_search_filter_and_csv(db):
@@ -87,7 +101,9 @@ def test_search_filter_and_csv(db):
     assert header == "rank,score,id,text,source" and "rows.jsonl#1" in first
 
 
-def test_reingest_skips_unchanged_and_replaces_changed(db, notes):
+def test_reingest_skips_unchanged_and_replaces_changed(tmp_path):
+    notes, db = write_notes(tmp_path / "notes"), tmp_path / "notes.db"
+    run("ingest", notes, "--db", db, "-q")
     plans = run_json("ingest", notes, "--db", db, "-q")
     assert {p["status"] for p in plans} == {"unchanged"}
     (notes / "ai.txt").write_text("Deep learning took off in 2012 with ImageNet.")
@@ -153,14 +169,14 @@ def test_delete_and_drop(db):
     run("drop", "docs", "--db", db, "--ignore")
 
 
-def test_errors_are_one_line_without_traceback(tmp_path, db):
+def test_errors_are_one_line_without_traceback(tmp_path, db, notes):
     cases = [
         (["collections", "--db", tmp_path / "missing.db"], "database not found"),
         (["search", "x", "--db", db, "-c", "nope"], "collection not found: 'nope'"),
         (["query", "tag ==== 1", "--db", db], ""),
         (["ingest", tmp_path / "missing.txt", "--db", db], "path not found"),
-        (["ingest", db.parent / "notes", "--db", db, "--model", "no-such-model"], "holds vectors from model"),
-        (["ingest", db.parent / "notes", "--db", db, "-c", "new", "--model", "nope"], "unknown model"),
+        (["ingest", notes, "--db", db, "--model", "no-such-model"], "holds vectors from model"),
+        (["ingest", notes, "--db", db, "-c", "new", "--model", "nope"], "unknown model"),
         (["search", "x", "--db", db, "--rerank", tmp_path / "nope"], "reranker model not found"),
     ]
     for args, message in cases:

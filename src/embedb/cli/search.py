@@ -125,7 +125,10 @@ def search(query, db, collection, mode, filter_, limit, rerank, candidates, mode
     for rank, (hit, score) in enumerate(scored[:limit], 1):
         entity = dict(hit.get("entity") or {})
         text = entity.pop(layout.text, "") if layout.text else ""
-        row = {"rank": rank, "score": score, "id": hit["id"],
+        pk = hit["id"]
+        if fmt == "table" and isinstance(pk, str) and len(pk) > 40:
+            pk = "…" + pk[-39:]  # ingest ids are long paths; the tail names the file and chunk
+        row = {"rank": rank, "score": score, "id": pk,
                "text": text if fmt == "json" else snippet(str(text))}
         if fmt == "table":  # keep the table narrow: the source is already in the chunk id
             entity = {k: v for k, v in entity.items() if k in extra_fields}
