@@ -18,17 +18,14 @@ __all__ = ["import_optional", "lazy_getattr"]
 def import_optional(module: str, extra: str) -> ModuleType:
     """Import ``module`` or raise ``MissingDependencyError`` naming ``pip install "embedb[extra]"``.
 
-    Only a missing top-level package is reported as a missing dependency; an ImportError raised
-    from inside an installed package (a broken install) propagates unchanged so its cause shows.
+    The error names the module that is actually missing: ``module`` itself, or a dependency of
+    it (``sentence_transformers`` installed without ``torch`` names ``torch``). Other ImportErrors
+    (a broken install) propagate unchanged so their cause shows.
     """
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        missing = (exc.name or "").split(".")[0]
-        if missing and missing != module.split(".")[0]:
-            # the package exists but one of *its* dependencies is missing: name that one
-            raise missing_dependency(exc.name or module, extra) from exc
-        raise missing_dependency(module, extra) from exc
+        raise missing_dependency(exc.name or module, extra) from exc
 
 
 def lazy_getattr(
