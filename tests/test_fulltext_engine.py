@@ -384,3 +384,73 @@ def test_multi_analyzer_params_are_validated():
     c = StandInCollection(make_schema(multi=bad))
     with pytest.raises(ParamError, match="by_field"):
         c.insert([{"id": 0, "text": "x"}])
+
+
+# --- the same differential check through the engine's real Collection ------------------------
+def _real_collection(schema, index_params=None):
+    """An in-memory engine Collection (Database.open(None) once the engine has it)."""
+    from embedb.schema import IndexParam
+
+    indexes = [IndexParam("sparse", "SPARSE_INVERTED_INDEX", metric_type="BM25", params=dict(index_params or {})).to_dict()]
+    try:
+        from embedb.engine import Database
+    except ImportError:
+        Database = None
+    if Database is not None:
+        db = Database.open(None)
+        coll = db.create_collection("docs", schema)
+        coll.meta["indexes"] = indexes
+        return coll
+    import threading
+
+    from embedb.engine.collection import Collection
+    from embedb.engine.storage import Storage
+
+    class _MemoryDB:  # the few members Collection uses, until Database lands
+        read_only = False
+
+        def __init__(self):
+            self._lock = threading.RLock()
+            self._storage = Storage(None)
+
+        def _check_writable(self):
+            pass
+
+        def _after_write(self, size):
+            pass
+
+    schema.verify()
+    info = {"schema": schema.to_dict(), "created_at": 0, "meta": {"indexes": indexes}}
+    return Collection(_MemoryDB(), 1, "docs", info, {"_default": 0})
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_real_collection_bm25_and_match_after_random_writes(seed):
+    rng = random.Random(1000 + seed)
+    c = _real_collection(make_schema({"tokenizer": "whitespace"}), {"bm25_k1": 1.6, "bm25_b": 0.5})
+    next_pk = 0
+    for step in range(10):
+        op = rng.choice(["insert", "insert", "upsert", "delete"]) if step else "insert"
+        if op == "insert":
+            n = rng.randint(1, 6)
+            c.insert([{"id": next_pk + i, "text": random_text(rng), "lang": "x"} for i in range(n)])
+            next_pk += n
+        elif op == "upsert":
+            c.upsert([{"id": rng.randrange(next_pk), "text": random_text(rng), "lang": "x"}])
+        else:
+            c.delete(ids=[rng.randrange(next_pk)])
+        live = c.mask()
+        texts = c.source.column("text").values.tolist()
+        tokens = [t.split() for t in texts]
+        if not live.any() or not sum(len(tokens[r]) for r in np.flatnonzero(live)):
+            continue
+        query = " ".join(rng.choice(WORDS) for _ in range(3))
+        got, _ = search_all(c, query)
+        want = reference_bm25(tokens, live, query.split(), 1.6, 0.5)
+        assert got.keys() == want.keys()
+        assert all(got[r] == pytest.approx(want[r], rel=1e-5) for r in want)
+        # text_match through the real filter compiler, masked by live rows
+        word = rng.choice(WORDS)
+        rows = c.query(f"text_match(text, '{word}')", output_fields=["id"])
+        expected = {c.pk_values(np.array([r]))[0] for r in np.flatnonzero(live & reference_text_match(tokens, [word], 1))}
+        assert {r["id"] for r in rows} == expected
