@@ -246,8 +246,12 @@ class Analyzer:
         missing = [c for c in wanted if c not in memo]
         if not missing:
             return memo
+        split_many = getattr(self.tokenizer, "split_chunks", None)
         split = getattr(self.tokenizer, "split_chunk", None)
-        pieces = [split(c) for c in missing] if split is not None else [[c] for c in missing]
+        if split_many is not None:
+            pieces = split_many(missing)
+        else:
+            pieces = [split(c) for c in missing] if split is not None else [[c] for c in missing]
         results = self._run_filters(list(chain.from_iterable(pieces)))
         lengths = list(map(len, pieces))
         if lengths and min(lengths) == 1 == max(lengths):  # the common case: one raw token per chunk

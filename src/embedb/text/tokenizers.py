@@ -51,6 +51,15 @@ class StandardTokenizer:
         return text.encode("utf-8").translate(_ASCII_SEPARATORS_LOWER).split()
 
     @staticmethod
+    def split_chunks(chunks: list[bytes]) -> list[list[str]]:
+        """``split_chunk`` of many chunks: one decode for all; ASCII chunks are single tokens."""
+        if not chunks:
+            return []
+        findall = _STANDARD_RE.findall
+        parts = b" ".join(chunks).decode("utf-8").split(" ")
+        return [[p] if p.isascii() else findall(p) for p in parts]
+
+    @staticmethod
     def split_chunk(chunk: bytes) -> list[str]:
         """The tokens inside one chunk (run once per distinct chunk: the analyzer memoises)."""
         if chunk.isascii():  # only letters and digits are left in ASCII chunks
