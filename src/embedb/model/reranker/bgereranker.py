@@ -85,7 +85,12 @@ class BGERerankFunction(BaseRerankFunction):
     def _truncate_query(self, query: str) -> str:
         # cut the text at the end of its query_max_length-th token, so re-tokenising the prefix
         # gives exactly those tokens
-        enc = self.tokenizer(query, add_special_tokens=False, truncation=True,
-                             max_length=self.query_max_length, return_offsets_mapping=True)
+        try:
+            enc = self.tokenizer(query, add_special_tokens=False, truncation=True,
+                                 max_length=self.query_max_length, return_offsets_mapping=True)
+        except NotImplementedError:  # slow (Python) tokenizers have no offsets: decode instead
+            ids = self.tokenizer(query, add_special_tokens=False, truncation=True,
+                                 max_length=self.query_max_length)["input_ids"]
+            return self.tokenizer.decode(ids)
         offsets = enc["offset_mapping"]
         return query[: offsets[-1][1]] if offsets else query
