@@ -50,7 +50,7 @@ def _arrays(weights: BertWeights) -> List[np.ndarray]:
 def build_graph(weights: BertWeights) -> bytes:
     """Serialised ONNX model: inputs ``input_ids``, ``attention_mask`` (int64, batch x seq);
     output ``last_hidden_state`` (float32, batch x seq x hidden)."""
-    onnx = import_optional("onnx", "onnx")
+    import_optional("onnx", "onnx")  # a clear error if missing; then the real imports
     from onnx import TensorProto, helper, numpy_helper
 
     inits: list = []
