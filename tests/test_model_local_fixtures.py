@@ -95,6 +95,40 @@ def build_bert(folder: Path, kind: str = "model", seed: int = 0, **config) -> Pa
     return folder
 
 
+def build_xlm_roberta(folder: Path, seed: int = 0) -> Path:
+    """A tiny XLM-RoBERTa encoder (BGE-M3's architecture) with a Unigram tokenizer:
+    ``<s> ... </s>`` around each text, pad id 1, positions offset by pad + 1."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]
+    pieces = ["\u2581" + w for w in WORDS] + [chr(c) for c in range(97, 123)] + ["\u2581"]
+    vocab = [(t, 0.0) for t in specials] + [(p, -1.0 - i * 0.01) for i, p in enumerate(pieces)]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=3))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", 0), ("</s>", 2)])
+    XLMRobertaTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token="<unk>", model_max_length=64,
+    ).save_pretrained(str(folder))
+    torch.manual_seed(seed)
+    config = XLMRobertaConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
+                              num_attention_heads=4, intermediate_size=64, max_position_embeddings=66,
+                              pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                              hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = XLMRobertaModel(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    model.save_pretrained(str(folder), safe_serialization=True)
+    return folder
+
+
 def make_sentence_transformer_folder(folder: Path, pooling: str = "mean", max_seq_length: int = 48,
                                      normalize: bool = True) -> Path:
     modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},

@@ -13,32 +13,38 @@ from scipy.sparse import csr_array  # noqa: E402
 
 from embedb.errors import ParamError  # noqa: E402
 from embedb.model.hybrid import BGEM3EmbeddingFunction, MGTEEmbeddingFunction  # noqa: E402
-from test_model_local_fixtures import TEXTS, build_bert  # noqa: E402
+from test_model_local_fixtures import TEXTS, build_bert, build_xlm_roberta  # noqa: E402
 
-SKIP = ("[CLS]", "[SEP]", "[PAD]", "[UNK]")  # structural tokens carry no lexical weight
+# structural tokens carry no lexical weight (BERT: [CLS] [SEP] [PAD] [UNK]; XLM-R: <s> </s> <pad> <unk>)
+SKIP = ("[CLS]", "[SEP]", "[PAD]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>")
 
 
-@pytest.fixture(scope="module")
-def m3_folder(tmp_path_factory):
-    folder = build_bert(tmp_path_factory.mktemp("bge_m3"), kind="model", seed=5)
+def add_m3_heads(folder):
     torch.manual_seed(7)
-    sparse = torch.nn.Linear(32, 1)
-    colbert = torch.nn.Linear(32, 24)
-    torch.save(sparse.state_dict(), folder / "sparse_linear.pt")
-    torch.save(colbert.state_dict(), folder / "colbert_linear.pt")
+    torch.save(torch.nn.Linear(32, 1).state_dict(), folder / "sparse_linear.pt")
+    torch.save(torch.nn.Linear(32, 24).state_dict(), folder / "colbert_linear.pt")
     return folder
 
 
+@pytest.fixture(scope="module", params=["bert", "xlm-roberta"])
+def m3_folder(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bge_m3")
+    if request.param == "bert":
+        return add_m3_heads(build_bert(folder, kind="model", seed=5))
+    return add_m3_heads(build_xlm_roberta(folder, seed=5))
+
+
 def m3_reference(folder, texts, max_length=64):
-    from transformers import AutoTokenizer, BertModel
+    from transformers import AutoModel, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(folder))
-    model = BertModel.from_pretrained(str(folder)).eval()
+    model = AutoModel.from_pretrained(str(folder)).eval()
     sp = torch.load(folder / "sparse_linear.pt")
     cb = torch.load(folder / "colbert_linear.pt")
     sp_w, sp_b = sp["weight"].numpy(), sp["bias"].numpy()
     cb_w, cb_b = cb["weight"].numpy(), cb["bias"].numpy()
-    skip = set(tok.convert_tokens_to_ids(list(SKIP)))
+    vocab = tok.get_vocab()
+    skip = {vocab[t] for t in SKIP if t in vocab}
     dense, lexical, colbert = [], [], []
     with torch.no_grad():
         for text in texts:
