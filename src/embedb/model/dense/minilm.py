@@ -112,6 +112,21 @@ def _make_onnx(weights, threads=None, providers=None, **_: object):
 _RUNTIMES: Dict[str, Callable] = {"numpy": _make_numpy, "onnxruntime": _make_onnx}
 
 
+def _providers_for(device: Optional[str], providers: Optional[List]) -> Optional[List]:
+    """onnxruntime execution providers for a torch-style ``device`` ("cpu", "cuda", "cuda:1")."""
+    if device in (None, ""):
+        return providers
+    if providers is not None:
+        raise ParamError("pass device or providers, not both")
+    kind, _, index = str(device).partition(":")
+    if kind == "cpu":
+        return ["CPUExecutionProvider"]
+    if kind == "cuda":
+        options = {"device_id": int(index)} if index.isdigit() else {}
+        return [("CUDAExecutionProvider", options), "CPUExecutionProvider"]
+    raise ParamError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+
+
 class MiniLMEmbeddingFunction(BaseEmbeddingFunction):
     """Dense embeddings from a local BERT sentence-transformers folder (default all-MiniLM-L6-v2).
 
@@ -133,6 +148,7 @@ class MiniLMEmbeddingFunction(BaseEmbeddingFunction):
         providers: Optional[List[str]] = None,
         model_name: Union[str, Path, None] = None,
         tokens_per_call: int = 512,
+        device: Optional[str] = None,
     ) -> None:
         from embedb.model.dense.bert_weights import load_bert_weights
 
@@ -140,6 +156,9 @@ class MiniLMEmbeddingFunction(BaseEmbeddingFunction):
             raise ParamError("pass model_path or model_name, not both")
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ParamError(f"batch_size must be a positive int, got {batch_size!r}")
+        providers = _providers_for(device, providers)
+        if device not in (None, "", "cpu") and runtime == "numpy":
+            raise ParamError(f"the numpy runtime runs on the CPU only, got device={device!r}")
         if runtime != "auto" and runtime not in _RUNTIMES:
             raise ParamError(f"unknown runtime {runtime!r}; expected one of auto, {', '.join(_RUNTIMES)}")
         self.model_path = _resolve_folder(model_path if model_path is not None else model_name)
