@@ -186,15 +186,17 @@ def rank_results(documents: list, scores: Any, top_k: Optional[int]) -> list:
     return [RerankResult(documents[i], float(scores[i]), int(i)) for i in order]
 
 
-def resolve_folder(model_name: Any) -> str:
-    """A local folder for ``model_name``: the path itself, or the local Hugging Face cache's
-    snapshot of a hub id (never a download)."""
+def resolve_folder(model_name: Any, local_files_only: bool = True) -> str:
+    """A local folder for ``model_name``: the path itself, or the Hugging Face cache's snapshot
+    of a hub id. Nothing is downloaded unless ``local_files_only=False``."""
     import os
 
     if is_local_folder(model_name):
         return os.path.expanduser(str(model_name))
     hub = import_optional("huggingface_hub", "torch")
     try:
-        return hub.snapshot_download(str(model_name), local_files_only=True)
+        return hub.snapshot_download(str(model_name), local_files_only=local_files_only)
     except Exception as exc:  # LocalEntryNotFoundError, HFValidationError for odd ids...
+        if not local_files_only:
+            raise
         raise not_found_locally(model_name) from exc

@@ -74,7 +74,7 @@ class InstructorEmbeddingFunction(BaseEmbeddingFunction):
         **kwargs: Any,
     ) -> None:
         transformers = import_transformers()
-        self.folder = resolve_folder(model_name)
+        self.folder = resolve_folder(model_name, kwargs.pop("local_files_only", True))
         self.device = resolve_device(device)
         config = transformers.AutoConfig.from_pretrained(self.folder, local_files_only=True)
         model_cls = (transformers.T5EncoderModel if config.model_type in ("t5", "mt5")

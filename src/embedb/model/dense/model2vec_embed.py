@@ -13,9 +13,9 @@ from embedb.model.utils import check_texts, import_optional, resolve_folder
 
 class Model2VecEmbeddingFunction(BaseEmbeddingFunction):
     def __init__(self, model_source: str = "minishlab/potion-base-8M", batch_size: int = 1024,
-                 **kwargs) -> None:
+                 local_files_only: bool = True, **kwargs) -> None:
         model2vec = import_optional("model2vec", "model2vec")
-        self.folder = resolve_folder(model_source)
+        self.folder = resolve_folder(model_source, local_files_only)
         # a local folder: model2vec reads it without touching the hub
         self.model = model2vec.StaticModel.from_pretrained(self.folder, **kwargs)
         self.model_source = model_source

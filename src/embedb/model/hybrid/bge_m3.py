@@ -62,7 +62,7 @@ class BGEM3EmbeddingFunction(BaseEmbeddingFunction):
         if not (return_dense or return_sparse or return_colbert_vecs):
             raise ParamError("at least one of return_dense, return_sparse, return_colbert_vecs must be True")
         transformers = import_transformers()
-        self.folder = resolve_folder(model_name)
+        self.folder = resolve_folder(model_name, kwargs.pop("local_files_only", True))
         self.device = resolve_device(device)
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
         self.model = transformers.AutoModel.from_pretrained(self.folder, local_files_only=True, **kwargs)

@@ -43,7 +43,7 @@ class MGTEEmbeddingFunction(BaseEmbeddingFunction):
         if not (return_dense or return_sparse):
             raise ParamError("at least one of return_dense, return_sparse must be True")
         transformers = import_transformers()
-        self.folder = resolve_folder(model_name)
+        self.folder = resolve_folder(model_name, kwargs.pop("local_files_only", True))
         self.device = resolve_device(device)
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(
             self.folder, local_files_only=True, trust_remote_code=trust_remote_code)

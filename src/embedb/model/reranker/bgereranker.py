@@ -42,7 +42,8 @@ class BGERerankFunction(BaseRerankFunction):
                 raise ParamError(f"{name} must be an int >= 2, got {value!r}")
         transformers = import_transformers()
         self.device = resolve_device(device)
-        self.tokenizer = from_pretrained(transformers.AutoTokenizer, model_name)
+        self.tokenizer = from_pretrained(transformers.AutoTokenizer, model_name,
+                                         local_files_only=kwargs.get("local_files_only", True))
         self.model = from_pretrained(transformers.AutoModelForSequenceClassification, model_name, **kwargs)
         if int(self.model.config.num_labels) != 1:
             raise ParamError(f"{model_name!r} has {self.model.config.num_labels} labels; "

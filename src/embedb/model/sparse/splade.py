@@ -49,7 +49,8 @@ class SpladeEmbeddingFunction(BaseEmbeddingFunction):
 
         self.device = resolve_device(device)
         self.model_name = model_name
-        self.tokenizer = from_pretrained(transformers.AutoTokenizer, model_name)
+        self.tokenizer = from_pretrained(transformers.AutoTokenizer, model_name,
+                                         local_files_only=kwargs.get("local_files_only", True))
         self.model = from_pretrained(transformers.AutoModelForMaskedLM, model_name, **kwargs)
         self.model.to(self.device).eval()
         self.max_length = max_input_length(self.tokenizer, self.model.config, max_length)
