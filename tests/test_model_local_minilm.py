@@ -238,3 +238,15 @@ def test_device_maps_to_onnxruntime_providers():
         MiniLMEmbeddingFunction(runtime="numpy", device="cuda")
     ef = MiniLMEmbeddingFunction(device="cpu")  # pymilvus' old default took device="cpu"
     assert ef.encode(["hello"]).shape == (1, 384)
+
+
+def test_concurrent_threads_get_the_same_vectors(minilm):
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = REFERENCE["sentences"]
+    groups = [texts[i::3] for i in range(3)] * 2
+    sequential = [minilm.encode(g) for g in groups]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = list(pool.map(minilm.encode, groups))
+    for a, b in zip(sequential, parallel):
+        np.testing.assert_allclose(a, b, atol=1e-6)
