@@ -345,6 +345,26 @@ def print_table(rows: list[dict]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(t, widths)))
 
 
+def print_ratios(rows: list[dict]) -> None:
+    """embedb against the others for each (index, filter): the two targets of the issue."""
+    by = {(r["system"], r["index"], r["filter"]): r for r in rows}
+    lines = []
+    for (system, index, flt), r in by.items():
+        if system != "embedb":
+            continue
+        f = by.get(("faiss", index, flt))
+        m = by.get(("milvus-lite", index, flt))
+        lat = f"{r['p50_ms'] / f['p50_ms']:.2f}x" if f else "-"
+        qps = f"{r['qps_batch100'] / m['qps_batch100']:.1f}x" if m and r.get("qps_batch100") and m.get("qps_batch100") else "-"
+        single = f"{m['p50_ms'] / r['p50_ms']:.0f}x" if m else "-"
+        lines.append((index, flt, lat, qps, single))
+    if lines:
+        print()
+        print("index      filter  p50 embedb/faiss  batched QPS embedb/milvus-lite  single-query speed-up vs milvus-lite")
+        for index, flt, lat, qps, single in lines:
+            print(f"{index:<10} {flt:<7} {lat:<17} {qps:<33} {single}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100_000)
@@ -370,6 +390,7 @@ def main() -> None:
     if not args.skip_sparse:
         run_sparse(args, rows)
     print_table(rows)
+    print_ratios(rows)
     print(f"# total {time.perf_counter() - t0:.0f} s; cpu count {os.cpu_count()}; python {sys.version.split()[0]}")
 
 
