@@ -75,7 +75,7 @@ def lat(fn, queries) -> tuple[float, float, list]:
 INDEX_PARAMS = {
     "FLAT": ({}, {}),
     "HNSW": ({"M": 16, "efConstruction": 200}, {"ef": 64}),
-    "IVF_FLAT": ({"nlist": 128}, {"nprobe": 16}),
+    "IVF_FLAT": ({"nlist": 128}, {"nprobe": 8}),
     "AUTOINDEX": ({}, {}),
 }
 FILTERS = {"none": "", "10%": "tag < 10", "1%": "tag == 7"}
@@ -161,7 +161,7 @@ class FaissDirect:
         if self.type in ("HNSW", "AUTOINDEX"):
             kw["efSearch"] = 64
         elif self.type == "IVF_FLAT":
-            kw["nprobe"] = 16
+            kw["nprobe"] = 8
         sel = bits = None
         if mask is not None:
             bits = np.packbits(mask, bitorder="little")

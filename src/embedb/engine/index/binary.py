@@ -52,7 +52,7 @@ def _nearest_lists(x: np.ndarray, centroids: np.ndarray, nprobe: int) -> np.ndar
 class BinIVFIndex(VectorIndex):
     index_type = "BIN_IVF_FLAT"
     DEFAULT_NLIST = 128
-    DEFAULT_NPROBE = 16
+    DEFAULT_NPROBE = 8
 
     @classmethod
     def validate(cls, params: dict, dim: int) -> dict:

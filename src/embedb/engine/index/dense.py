@@ -197,7 +197,7 @@ class AutoIndex(HNSWIndex):
 class IVFIndex(FaissIndex):
     index_type = "IVF_FLAT"
     DEFAULT_NLIST = 128
-    DEFAULT_NPROBE = 16
+    DEFAULT_NPROBE = 8   # the Milvus server's default
 
     @classmethod
     def validate(cls, params: dict, dim: int) -> dict:
@@ -236,7 +236,8 @@ class IVFIndex(FaissIndex):
         nprobe = int_param(req.params, "nprobe", min(self.DEFAULT_NPROBE, nlist), 1, 65536,
                            self.index_type)
         if selectivity < 1.0:
-            nprobe = int(nprobe / math.sqrt(selectivity))
+            # the nearest admissible rows spread over more lists as the filter narrows
+            nprobe = int(math.ceil(nprobe / selectivity ** 0.75))
         return faiss.SearchParametersIVF(nprobe=min(nprobe, nlist))
 
 
