@@ -1,0 +1,78 @@
+"""Write batches <-> bytes for the write log, without pickle.
+
+A payload is ``MAGIC | u64 header length | header JSON | raw array bytes``. The header names
+the operation, small JSON-able facts, and each array's key, dtype, shape and byte range. Arrays
+are plain numeric/bool NumPy arrays (columns are turned into such *parts* by ``columns.py``),
+so decoding is ``np.frombuffer`` with no Python object per row.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+import numpy as np
+
+from ..errors import StorageError
+from .columns import ColumnSpec, Column
+from .rows import ColumnBatch
+
+MAGIC = b"EMBLOG1\n"
+_LEN = struct.Struct("<Q")
+
+
+def encode_payload(op: str, info: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+    entries = []
+    blobs = []
+    offset = 0
+    for key, arr in arrays.items():
+        arr = np.ascontiguousarray(arr)
+        if arr.dtype.hasobject:
+            raise TypeError(f"payload array {key!r} holds Python objects")
+        raw = arr.tobytes()
+        entries.append([key, arr.dtype.str, list(arr.shape), offset, len(raw)])
+        blobs.append(raw)
+        offset += len(raw)
+    header = json.dumps({"op": op, "info": info, "arrays": entries}, separators=(",", ":")).encode()
+    return b"".join([MAGIC, _LEN.pack(len(header)), header, *blobs])
+
+
+def decode_payload(payload: bytes | memoryview) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
+    buf = memoryview(payload)
+    if bytes(buf[: len(MAGIC)]) != MAGIC:
+        raise StorageError("write log entry is damaged: bad magic")
+    (hlen,) = _LEN.unpack_from(buf, len(MAGIC))
+    start = len(MAGIC) + _LEN.size
+    header = json.loads(bytes(buf[start : start + hlen]))
+    data = buf[start + hlen :]
+    arrays = {}
+    for key, dtype, shape, off, nbytes in header["arrays"]:
+        if off + nbytes > len(data):
+            raise StorageError(f"write log entry is damaged: array {key!r} is truncated")
+        arr = np.frombuffer(data[off : off + nbytes], dtype=np.dtype(dtype))
+        arrays[key] = arr.reshape(shape)
+    return header["op"], header["info"], arrays
+
+
+# ------------------------------------------------------------------- batches
+def batch_arrays(batch: ColumnBatch, specs: dict[str, ColumnSpec]) -> dict[str, np.ndarray]:
+    """Flatten a validated batch into payload arrays keyed ``field/part``."""
+    arrays: dict[str, np.ndarray] = {}
+    for name, values in batch.values.items():
+        col = Column(specs[name])
+        col.append(values, batch.valid.get(name))
+        for part, arr in col.parts(0, batch.n).items():
+            arrays[f"{name}/{part}"] = arr
+    if batch.partition is not None:
+        arrays["$partition/values"] = batch.partition
+    return arrays
+
+
+def batch_parts(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """Group payload arrays back into ``{field: {part: array}}``."""
+    grouped: dict[str, dict[str, np.ndarray]] = {}
+    for key, arr in arrays.items():
+        name, _, part = key.rpartition("/")
+        grouped.setdefault(name, {})[part] = arr
+    return grouped

@@ -1,0 +1,686 @@
+"""A collection: columnar rows with tombstones, a primary-key index, partitions and the log.
+
+Row numbers are append order (see docs/dev/engine-api.md). Every write is validated as a whole
+batch, written to the log in one SQLite transaction, then applied to the in-memory columns.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import (
+    AlreadyExistsError,
+    DataError,
+    FilterError,
+    ParamError,
+    PartitionNotFoundError,
+)
+from ..schema import CollectionSchema, DataType, FieldSchema
+from . import codec
+from .columns import META_SPEC, PARTITION_SPEC, Column, ColumnSpec, GrowArray, spec_for_field, values_from_parts
+from .pkindex import PKIndex
+from .rows import META, ColumnBatch, build_batch, dedupe_last_wins, new_auto_ids
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .database import Database
+
+PARTITION = "$partition"
+DEFAULT_PARTITION = "_default"
+DEFAULT_NUM_PARTITIONS = 16
+MAX_PARTITIONS = 1024
+_BYTES_VECTORS = (DataType.BINARY_VECTOR, DataType.FLOAT16_VECTOR, DataType.BFLOAT16_VECTOR, DataType.INT8_VECTOR)
+
+
+class CollectionSource:
+    """The ColumnSource of a collection (see ``embedb.expr``): columns over all row numbers."""
+
+    def __init__(self, collection: "Collection"):
+        self._c = collection
+
+    @property
+    def num_rows(self) -> int:
+        return self._c.num_rows_total
+
+    def column(self, name: str):
+        from ..expr import Column as ExprColumn
+
+        c = self._c
+        if name == META:
+            if META not in c._columns:
+                raise FilterError(f"collection {c.name!r} has no dynamic field")
+            return ExprColumn(c._columns[META].values, None)
+        f = c.schema.field(name)
+        if f is None or f.dtype.is_vector:
+            raise FilterError(f"field {name!r} cannot be used in a filter of collection {c.name!r}")
+        col = c._columns[name]
+        return ExprColumn(col.values, col.valid)
+
+    def text_match(self, field: str, query: str, minimum_should_match: int) -> np.ndarray:
+        from . import fulltext
+
+        return fulltext.text_match(self._c, field, query, minimum_should_match)
+
+    def phrase_match(self, field: str, phrase: str, slop: int) -> np.ndarray:
+        from . import fulltext
+
+        return fulltext.phrase_match(self._c, field, phrase, slop)
+
+
+class Collection:
+    """One collection of a Database; all methods are thread-safe (the database's RLock)."""
+
+    def __init__(self, db: "Database", cid: int, name: str, info: dict[str, Any], partitions: dict[str, int]):
+        self._db = db
+        self._lock = db._lock
+        self.id = cid
+        self.name = name
+        self.schema = CollectionSchema.from_dict(info["schema"])
+        self.properties: dict[str, Any] = dict(info.get("properties") or {})
+        self.created_at: int = int(info["created_at"])
+        self.consistency_level: str = info.get("consistency_level", "Bounded")
+        self.num_partitions: int | None = info.get("num_partitions")
+        self.meta: dict[str, Any] = info.get("meta") or {}
+        self._loaded: bool = bool(info.get("loaded", False))
+        self._next_pid: int = int(info.get("next_pid", max(partitions.values(), default=-1) + 1))
+        self._partitions: dict[str, int] = dict(partitions)  # name -> partition id
+        self.extensions: dict[str, Any] = {}
+        self.checkpoint_hooks: list[Callable[[Path], None]] = []
+        self.generation = 0
+        self._source = CollectionSource(self)
+        pk = self.schema.primary_field
+        self._pk_name = pk.name
+        self._pk_is_str = pk.dtype == DataType.VARCHAR
+        self._specs: dict[str, ColumnSpec] = {f.name: spec_for_field(f) for f in self.schema.fields}
+        if self.schema.enable_dynamic_field:
+            self._specs[META] = META_SPEC
+        self._specs[PARTITION] = PARTITION_SPEC
+        self._reset_rows()
+        self._manifest: dict[str, Any] | None = None
+        self._persisted_rows = 0
+        self._applied_seq = 0
+        self._dirty = False
+        self._last_auto_id: int | None = None
+
+    def _reset_rows(self) -> None:
+        self._columns: dict[str, Column] = {name: Column(spec) for name, spec in self._specs.items()}
+        self._deleted = GrowArray(np.bool_)
+        self._n = 0
+        self._live = 0
+        self._pk_index: PKIndex | None = None
+
+    # ------------------------------------------------------------------ catalog facts
+    def _info(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema.to_dict(),
+            "properties": self.properties,
+            "created_at": self.created_at,
+            "consistency_level": self.consistency_level,
+            "num_partitions": self.num_partitions,
+            "loaded": self._loaded,
+            "meta": self.meta,
+            "next_pid": self._next_pid,
+        }
+
+    def _save_info(self) -> None:
+        self._db._check_writable()
+        with self._db._storage.tx() as c:
+            self._db._storage.save_collection(c, self.id, self.name, self._info())
+
+    def save_meta(self) -> None:
+        """Persist ``meta`` (durable and atomic when this returns)."""
+        with self._lock:
+            self._save_info()
+
+    @property
+    def data_dir(self) -> Path | None:
+        d = self._db._storage.collection_dir(self.id)
+        if d is None:
+            return None
+        ext = d / "ext"
+        if not self._db.read_only:
+            ext.mkdir(parents=True, exist_ok=True)
+        return ext
+
+    @property
+    def source(self) -> CollectionSource:
+        return self._source
+
+    @property
+    def num_rows_total(self) -> int:
+        return self._n
+
+    @property
+    def num_rows(self) -> int:
+        return self._live
+
+    # ------------------------------------------------------------------ loading from disk
+    def _load(self) -> None:
+        """Map the latest snapshot and replay the log written after it."""
+        storage = self._db._storage
+        manifest = storage.read_manifest(self.id)
+        self._reset_rows()
+        if manifest is not None:
+            n = int(manifest["num_rows"])
+            parts = storage.load_parts(self.id, manifest)
+            for name, spec in self._specs.items():
+                self._columns[name] = Column.from_parts(spec, parts.get(name, {}), n)
+            deleted = storage.load_deleted(self.id, manifest)
+            self._deleted = GrowArray(np.bool_, base=deleted)
+            self._n = n
+            self._live = n - int(np.count_nonzero(deleted))
+            self.generation = int(manifest["generation"])
+            self._applied_seq = int(manifest["log_seq"])
+            self._persisted_rows = n
+        self._manifest = manifest
+        for seq, payload in storage.log_entries(self.id, self._applied_seq):
+            self._apply_payload(payload)
+            self._applied_seq = seq
+            self._dirty = True
+
+    def _apply_payload(self, payload: bytes) -> None:
+        op, info, arrays = codec.decode_payload(payload)
+        grouped = codec.batch_parts(arrays)
+        n = int(info["n"])
+        if op == "write":
+            values, valid = {}, {}
+            for name, parts in grouped.items():
+                if name == PARTITION:
+                    continue
+                values[name], valid[name] = values_from_parts(self._specs[name], parts, n)
+            part = np.asarray(grouped[PARTITION]["values"], dtype=np.int16)
+            self._apply_write(ColumnBatch(n, values, valid, part))
+        elif op == "delete":
+            pks, _ = values_from_parts(self._specs[self._pk_name], grouped[self._pk_name], n)
+            rows = self._pkindex().lookup(pks)
+            self._apply_delete(rows[rows >= 0])
+        elif op == "drop_partition":
+            self._apply_drop_partition(int(info["pid"]))
+        else:
+            raise ValueError(f"unknown log operation {op!r}")
+
+    # ------------------------------------------------------------------ primary keys
+    def _pkindex(self) -> PKIndex:
+        if self._pk_index is None:
+            self._pk_index = PKIndex.build(self._columns[self._pk_name].values, ~self._deleted.view)
+        return self._pk_index
+
+    def _pk_array(self, ids: Any) -> np.ndarray:
+        if isinstance(ids, (str, int, np.integer)) or not hasattr(ids, "__len__"):
+            ids = [ids]
+        ids = list(ids)
+        if self._pk_is_str:
+            if not all(isinstance(i, str) for i in ids):
+                raise ParamError(f"primary key {self._pk_name!r} is VARCHAR; ids must be strings")
+            return np.array(ids, dtype=np.dtypes.StringDType()) if ids else np.empty(0, np.dtypes.StringDType())
+        if not all(isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in ids):
+            raise ParamError(f"primary key {self._pk_name!r} is INT64; ids must be integers")
+        try:
+            return np.asarray(ids, dtype=np.int64)
+        except OverflowError:
+            raise ParamError("ids must fit in a 64-bit signed integer") from None
+
+    def pk_values(self, rows: np.ndarray) -> list:
+        with self._lock:
+            return self._columns[self._pk_name].values[np.asarray(rows, dtype=np.int64)].tolist()
+
+    def _next_auto_ids(self, k: int) -> np.ndarray:
+        if self._last_auto_id is None:
+            pks = self._columns[self._pk_name].values
+            self._last_auto_id = int(pks.max()) if len(pks) else 0
+        ids = new_auto_ids(self._last_auto_id, k)
+        self._last_auto_id = int(ids[-1])
+        return ids
+
+    # ------------------------------------------------------------------ partitions
+    def _is_partition_key_mode(self) -> bool:
+        return self.schema.partition_key_field is not None
+
+    def create_partition(self, name: str) -> None:
+        with self._lock:
+            self._db._check_writable()
+            _check_name(name, "partition")
+            if self._is_partition_key_mode():
+                raise ParamError("cannot create a partition in a collection with a partition key field")
+            if name in self._partitions:
+                raise AlreadyExistsError(f"partition {name!r} already exists in collection {self.name!r}")
+            if len(self._partitions) >= MAX_PARTITIONS:
+                raise ParamError(f"a collection can have at most {MAX_PARTITIONS} partitions")
+            pid = self._next_pid
+            storage = self._db._storage
+            with storage.tx() as c:
+                storage.add_partition(c, self.id, name, pid)
+                self._next_pid += 1
+                storage.save_collection(c, self.id, self.name, self._info())
+            self._partitions[name] = pid
+
+    def drop_partition(self, name: str) -> None:
+        with self._lock:
+            self._db._check_writable()
+            if name not in self._partitions:
+                raise PartitionNotFoundError(f"partition {name!r} does not exist in collection {self.name!r}")
+            if name == DEFAULT_PARTITION or self._is_partition_key_mode():
+                raise ParamError(f"the partition {name!r} cannot be dropped")
+            pid = self._partitions[name]
+            storage = self._db._storage
+            with storage.tx() as c:
+                storage.remove_partition(c, self.id, name)
+                payload = codec.encode_payload("drop_partition", {"n": 0, "pid": pid}, {})
+                seq = storage.append_log(c, self.id, payload)
+            del self._partitions[name]
+            self._apply_drop_partition(pid)
+            self._applied_seq = seq
+            self._dirty = True
+
+    def _apply_drop_partition(self, pid: int) -> None:
+        part = self._columns[PARTITION].values
+        rows = np.flatnonzero((part == pid) & ~self._deleted.view)
+        self._apply_delete(rows)
+
+    def has_partition(self, name: str) -> bool:
+        with self._lock:
+            return name in self._partitions
+
+    def list_partitions(self) -> list[str]:
+        with self._lock:
+            return sorted(self._partitions, key=self._partitions.__getitem__)
+
+    def partition_num_rows(self, name: str) -> int:
+        with self._lock:
+            pid = self._pids([name])[0]
+            live = ~self._deleted.view
+            return int(np.count_nonzero(self._columns[PARTITION].values[live] == pid))
+
+    def _pids(self, names: Any) -> list[int]:
+        if isinstance(names, str):
+            names = [names]
+        out = []
+        for name in names:
+            if name not in self._partitions:
+                raise PartitionNotFoundError(f"partition {name!r} does not exist in collection {self.name!r}")
+            out.append(self._partitions[name])
+        return out
+
+    def _route(self, batch: ColumnBatch, partition: str | None) -> np.ndarray:
+        """Partition id of every row of a batch."""
+        key_field = self.schema.partition_key_field
+        if key_field is None:
+            pid = self._pids([partition or DEFAULT_PARTITION])[0]
+            return np.full(batch.n, pid, dtype=np.int16)
+        if partition:
+            raise ParamError("do not name a partition when the collection has a partition key field")
+        keys = batch.values[key_field.name]
+        k = self.num_partitions or DEFAULT_NUM_PARTITIONS
+        if key_field.dtype == DataType.VARCHAR:
+            h = np.fromiter((zlib.crc32(s.encode("utf-8")) for s in keys.tolist()), np.uint64, batch.n)
+        else:  # multiplicative hash of the 64-bit key
+            x = keys.astype(np.int64).view(np.uint64)
+            h = (x * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(33)
+        slot = (h % np.uint64(k)).astype(np.int64)
+        pids = np.array([self._partitions[f"{DEFAULT_PARTITION}_{i}"] for i in range(k)], dtype=np.int16)
+        return pids[slot]
+
+    # ------------------------------------------------------------------ load state
+    def load(self) -> None:
+        with self._lock:
+            if not self._loaded:
+                self._loaded = True
+                if not self._db.read_only:
+                    self._save_info()
+
+    def release(self) -> None:
+        with self._lock:
+            if self._loaded:
+                self._loaded = False
+                if not self._db.read_only:
+                    self._save_info()
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    # ------------------------------------------------------------------ writes
+    def insert(self, rows: list[dict], partition: str | None = None) -> list:
+        return self._write(rows, partition, upsert=False)
+
+    def upsert(self, rows: list[dict], partition: str | None = None, partial_update: bool = False) -> list:
+        return self._write(rows, partition, upsert=True, partial_update=partial_update)
+
+    def _write(self, rows: Any, partition: str | None, *, upsert: bool, partial_update: bool = False) -> list:
+        if isinstance(rows, dict):
+            rows = [rows]
+        if not isinstance(rows, (list, tuple)):
+            raise DataError(f"rows must be a list of dicts, got {type(rows).__name__}")
+        with self._lock:
+            self._db._check_writable()
+            if not rows:
+                return []
+            rows = list(rows)
+            if upsert and partial_update:
+                rows = self._merge_partial(rows)
+            if self.schema.functions:
+                from . import fulltext
+
+                rows = [dict(r) if isinstance(r, dict) else r for r in rows]
+                filled = fulltext.apply_functions(self, rows)
+                if filled is not None:
+                    rows = filled
+            batch = build_batch(self.schema, rows, auto_id_source=self._next_auto_ids, require_pk=upsert)
+            all_pks = batch.values[self._pk_name]
+            batch.partition = self._route(batch, partition)
+            batch = dedupe_last_wins(batch, all_pks)
+            self._log_and_apply("write", batch.n, lambda: codec.batch_arrays(batch, self._specs),
+                                lambda: self._apply_write(batch))
+            return all_pks.tolist()
+
+    def _merge_partial(self, rows: list) -> list:
+        """partial_update: fill each row's missing fields from the stored row of its key."""
+        pk = self._pk_name
+        for i, r in enumerate(rows):
+            if not isinstance(r, dict) or pk not in r:
+                raise DataError(f"row {i}, field {pk!r}: partial update needs the primary key")
+        found = self._pkindex().lookup(self._pk_array([r[pk] for r in rows]))
+        if not (found >= 0).any():
+            return rows
+        fields = self.resolve_output_fields(["*"])
+        stored = self.entities(found[found >= 0], fields)
+        merged = list(rows)
+        for j, i in enumerate(np.flatnonzero(found >= 0)):
+            row = stored[j]
+            for fn in self.schema.functions:
+                for out in fn.output_field_names:
+                    row.pop(out, None)
+            row.update(rows[i])
+            merged[i] = row
+        return merged
+
+    def _log_and_apply(self, op: str, n: int, arrays: Callable[[], dict], apply: Callable[[], None], info: dict | None = None) -> None:
+        storage = self._db._storage
+        size = 0
+        if storage.in_memory:
+            seq = storage.append_log(None, self.id, b"")
+        else:
+            payload = codec.encode_payload(op, {"n": n, **(info or {})}, arrays())
+            size = len(payload)
+            with storage.tx() as c:
+                seq = storage.append_log(c, self.id, payload)
+        apply()
+        self._applied_seq = seq
+        self._dirty = True
+        self._db._after_write(size)
+
+    def _apply_write(self, batch: ColumnBatch) -> None:
+        pks = batch.values[self._pk_name]
+        index = self._pkindex()
+        old = index.lookup(pks)
+        self._apply_delete(old[old >= 0], update_index=False)
+        start = self._n
+        for name, col in self._columns.items():
+            if name == PARTITION:
+                col.append(batch.partition)
+            else:
+                col.append(batch.values[name], batch.valid.get(name))
+        self._deleted.append(np.zeros(batch.n, dtype=np.bool_))
+        self._n += batch.n
+        self._live += batch.n
+        index.set(pks, np.arange(start, start + batch.n, dtype=np.int64))
+        if self._last_auto_id is not None and not self._pk_is_str and batch.n:
+            self._last_auto_id = max(self._last_auto_id, int(pks.max()))
+
+    def _apply_delete(self, rows: np.ndarray, update_index: bool = True) -> None:
+        if not len(rows):
+            return
+        deleted = self._deleted.view
+        rows = rows[~deleted[rows]]
+        if not len(rows):
+            return
+        rows = np.unique(rows)
+        self._deleted.reserve(len(self._deleted))  # a mapped snapshot becomes writable memory
+        self._deleted.view[rows] = True
+        self._live -= len(rows)
+        if update_index and self._pk_index is not None:
+            self._pk_index.remove(self._columns[self._pk_name].values[rows])
+
+    def delete(self, ids: Any = None, filter: str | None = None, filter_params: dict | None = None,
+               partitions: Any = None) -> int:
+        """Delete rows by primary keys or by filter; returns the number of rows deleted."""
+        with self._lock:
+            self._db._check_writable()
+            has_filter = bool(filter and filter.strip())
+            if ids is not None and has_filter:
+                raise ParamError("pass either ids or filter to delete, not both")
+            if ids is None and not has_filter:
+                raise ParamError("delete needs ids or a filter")
+            m = self.mask(filter or "", filter_params, partitions, ids)
+            rows = np.flatnonzero(m)
+            if not len(rows):
+                return 0
+            pks = self._columns[self._pk_name].values[rows]
+            spec = self._specs[self._pk_name]
+
+            def arrays() -> dict:
+                col = Column(spec)
+                col.append(pks)
+                return {f"{self._pk_name}/{p}": a for p, a in col.parts(0, len(pks)).items()}
+
+            self._log_and_apply("delete", len(rows), arrays, lambda: self._apply_delete(rows))
+            return int(len(rows))
+
+    def truncate(self) -> None:
+        """Remove every row; schema, partitions, indexes and meta stay."""
+        with self._lock:
+            self._db._check_writable()
+            self._reset_rows()
+            self.generation += 1
+            self._last_auto_id = None
+            self._dirty = True
+            self._checkpoint(full=True)
+
+    def compact(self) -> int:
+        """Drop tombstoned rows from the columns (row numbers change: generation + 1).
+        Returns the number of rows removed."""
+        with self._lock:
+            self._db._check_writable()
+            removed = self._n - self._live
+            if removed == 0:
+                return 0
+            keep = np.flatnonzero(~self._deleted.view)
+            for col in self._columns.values():
+                col.keep(keep)
+            self._deleted = GrowArray(np.bool_)
+            self._deleted.append(np.zeros(len(keep), dtype=np.bool_))
+            self._n = self._live = len(keep)
+            self._pk_index = None
+            self.generation += 1
+            self._dirty = True
+            self._checkpoint(full=True)
+            return removed
+
+    # ------------------------------------------------------------------ reads
+    def mask(self, filter: str = "", filter_params: dict | None = None, partitions: Any = None,
+             ids: Any = None) -> np.ndarray:
+        """Rows that are live, in the partitions, among ``ids`` and pass the filter."""
+        with self._lock:
+            m = ~self._deleted.view
+            if partitions:
+                pids = self._pids(partitions)
+                if len(set(pids)) < len(self._partitions):
+                    m &= np.isin(self._columns[PARTITION].values, np.asarray(pids, dtype=np.int16))
+            if ids is not None:
+                rows = self._pkindex().lookup(self._pk_array(ids))
+                sel = np.zeros(self._n, dtype=bool)
+                sel[rows[rows >= 0]] = True
+                m &= sel
+            if filter and filter.strip():
+                from ..expr import compile_filter
+
+                cf = compile_filter(filter, self.schema)
+                m &= cf.evaluate(self._source, filter_params)
+            return m
+
+    def query(self, filter: str = "", *, filter_params: dict | None = None, output_fields: list[str] | None = None,
+              limit: int | None = None, offset: int = 0, partitions: Any = None, ids: Any = None) -> list[dict]:
+        """Rows passing the filter, in ascending primary-key order, after offset/limit."""
+        if limit is not None and limit != -1 and (not isinstance(limit, (int, np.integer)) or limit < 0):
+            raise ParamError(f"limit must be a non-negative integer, got {limit!r}")
+        if offset is None:
+            offset = 0
+        if not isinstance(offset, (int, np.integer)) or offset < 0:
+            raise ParamError(f"offset must be a non-negative integer, got {offset!r}")
+        with self._lock:
+            if output_fields and any(f.strip().lower() == "count(*)" for f in output_fields if isinstance(f, str)):
+                if len(output_fields) > 1:
+                    raise ParamError("count(*) cannot be combined with other output fields")
+                return [{"count(*)": int(np.count_nonzero(self.mask(filter, filter_params, partitions, ids)))}]
+            fields = self.resolve_output_fields(output_fields)
+            if self._pk_name not in fields:
+                fields = [self._pk_name] + fields
+            m = self.mask(filter, filter_params, partitions, ids)
+            order = self._pkindex().sorted_rows()
+            rows = order[m[order]]
+            stop = None if limit is None or limit == -1 else offset + int(limit)
+            rows = rows[offset:stop]
+            return self.entities(rows, fields)
+
+    def resolve_output_fields(self, output_fields: list[str] | None) -> list[str]:
+        """Expand ``*`` (every field but function outputs, plus ``$meta`` = all dynamic keys),
+        check names; unknown names are dynamic keys when the dynamic field is on."""
+        if output_fields is None:
+            output_fields = ["*"]
+        if isinstance(output_fields, str):
+            output_fields = [output_fields]
+        dynamic = self.schema.enable_dynamic_field
+        out: list[str] = []
+        for name in output_fields:
+            if not isinstance(name, str) or not name:
+                raise ParamError(f"output field names must be non-empty strings, got {name!r}")
+            if name == "*":
+                for f in self.schema.fields:
+                    if not f.is_function_output and f.name not in out:
+                        out.append(f.name)
+                if dynamic and META not in out:
+                    out.append(META)
+            elif self.schema.field(name) is not None or (name == META and dynamic) or dynamic:
+                if name not in out:
+                    out.append(name)
+            else:
+                raise ParamError(f"field {name!r} does not exist in collection {self.name!r}")
+        return out
+
+    def entities(self, rows: np.ndarray, output_fields: list[str]) -> list[dict]:
+        """One dict per row number with the given (resolved) fields."""
+        with self._lock:
+            rows = np.asarray(rows, dtype=np.int64)
+            names, lists, dyn_keys, flatten = [], [], [], False
+            for name in output_fields:
+                if name == META:
+                    flatten = META in self._columns
+                    continue
+                f = self.schema.field(name)
+                if f is None:
+                    dyn_keys.append(name)
+                    continue
+                names.append(name)
+                lists.append(self._python_values(f, rows))
+            out = [dict(zip(names, vals)) for vals in zip(*lists)] if lists else [{} for _ in range(len(rows))]
+            if (flatten or dyn_keys) and META in self._columns:
+                metas = self._columns[META].values[rows]
+                if flatten:
+                    for d, m in zip(out, metas):
+                        for k, v in m.items():
+                            if k not in d:
+                                d[k] = copy.copy(v)
+                if dyn_keys:
+                    for d, m in zip(out, metas):
+                        for k in dyn_keys:
+                            if k in m and k not in d:
+                                d[k] = copy.copy(m[k])
+            return out
+
+    def _python_values(self, f: FieldSchema, rows: np.ndarray) -> list:
+        col = self._columns[f.name]
+        t = f.dtype
+        if t == DataType.SPARSE_FLOAT_VECTOR:
+            mat = col.csr()[rows] if len(rows) else None
+            if mat is None:
+                return []
+            mat = sp.csr_array(mat)
+            ind, dat, ptr = mat.indices.tolist(), mat.data.tolist(), mat.indptr.tolist()
+            return [dict(zip(ind[ptr[i]:ptr[i + 1]], dat[ptr[i]:ptr[i + 1]])) for i in range(len(rows))]
+        vals = col.values[rows]
+        if t in _BYTES_VECTORS:
+            return [r.tobytes() for r in vals]
+        if col.spec.kind == "json":
+            out = [copy.copy(v) for v in vals.tolist()]
+        else:
+            out = vals.tolist()
+        valid = col.valid
+        if valid is not None:
+            v = valid[rows]
+            if not v.all():
+                for i in np.flatnonzero(~v):
+                    out[i] = None
+        return out
+
+    # ------------------------------------------------------------------ vectors for search
+    def dense_vectors(self, field: str) -> np.ndarray:
+        with self._lock:
+            f = self.schema.field(field)
+            if f is None or not f.dtype.is_dense_vector:
+                raise ParamError(f"field {field!r} is not a dense vector field of collection {self.name!r}")
+            return self._columns[field].values
+
+    def sparse_vectors(self, field: str) -> sp.csr_array:
+        with self._lock:
+            f = self.schema.field(field)
+            if f is None or f.dtype != DataType.SPARSE_FLOAT_VECTOR:
+                raise ParamError(f"field {field!r} is not a sparse vector field of collection {self.name!r}")
+            return self._columns[field].csr()
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint(self, full: bool = False) -> None:
+        """Persist rows appended since the last snapshot (or everything when ``full``), then
+        trim the log this snapshot covers. Extension hooks run first."""
+        storage = self._db._storage
+        if storage.in_memory or self._db.read_only:
+            self._dirty = False
+            return
+        data_dir = self.data_dir
+        for hook in list(self.checkpoint_hooks):
+            hook(data_dir)
+        if not self._dirty and self._manifest is not None and not full:
+            return
+        manifest = self._manifest
+        if full or manifest is None or manifest["generation"] != self.generation:
+            manifest, start = None, 0
+        else:
+            start = self._persisted_rows
+        new_parts = {name: col.parts(start, self._n) for name, col in self._columns.items()}
+        self._manifest = storage.write_snapshot(
+            self.id, manifest, self.generation, self._n, self._applied_seq, new_parts,
+            self._deleted.view, {"collection": self.name},
+        )
+        self._persisted_rows = self._n
+        storage.trim_log(self.id, self._applied_seq)
+        self._dirty = False
+
+
+def _check_name(name: Any, what: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise ParamError(f"{what} name must be a non-empty string, got {name!r}")
+    if len(name) > 255:
+        raise ParamError(f"{what} name {name[:20]!r}... is longer than 255 characters")
+    if not (name[0].isalpha() or name[0] == "_") or not all(ch.isalnum() or ch == "_" for ch in name):
+        raise ParamError(
+            f"{what} name {name!r} is invalid: use letters, digits and underscores, starting with a letter or underscore"
+        )
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,365 @@
+"""Typed growable columns: the in-memory form of every field of a collection.
+
+A column holds the values of one field for all appended rows (row order), grows by amortised
+doubling, and converts to and from *parts*: plain NumPy arrays that are appended to files at a
+checkpoint and written into log payloads (see ``codec.py`` and ``storage.py``). Parts never hold
+Python objects, so nothing on disk needs pickle.
+
+Kinds and their in-memory values:
+
+- ``fixed``: numeric scalars (1-D) and dense vectors (2-D ``(n, width)``) in their stored dtype.
+- ``string``: VARCHAR as ``np.dtypes.StringDType()``.
+- ``json``: JSON, ARRAY and ``$meta`` as object arrays of parsed Python values.
+- ``sparse``: CSR pieces (row lengths, int64 indices, float32 values).
+
+Parts per kind: fixed ``values``; string/json ``lengths`` (int64 bytes per row) + ``data``
+(uint8 UTF-8); sparse ``lengths`` (nnz per row) + ``indices`` + ``values``; plus ``valid``
+(bool) for nullable fields.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..schema import DataType, FieldSchema
+
+STRING_DTYPE = np.dtypes.StringDType()
+
+_SCALAR_DTYPES = {
+    DataType.BOOL: np.dtype(np.bool_),
+    DataType.INT8: np.dtype(np.int8),
+    DataType.INT16: np.dtype(np.int16),
+    DataType.INT32: np.dtype(np.int32),
+    DataType.INT64: np.dtype(np.int64),
+    DataType.FLOAT: np.dtype(np.float32),
+    DataType.DOUBLE: np.dtype(np.float64),
+}
+
+_VECTOR_DTYPES = {
+    DataType.FLOAT_VECTOR: np.dtype(np.float32),
+    DataType.FLOAT16_VECTOR: np.dtype(np.float16),
+    DataType.BFLOAT16_VECTOR: np.dtype(np.uint16),  # raw bfloat16 bits
+    DataType.INT8_VECTOR: np.dtype(np.int8),
+    DataType.BINARY_VECTOR: np.dtype(np.uint8),  # packed bits, dim/8 bytes
+}
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """How one field is stored: kind, element dtype, row width (vectors) and nullability."""
+
+    kind: str  # "fixed" | "string" | "json" | "sparse"
+    dtype: np.dtype | None = None
+    width: int | None = None  # dense vectors: elements per row
+    nullable: bool = False
+
+    @property
+    def tail_shape(self) -> tuple[int, ...]:
+        return () if self.width is None else (self.width,)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "dtype": None if self.dtype is None else self.dtype.str,
+            "width": self.width,
+            "nullable": self.nullable,
+        }
+
+
+META_SPEC = ColumnSpec("json")
+PARTITION_SPEC = ColumnSpec("fixed", np.dtype(np.int16))
+
+
+def spec_for_field(field: FieldSchema) -> ColumnSpec:
+    t = field.dtype
+    if t in _SCALAR_DTYPES:
+        return ColumnSpec("fixed", _SCALAR_DTYPES[t], None, field.nullable)
+    if t == DataType.VARCHAR:
+        return ColumnSpec("string", None, None, field.nullable)
+    if t in (DataType.JSON, DataType.ARRAY):
+        return ColumnSpec("json", None, None, field.nullable)
+    if t in _VECTOR_DTYPES:
+        dim = int(field.dim or 0)
+        width = dim // 8 if t == DataType.BINARY_VECTOR else dim
+        return ColumnSpec("fixed", _VECTOR_DTYPES[t], width, False)
+    if t == DataType.SPARSE_FLOAT_VECTOR:
+        return ColumnSpec("sparse")
+    raise ValueError(f"field {field.name!r}: data type {t.name} cannot be stored")
+
+
+class GrowArray:
+    """An array that grows by amortised doubling; ``view`` is the filled prefix.
+
+    The buffer may start as a read-only memory map of a snapshot file; the first append then
+    copies it into memory (appends never write into mapped snapshot bytes).
+    """
+
+    __slots__ = ("_buf", "_n", "_tail", "_dtype")
+
+    def __init__(self, dtype: np.dtype, tail_shape: tuple[int, ...] = (), base: np.ndarray | None = None):
+        self._dtype = np.dtype(dtype)
+        self._tail = tuple(tail_shape)
+        if base is None:
+            self._buf = np.empty((0,) + self._tail, dtype=self._dtype)
+            self._n = 0
+        else:
+            self._buf = base
+            self._n = len(base)
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def view(self) -> np.ndarray:
+        return self._buf[: self._n]
+
+    def reserve(self, need: int) -> None:
+        buf = self._buf
+        if need <= len(buf) and buf.flags.writeable:
+            return
+        cap = max(need, 2 * len(buf), 16)
+        new = np.empty((cap,) + self._tail, dtype=self._dtype)
+        new[: self._n] = buf[: self._n]
+        self._buf = new
+
+    def append(self, values: np.ndarray) -> None:
+        m = len(values)
+        if m == 0:
+            return
+        self.reserve(self._n + m)
+        self._buf[self._n : self._n + m] = values
+        self._n += m
+
+    def replace(self, values: np.ndarray) -> None:
+        """Make ``values`` the whole content (compaction, truncate)."""
+        self._buf = np.array(values, dtype=self._dtype, copy=True).reshape((-1,) + self._tail)
+        self._n = len(self._buf)
+
+
+# ---------------------------------------------------------------- text <-> parts helpers
+def encode_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 encode strings into (lengths int64, data uint8)."""
+    encoded = [t.encode("utf-8") for t in texts]
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    return lengths, data
+
+
+def decode_texts(lengths: np.ndarray, data: np.ndarray) -> list[str]:
+    """Inverse of encode_texts without a Python call per row: 0xFF never occurs in UTF-8, so
+    it is inserted between rows and the whole buffer is decoded and split once."""
+    n = len(lengths)
+    if n == 0:
+        return []
+    cuts = np.cumsum(lengths)[:-1]
+    joined = np.insert(np.asarray(data, dtype=np.uint8), cuts, 0xFF).tobytes()
+    return joined.decode("utf-8", "surrogateescape").split("\udcff")
+
+
+def dump_json_values(values: np.ndarray | list) -> list[str]:
+    return [json.dumps(v, ensure_ascii=False, allow_nan=False, separators=(",", ":")) for v in values]
+
+
+def load_json_texts(texts: list[str]) -> np.ndarray:
+    """Parse JSON texts into an object array with one json.loads call for all rows."""
+    if not texts:
+        return np.empty(0, dtype=object)
+    # fromiter keeps list values as elements instead of broadcasting them into a 2-D array
+    return np.fromiter(json.loads("[" + ",".join(texts) + "]"), dtype=object, count=len(texts))
+
+
+# ---------------------------------------------------------------- the column
+class Column:
+    """One field's values for all appended rows, plus a validity mask when nullable."""
+
+    def __init__(self, spec: ColumnSpec):
+        self.spec = spec
+        self._valid = GrowArray(np.bool_) if spec.nullable else None
+        self._pending: dict[str, np.ndarray] | None = None  # undecoded string/json parts
+        self._pending_n = 0
+        if spec.kind == "fixed":
+            self._values = GrowArray(spec.dtype, spec.tail_shape)
+        elif spec.kind == "string":
+            self._values = GrowArray(STRING_DTYPE)
+        elif spec.kind == "json":
+            self._values = GrowArray(np.dtype(object))
+        elif spec.kind == "sparse":
+            self._indptr = GrowArray(np.int64, base=np.zeros(1, dtype=np.int64))
+            self._indices = GrowArray(np.int64)
+            self._svalues = GrowArray(np.float32)
+            self._max_index = -1
+        else:
+            raise ValueError(f"unknown column kind {spec.kind!r}")
+
+    # -- size and raw access --------------------------------------------------------------
+    def __len__(self) -> int:
+        if self.spec.kind == "sparse":
+            return len(self._indptr) - 1
+        if self._pending is not None:
+            return self._pending_n
+        return len(self._values)
+
+    @property
+    def values(self) -> np.ndarray:
+        """All rows' values (fixed/string/json kinds); decodes snapshot text on first use."""
+        self._materialize()
+        return self._values.view
+
+    @property
+    def valid(self) -> np.ndarray | None:
+        return None if self._valid is None else self._valid.view
+
+    def csr(self) -> sp.csr_array:
+        n = len(self)
+        indptr = self._indptr.view
+        return sp.csr_array(
+            (self._svalues.view, self._indices.view, indptr),
+            shape=(n, max(self._max_index + 1, 1)),
+        )
+
+    def _materialize(self) -> None:
+        if self._pending is None:
+            return
+        parts, self._pending = self._pending, None
+        texts = decode_texts(parts["lengths"], parts["data"])
+        if self.spec.kind == "string":
+            arr = np.array(texts, dtype=STRING_DTYPE) if texts else np.empty(0, STRING_DTYPE)
+        else:
+            arr = load_json_texts(texts)
+            if self._valid is not None:
+                arr[~self._valid.view] = None
+        self._values = GrowArray(arr.dtype, base=arr)
+
+    # -- appending -------------------------------------------------------------------------
+    def append(self, values: Any, valid: np.ndarray | None = None) -> None:
+        """Append in-memory values (array, object array, or csr_array for sparse)."""
+        kind = self.spec.kind
+        if kind == "sparse":
+            self._append_sparse(values)
+            return
+        self._materialize()
+        self._values.append(values)
+        if self._valid is not None:
+            self._valid.append(np.ones(len(values), np.bool_) if valid is None else valid)
+
+    def _append_sparse(self, mat: sp.csr_array) -> None:
+        nnz_before = self._indptr.view[-1]
+        self._indptr.append(np.asarray(mat.indptr[1:], dtype=np.int64) + nnz_before)
+        self._indices.append(np.asarray(mat.indices, dtype=np.int64))
+        self._svalues.append(np.asarray(mat.data, dtype=np.float32))
+        if mat.nnz:
+            self._max_index = max(self._max_index, int(mat.indices.max()))
+
+    def append_parts(self, parts: dict[str, np.ndarray], n: int) -> None:
+        """Append rows given as parts (log replay)."""
+        values, valid = values_from_parts(self.spec, parts, n)
+        self.append(values, valid)
+
+    # -- reading rows ----------------------------------------------------------------------
+    def take(self, rows: np.ndarray) -> tuple[Any, np.ndarray | None]:
+        """(values, valid) of the given row numbers; sparse returns a csr_array."""
+        valid = None if self._valid is None else self._valid.view[rows]
+        if self.spec.kind == "sparse":
+            return self.csr()[rows], None
+        return self.values[rows], valid
+
+    # -- parts for persistence -------------------------------------------------------------
+    def parts(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """The parts of rows [start, stop) (appended to snapshot files and log payloads)."""
+        kind = self.spec.kind
+        out: dict[str, np.ndarray] = {}
+        if kind == "sparse":
+            indptr = self._indptr.view
+            lo, hi = indptr[start], indptr[stop]
+            out["lengths"] = np.diff(indptr[start : stop + 1])
+            out["indices"] = self._indices.view[lo:hi]
+            out["values"] = self._svalues.view[lo:hi]
+            return out
+        if kind == "fixed":
+            out["values"] = self._values.view[start:stop]
+        else:
+            vals = self.values[start:stop]
+            valid = None if self._valid is None else self._valid.view[start:stop]
+            out["lengths"], out["data"] = encode_values_text(self.spec, vals, valid)
+        if self._valid is not None:
+            out["valid"] = self._valid.view[start:stop]
+        return out
+
+    @classmethod
+    def from_parts(cls, spec: ColumnSpec, parts: dict[str, np.ndarray], n: int) -> "Column":
+        """A column holding ``n`` rows given as parts (possibly memory maps); string and json
+        text is decoded lazily on first use so opening stays fast."""
+        col = cls(spec)
+        if spec.nullable:
+            col._valid = GrowArray(np.bool_, base=parts["valid"])
+        if spec.kind == "fixed":
+            col._values = GrowArray(spec.dtype, spec.tail_shape, base=parts["values"])
+        elif spec.kind in ("string", "json"):
+            if n:
+                col._pending = {"lengths": parts["lengths"], "data": parts["data"]}
+                col._pending_n = n
+        else:
+            lengths = np.asarray(parts["lengths"], dtype=np.int64)
+            indptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(lengths, out=indptr[1:])
+            col._indptr = GrowArray(np.int64, base=indptr)
+            col._indices = GrowArray(np.int64, base=parts["indices"])
+            col._svalues = GrowArray(np.float32, base=parts["values"])
+            idx = parts["indices"]
+            col._max_index = int(idx.max()) if len(idx) else -1
+        return col
+
+    # -- rewriting -------------------------------------------------------------------------
+    def keep(self, keep_rows: np.ndarray) -> None:
+        """Keep only these row numbers (compaction)."""
+        if self.spec.kind == "sparse":
+            mat = self.csr()[keep_rows]
+            self.reset()
+            self._append_sparse(sp.csr_array(mat))
+            return
+        vals, valid = self.take(keep_rows)
+        self._values = GrowArray(vals.dtype, self.spec.tail_shape)
+        self._values.append(vals)
+        if self._valid is not None:
+            self._valid = GrowArray(np.bool_)
+            self._valid.append(valid)
+
+    def reset(self) -> None:
+        self.__init__(self.spec)
+
+
+def encode_values_text(spec: ColumnSpec, values: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(lengths, data) of string or json values."""
+    if spec.kind == "string":
+        return encode_texts(values.tolist())
+    texts = dump_json_values(values)
+    if valid is not None:  # NULL rows are stored as JSON null and flagged invalid
+        for i in np.flatnonzero(~valid):
+            texts[i] = "null"
+    return encode_texts(texts)
+
+
+def values_from_parts(spec: ColumnSpec, parts: dict[str, np.ndarray], n: int) -> tuple[Any, np.ndarray | None]:
+    """Decode parts into in-memory values (the inverse of Column.parts)."""
+    valid = parts.get("valid") if spec.nullable else None
+    if spec.kind == "fixed":
+        return np.asarray(parts["values"], dtype=spec.dtype).reshape((n,) + spec.tail_shape), valid
+    if spec.kind == "sparse":
+        lengths = np.asarray(parts["lengths"], dtype=np.int64)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        idx = np.asarray(parts["indices"], dtype=np.int64)
+        ncols = int(idx.max()) + 1 if len(idx) else 1
+        return sp.csr_array((np.asarray(parts["values"], np.float32), idx, indptr), shape=(n, ncols)), None
+    texts = decode_texts(parts["lengths"], parts["data"])
+    if spec.kind == "string":
+        return (np.array(texts, dtype=STRING_DTYPE) if texts else np.empty(0, STRING_DTYPE)), valid
+    arr = load_json_texts(texts)
+    if valid is not None:
+        arr[~np.asarray(valid, bool)] = None
+    return arr, valid

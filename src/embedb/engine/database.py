@@ -1,0 +1,335 @@
+"""The database: catalog of collections, partitions and aliases over one Storage.
+
+``Database.open(path)`` takes the write lock (one writer process per database), loads the
+catalog, maps each collection's latest snapshot and replays the log written after it. Opening
+the same path for writing twice in one process returns the same shared instance (closed when
+its last user closes it), as one Milvus Lite server serves every client of a path.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..errors import (
+    AliasNotFoundError,
+    AlreadyExistsError,
+    CollectionNotFoundError,
+    ParamError,
+    ReadOnlyError,
+    SchemaError,
+    StorageError,
+)
+from ..schema import CollectionSchema
+from .collection import (
+    DEFAULT_NUM_PARTITIONS,
+    DEFAULT_PARTITION,
+    MAX_PARTITIONS,
+    Collection,
+    _check_name,
+    now_ms,
+)
+from .lock import WriteLock
+from .storage import SQLITE_NAME, Storage
+
+CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024  # checkpoint once the log tail passes this size
+_CONSISTENCY = {"strong": "Strong", "bounded": "Bounded", "session": "Session", "eventually": "Eventually",
+                "customized": "Customized"}
+
+_open_lock = threading.Lock()
+_open_writers: dict[str, "Database"] = {}
+
+
+class Database:
+    """An embedded database at a directory (or in memory)."""
+
+    @classmethod
+    def open(cls, path: str | os.PathLike | None = None, read_only: bool = False) -> "Database":
+        if path is None or str(path) == ":memory:":
+            if read_only:
+                raise ParamError("an in-memory database cannot be opened read-only")
+            return cls(None, False)
+        root = Path(path).expanduser().absolute()
+        if read_only:
+            return cls(root, True)
+        key = os.path.realpath(root)
+        with _open_lock:
+            db = _open_writers.get(key)
+            if db is not None and not db._closed:
+                db._users += 1
+                return db
+            db = cls(root, False)
+            _open_writers[key] = db
+            return db
+
+    def __init__(self, root: Path | None, read_only: bool):
+        self._lock = threading.RLock()
+        self._root = root
+        self._read_only = read_only
+        self._closed = False
+        self._users = 1
+        self._lock_file: WriteLock | None = None
+        self._log_bytes = 0
+        if root is not None:
+            if root.exists() and not root.is_dir():
+                raise StorageError(f"{str(root)!r} exists and is not a database directory")
+            if not read_only:
+                if not root.parent.exists():
+                    raise StorageError(f"the parent directory of {str(root)!r} does not exist")
+                root.mkdir(exist_ok=True)
+                self._lock_file = WriteLock(root)
+                self._lock_file.acquire()
+            elif not (root / SQLITE_NAME).exists():
+                raise StorageError(f"{str(root)!r} is not an embedb database")
+        try:
+            self._storage = Storage(root, read_only)
+            self._load_catalog()
+        except BaseException:
+            if self._lock_file is not None:
+                self._lock_file.release()
+            raise
+
+    def _load_catalog(self) -> None:
+        for _attempt in range(5):
+            cols, parts, aliases = self._storage.load_catalog()
+            self._collections: dict[str, Collection] = {}
+            for cid, name, info in cols:
+                coll = Collection(self, cid, name, info, parts.get(cid, {}))
+                coll._load()
+                self._collections[name] = coll
+            if not self._read_only:
+                break
+            # a reader may race a writer's checkpoint: retry if a manifest moved meanwhile
+            if all(c._manifest == self._storage.read_manifest(c.id) for c in self._collections.values()):
+                break
+        by_id = {c.id: c.name for c in self._collections.values()}
+        self._aliases: dict[str, str] = {a: by_id[cid] for a, cid in aliases.items() if cid in by_id}
+        self._storage.remove_orphan_dirs(set(by_id))
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    @property
+    def path(self) -> Path | None:
+        return self._root
+
+    def close(self) -> None:
+        """Checkpoint every collection and release the write lock."""
+        with _open_lock:
+            if self._closed:
+                return
+            self._users -= 1
+            if self._users > 0:
+                return
+            with self._lock:
+                try:
+                    if not self._read_only:
+                        self._checkpoint_all()
+                finally:
+                    self._closed = True
+                    self._storage.close()
+                    if self._lock_file is not None:
+                        self._lock_file.release()
+                    if self._root is not None and not self._read_only:
+                        key = os.path.realpath(self._root)
+                        if _open_writers.get(key) is self:
+                            del _open_writers[key]
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the database is closed")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self._read_only:
+            raise ReadOnlyError(f"database {str(self._root)!r} was opened read-only")
+
+    def _after_write(self, payload_bytes: int) -> None:
+        self._log_bytes += payload_bytes
+        if self._log_bytes >= CHECKPOINT_LOG_BYTES:
+            self._checkpoint_all()
+
+    def _checkpoint_all(self) -> None:
+        for coll in list(self._collections.values()):
+            coll._checkpoint()
+        self._log_bytes = 0
+        self._storage.compact_sqlite()
+
+    def flush(self, name: str | None = None) -> None:
+        """Make everything durable and checkpoint (one collection, or all)."""
+        with self._lock:
+            self._check_open()
+            if self._read_only:
+                return
+            if name is None:
+                self._checkpoint_all()
+            else:
+                self.get_collection(name)._checkpoint()
+
+    # ------------------------------------------------------------------ collections
+    def create_collection(self, name: str, schema: CollectionSchema, *, properties: dict | None = None,
+                          consistency_level: str = "Bounded", num_partitions: int | None = None) -> Collection:
+        with self._lock:
+            self._check_writable()
+            _check_name(name, "collection")
+            if not isinstance(schema, CollectionSchema):
+                raise SchemaError(f"schema must be a CollectionSchema, got {type(schema).__name__}")
+            if name in self._collections:
+                raise AlreadyExistsError(f"collection {name!r} already exists")
+            if name in self._aliases:
+                raise AlreadyExistsError(f"{name!r} is already an alias of collection {self._aliases[name]!r}")
+            schema = CollectionSchema.from_dict(schema.to_dict())  # our own copy
+            schema.verify()
+            level = _CONSISTENCY.get(str(consistency_level).lower())
+            if level is None:
+                raise ParamError(f"unknown consistency_level {consistency_level!r}; use one of {sorted(_CONSISTENCY.values())}")
+            if schema.partition_key_field is not None:
+                k = DEFAULT_NUM_PARTITIONS if num_partitions is None else num_partitions
+                if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_PARTITIONS:
+                    raise ParamError(f"num_partitions must be an integer in [1, {MAX_PARTITIONS}], got {k!r}")
+                partitions = {f"{DEFAULT_PARTITION}_{i}": i for i in range(k)}
+                num_partitions = k
+            else:
+                if num_partitions not in (None, 0):
+                    raise ParamError("num_partitions needs a partition key field in the schema")
+                partitions = {DEFAULT_PARTITION: 0}
+                num_partitions = None
+            info = {
+                "schema": schema.to_dict(),
+                "properties": dict(properties or {}),
+                "created_at": now_ms(),
+                "consistency_level": level,
+                "num_partitions": num_partitions,
+                "loaded": False,
+                "meta": {},
+                "next_pid": len(partitions),
+            }
+            storage = self._storage
+            with storage.tx() as c:
+                cid = storage.add_collection(c, name, info)
+                for pname, pid in partitions.items():
+                    storage.add_partition(c, cid, pname, pid)
+            coll = Collection(self, cid, name, info, partitions)
+            self._collections[name] = coll
+            return coll
+
+    def get_collection(self, name_or_alias: str) -> Collection:
+        with self._lock:
+            self._check_open()
+            coll = self._collections.get(name_or_alias)
+            if coll is None and name_or_alias in self._aliases:
+                coll = self._collections.get(self._aliases[name_or_alias])
+            if coll is None:
+                raise CollectionNotFoundError(f"collection {name_or_alias!r} does not exist")
+            return coll
+
+    def has_collection(self, name: str) -> bool:
+        with self._lock:
+            self._check_open()
+            return name in self._collections
+
+    def list_collections(self) -> list[str]:
+        with self._lock:
+            self._check_open()
+            return sorted(self._collections)
+
+    def drop_collection(self, name: str) -> None:
+        """Drop a collection with its data, partitions and aliases (no-op if absent)."""
+        with self._lock:
+            self._check_writable()
+            coll = self._collections.get(name)
+            if coll is None:
+                return
+            storage = self._storage
+            with storage.tx() as c:
+                storage.remove_collection(c, coll.id)
+            del self._collections[name]
+            self._aliases = {a: n for a, n in self._aliases.items() if n != name}
+            coll.generation += 1
+            coll._reset_rows()
+            storage.remove_collection_files(coll.id)
+
+    def rename_collection(self, old: str, new: str) -> None:
+        with self._lock:
+            self._check_writable()
+            coll = self.get_collection_strict(old)
+            _check_name(new, "collection")
+            if new in self._collections or new in self._aliases:
+                raise AlreadyExistsError(f"collection or alias {new!r} already exists")
+            storage = self._storage
+            with storage.tx() as c:
+                storage.save_collection(c, coll.id, new, coll._info())
+            del self._collections[old]
+            coll.name = new
+            self._collections[new] = coll
+            self._aliases = {a: (new if n == old else n) for a, n in self._aliases.items()}
+
+    def get_collection_strict(self, name: str) -> Collection:
+        """A collection by its own name (not an alias)."""
+        coll = self._collections.get(name)
+        if coll is None:
+            raise CollectionNotFoundError(f"collection {name!r} does not exist")
+        return coll
+
+    # ------------------------------------------------------------------ aliases
+    def create_alias(self, collection: str, alias: str) -> None:
+        with self._lock:
+            self._check_writable()
+            coll = self.get_collection_strict(collection)
+            _check_name(alias, "alias")
+            if alias in self._collections:
+                raise AlreadyExistsError(f"{alias!r} is a collection name and cannot be an alias")
+            if alias in self._aliases:
+                raise AlreadyExistsError(f"alias {alias!r} already exists (for collection {self._aliases[alias]!r})")
+            with self._storage.tx() as c:
+                self._storage.set_alias(c, alias, coll.id)
+            self._aliases[alias] = coll.name
+
+    def drop_alias(self, alias: str) -> None:
+        """Drop an alias (no-op if absent, as on the server)."""
+        with self._lock:
+            self._check_writable()
+            if alias not in self._aliases:
+                return
+            with self._storage.tx() as c:
+                self._storage.remove_alias(c, alias)
+            del self._aliases[alias]
+
+    def alter_alias(self, collection: str, alias: str) -> None:
+        with self._lock:
+            self._check_writable()
+            coll = self.get_collection_strict(collection)
+            if alias not in self._aliases:
+                raise AliasNotFoundError(f"alias {alias!r} does not exist")
+            with self._storage.tx() as c:
+                self._storage.set_alias(c, alias, coll.id)
+            self._aliases[alias] = coll.name
+
+    def describe_alias(self, alias: str) -> dict[str, str]:
+        with self._lock:
+            self._check_open()
+            if alias not in self._aliases:
+                raise AliasNotFoundError(f"alias {alias!r} does not exist")
+            return {"alias": alias, "collection_name": self._aliases[alias]}
+
+    def list_aliases(self, collection: str | None = None) -> list[str]:
+        with self._lock:
+            self._check_open()
+            if collection:
+                self.get_collection_strict(collection)
+                return sorted(a for a, n in self._aliases.items() if n == collection)
+            return sorted(self._aliases)
+
+    def __repr__(self) -> str:
+        where = "memory" if self._root is None else str(self._root)
+        return f"Database({where!r}, read_only={self._read_only})"

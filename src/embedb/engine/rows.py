@@ -1,0 +1,502 @@
+"""Row dicts -> a validated column batch.
+
+``build_batch`` checks a whole list of rows against a schema and converts each field to its
+column form in one vectorised step per field. The first bad row raises ``DataError`` naming the
+row (0-based position in the list) and the field; nothing is returned, so nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+from dataclasses import dataclass, field as dc_field
+from typing import Any, Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import DataError
+from ..schema import CollectionSchema, DataType, FieldSchema
+from .columns import STRING_DTYPE, ColumnSpec, spec_for_field
+
+
+class _Missing:
+    """Marks a field absent from a row dict."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING = _Missing()
+META = "$meta"
+
+_INT_RANGES = {
+    DataType.INT8: (-(2**7), 2**7 - 1),
+    DataType.INT16: (-(2**15), 2**15 - 1),
+    DataType.INT32: (-(2**31), 2**31 - 1),
+    DataType.INT64: (-(2**63), 2**63 - 1),
+}
+_BOOL_TYPES = (bool, np.bool_)
+_SEQ_TYPES = (list, tuple, np.ndarray)
+
+
+@dataclass
+class ColumnBatch:
+    """Validated rows in column form: field name -> values (and validity for nullable)."""
+
+    n: int
+    values: dict[str, Any]
+    valid: dict[str, np.ndarray | None] = dc_field(default_factory=dict)
+    partition: np.ndarray | None = None  # int16 partition id per row
+
+    def select(self, idx: np.ndarray) -> "ColumnBatch":
+        values = {k: v[idx] for k, v in self.values.items()}
+        valid = {k: (None if v is None else v[idx]) for k, v in self.valid.items()}
+        part = None if self.partition is None else self.partition[idx]
+        return ColumnBatch(len(idx), values, valid, part)
+
+
+def _err(row: int, name: str, what: str) -> DataError:
+    return DataError(f"row {row}, field {name!r}: {what}")
+
+
+def _type_name(v: Any) -> str:
+    return type(v).__name__
+
+
+def _first_row(vals: list, bad: Callable[[Any], bool]) -> int:
+    for i, v in enumerate(vals):
+        if bad(v):
+            return i
+    return -1
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, _BOOL_TYPES)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (numbers.Real, np.floating, np.integer)) and not isinstance(v, _BOOL_TYPES)
+
+
+# ------------------------------------------------------------------- scalar converters
+def _convert_bool(f: FieldSchema, vals: list, types: set) -> np.ndarray:
+    if not types <= {bool, np.bool_}:
+        i = _first_row(vals, lambda v: not isinstance(v, _BOOL_TYPES))
+        raise _err(i, f.name, f"expected a bool, got {_type_name(vals[i])}")
+    return np.asarray(vals, dtype=np.bool_)
+
+
+def _convert_int(f: FieldSchema, vals: list, types: set) -> np.ndarray:
+    if not all(issubclass(t, (int, np.integer)) and not issubclass(t, _BOOL_TYPES) for t in types):
+        i = _first_row(vals, lambda v: not _is_int(v))
+        raise _err(i, f.name, f"expected an integer ({f.dtype.name}), got {_type_name(vals[i])}")
+    lo, hi = _INT_RANGES[f.dtype]
+    try:
+        arr = np.asarray(vals, dtype=np.int64)
+    except OverflowError:
+        i = _first_row(vals, lambda v: not (lo <= int(v) <= hi))
+        raise _err(i, f.name, f"{vals[i]} is out of range for {f.dtype.name}") from None
+    if f.dtype != DataType.INT64 and len(arr):
+        bad = (arr < lo) | (arr > hi)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise _err(i, f.name, f"{vals[i]} is out of range for {f.dtype.name} [{lo}, {hi}]")
+    return arr.astype(spec_for_field(f).dtype, copy=False)
+
+
+def _convert_float(f: FieldSchema, vals: list, types: set) -> np.ndarray:
+    if not all(issubclass(t, (numbers.Real, np.floating, np.integer)) and not issubclass(t, _BOOL_TYPES) for t in types):
+        i = _first_row(vals, lambda v: not _is_number(v))
+        raise _err(i, f.name, f"expected a number ({f.dtype.name}), got {_type_name(vals[i])}")
+    arr = np.asarray(vals, dtype=np.float64)
+    return arr.astype(np.float32) if f.dtype == DataType.FLOAT else arr
+
+
+def _convert_varchar(f: FieldSchema, vals: list, types: set) -> np.ndarray:
+    if not all(issubclass(t, str) for t in types):
+        i = _first_row(vals, lambda v: not isinstance(v, str))
+        raise _err(i, f.name, f"expected a string, got {_type_name(vals[i])}")
+    arr = np.array(vals, dtype=STRING_DTYPE) if vals else np.empty(0, STRING_DTYPE)
+    max_len = f.max_length or 65535
+    if len(arr):
+        lengths = np.strings.str_len(arr)
+        over = lengths > max_len
+        if over.any():
+            i = int(np.argmax(over))
+            raise _err(i, f.name, f"string of length {int(lengths[i])} exceeds max_length {max_len}")
+    return arr
+
+
+def _check_json(f_name: str, vals: list, what: str = "value") -> None:
+    for i, v in enumerate(vals):
+        try:
+            json.dumps(v, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise _err(i, f_name, f"{what} is not JSON-serialisable ({exc})") from None
+
+
+def _convert_json(f: FieldSchema, vals: list, types: set) -> np.ndarray:
+    _check_json(f.name, vals)
+    return np.fromiter(vals, dtype=object, count=len(vals))
+
+
+def _array_element_ok(et: DataType, f: FieldSchema) -> Callable[[Any], bool]:
+    if et == DataType.BOOL:
+        return lambda x: isinstance(x, _BOOL_TYPES)
+    if et in _INT_RANGES:
+        lo, hi = _INT_RANGES[et]
+        return lambda x: _is_int(x) and lo <= x <= hi
+    if et in (DataType.FLOAT, DataType.DOUBLE):
+        return _is_number
+    max_len = f.max_length or 65535
+    return lambda x: isinstance(x, str) and len(x) <= max_len
+
+
+def _convert_array(f: FieldSchema, vals: list, types: set) -> np.ndarray:
+    et = f.element_type
+    cap = f.max_capacity or 4096
+    ok = _array_element_ok(et, f)
+    out = np.empty(len(vals), dtype=object)
+    for i, v in enumerate(vals):
+        if v is None:
+            continue
+        if not isinstance(v, _SEQ_TYPES):
+            raise _err(i, f.name, f"expected a list of {et.name}, got {_type_name(v)}")
+        items = v.tolist() if isinstance(v, np.ndarray) else list(v)
+        if len(items) > cap:
+            raise _err(i, f.name, f"array of {len(items)} elements exceeds max_capacity {cap}")
+        for x in items:
+            if not ok(x):
+                raise _err(i, f.name, f"array element {x!r} is not a valid {et.name}")
+        if et in (DataType.FLOAT, DataType.DOUBLE):
+            items = [float(x) for x in items]
+        elif et in _INT_RANGES:
+            items = [int(x) for x in items]
+        elif et == DataType.BOOL:
+            items = [bool(x) for x in items]
+        out[i] = items
+    return out
+
+
+# ------------------------------------------------------------------- vector converters
+def _dense_slow_check(f: FieldSchema, vals: list, width: int, unit: str) -> None:
+    """Find the row that made the vectorised conversion fail and name it."""
+    for i, v in enumerate(vals):
+        if not isinstance(v, _SEQ_TYPES):
+            raise _err(i, f.name, f"expected a list of {width} {unit}, got {_type_name(v)}")
+        n = len(v)
+        if n != width:
+            raise _err(i, f.name, f"expected {width} {unit}, got {n}")
+        try:
+            np.asarray(v, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise _err(i, f.name, f"expected {width} {unit}, got non-numeric values") from None
+    raise DataError(f"field {f.name!r}: vectors could not be converted")
+
+
+def _stack(f: FieldSchema, vals: list, dtype: Any, width: int, unit: str) -> np.ndarray:
+    if not all(issubclass(t, _SEQ_TYPES) for t in set(map(type, vals))):
+        _dense_slow_check(f, vals, width, unit)
+    try:
+        arr = np.asarray(vals, dtype=dtype)
+    except (TypeError, ValueError, OverflowError):
+        _dense_slow_check(f, vals, width, unit)
+        raise
+    if arr.ndim != 2 or arr.shape[1] != width:
+        _dense_slow_check(f, vals, width, unit)
+    return arr
+
+
+def _bytes_rows(f: FieldSchema, vals: list, nbytes: int, dtype: Any) -> list:
+    """Turn bytes rows into arrays of ``dtype`` (other rows pass through)."""
+    out = list(vals)
+    for i, v in enumerate(vals):
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            if len(v) != nbytes:
+                raise _err(i, f.name, f"expected {nbytes} bytes, got {len(v)}")
+            out[i] = np.frombuffer(v, dtype=dtype)
+    return out
+
+
+def _check_finite(f: FieldSchema, arr: np.ndarray) -> None:
+    finite = np.isfinite(arr)
+    if not finite.all():
+        i = int(np.argmin(finite.all(axis=1)))
+        raise _err(i, f.name, "vector contains NaN or infinity")
+
+
+def _convert_float_vector(f: FieldSchema, vals: list, types: set) -> np.ndarray:
+    dim = f.dim
+    if types == {np.ndarray}:  # rows from an embedding model: stack without per-element work
+        shapes = {v.shape for v in vals}
+        if shapes == {(dim,)}:
+            arr = np.stack(vals).astype(np.float32, copy=False)
+            _check_finite(f, arr)
+            return arr
+    arr = _stack(f, vals, np.float32, dim, "floats")
+    _check_finite(f, arr)
+    return arr
+
+
+def _convert_float16_vector(f: FieldSchema, vals: list, types: set) -> np.ndarray:
+    dim = f.dim
+    if types & {bytes, bytearray, memoryview}:
+        vals = _bytes_rows(f, vals, 2 * dim, np.float16)
+    arr = _stack(f, vals, np.float32, dim, "floats").astype(np.float16)
+    _check_finite(f, arr)
+    return arr
+
+
+def float32_to_bfloat16_bits(arr: np.ndarray) -> np.ndarray:
+    """Round float32 to the nearest bfloat16 (ties to even) and return the uint16 bits."""
+    bits = np.ascontiguousarray(arr, dtype=np.float32).view(np.uint32)
+    rounded = bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))
+    return (rounded >> np.uint32(16)).astype(np.uint16)
+
+
+def bfloat16_bits_to_float32(bits: np.ndarray) -> np.ndarray:
+    return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << np.uint32(16)).view(np.float32)
+
+
+def _convert_bfloat16_vector(f: FieldSchema, vals: list, types: set) -> np.ndarray:
+    dim = f.dim
+    rows = list(vals)
+    raw = np.zeros(len(rows), dtype=bool)  # rows already given as bfloat16 bits
+    for i, v in enumerate(rows):
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            if len(v) != 2 * dim:
+                raise _err(i, f.name, f"expected {2 * dim} bytes, got {len(v)}")
+            rows[i] = np.frombuffer(v, dtype=np.uint16)
+            raw[i] = True
+        elif isinstance(v, np.ndarray) and v.dtype.name == "bfloat16":
+            rows[i] = v.view(np.uint16)
+            raw[i] = True
+    if raw.all():
+        arr = _stack(f, rows, np.uint16, dim, "values")
+    else:
+        floats = [bfloat16_bits_to_float32(r) if is_raw else r for r, is_raw in zip(rows, raw)]
+        f32 = _stack(f, floats, np.float32, dim, "floats")
+        _check_finite(f, f32)
+        arr = float32_to_bfloat16_bits(f32)
+    if not np.isfinite(bfloat16_bits_to_float32(arr)).all():
+        _check_finite(f, bfloat16_bits_to_float32(arr))
+    return arr
+
+
+def _convert_int8_vector(f: FieldSchema, vals: list, types: set) -> np.ndarray:
+    dim = f.dim
+    if types & {bytes, bytearray, memoryview}:
+        vals = _bytes_rows(f, vals, dim, np.int8)
+    arr = _stack(f, vals, np.int64, dim, "int8 values")
+    bad = (arr < -128) | (arr > 127)
+    if bad.any():
+        i = int(np.argmax(bad.any(axis=1)))
+        raise _err(i, f.name, "int8 vector values must be within [-128, 127]")
+    return arr.astype(np.int8)
+
+
+def _convert_binary_vector(f: FieldSchema, vals: list, types: set) -> np.ndarray:
+    dim = f.dim
+    nbytes = dim // 8
+    rows = list(vals)
+    if types & {bytes, bytearray, memoryview}:
+        for i, v in enumerate(rows):
+            if isinstance(v, (bytes, bytearray, memoryview)):
+                if len(v) != nbytes:
+                    raise _err(i, f.name, f"expected {nbytes} bytes, got {len(v)}")
+                rows[i] = np.unpackbits(np.frombuffer(v, dtype=np.uint8))
+    bits = _stack(f, rows, np.int64, dim, "bits (0/1) or bytes")
+    bad = (bits != 0) & (bits != 1)
+    if bad.any():
+        i = int(np.argmax(bad.any(axis=1)))
+        raise _err(i, f.name, "binary vector bits must be 0 or 1")
+    return np.packbits(bits.astype(np.uint8), axis=1)
+
+
+def _convert_sparse(f: FieldSchema, vals: list, types: set) -> sp.csr_array:
+    n = len(vals)
+    lengths = np.zeros(n, dtype=np.int64)
+    idx_chunks: list = []
+    val_chunks: list = []
+    for i, v in enumerate(vals):
+        if isinstance(v, dict):
+            keys = list(v.keys())
+            try:
+                ind = np.asarray(keys, dtype=np.int64) if keys else np.empty(0, np.int64)
+                dat = np.asarray(list(v.values()), dtype=np.float64) if keys else np.empty(0)
+            except (TypeError, ValueError, OverflowError):
+                raise _err(i, f.name, "sparse vector must map integer indices to floats") from None
+            if any(isinstance(k, _BOOL_TYPES) or not isinstance(k, (int, np.integer)) for k in keys):
+                raise _err(i, f.name, "sparse vector indices must be integers")
+        elif sp.issparse(v):
+            if v.ndim == 2 and v.shape[0] != 1:
+                raise _err(i, f.name, f"expected a sparse row of shape (1, n), got {v.shape}")
+            coo = sp.coo_array(v)
+            coo.sum_duplicates()
+            ind = np.asarray(coo.coords[-1], dtype=np.int64)
+            dat = np.asarray(coo.data, dtype=np.float64)
+        else:
+            raise _err(i, f.name, f"expected a sparse vector (dict or scipy sparse row), got {_type_name(v)}")
+        if len(ind):
+            if (ind < 0).any() or (ind >= 2**32 - 1).any():
+                raise _err(i, f.name, "sparse vector indices must be within [0, 2^32 - 1)")
+            if not np.isfinite(dat).all():
+                raise _err(i, f.name, "sparse vector contains NaN or infinity")
+            order = np.argsort(ind, kind="stable")
+            ind, dat = ind[order], dat[order]
+        lengths[i] = len(ind)
+        idx_chunks.append(ind)
+        val_chunks.append(dat)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    indices = np.concatenate(idx_chunks) if idx_chunks else np.empty(0, np.int64)
+    data = np.concatenate(val_chunks).astype(np.float32) if val_chunks else np.empty(0, np.float32)
+    ncols = int(indices.max()) + 1 if len(indices) else 1
+    return sp.csr_array((data, indices, indptr), shape=(n, ncols))
+
+
+_CONVERTERS: dict[DataType, Callable[[FieldSchema, list, set], Any]] = {
+    DataType.BOOL: _convert_bool,
+    DataType.INT8: _convert_int,
+    DataType.INT16: _convert_int,
+    DataType.INT32: _convert_int,
+    DataType.INT64: _convert_int,
+    DataType.FLOAT: _convert_float,
+    DataType.DOUBLE: _convert_float,
+    DataType.VARCHAR: _convert_varchar,
+    DataType.JSON: _convert_json,
+    DataType.ARRAY: _convert_array,
+    DataType.FLOAT_VECTOR: _convert_float_vector,
+    DataType.FLOAT16_VECTOR: _convert_float16_vector,
+    DataType.BFLOAT16_VECTOR: _convert_bfloat16_vector,
+    DataType.INT8_VECTOR: _convert_int8_vector,
+    DataType.BINARY_VECTOR: _convert_binary_vector,
+    DataType.SPARSE_FLOAT_VECTOR: _convert_sparse,
+}
+
+_NULL_FILL = {  # placeholder stored in NULL slots (masked by `valid`)
+    DataType.BOOL: False,
+    DataType.VARCHAR: "",
+    DataType.JSON: None,
+    DataType.ARRAY: None,
+}
+
+
+def _convert_field(f: FieldSchema, vals: list) -> tuple[Any, np.ndarray | None]:
+    """Convert one field's values (MISSING where absent) into (column values, valid)."""
+    types = set(map(type, vals))
+    valid = None
+    if _Missing in types or type(None) in types:
+        default = f.default_value
+        missing = np.fromiter((v is MISSING or v is None for v in vals), bool, len(vals))
+        if default is None and not f.nullable:
+            i = int(np.argmax(missing))
+            what = "is missing" if vals[i] is MISSING else "is None but the field is not nullable"
+            raise _err(i, f.name, f"{what} (and has no default_value)")
+        vals = list(vals)
+        if default is not None:
+            for i in np.flatnonzero(missing):
+                vals[i] = default
+        else:
+            fill = _NULL_FILL.get(f.dtype, 0)
+            for i in np.flatnonzero(missing):
+                vals[i] = fill
+            valid = ~missing
+        types = set(map(type, vals))
+    if f.nullable and valid is None:
+        valid = np.ones(len(vals), dtype=bool)
+    return _CONVERTERS[f.dtype](f, vals, types), valid
+
+
+def new_auto_ids(last: int, n: int) -> np.ndarray:
+    """Server-style 64-bit ids: (milliseconds << 18) + counter, unique and increasing."""
+    import time
+
+    start = max(last + 1, int(time.time() * 1000) << 18)
+    return np.arange(start, start + n, dtype=np.int64)
+
+
+def build_batch(
+    schema: CollectionSchema,
+    rows: list[dict],
+    *,
+    auto_id_source: Callable[[int], np.ndarray] | None = None,
+    require_pk: bool = False,
+) -> ColumnBatch:
+    """Validate ``rows`` against ``schema`` and return them in column form.
+
+    ``auto_id_source(k)`` supplies k new primary keys for rows that leave out an auto_id key.
+    With ``require_pk`` (upsert) every row must name its primary key.
+    """
+    if isinstance(rows, dict):
+        rows = [rows]
+    n = len(rows)
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict):
+            raise DataError(f"row {i}: expected a dict of field values, got {_type_name(r)}")
+    pk = schema.primary_field
+    values: dict[str, Any] = {}
+    valid: dict[str, np.ndarray | None] = {}
+    known = {f.name for f in schema.fields}
+    for f in schema.fields:
+        vals = [r.get(f.name, MISSING) for r in rows]
+        if f.is_primary and f.auto_id and not require_pk:
+            miss = np.fromiter((v is MISSING or v is None for v in vals), bool, n)
+            if miss.any():
+                if auto_id_source is None:
+                    raise DataError(f"field {f.name!r}: auto_id keys cannot be generated here")
+                generated = auto_id_source(int(miss.sum()))
+                for j, i in enumerate(np.flatnonzero(miss)):
+                    vals[i] = int(generated[j])
+        if f.is_primary:
+            types = set(map(type, vals))
+            if _Missing in types or type(None) in types:
+                i = _first_row(vals, lambda v: v is MISSING or v is None)
+                raise _err(i, f.name, "the primary key is missing")
+            values[f.name] = _CONVERTERS[f.dtype](f, vals, types)
+            continue
+        values[f.name], v = _convert_field(f, vals)
+        if f.nullable:
+            valid[f.name] = v
+    if schema.enable_dynamic_field:
+        values[META] = _dynamic_values(rows, known)
+    else:
+        for i, r in enumerate(rows):
+            extra = r.keys() - known
+            if extra:
+                name = sorted(extra)[0]
+                raise _err(i, name, "is not in the schema (dynamic fields are disabled)")
+    return ColumnBatch(n, values, valid)
+
+
+def _dynamic_values(rows: list[dict], known: set[str]) -> np.ndarray:
+    out = np.empty(len(rows), dtype=object)
+    for i, r in enumerate(rows):
+        extra = r.keys() - known
+        if not extra:
+            out[i] = {}
+            continue
+        d = {k: r[k] for k in extra if k != META}
+        nested = r.get(META)
+        if isinstance(nested, dict):
+            d.update(nested)
+        try:
+            json.dumps(d, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise _err(i, META, f"dynamic field values are not JSON-serialisable ({exc})") from None
+        out[i] = d
+    return out
+
+
+def dedupe_last_wins(batch: ColumnBatch, pks: np.ndarray) -> ColumnBatch:
+    """Keep only the last row of each primary key within the batch."""
+    if batch.n < 2:
+        return batch
+    _, first_in_reversed = np.unique(pks[::-1], return_index=True)
+    if len(first_in_reversed) == batch.n:
+        return batch
+    keep = np.sort(batch.n - 1 - first_in_reversed)
+    return batch.select(keep)
