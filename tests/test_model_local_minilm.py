@@ -23,6 +23,13 @@ REFERENCE = json.loads((Path(__file__).parent / "data" / "minilm_reference.json"
 RUNTIMES = ["onnxruntime", "numpy"]
 
 
+@pytest.fixture(autouse=True)
+def _graph_cache_in_tmp(tmp_path_factory, monkeypatch):
+    # the ONNX graph cache goes to a temporary folder, never the user's home
+    if "EMBEDB_CACHE_DIR" not in os.environ:
+        monkeypatch.setenv("EMBEDB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "graph-cache"))
+
+
 @pytest.fixture(scope="module", params=RUNTIMES)
 def minilm(request, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:  # keep the ONNX graph cache out of the home dir
