@@ -44,7 +44,7 @@ def create(client, k1=None, b=None, dense=False):
 
 
 def live_texts(client):
-    rows = client.query("docs", filter="id >= 0", output_fields=["text"], limit=100000)
+    rows = client.query("docs", filter="id >= 0", output_fields=["text"], limit=16384)
     return {r["id"]: r["text"] for r in rows}
 
 
@@ -54,7 +54,7 @@ def check_bm25(client, query, k1=1.2, b=0.75, filter=""):
     a = build_analyzer(ANALYZER)
     allowed = None
     if filter:
-        kept = {r["id"] for r in client.query("docs", filter=filter, output_fields=["id"], limit=100000)}
+        kept = {r["id"] for r in client.query("docs", filter=filter, output_fields=["id"], limit=16384)}
         allowed = [i in kept for i in ids]
     want = reference_bm25([a(texts[i]) for i in ids], [True] * len(ids), a(query), k1, b, allowed)
     want = {ids[r]: s for r, s in want.items()}
@@ -107,7 +107,7 @@ def test_text_and_phrase_match_filters_everywhere(tmp_path):
     tokens = [a(t) for t in texts]
     want = reference_text_match(tokens, ["apple", "cherry"], 2)
     got = client.query("docs", filter="text_match(text, 'apple cherry', minimum_should_match=2)",
-                       output_fields=["id"], limit=1000)
+                       output_fields=["id"], limit=16384)
     assert sorted(r["id"] for r in got) == np.flatnonzero(want).tolist()
     positions = []
     for t in texts:
@@ -116,14 +116,14 @@ def test_text_and_phrase_match_filters_everywhere(tmp_path):
             occ.setdefault(tok, []).append(p)
         positions.append(occ)
     want = reference_phrase_match(positions, [("banana", 0), ("apple", 1)], 1)
-    got = client.query("docs", filter="phrase_match(text, 'banana apple', 1)", output_fields=["id"], limit=1000)
+    got = client.query("docs", filter="phrase_match(text, 'banana apple', 1)", output_fields=["id"], limit=16384)
     assert sorted(r["id"] for r in got) == np.flatnonzero(want).tolist()
     # in a BM25 search filter, and in delete
     check_bm25(client, "date elder", filter="text_match(text, 'apple')")
     deleted = client.delete("docs", filter="text_match(text, 'banana')")
     expect = int(reference_text_match(tokens, ["banana"], 1).sum())
     assert (deleted["delete_count"] if isinstance(deleted, dict) else len(deleted)) == expect
-    assert not client.query("docs", filter="text_match(text, 'banana')", output_fields=["id"], limit=1000)
+    assert not client.query("docs", filter="text_match(text, 'banana')", output_fields=["id"], limit=16384)
     client.close()
 
 
