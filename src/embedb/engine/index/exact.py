@@ -86,7 +86,21 @@ def exact_search(
         parts.append(topk.select(keys, local + row_offset, k, pk_of))
         if len(parts) >= 8:
             parts = [topk.merge(parts, k, pk_of)]
-    return topk.merge(parts, k, pk_of)
+    rows, keys = topk.merge(parts, k, pk_of)
+    if metric.name == "L2":
+        rows, keys = _exact_l2(q, vectors, rows, row_offset, k, pk_of)
+    return rows, keys
+
+
+def _exact_l2(q, vectors, rows, row_offset, k, pk_of):
+    """Recompute the winners' L2 as sum((q - x)^2): the |q|^2 + |x|^2 - 2 q.x expansion used for
+    speed loses precision when vectors are long and close (float32 cancellation)."""
+    valid = rows >= 0
+    x = as_float32(vectors[np.where(valid, rows - row_offset, 0).ravel()]).reshape(rows.shape + (-1,))
+    diff = x - q[:, None, :]
+    keys = np.einsum("qkd,qkd->qk", diff, diff)
+    keys[~valid] = np.inf
+    return topk.select(keys.astype(np.float32), rows, k, pk_of)
 
 
 def count_in_range(
