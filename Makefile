@@ -18,7 +18,7 @@ $(VENV)/.core: pyproject.toml constraints.txt | $(VENV)/bin/python
 # Test install: core + test tools + the optional extras the tests exercise (torch CPU first).
 $(VENV)/.test: $(VENV)/.core
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[test,torch,sentence-transformers,onnx,zh,parquet,reference]"
+	$(PIP) -e ".[test,torch,sentence-transformers,model2vec,zh,parquet,reference]"
 	touch $@
 
 demo: $(VENV)/.core
