@@ -216,17 +216,24 @@ class Analyzer:
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(docs, minlength=n), out=offsets[1:])
         # renumber the analyzer-wide token ids densely for this batch (first-appearance order)
-        first = np.zeros(len(table.toks), dtype=np.int64)
-        seen = np.zeros(len(table.toks), dtype=bool)
+        toks = table.toks
+        if len(ids) * 8 < len(toks):  # small batch (a query): O(n log n), not O(vocabulary)
+            used, first_at, dense = np.unique(ids, return_index=True, return_inverse=True)
+            order = np.argsort(first_at, kind="stable")
+            rank = np.empty(len(order), dtype=np.int64)
+            rank[order] = np.arange(len(order), dtype=np.int64)
+            return TokenBatch([toks[i] for i in used[order].tolist()], rank[dense.ravel()], offsets, positions)
+        first = np.zeros(len(toks), dtype=np.int64)
+        seen = np.zeros(len(toks), dtype=bool)
         seen[ids] = True
         used = np.flatnonzero(seen)
         if len(ids):
-            first_pos = np.full(len(table.toks), len(ids), dtype=np.int64)
+            first_pos = np.full(len(toks), len(ids), dtype=np.int64)
             np.minimum.at(first_pos, ids, np.arange(len(ids), dtype=np.int64))
             used = used[np.argsort(first_pos[used], kind="stable")]
         first[used] = np.arange(len(used), dtype=np.int64)
-        toks = table.toks
-        return TokenBatch([toks[i] for i in used.tolist()], first[ids], offsets, positions)
+        ids = first[ids]
+        return TokenBatch([toks[i] for i in used.tolist()], ids, offsets, positions)
 
     def tokenize_batch(self, texts: Sequence[str]) -> list[list[str]]:
         """The tokens of each text, as lists (convenient; ``analyze_batch`` is faster)."""
