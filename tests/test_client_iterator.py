@@ -6,7 +6,7 @@ import pytest
 
 from embedb import MilvusClient
 from embedb.client import QueryIterator
-from embedb.errors import CollectionNotLoadedError, ParamError
+from embedb.errors import CollectionNotLoadedError, ParamError, PartitionNotFoundError
 
 
 @pytest.fixture
@@ -93,9 +93,11 @@ def test_string_primary_keys():
 def test_bad_arguments(client):
     for kwargs in ({"batch_size": 0}, {"batch_size": 16385}, {"batch_size": "9"},
                    {"limit": -2}, {"filter": 3}, {"output_fields": ["count(*)"]},
-                   {"partition_names": ["nope"]}, {"bogus": 1}):
+                   {"bogus": 1}):
         with pytest.raises(ParamError):
             client.query_iterator("c", **kwargs)
+    with pytest.raises(PartitionNotFoundError, match="nope"):
+        client.query_iterator("c", partition_names=["nope"])
     client.release_collection("c")
     with pytest.raises(CollectionNotLoadedError):
         client.query_iterator("c")

@@ -2,16 +2,14 @@
 argument-normalisation helpers every mixin shares.
 
 A client owns no storage logic. Local paths (and ``":memory:"``) open an
-:class:`embedb.engine.Database`; several clients opened on the same path in one process share
-one ``Database`` (like Milvus Lite's one server per path), which is closed when the last client
-closes.
+:class:`embedb.engine.Database`; the engine shares one open database between the clients of a
+path in one process (like Milvus Lite's one server per path) and closes it with the last one.
 """
 
 from __future__ import annotations
 
 import enum
 import os
-import threading
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -42,51 +40,6 @@ class LoadState(enum.IntEnum):
 
     def __str__(self) -> str:
         return self.name
-
-
-class _SharedDatabases:
-    """Process-wide registry: one open Database per resolved path, reference counted."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._open: dict[str, list] = {}  # key -> [database, refcount]
-
-    def acquire(self, path: str | None, read_only: bool) -> tuple[Any, str | None]:
-        from ..engine import Database  # the engine is imported when a client opens, not at import
-
-        if path is None:  # every ":memory:" client gets its own database
-            return Database.open(None), None
-        key = os.path.realpath(path)
-        with self._lock:
-            entry = self._open.get(key)
-            if entry is not None:
-                if entry[0].read_only and not read_only:
-                    raise ParamError(
-                        f"database {path!r} is already open read-only in this process; "
-                        "close that client before opening it for writing"
-                    )
-                entry[1] += 1
-                return entry[0], key
-            db = Database.open(path, read_only=read_only)
-            self._open[key] = [db, 1]
-            return db, key
-
-    def release(self, db: Any, key: str | None) -> None:
-        if key is None:
-            db.close()
-            return
-        with self._lock:
-            entry = self._open.get(key)
-            if entry is None or entry[0] is not db:
-                return
-            entry[1] -= 1
-            if entry[1] > 0:
-                return
-            del self._open[key]
-        db.close()
-
-
-_databases = _SharedDatabases()
 
 
 def parse_uri(uri: Any) -> str | None:
@@ -191,7 +144,6 @@ class ClientBase:
     ) -> None:
         # user/password/token/timeout have no meaning for a local database: accepted, ignored.
         self._db = None
-        self._db_key = None
         if db_name not in ("", "default", None):
             raise ParamError(
                 f"db_name {db_name!r}: embedb keeps one database per path; use db_name='' or 'default'"
@@ -201,14 +153,16 @@ class ClientBase:
             raise ParamError(f"read_only must be a bool, got {type(read_only).__name__}")
         self._uri = uri
         path = parse_uri(uri)
-        self._db, self._db_key = _databases.acquire(path, read_only)
+        from ..engine import Database  # the engine loads when a client opens, not at import
+
+        self._db = Database.open(path, read_only=read_only)
 
     # lifetime -----------------------------------------------------------------------------
     def close(self) -> None:
         """Close the client. The database closes (and checkpoints) when its last client closes."""
         db, self._db = self._db, None
         if db is not None:
-            _databases.release(db, self._db_key)
+            db.close()
 
     def __enter__(self) -> "ClientBase":
         return self

@@ -219,8 +219,8 @@ class QueryIterator:
 
     The matching rows are fixed when the iterator is made (like the server's MVCC snapshot):
     rows written later are not returned. If the collection's row numbers change meaning in
-    between (compaction, truncate), the iterator re-reads the matches after the last primary
-    key it returned, so it neither repeats nor skips keys.
+    between (compaction, truncate), the keys not yet returned are looked up again by primary
+    key, so it neither repeats keys nor returns new ones.
     """
 
     def __init__(self, coll: Any, *, batch_size: int, limit: int, filter: str,
@@ -237,20 +237,19 @@ class QueryIterator:
         pk_name = coll.schema.primary_field.name
         fields = list(coll.resolve_output_fields(output_fields or ["*"]))
         self._fields = fields if pk_name in fields else [pk_name] + fields
-        self._last_pk: Any = None
         self._closed = False
         self._snapshot()
         self._pos = min(offset, len(self._rows))
-        if self._pos:
-            self._last_pk = self._pks[self._pos - 1]
 
-    def _snapshot(self) -> None:
+    def _snapshot(self, among: np.ndarray | None = None) -> None:
+        """Rows matching now, in pk order; ``among``: only these primary keys (a re-read)."""
         coll = self._coll
-        rows = np.flatnonzero(coll.mask(self._filter, self._filter_params, self._partitions))
+        ids = None if among is None else among.tolist()
+        if ids is not None and not ids:
+            rows = np.empty(0, dtype=np.int64)
+        else:
+            rows = np.flatnonzero(coll.mask(self._filter, self._filter_params, self._partitions, ids))
         pks = np.asarray(coll.pk_values(rows)) if len(rows) else np.empty(0, dtype=np.int64)
-        if self._last_pk is not None and len(pks):
-            keep = pks > self._last_pk
-            rows, pks = rows[keep], pks[keep]
         order = np.argsort(pks, kind="stable")
         self._rows, self._pks = rows[order], pks[order]
         self._pos = 0
@@ -261,14 +260,14 @@ class QueryIterator:
         if self._closed or self._remaining == 0:
             return []
         if self._coll.generation != self._generation:
-            self._snapshot()
+            # row numbers changed meaning: find the keys still to return by primary key
+            self._snapshot(among=self._pks[self._pos:])
         n = self._batch_size if self._remaining is None else min(self._batch_size, self._remaining)
         rows = self._rows[self._pos:self._pos + n]
         if not len(rows):
             return []
         batch = self._coll.entities(rows, self._fields)
         self._pos += len(rows)
-        self._last_pk = self._pks[self._pos - 1]
         if self._remaining is not None:
             self._remaining -= len(rows)
         return QueryResult(batch)
