@@ -29,7 +29,7 @@ from .filters import build_filter
 from .languages import STEMMERS, STOP_WORD_LANGUAGES, language_code, language_name
 from .tokenizers import build_tokenizer
 
-_MEMO_LIMIT = 1 << 20  # distinct raw tokens remembered per analyzer before the memo is reset
+_MEMO_LIMIT = 1 << 18  # distinct chunks remembered per analyzer before its memo is reset (bounds memory)
 
 
 class TokenBatch(NamedTuple):
