@@ -146,3 +146,31 @@ def test_output_field_is_not_writable_and_hybrid_search_fuses(tmp_path):
     assert [h["id"] for h in hits] == sorted(fused, key=lambda i: (-fused[i], i))
     assert client.run_analyzer("Apple PIE", collection_name="docs", field_name="text").tokens == ["apple", "pie"]
     client.close()
+
+
+def test_multi_language_field_through_the_client(tmp_path):
+    client = MilvusClient(str(tmp_path / "ml.db"))
+    schema = client.create_schema()
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("language", DataType.VARCHAR, max_length=16)
+    schema.add_field("text", DataType.VARCHAR, max_length=1000, enable_analyzer=True, enable_match=True,
+                     multi_analyzer_params={"analyzers": {"english": {"type": "english"}, "german": {"type": "german"},
+                                                          "default": {"type": "standard"}},
+                                            "by_field": "language", "alias": {"en": "english", "de": "german"}})
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function("bm25", FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"]))
+    index = client.prepare_index_params()
+    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    client.create_collection("docs", schema=schema, index_params=index)
+    client.insert("docs", [{"id": 0, "language": "en", "text": "The dogs are running"},
+                           {"id": 1, "language": "de", "text": "Die Hunde laufen"},
+                           {"id": 2, "language": "fr", "text": "Les chiens courent"}])
+    hits = client.search("docs", data=["dog"], anns_field="sparse", limit=5,
+                         search_params={"metric_type": "BM25", "analyzer_name": "english"})[0]
+    assert [h["id"] for h in hits] == [0]
+    hits = client.search("docs", data=["Hund"], anns_field="sparse", limit=5,
+                         search_params={"metric_type": "BM25", "params": {"analyzer_name": "de"}})[0]
+    assert [h["id"] for h in hits] == [1]
+    rows = client.query("docs", filter="text_match(text, 'run hunde chiens')", output_fields=["id"], limit=10)
+    assert sorted(r["id"] for r in rows) == [0, 1, 2]
+    client.close()
