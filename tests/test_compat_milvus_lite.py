@@ -4,8 +4,8 @@ does not fix it, float32 rounding, result classes).
 
 Skipped when milvus-lite is not installed. Deliberate divergences (documented in docs/api.md) are
 asserted as such: delete returns {"delete_count": n} (Lite: a list of the keys it was given),
-create_collection is idempotent (Lite: always an error), partition_name on delete is honoured
-(Lite deletes across all partitions).
+create_collection is idempotent (Lite: always an error), partition_names are honoured by
+count(*) (Lite counts every partition).
 """
 
 from __future__ import annotations
@@ -170,8 +170,10 @@ def test_partitions(clients):
     same(clients, lambda c: c.query("parts", filter="n > 2", partition_names=["p1", "p2"],
                                     output_fields=["n"]))
     same(clients, lambda c: c.get("parts", [1, 11, 21], partition_names=["p2"]))
-    same(clients, lambda c: c.query("parts", filter="", partition_names=["p2"],
-                                    output_fields=["count(*)"]), sort_pk=None)
+    # count(*) honours partition_names in embedb; Lite 3.2 counts every partition
+    a, b = both(clients, lambda c: c.query("parts", filter="", partition_names=["p2"],
+                                           output_fields=["count(*)"]))
+    assert norm(a) == [{"count(*)": 12}] and b == [{"count(*)": 3}]
     both(clients, lambda c: (c.release_collection("parts"), c.drop_partition("parts", "p2"),
                              c.load_collection("parts")))
     same(clients, lambda c: c.list_partitions("parts"), sort_pk=None)
@@ -252,3 +254,59 @@ def test_errors_and_lifecycle(clients):
     with pytest.raises(Exception):
         lite.create_collection("twice", dimension=DIM)
     ours.create_collection("twice", dimension=DIM)
+
+
+def test_describe_collection(clients):
+    def setup(c):
+        c.create_collection("desc_q", dimension=DIM, metric_type="L2")
+        schema = c.create_schema(enable_dynamic_field=False, description="typed")
+        schema.add_field("pk", pymilvus.DataType.VARCHAR if c is clients[0] else embedb.DataType.VARCHAR,
+                         is_primary=True, max_length=20)
+        dt = pymilvus.DataType if c is clients[0] else embedb.DataType
+        schema.add_field("emb", dt.FLOAT_VECTOR, dim=DIM)
+        schema.add_field("year", dt.INT32)
+        schema.add_field("tags", dt.ARRAY, element_type=dt.VARCHAR, max_capacity=4, max_length=8)
+        c.create_collection("desc_s", schema=schema)
+
+    both(clients, setup)
+    keys = ("collection_name", "auto_id", "num_shards", "description", "functions",
+            "enable_dynamic_field", "num_partitions", "properties")
+
+    def shape(c, name):
+        d = c.describe_collection(name)
+        fields = [{k: (int(v) if k in ("type", "element_type") else v) for k, v in f.items()
+                   if k in ("name", "type", "params", "is_primary", "auto_id", "element_type")}
+                  for f in d["fields"]]
+        return {**{k: d[k] for k in keys}, "fields": fields}
+
+    same(clients, lambda c: shape(c, "desc_q"), sort_pk=None)
+    lite, ours = clients
+    a, b = shape(lite, "desc_s"), shape(ours, "desc_s")
+    # Lite 3.2 drops the schema description and an ARRAY<VARCHAR>'s max_length; embedb keeps them
+    assert (a["description"], b["description"]) == ("", "typed")
+    assert a["fields"][3]["params"] == {"max_capacity": 4}
+    assert b["fields"][3]["params"] == {"max_capacity": 4, "max_length": 8}
+    a["fields"][3]["params"] = b["fields"][3]["params"] = None
+    a["description"] = b["description"] = None
+    assert a == b
+    same(clients, lambda c: str(c.get_load_state("desc_q")["state"]), sort_pk=None)
+    # schema mode without index_params: the server leaves the collection unloaded; Lite loads it
+    a, b = both(clients, lambda c: str(c.get_load_state("desc_s")["state"]))
+    assert (a, b) == ("Loaded", "NotLoad")
+    same(clients, lambda c: c.describe_index("desc_q", "vector")["metric_type"], sort_pk=None)
+
+
+def test_delete_in_a_partition(clients):
+    def setup(c):
+        c.create_collection("del_p", dimension=DIM)
+        c.create_partition("del_p", "p1")
+        c.insert("del_p", data(4))
+        c.insert("del_p", data(4, start=10), partition_name="p1")
+        return c.delete("del_p", filter="n >= 0", partition_name="p1")
+
+    a, b = both(clients, setup)
+    assert b == {"delete_count": 4, "cost": 0}
+    lite, ours = clients
+    # embedb deletes only in p1; Lite 3.2 ignores partition_name and deletes everywhere
+    assert sorted(r["id"] for r in ours.query("del_p", filter="", output_fields=["id"])) == [0, 1, 2, 3]
+    assert lite.query("del_p", filter="", output_fields=["id"]) == []

@@ -69,18 +69,18 @@ class DataMixin:
 
     # writes ---------------------------------------------------------------------------------
     def insert(self, collection_name: str, data: dict | list[dict], timeout: float | None = None,
-               partition_name: str | None = "", **kwargs: Any) -> OmitZeroDict:
+               partition_name: str | None = "", **kwargs: Any) -> dict:
         """Insert rows; returns ``{"insert_count": n, "ids": [...], "cost": 0}``."""
         rows = as_rows(data)
         coll = self._collection(collection_name)
         partition = self._write_partition(coll, partition_name)
-        if not rows:
-            return OmitZeroDict({"insert_count": 0, "ids": [], "cost": 0})
+        if not rows:  # pymilvus answers an empty batch itself, with a plain dict
+            return {"insert_count": 0, "ids": []}
         ids = coll.insert(rows, partition=partition)
         return OmitZeroDict({"insert_count": len(ids), "ids": list(ids), "cost": 0})
 
     def upsert(self, collection_name: str, data: dict | list[dict], timeout: float | None = None,
-               partition_name: str | None = "", **kwargs: Any) -> OmitZeroDict:
+               partition_name: str | None = "", **kwargs: Any) -> dict:
         """Insert or replace rows by primary key; ``partial_update=True`` keeps the fields a row
         does not name. Returns ``{"upsert_count": n, "ids": [...], "cost": 0}``."""
         partial = kwargs.pop("partial_update", False)
@@ -92,7 +92,7 @@ class DataMixin:
         coll = self._collection(collection_name)
         partition = self._write_partition(coll, partition_name)
         if not rows:
-            return OmitZeroDict({"upsert_count": 0, "ids": [], "cost": 0})
+            return {"upsert_count": 0, "ids": []}
         ids = coll.upsert(rows, partition=partition, partial_update=partial)
         return OmitZeroDict({"upsert_count": len(ids), "cost": 0, "ids": list(ids)})
 
