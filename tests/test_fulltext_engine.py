@@ -149,9 +149,11 @@ def random_text(rng):
 
 @pytest.fixture(params=["tail only", "merged"])
 def tail_min(request, monkeypatch):
-    """Run with the default tail, and with a tiny one so the posting lists merge often."""
+    """Run with the defaults, and with a tiny tail so the posting lists merge often (and BM25
+    candidates always scored sparsely rather than over all rows)."""
     if request.param == "merged":
         monkeypatch.setattr(fulltext, "_TAIL_MIN", 3)
+        monkeypatch.setattr(fulltext, "_DENSE_FACTOR", 0)
     return request.param
 
 

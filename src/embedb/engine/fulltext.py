@@ -30,12 +30,22 @@ DEFAULT_B = 0.75
 _HASH_MOD = 0xFFFFFFFF  # sparse indices must lie in [0, 2^32 - 1)
 _STATE_KEY = "fulltext"
 _TAIL_MIN = 1 << 16  # entries the tail may hold before it is merged into the main part
+_DENSE_FACTOR = 16  # score over all rows when candidates exceed 1/_DENSE_FACTOR of them
 _lock = threading.RLock()
 
 
 def token_hash(token: str) -> int:
     """The stable 32-bit key of a token in BM25 sparse vectors (CRC-32 of its UTF-8 bytes)."""
     return zlib.crc32(token.encode("utf-8")) % _HASH_MOD
+
+
+def _unique_int(a: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an int array (a plain sort: faster than NumPy's hashing unique
+    on large, mostly distinct keys)."""
+    if len(a) < 2:
+        return a.copy()
+    a = np.sort(a)
+    return a[np.concatenate(([True], a[1:] != a[:-1]))]
 
 
 def _hashes(vocab: Sequence[str]) -> np.ndarray:
@@ -305,7 +315,7 @@ def _bm25_index(collection: Any, field: str) -> Postings:
             rows = np.repeat(np.arange(start, total, dtype=np.int64), counts)
             keys = np.asarray(m.indices[a:b], dtype=np.int64)
             tf = np.asarray(m.data[a:b], dtype=np.float64)
-            uniq = np.unique(keys)
+            uniq = _unique_int(keys)
             terms = state.term_ids(uniq.tolist(), add=True)[np.searchsorted(uniq, keys)]
             dl = np.bincount(rows - start, weights=tf, minlength=total - start)
             state.doc_len = np.concatenate([state.doc_len, dl])
@@ -393,8 +403,13 @@ def search_bm25(collection: Any, field: str, texts: Sequence[str], limit: int, m
         rows_cat = np.concatenate(all_rows)
         if not len(rows_cat):
             continue
-        cand, inverse = np.unique(rows_cat, return_inverse=True)
-        scores = np.bincount(inverse, weights=np.concatenate(all_scores), minlength=len(cand))
+        if len(rows_cat) * _DENSE_FACTOR > total:  # many candidates: accumulate over all rows
+            dense = np.bincount(rows_cat, weights=np.concatenate(all_scores), minlength=total)
+            cand = np.flatnonzero(np.bincount(rows_cat, minlength=total))
+            scores = dense[cand]
+        else:
+            cand, inverse = np.unique(rows_cat, return_inverse=True)
+            scores = np.bincount(inverse, weights=np.concatenate(all_scores), minlength=len(cand))
         top = _top_k(scores, limit)
         out_rows[q, : len(top)] = cand[top]
         out_scores[q, : len(top)] = scores[top]
@@ -490,7 +505,9 @@ def text_match(collection: Any, field: str, query: str, minimum_should_match: in
         counts = np.zeros(total, dtype=np.int64)
         for t in terms[terms >= 0]:
             rows, _ = state.gather(int(t))
-            counts[np.unique(rows)] += 1
+            has = np.zeros(total, dtype=bool)
+            has[rows] = True
+            counts += has
         hit = counts >= msm
         result |= hit if group is None else hit & _fit(group, total)
     return result
@@ -540,13 +557,13 @@ def _phrase_rows(state: Postings, batch: TokenBatch, slop: int, total: int) -> n
             rows, pos = rows[keep], pos[keep]
         rel = pos.astype(np.int64) - q + _POS_SPAN
         keys = ((rows << 32) + rel)[:, None] - offsets[None, :]
-        keys = np.unique(keys.ravel())
+        keys = _unique_int(keys.ravel())
         anchors = keys if anchors is None else np.intersect1d(anchors, keys, assume_unique=True)
         if not len(anchors):
             return hit
     if anchors is None:
         return hit
-    rows = np.unique(anchors >> 32)
+    rows = _unique_int(anchors >> 32)
     if len(set(term_ids.tolist())) < len(term_ids):
         # A token repeated in the phrase needs distinct document positions: check exactly.
         rows = np.array([r for r in rows.tolist() if _phrase_ok_repeated(
