@@ -9,18 +9,13 @@
 from __future__ import annotations
 
 from .aliases import AliasesMixin
+from .analyzer import AnalyzerMixin
 from .base import ClientBase, LoadState
 from .collections import CollectionsMixin
 from .data import DataMixin, QueryIterator
 from .indexes import IndexMixin
 from .partitions import PartitionsMixin
 from .search import SearchMixin
-
-try:  # the analyzer mixin is optional until it lands
-    from .analyzer import AnalyzerMixin
-except ImportError:  # pragma: no cover - depends on the build
-    class AnalyzerMixin:  # type: ignore[no-redef]
-        pass
 
 
 class MilvusClient(
