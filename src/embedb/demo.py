@@ -34,7 +34,7 @@ def _shared_path(env: str, *parts: str) -> Path:
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)  # long lines stay whole in logs
 
 
 # -- seed examples -------------------------------------------------------------------------------
