@@ -126,3 +126,21 @@ def test_missing_collection_error_names_it():
             client.describe_collection("")
         with pytest.raises(ParamError):
             client.describe_collection(12)
+
+
+def test_read_only_client(tmp_path):
+    from embedb.errors import ReadOnlyError
+
+    path = str(tmp_path / "ro.db")
+    with MilvusClient(path) as writer:
+        writer.create_collection("c", dimension=2)
+        writer.insert("c", [{"id": 1, "vector": [1.0, 0.0]}])
+    with MilvusClient(path, read_only=True) as reader:
+        assert reader.get("c", 1)[0]["id"] == 1
+        with pytest.raises(ReadOnlyError):
+            reader.insert("c", [{"id": 2, "vector": [0.0, 1.0]}])
+        with pytest.raises(ReadOnlyError):
+            reader.drop_collection("c")
+        assert reader.get_collection_stats("c") == {"row_count": 1}
+    with pytest.raises(ParamError, match="read_only"):
+        MilvusClient(path, read_only="yes")
