@@ -209,7 +209,6 @@ class Postings:
         self.rows = 0
         self.term_of: dict[Any, int] = {}  # term key -> dense term id
         self._main = _Sorted.empty()
-        self._main_rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # main, row-major
         self._tail_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._tail_nnz = 0
         self._tail = _Sorted.empty()
@@ -226,12 +225,11 @@ class Postings:
         """Add entries of rows ``[self.rows, upto)`` (in row order). Callers hold ``_lock``;
         readers only see finished structures, so ``gather`` needs no lock."""
         if len(rows):
-            self._tail_parts.append((rows, terms, payload))
+            # compact: 4-byte rows and terms, float32 payloads (tf counts and positions are exact)
+            self._tail_parts.append((rows.astype(np.int32), terms.astype(np.int32), payload.astype(np.float32)))
             self._tail_nnz += len(rows)
             if self._tail_nnz > max(_TAIL_MIN, self._main.nnz // 4):
-                main_rows = self._concat(include_main=True)  # row-major: rows ascending
-                self._main = _Sorted.build(*main_rows)
-                self._main_rows = main_rows
+                self._main = _Sorted.build(*self._concat(include_main=True))
                 self._tail_parts, self._tail_nnz, self._tail = [], 0, _Sorted.empty()
             else:
                 self._tail = _Sorted.build(*self._concat(include_main=False))
@@ -239,10 +237,10 @@ class Postings:
 
     def _concat(self, include_main: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         parts = list(self._tail_parts)
-        if include_main and self._main_rows is not None:
-            parts.insert(0, self._main_rows)
+        if include_main and self._main.nnz:
+            parts.insert(0, self._main.row_major())
         if not parts:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+            return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)
         return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
 
     def gather(self, term: int) -> tuple[np.ndarray, np.ndarray]:
@@ -256,14 +254,14 @@ class Postings:
 class _Sorted:
     """Entries grouped by term (rows ascending inside a term) with a term -> slice pointer array."""
 
-    __slots__ = ("indptr", "rows", "payload")
+    __slots__ = ("indptr", "rows", "payload", "n_rows")
 
-    def __init__(self, indptr: np.ndarray, rows: np.ndarray, payload: np.ndarray) -> None:
-        self.indptr, self.rows, self.payload = indptr, rows, payload
+    def __init__(self, indptr: np.ndarray, rows: np.ndarray, payload: np.ndarray, n_rows: int = 0) -> None:
+        self.indptr, self.rows, self.payload, self.n_rows = indptr, rows, payload, n_rows
 
     @classmethod
     def empty(cls) -> "_Sorted":
-        return cls(np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
+        return cls(np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
 
     @classmethod
     def build(cls, rows: np.ndarray, terms: np.ndarray, payload: np.ndarray) -> "_Sorted":
@@ -278,7 +276,18 @@ class _Sorted:
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
         csc = sp.csr_array((payload, terms, indptr), shape=(n_rows, n_terms)).tocsc()
-        return cls(np.asarray(csc.indptr, dtype=np.int64), np.asarray(csc.indices, dtype=np.int64), csc.data)
+        return cls(np.asarray(csc.indptr, dtype=np.int64), np.asarray(csc.indices, dtype=np.int32),
+                   np.asarray(csc.data, dtype=np.float32), n_rows)
+
+    def row_major(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The entries back in row order (CSC -> CSR, again a counting sort that keeps the
+        order of equal (row, term) entries)."""
+        import scipy.sparse as sp
+
+        n_terms = len(self.indptr) - 1
+        csr = sp.csc_array((self.payload, self.rows, self.indptr), shape=(self.n_rows, n_terms)).tocsr()
+        rows = np.repeat(np.arange(self.n_rows, dtype=np.int32), np.diff(csr.indptr))
+        return rows, np.asarray(csr.indices, dtype=np.int32), np.asarray(csr.data, dtype=np.float32)
 
     @property
     def nnz(self) -> int:
@@ -556,7 +565,7 @@ def _phrase_rows(state: Postings, batch: TokenBatch, slop: int, total: int) -> n
             keep = np.isin(rows, anchors >> 32)
             rows, pos = rows[keep], pos[keep]
         rel = pos.astype(np.int64) - q + _POS_SPAN
-        keys = ((rows << 32) + rel)[:, None] - offsets[None, :]
+        keys = ((rows.astype(np.int64) << 32) + rel)[:, None] - offsets[None, :]
         keys = _unique_int(keys.ravel())
         anchors = keys if anchors is None else np.intersect1d(anchors, keys, assume_unique=True)
         if not len(anchors):
