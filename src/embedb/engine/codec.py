@@ -22,20 +22,29 @@ MAGIC = b"EMBLOG1\n"
 _LEN = struct.Struct("<Q")
 
 
-def encode_payload(op: str, info: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+def encode_payload(op: str, info: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytearray:
     entries = []
-    blobs = []
     offset = 0
+    flat = []
     for key, arr in arrays.items():
         arr = np.ascontiguousarray(arr)
         if arr.dtype.hasobject:
             raise TypeError(f"payload array {key!r} holds Python objects")
-        raw = arr.tobytes()
-        entries.append([key, arr.dtype.str, list(arr.shape), offset, len(raw)])
-        blobs.append(raw)
-        offset += len(raw)
+        entries.append([key, arr.dtype.str, list(arr.shape), offset, arr.nbytes])
+        flat.append(arr.reshape(-1).view(np.uint8))
+        offset += arr.nbytes
     header = json.dumps({"op": op, "info": info, "arrays": entries}, separators=(",", ":")).encode()
-    return b"".join([MAGIC, _LEN.pack(len(header)), header, *blobs])
+    start = len(MAGIC) + _LEN.size + len(header)
+    out = bytearray(start + offset)  # one buffer, each array copied into it once
+    out[: len(MAGIC)] = MAGIC
+    _LEN.pack_into(out, len(MAGIC), len(header))
+    out[len(MAGIC) + _LEN.size : start] = header
+    view = np.frombuffer(out, dtype=np.uint8)
+    pos = start
+    for raw in flat:
+        view[pos : pos + len(raw)] = raw
+        pos += len(raw)
+    return out
 
 
 def decode_payload(payload: bytes | memoryview) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
@@ -60,7 +69,14 @@ def batch_arrays(batch: ColumnBatch, specs: dict[str, ColumnSpec]) -> dict[str, 
     """Flatten a validated batch into payload arrays keyed ``field/part``."""
     arrays: dict[str, np.ndarray] = {}
     for name, values in batch.values.items():
-        col = Column(specs[name])
+        spec = specs[name]
+        if spec.kind == "fixed":  # already in part form: no copy
+            arrays[f"{name}/values"] = values
+            if spec.nullable:
+                valid = batch.valid.get(name)
+                arrays[f"{name}/valid"] = np.ones(batch.n, bool) if valid is None else valid
+            continue
+        col = Column(spec)
         col.append(values, batch.valid.get(name))
         for part, arr in col.parts(0, batch.n).items():
             arrays[f"{name}/{part}"] = arr
