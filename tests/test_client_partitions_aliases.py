@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from embedb import DataType, MilvusClient
@@ -97,12 +98,72 @@ def test_drop_partition_drops_its_rows(client):
 
 def test_load_and_release_partitions(client):
     client.create_partition("c", "p1")
-    client.release_partitions("c", ["p1"])
+    client.insert("c", rows([1]), partition_name="p1")
+    client.insert("c", rows([2]))
+    client.release_partitions("c", ["p1"])  # _default stays: still readable
+    assert client.get_load_state("c")["state"].name == "Loaded"
+    assert ids(client.query("c", filter="")) == [1, 2]
+    client.release_partitions("c", ["p1", "_default"])  # every partition: released
     assert client.get_load_state("c")["state"].name == "NotLoad"
     client.load_partitions("c", "p1")
     assert client.get_load_state("c", partition_name="p1")["state"].name == "Loaded"
     with pytest.raises(PartitionNotFoundError):
         client.load_partitions("c", ["zz"])
+    with pytest.raises(PartitionNotFoundError):
+        client.release_partitions("c", ["zz"])
+    with pytest.raises(ParamError):
+        client.load_partitions("c", [])
+
+
+def test_pymilvus_partition_example_flow():
+    # the steps of pymilvus examples/milvus_client/partition.py, on a local database
+    rng = np.random.default_rng(7)
+    with MilvusClient(":memory:") as client:
+        client.create_collection("hello", 8, consistency_level="Strong", metric_type="L2")
+        client.create_partition("hello", partition_name="p1")
+        for pk, key in ((1, "a"), (2, "b"), (3, "c")):
+            client.insert("hello", {"id": pk, "vector": rng.random((1, 8))[0], key: pk * 100},
+                          partition_name="p1")
+        client.create_partition("hello", partition_name="p2")
+        for pk, key in ((4, "e"), (5, "f"), (6, "g")):
+            client.insert("hello", {"id": pk, "vector": rng.random((1, 8))[0], key: pk * 100},
+                          partition_name="p2")
+        assert client.list_partitions("hello") == ["_default", "p1", "p2"]
+        client.release_collection("hello")
+        client.load_partitions("hello", partition_names=["p1", "p2"])
+        hits = client.search("hello", rng.random((1, 8)), limit=3, output_fields=["a", "b"],
+                             partition_names=["p1"])
+        assert sorted(h["id"] for h in hits[0]) == [1, 2, 3]
+        client.release_partitions("hello", partition_names=["p1"])
+        client.drop_partition("hello", partition_name="p1", timeout=2.0)
+        assert not client.has_partition("hello", "p1")
+        assert len(client.query("hello", ids=[2])) == 0
+        assert client.query("hello", ids=[4])[0]["e"] == 400
+        assert [r["id"] for r in client.query("hello", filter="f == 500")] == [5]
+        client.drop_collection("hello")
+
+
+def test_pymilvus_alias_example_flow():
+    # the steps of pymilvus examples/milvus_client/alias.py, on a local database
+    rng = np.random.default_rng(8)
+    with MilvusClient(":memory:") as client:
+        for name in ("one", "two"):
+            client.drop_collection(name)
+            client.create_collection(name, 8, consistency_level="Strong", metric_type="L2", auto_id=True)
+        res = client.insert("one", [{"vector": rng.random((1, 8))[0], k: v}
+                                    for k, v in (("a", 100), ("b", 200), ("c", 300))])
+        assert res["insert_count"] == 3
+        client.insert("two", [{"vector": rng.random((1, 8))[0], k: v}
+                              for k, v in (("d", 400), ("e", 500), ("f", 600))])
+        client.drop_alias("al")
+        client.create_alias("one", "al")
+        assert client.list_aliases("one")["aliases"] == ["al"]
+        assert client.describe_collection("al") == client.describe_collection("one")
+        client.alter_alias("two", "al")
+        assert client.describe_collection("al") == client.describe_collection("two")
+        assert [r["f"] for r in client.query("al", filter="f == 600")] == [600]
+        client.drop_alias("al")
+        assert not client.has_collection("al") and client.has_collection("two")
 
 
 def test_partition_key_collection():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import AlreadyExistsError, ParamError, PartitionNotFoundError
+from ..errors import AlreadyExistsError, ParamError
 from .base import as_name_list, check_name
 
 DEFAULT_PARTITION = "_default"
@@ -58,8 +58,9 @@ class PartitionsMixin:
         self._check_partitions(coll, [partition_name])
         return {"row_count": int(coll.partition_num_rows(partition_name))}
 
-    # embedb keeps one load state per collection: loading any partition loads the collection,
-    # releasing partitions releases it.
+    # embedb keeps one load state per collection: loading any partition loads the collection;
+    # releasing partitions releases it only when they are all of its partitions, so the rest
+    # stay readable (the pymilvus partition example releases one partition, then queries).
     def load_partitions(self, collection_name: str, partition_names: Any,
                         timeout: float | None = None, **kwargs: Any) -> None:
         names = as_name_list(partition_names, "partition_names")
@@ -75,7 +76,6 @@ class PartitionsMixin:
         coll = self._collection(collection_name)
         if not names:
             raise ParamError("release_partitions() needs at least one partition name")
-        for p in names:
-            if not coll.has_partition(p):
-                raise PartitionNotFoundError(f"partition not found[partition={p}]")
-        coll.release()
+        self._check_partitions(coll, names)
+        if set(coll.list_partitions()) <= set(names):
+            coll.release()
