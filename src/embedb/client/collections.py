@@ -286,9 +286,10 @@ class CollectionsMixin:
         schema = coll.schema
         fields = []
         for i, f in enumerate(schema.fields):
-            d = {"field_id": 100 + i}
-            d.update(f.to_dict())
-            d.setdefault("params", {})
+            rest = f.to_dict()
+            d = {"field_id": 100 + i, "name": rest.pop("name"), "description": rest.pop("description"),
+                 "type": rest.pop("type"), "params": rest.pop("params", {})}
+            d.update(rest)  # is_primary, auto_id, nullable... only when set, as pymilvus
             fields.append(d)
         consistency = coll.consistency_level
         return {
