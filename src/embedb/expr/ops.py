@@ -284,13 +284,16 @@ def in_list(a: Val, options: Val, negate: bool) -> Val:
 
 
 def _isin(values: np.ndarray, items: list, cls: str) -> np.ndarray:
-    if cls == "str":
-        return np.isin(values, np.array(items, dtype=STRING_DTYPE))
-    if cls == "num" and len(items) <= 4:  # a few equalities beat isin's sort
+    # A few equalities beat a sort; numpy's isin on StringDType is quadratic-ish, so long
+    # string lists use one hash lookup per row instead.
+    if len(items) <= (8 if cls == "str" else 16):
         out = values == items[0]
         for x in items[1:]:
             out |= values == x
         return out
+    if cls == "str":
+        wanted = set(items)
+        return np.fromiter((s in wanted for s in values.tolist()), dtype=bool, count=len(values))
     return np.isin(values, np.array(items))
 
 
