@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from embedb import MilvusClient
 from embedb.client import QueryIterator
@@ -101,3 +103,26 @@ def test_bad_arguments(client):
     client.release_collection("c")
     with pytest.raises(CollectionNotLoadedError):
         client.query_iterator("c")
+
+
+@pytest.fixture(scope="module")
+def shared():
+    c = MilvusClient(":memory:")
+    c.create_collection("c", dimension=2)
+    pks = [(i * 53) % 211 for i in range(211)]
+    c.insert("c", [{"id": pk, "vector": [float(pk), 1.0], "n": pk % 10} for pk in pks])
+    c.delete("c", filter="n == 7")
+    yield c
+    c.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch_size=st.integers(1, 60), limit=st.integers(-1, 230), offset=st.integers(0, 230),
+       below=st.integers(0, 10))
+def test_iterator_equals_query_slice(shared, batch_size, limit, offset, below):
+    expr = f"n < {below}"
+    keys = sorted(r["id"] for r in shared.query("c", filter=expr, output_fields=["id"]))
+    want = keys[offset:] if limit == -1 else keys[offset:offset + limit]
+    it = shared.query_iterator("c", batch_size=batch_size, limit=limit, filter=expr,
+                               output_fields=["id"], offset=offset)
+    assert [r["id"] for b in it for r in b] == want
