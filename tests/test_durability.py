@@ -206,3 +206,26 @@ def test_interrupted_checkpoint_leftovers_are_ignored(tmp_path):
     db = Database.open(path)
     assert db.get_collection("c").dense_vectors("v").tolist() == [[i, i] for i in range(6)]
     db.close()
+
+
+def test_reader_refresh_sees_later_commits_and_checkpoints(tmp_path):
+    path = tmp_path / "refresh.db"
+    db = Database.open(path)
+    s = CollectionSchema()
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+    c = db.create_collection("c", s)
+    c.insert([{"id": 0, "v": [0, 0]}])
+    reader = Database.open(path, read_only=True)
+    assert reader.get_collection("c").num_rows == 1
+    c.insert([{"id": i, "v": [i, 0]} for i in range(1, 5)])
+    assert reader.get_collection("c").num_rows == 1  # the state at open time
+    reader.refresh()
+    assert reader.get_collection("c").num_rows == 5
+    db.flush()  # the log it read is trimmed; the snapshot now holds the rows
+    c.delete(ids=[0])
+    reader.refresh()
+    rc = reader.get_collection("c")
+    assert rc.num_rows == 4 and rc.dense_vectors("v").tolist()[1:] == [[i, 0] for i in range(1, 5)]
+    reader.close()
+    db.close()

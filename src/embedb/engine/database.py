@@ -92,21 +92,43 @@ class Database:
             raise
 
     def _load_catalog(self) -> None:
-        for _attempt in range(5):
-            cols, parts, aliases = self._storage.load_catalog()
-            self._collections: dict[str, Collection] = {}
-            for cid, name, info in cols:
-                coll = Collection(self, cid, name, info, parts.get(cid, {}))
-                coll._load()
-                self._collections[name] = coll
-            if not self._read_only:
-                break
+        attempts = 1 if not self._read_only else 8
+        for attempt in range(attempts):
+            try:
+                collections = self._read_catalog()
+            except (FileNotFoundError, StorageError):
+                # a reader raced a writer's compaction (files renamed away): read again
+                if attempt == attempts - 1:
+                    raise
+                continue
             # a reader may race a writer's checkpoint: retry if a manifest moved meanwhile
-            if all(c._manifest == self._storage.read_manifest(c.id) for c in self._collections.values()):
+            if not self._read_only or all(
+                c._manifest == self._storage.read_manifest(c.id) for c in collections.values()
+            ):
                 break
+        self._collections = collections
         by_id = {c.id: c.name for c in self._collections.values()}
-        self._aliases: dict[str, str] = {a: by_id[cid] for a, cid in aliases.items() if cid in by_id}
+        self._aliases: dict[str, str] = {a: by_id[cid] for a, cid in self._alias_ids.items() if cid in by_id}
         self._storage.remove_orphan_dirs(set(by_id))
+
+    def _read_catalog(self) -> dict[str, Collection]:
+        cols, parts, aliases = self._storage.load_catalog()
+        self._alias_ids = aliases
+        collections: dict[str, Collection] = {}
+        for cid, name, info in cols:
+            coll = Collection(self, cid, name, info, parts.get(cid, {}))
+            coll._load()
+            collections[name] = coll
+        return collections
+
+    def refresh(self) -> None:
+        """Read-only databases: pick up what the writer has committed since opening.
+        Collection objects obtained before are replaced (get them again)."""
+        with self._lock:
+            self._check_open()
+            if not self._read_only:
+                return
+            self._load_catalog()
 
     # ------------------------------------------------------------------ lifecycle
     @property

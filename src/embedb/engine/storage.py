@@ -116,7 +116,8 @@ def map_npy(path: Path, dtype: str, tail: list[int], length: int) -> np.ndarray:
     shape = (length,) + tuple(tail)
     if length == 0 or dt.itemsize == 0 or 0 in tail:
         return np.empty(shape, dtype=dt)
-    return np.memmap(path, dtype=dt, mode="r", offset=HEADER_BYTES, shape=shape)
+    # a plain ndarray view (its base keeps the map alive), so slices are not np.memmap objects
+    return np.asarray(np.memmap(path, dtype=dt, mode="r", offset=HEADER_BYTES, shape=shape))
 
 
 def safe_name(name: str) -> str:
