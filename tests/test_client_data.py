@@ -209,6 +209,7 @@ def test_query_limit_offset_and_window(client):
     seen = [r["id"] for p in pages for r in p]
     assert sorted(seen) == list(range(30))
     assert len(client.query("c", limit=5)) == 5
+    assert sorted(r["id"] for r in client.query("c", filter="n >= 0", offset=25)) == [25, 26, 27, 28, 29]
     with pytest.raises(ParamError, match="16384"):
         client.query("c", filter="", limit=16385)
     with pytest.raises(ParamError, match="16384"):

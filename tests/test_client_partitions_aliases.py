@@ -194,6 +194,7 @@ def test_alias_lifecycle(client):
     assert client.list_aliases("c") == {"aliases": ["live"], "collection_name": "c"}
     assert client.list_aliases() == {"aliases": ["live"]}
     assert client.describe_collection("live")["collection_name"] == "c"
+    assert client.has_collection("live") and "live" not in client.list_collections()
     assert client.describe_collection("c")["aliases"] == ["live"]
     # the alias works wherever a collection name is read or written
     assert ids(client.query("live", filter="")) == [1, 2]

@@ -136,6 +136,8 @@ def test_query_shapes(clients):
     same(clients, lambda c: c.query("shapes", filter="n >= 10", limit=4, output_fields=["n"]),
          sort_pk=None)
     same(clients, lambda c: c.query("shapes", filter=""))  # Lite: no limit needed
+    same(clients, lambda c: c.query("shapes", filter="n >= 0", offset=20, output_fields=["id"]),
+         sort_pk=None)
 
 
 def test_string_keys_and_partial_update(clients):
@@ -191,6 +193,7 @@ def test_aliases(clients):
     both(clients, setup)
     same(clients, lambda c: c.describe_alias("current"), sort_pk=None)
     same(clients, lambda c: c.list_aliases("al_a"), sort_pk=None)
+    same(clients, lambda c: [c.has_collection("current"), "current" in c.list_collections()], sort_pk=None)
     same(clients, lambda c: c.query("current", filter="", output_fields=["id"]))
     both(clients, lambda c: c.alter_alias("al_b", "current"))
     same(clients, lambda c: c.describe_alias("current"), sort_pk=None)

@@ -316,7 +316,14 @@ class CollectionsMixin:
     def has_collection(self, collection_name: str, timeout: float | None = None,
                        **kwargs: Any) -> bool:
         check_name(collection_name)
-        return bool(self._database.has_collection(collection_name))
+        db = self._database
+        if db.has_collection(collection_name):
+            return True
+        try:  # an alias names a collection too (as on the server and Milvus Lite)
+            db.get_collection(collection_name)
+        except KeyError:
+            return False
+        return True
 
     def get_collection_stats(self, collection_name: str, timeout: float | None = None,
                              **kwargs: Any) -> dict:

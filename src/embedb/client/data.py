@@ -52,9 +52,7 @@ def _query_window(limit: Any, offset: Any) -> tuple[int | None, int]:
     """Validate limit/offset as the server does: offset + limit must stay within 16384."""
     offset = 0 if offset is None else _check_count(offset, "offset", 0)
     if limit is None or (isinstance(limit, int) and not isinstance(limit, bool) and limit == -1):
-        if offset:
-            raise ParamError("offset needs a limit")
-        return None, 0
+        return None, offset  # no limit: every row after the offset (as Milvus Lite)
     limit = _check_count(limit, "limit", 1)
     if limit + offset > MAX_QUERY_WINDOW:
         raise ParamError(
