@@ -256,8 +256,6 @@ class CollectionsMixin:
         """Raise AlreadyExistsError unless the existing collection matches; return the requested
         indexes it does not have yet (None when no index_params were given)."""
         coll = self._collection(name)
-        if coll.name != name:
-            raise AlreadyExistsError(f"collection name {name!r} is already an alias of {coll.name!r}")
         diff = _schema_difference(coll.schema, schema)
         if diff is None and consistency != coll.consistency_level:
             diff = f"consistency_level: existing {coll.consistency_level!r}, requested {consistency!r}"
