@@ -280,3 +280,11 @@ def test_same_path_opened_twice_in_one_process_is_shared(tmp_path):
     a.close()
     assert b.list_collections() == ["c"]  # still open for the second user
     b.close()
+
+
+def test_query_by_ids_keeps_the_requested_order(db):
+    c = db.create_collection("c", simple_schema())
+    c.insert([row(i, i) for i in (5, 1, 9, 3)])
+    assert [r["pk"] for r in c.query(ids=[9, 3, 5, 9, 42], output_fields=["pk"])] == [9, 3, 5]
+    assert [r["pk"] for r in c.query(ids=[9, 3, 5], filter="n < 9", output_fields=["pk"])] == [3, 5]
+    assert [r["pk"] for r in c.query(output_fields=["pk"])] == [1, 3, 5, 9]

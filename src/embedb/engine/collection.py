@@ -526,7 +526,8 @@ class Collection:
 
     def query(self, filter: str = "", *, filter_params: dict | None = None, output_fields: list[str] | None = None,
               limit: int | None = None, offset: int = 0, partitions: Any = None, ids: Any = None) -> list[dict]:
-        """Rows passing the filter, in ascending primary-key order, after offset/limit."""
+        """Rows passing the filter after offset/limit: in ascending primary-key order, or in the
+        order of ``ids`` when ids are given (duplicates once)."""
         if limit is not None and limit != -1 and (not isinstance(limit, (int, np.integer)) or limit < 0):
             raise ParamError(f"limit must be a non-negative integer, got {limit!r}")
         if offset is None:
@@ -542,8 +543,15 @@ class Collection:
             if self._pk_name not in fields:
                 fields = [self._pk_name] + fields
             m = self.mask(filter, filter_params, partitions, ids)
-            order = self._pkindex().sorted_rows()
-            rows = order[m[order]]
+            if ids is not None:  # as Milvus Lite's get: in the order the ids were asked for
+                rows = self._pkindex().lookup(self._pk_array(ids))
+                rows = rows[rows >= 0]
+                _, first = np.unique(rows, return_index=True)
+                rows = rows[np.sort(first)]
+                rows = rows[m[rows]]
+            else:  # ascending primary key, so pagination and comparisons are deterministic
+                order = self._pkindex().sorted_rows()
+                rows = order[m[order]]
             stop = None if limit is None or limit == -1 else offset + int(limit)
             rows = rows[offset:stop]
             return self.entities(rows, fields)
