@@ -144,3 +144,18 @@ def test_read_only_client(tmp_path):
         assert reader.get_collection_stats("c") == {"row_count": 1}
     with pytest.raises(ParamError, match="read_only"):
         MilvusClient(path, read_only="yes")
+
+
+def test_refuses_milvus_lite_databases(tmp_path):
+    from embedb.errors import StorageError
+
+    lite2 = tmp_path / "old.db"
+    lite2.write_bytes(b"SQLite format 3\x00" + bytes(100))
+    with pytest.raises(StorageError, match="milvus-lite dump"):
+        MilvusClient(str(lite2))
+    lite3 = tmp_path / "new.db"
+    (lite3 / "collections").mkdir(parents=True)
+    (lite3 / "LOCK").write_text("")
+    with pytest.raises(StorageError, match="Milvus Lite 3"):
+        MilvusClient(str(lite3))
+    assert sorted(p.name for p in lite3.iterdir()) == ["LOCK", "collections"]  # untouched

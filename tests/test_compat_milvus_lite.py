@@ -24,13 +24,24 @@ DIM = 4
 
 
 @pytest.fixture(scope="module")
-def clients(tmp_path_factory):
-    root = tmp_path_factory.mktemp("compat")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("compat")
+
+
+@pytest.fixture(scope="module")
+def clients(root):
     lite = pymilvus.MilvusClient(str(root / "lite.db"))
     ours = embedb.MilvusClient(str(root / "ours.db"))
     yield lite, ours
     ours.close()
     lite.close()
+
+
+def test_embedb_leaves_a_milvus_lite_database_alone(clients, root):
+    before = sorted(p.name for p in (root / "lite.db").iterdir())
+    with pytest.raises(embedb.MilvusException, match="Milvus Lite 3"):
+        embedb.MilvusClient(str(root / "lite.db"))
+    assert sorted(p.name for p in (root / "lite.db").iterdir()) == before
 
 
 def norm(value):

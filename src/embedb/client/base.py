@@ -19,6 +19,7 @@ from ..errors import (
     MilvusException,
     ParamError,
     PartitionNotFoundError,
+    StorageError,
 )
 
 # The server's cap on limit, offset + limit, topk and nq.
@@ -65,6 +66,32 @@ def parse_uri(uri: Any) -> str | None:
     if not parent.is_dir():
         raise ParamError(f"uri {uri!r}: the parent directory {str(parent)!r} does not exist")
     return str(path)
+
+
+_MIGRATE_HINT = (
+    "to bring the data over, run `milvus-lite dump` where Milvus Lite is installed, then "
+    "`embedb import <dump folder> --db <new path>`"
+)
+
+
+def refuse_foreign_database(path: str) -> None:
+    """Refuse to open (and so write into) a Milvus Lite database: a 2.x ``.db`` is one SQLite
+    file, a 3.x ``.db`` a directory with ``LOCK`` and ``collections/``. embedb's own database is a
+    directory holding ``embedb.sqlite3``."""
+    from ..engine.storage import SQLITE_NAME
+
+    p = Path(path)
+    if p.is_file():
+        raise StorageError(
+            f"{path!r} is a file, not an embedb database (embedb keeps a database in a directory; "
+            f"a Milvus Lite 2.x database is a single file); {_MIGRATE_HINT}"
+        )
+    if p.is_dir() and not (p / SQLITE_NAME).exists() and (p / "LOCK").exists() \
+            and (p / "collections").is_dir():
+        raise StorageError(
+            f"{path!r} is a Milvus Lite 3.x database, which embedb does not open (it is left "
+            f"untouched); {_MIGRATE_HINT}"
+        )
 
 
 def as_name_list(value: Any, what: str) -> list[str] | None:
@@ -153,6 +180,8 @@ class ClientBase:
             raise ParamError(f"read_only must be a bool, got {type(read_only).__name__}")
         self._uri = uri
         path = parse_uri(uri)
+        if path is not None:
+            refuse_foreign_database(path)
         from ..engine import Database  # the engine loads when a client opens, not at import
 
         self._db = Database.open(path, read_only=read_only)
