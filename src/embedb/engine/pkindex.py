@@ -2,7 +2,9 @@
 
 Lookups are one ``searchsorted`` for a whole batch of keys; inserting a batch merges its
 sorted keys in with one ``np.insert``. Building from a column (at open, after compaction) is
-one argsort. Works for int64 keys and for VARCHAR keys held as ``StringDType`` arrays.
+one argsort. Works for int64 keys and for VARCHAR keys; string keys are held as an object
+array of ``str`` because ``np.searchsorted`` on ``StringDType`` gives wrong positions for
+strings longer than 15 bytes in NumPy 2.4 (numpy/numpy#31533).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import numpy as np
 
 class PKIndex:
     def __init__(self, dtype: np.dtype):
-        self.dtype = np.dtype(dtype)
+        dtype = np.dtype(dtype)
+        self.dtype = np.dtype(object) if dtype.kind in "TUO" else dtype
         self.keys = np.empty(0, dtype=self.dtype)
         self.rows = np.empty(0, dtype=np.int64)
 
@@ -26,7 +29,7 @@ class PKIndex:
         rows = np.flatnonzero(live)
         keys = pk_values[rows]
         order = np.argsort(keys, kind="stable")
-        index.keys = keys[order]
+        index.keys = keys[order].astype(index.dtype, copy=False)
         index.rows = rows[order].astype(np.int64, copy=False)
         return index
 

@@ -495,7 +495,10 @@ def dedupe_last_wins(batch: ColumnBatch, pks: np.ndarray) -> ColumnBatch:
     """Keep only the last row of each primary key within the batch."""
     if batch.n < 2:
         return batch
-    _, first_in_reversed = np.unique(pks[::-1], return_index=True)
+    rev = pks[::-1]
+    if rev.dtype.kind == "T":  # compare Python strings (see pkindex.py on StringDType sorting)
+        rev = rev.astype(object)
+    _, first_in_reversed = np.unique(rev, return_index=True)
     if len(first_in_reversed) == batch.n:
         return batch
     keep = np.sort(batch.n - 1 - first_in_reversed)
