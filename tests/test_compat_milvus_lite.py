@@ -324,3 +324,39 @@ def test_delete_in_a_partition(clients):
     # embedb deletes only in p1; Lite 3.2 ignores partition_name and deletes everywhere
     assert sorted(r["id"] for r in ours.query("del_p", filter="", output_fields=["id"])) == [0, 1, 2, 3]
     assert lite.query("del_p", filter="", output_fields=["id"]) == []
+
+
+def test_typed_schema_values(clients):
+    def setup(c):
+        dt = pymilvus.DataType if c is clients[0] else embedb.DataType
+        schema = c.create_schema(enable_dynamic_field=True)
+        schema.add_field("pk", dt.INT64, is_primary=True)
+        schema.add_field("v", dt.FLOAT_VECTOR, dim=DIM)
+        schema.add_field("b", dt.BOOL)
+        schema.add_field("i8", dt.INT8)
+        schema.add_field("i32", dt.INT32)
+        schema.add_field("f", dt.FLOAT)
+        schema.add_field("d", dt.DOUBLE)
+        schema.add_field("s", dt.VARCHAR, max_length=32)
+        schema.add_field("j", dt.JSON)
+        schema.add_field("ai", dt.ARRAY, element_type=dt.INT64, max_capacity=5)
+        ip = c.prepare_index_params()
+        ip.add_index("v", index_type="FLAT", metric_type="L2")
+        c.create_collection("typed", schema=schema, index_params=ip)
+        c.insert("typed", [{"pk": i, "v": [0.1 * i, 0.2, 0.3, 0.4], "b": i % 2 == 0, "i8": i - 5,
+                            "i32": i * 1000, "f": i / 3, "d": i / 7, "s": f"s{i}",
+                            "j": {"x": i, "y": [i, "t"], "z": None}, "ai": list(range(i % 5)),
+                            "extra": f"e{i}"} for i in range(12)])
+
+    both(clients, setup)
+    same(clients, lambda c: c.query("typed", filter="pk < 12", output_fields=["*"]), sort_pk="pk")
+    same(clients, lambda c: c.query("typed", filter="b == true and i8 < 0", output_fields=["i8", "s"]),
+         sort_pk="pk")
+    same(clients, lambda c: c.query("typed", filter="j['x'] >= 9 or array_contains(ai, 3)",
+                                    output_fields=["j", "ai", "extra"]), sort_pk="pk")
+    same(clients, lambda c: c.query("typed", filter="f > 2.5 and d < 1.5", output_fields=["f", "d"]),
+         sort_pk="pk")
+    lite, ours = clients
+    a = lite.query("typed", filter="pk == 3", output_fields=["b", "i8", "i32", "f", "d", "s"])[0]
+    b = ours.query("typed", filter="pk == 3", output_fields=["b", "i8", "i32", "f", "d", "s"])[0]
+    assert {k: type(v) for k, v in a.items()} == {k: type(v) for k, v in b.items()}
