@@ -240,3 +240,40 @@ def test_in_memory_database_has_no_files(tmp_path, monkeypatch):
         assert c.num_rows == 0
         db.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_foreign_paths_are_refused(tmp_path):
+    from embedb.errors import StorageError
+
+    (tmp_path / "file.db").write_bytes(b"SQLite format 3\x00")  # e.g. a Milvus Lite 2.x file
+    with pytest.raises(StorageError, match="not a database directory"):
+        Database.open(tmp_path / "file.db")
+    other = tmp_path / "other.db"
+    other.mkdir()
+    (other / "LOCK").write_text("")
+    (other / "collections").mkdir()
+    (other / "aliases.json").write_text("{}")
+    with pytest.raises(StorageError, match="not an embedb database"):
+        Database.open(other)
+    with pytest.raises(StorageError):
+        Database.open(tmp_path / "missing" / "x.db")
+    half = tmp_path / "half.db"  # interrupted first open: only the lock file exists
+    half.mkdir()
+    (half / "LOCK").write_text("")
+    Database.open(half).close()
+
+
+def test_a_failing_checkpoint_hook_does_not_lose_rows(tmp_path):
+    db = Database.open(tmp_path / "h.db")
+    c = db.create_collection("c", all_types_schema())
+
+    def broken(directory):
+        raise OSError("disk full for the index")
+
+    c.checkpoint_hooks.append(broken)
+    c.insert(make_rows(np.random.default_rng(0), 0, 3))
+    with pytest.warns(RuntimeWarning, match="disk full"):
+        db.close()
+    db = Database.open(tmp_path / "h.db")
+    assert db.get_collection("c").num_rows == 3
+    db.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -661,7 +662,11 @@ class Collection:
             return
         data_dir = self.data_dir
         for hook in list(self.checkpoint_hooks):
-            hook(data_dir)
+            try:
+                hook(data_dir)
+            except Exception as exc:  # an extension's files are a cache: never lose the rows for it
+                warnings.warn(f"collection {self.name!r}: checkpoint hook {hook!r} failed: {exc}", RuntimeWarning,
+                              stacklevel=2)
         if not self._dirty and self._manifest is not None and not full:
             return
         manifest = self._manifest

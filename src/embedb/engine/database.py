@@ -75,6 +75,13 @@ class Database:
         if root is not None:
             if root.exists() and not root.is_dir():
                 raise StorageError(f"{str(root)!r} exists and is not a database directory")
+            # only our own first files (an open interrupted before the catalog existed) may be there
+            if root.is_dir() and not (root / SQLITE_NAME).exists() and \
+                    {p.name for p in root.iterdir()} - {"LOCK", "collections"}:
+                raise StorageError(
+                    f"{str(root)!r} is a directory that is not an embedb database (for example a "
+                    "Milvus Lite 3 database); use a new path"
+                )
             if not read_only:
                 if not root.parent.exists():
                     raise StorageError(f"the parent directory of {str(root)!r} does not exist")
