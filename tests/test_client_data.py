@@ -261,8 +261,6 @@ def test_schema_mode_typed_fields():
             client.insert("t", [{"pk": "y", "v": [0, 0], "year": 1, "tags": [], "meta": {}, "zz": 1}])
 
 
-@pytest.mark.xfail(reason="engine PKIndex uses np.searchsorted on StringDType, which NumPy 2.4 "
-                          "gets wrong for strings over 15 bytes (numpy/numpy#31533)", strict=False)
 def test_long_string_primary_keys():
     # keys longer than 15 bytes are stored out of line by NumPy's StringDType; lookups by key
     # (get, delete by ids, upsert) must find them like short ones
