@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from ..errors import DataError
 from ..schema import CollectionSchema, DataType, FieldSchema
-from .columns import STRING_DTYPE, ColumnSpec, spec_for_field
+from .columns import STRING_DTYPE, spec_for_field
 
 
 class _Missing:
