@@ -63,6 +63,8 @@ def exact_search(
         block = max(1, _BINARY_BLOCK_BYTES // max(1, nq * vectors.shape[1]))
     else:
         block = max(1024, _BLOCK_ENTRIES // max(1, nq))
+    if cand is not None and nq <= 8:
+        block = min(block, 2048)   # gathered rows stay in cache between the copy and the product
     q = queries if metric.binary else as_float32(queries)
     parts: list[tuple[np.ndarray, np.ndarray]] = []
     for start in range(0, total, block):
@@ -109,6 +111,8 @@ def count_in_range(
 ) -> np.ndarray:
     """Per query, how many rows lie inside the range (used by tests and range checks)."""
     metric = get_metric(metric_type)
+    if cand is not None and nq <= 8:
+        block = min(block, 2048)   # gathered rows stay in cache between the copy and the product
     q = queries if metric.binary else as_float32(queries)
     x = vectors if metric.binary else as_float32(vectors)
     ok = in_range(metric.kernel(q, x, None), metric.name, radius, range_filter)
