@@ -329,3 +329,22 @@ def test_flush_compact_and_version(client):
         client.flush("nope")
     with pytest.raises(CollectionNotFoundError):
         client.compact("nope")
+
+
+def test_describe_bm25_function(client):
+    from embedb import Function, FunctionType
+
+    schema = client.create_schema()
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("text", DataType.VARCHAR, max_length=200, enable_analyzer=True)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["text"], output_field_names=["sparse"]))
+    client.create_collection("ft", schema=schema)
+    d = client.describe_collection("ft")
+    assert d["functions"] == [{
+        "name": "bm25", "id": 100, "description": "", "type": FunctionType.BM25, "params": {},
+        "input_field_names": ["text"], "input_field_ids": [101],
+        "output_field_names": ["sparse"], "output_field_ids": [102]}]
+    sparse = d["fields"][2]
+    assert sparse["name"] == "sparse" and sparse["is_function_output"] is True

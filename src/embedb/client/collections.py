@@ -296,7 +296,7 @@ class CollectionsMixin:
             "num_shards": 1,
             "description": schema.description,
             "fields": fields,
-            "functions": [fn.to_dict() for fn in schema.functions],
+            "functions": [self._describe_function(schema, i, fn) for i, fn in enumerate(schema.functions)],
             "aliases": list(self._database.list_aliases(coll.name)),
             "collection_id": coll.id,
             "consistency_level": _CONSISTENCY.get(consistency, 2),
@@ -307,6 +307,16 @@ class CollectionsMixin:
             # a Milvus hybrid timestamp: physical milliseconds shifted past 18 logical bits
             "created_timestamp": int(coll.created_at) << 18,
         }
+
+    @staticmethod
+    def _describe_function(schema: CollectionSchema, i: int, fn: Any) -> dict:
+        ids = {f.name: 100 + k for k, f in enumerate(schema.fields)}
+        d = fn.to_dict()
+        return {"name": d["name"], "id": 100 + i, "description": d["description"], "type": d["type"],
+                "params": d["params"], "input_field_names": d["input_field_names"],
+                "input_field_ids": [ids.get(n) for n in d["input_field_names"]],
+                "output_field_names": d["output_field_names"],
+                "output_field_ids": [ids.get(n) for n in d["output_field_names"]]}
 
     def list_collections(self, timeout: float | None = None, **kwargs: Any) -> list[str]:
         return list(self._database.list_collections())
