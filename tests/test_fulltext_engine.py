@@ -456,3 +456,16 @@ def test_real_collection_bm25_and_match_after_random_writes(seed):
         rows = c.query(f"text_match(text, '{word}')", output_fields=["id"])
         expected = {c.pk_values(np.array([r]))[0] for r in np.flatnonzero(live & reference_text_match(tokens, [word], 1))}
         assert {r["id"] for r in rows} == expected
+
+
+def test_phrase_match_with_a_slop_wider_than_any_document():
+    rng = random.Random(77)
+    a = build_analyzer({"tokenizer": "whitespace"})
+    c = StandInCollection(make_schema({"tokenizer": "whitespace"}))
+    c.insert([{"id": i, "text": " ".join(rng.choice(WORDS[:4]) for _ in range(rng.randint(0, 6)))} for i in range(40)])
+    positions = [_positions(a, t) for t in c.texts]
+    for phrase_text in ["apple banana", "banana apple apple", "cherry date apple banana"]:
+        phrase = [(t, i) for i, t in enumerate(phrase_text.split())]
+        for slop in (5, 100, 10**6):
+            got = fulltext.phrase_match(c, "text", phrase_text, slop)
+            np.testing.assert_array_equal(got, reference_phrase_match(positions, phrase, slop))
