@@ -193,3 +193,18 @@ def test_errors_are_clear_and_change_nothing(tmp_path):
         BM25EmbeddingFunction(b=2)
     with pytest.raises(ParamError, match="unknown analyzer type"):
         BM25EmbeddingFunction(analyzer={"type": "klingon"})
+
+
+@pytest.mark.reference
+def test_pymilvus_model_loads_our_files_and_agrees(tmp_path):
+    pm = pytest.importorskip("pymilvus.model.sparse.bm25.bm25")
+    docs = ["Alan Turing was born in London", "Turing machines compute", "London is in England"]
+    ours = BM25EmbeddingFunction().fit(docs)
+    path = tmp_path / "bm25.json"
+    ours.save(path)
+    theirs = pm.BM25EmbeddingFunction(analyzer=ours.analyzer)
+    theirs.load(str(path))
+    for encode in ("encode_documents", "encode_queries"):
+        a = getattr(ours, encode)(docs + ["where was turing born"]).toarray()
+        b = getattr(theirs, encode)(docs + ["where was turing born"]).toarray()
+        np.testing.assert_allclose(a, b, rtol=1e-6)
