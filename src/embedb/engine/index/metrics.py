@@ -16,15 +16,30 @@ import numpy as np
 from ...errors import ParamError
 
 
+_SMALL_NQ = 8
+
+
+def dot(q: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``q @ x.T``. A few queries go through einsum's own loop, one query at a time: a
+    multi-threaded BLAS gemv can be 10x slower on a busy small machine (threads spin and
+    contend), while for many queries BLAS gemm wins."""
+    if len(q) > _SMALL_NQ:
+        return q @ x.T
+    out = np.empty((len(q), len(x)), dtype=np.result_type(q, x))
+    for i in range(len(q)):
+        np.einsum("j,kj->k", q[i], x, out=out[i])
+    return out
+
+
 def _ip(q: np.ndarray, x: np.ndarray, x_sqnorm: np.ndarray | None = None) -> np.ndarray:
-    return q @ x.T
+    return dot(q, x)
 
 
 def _l2(q: np.ndarray, x: np.ndarray, x_sqnorm: np.ndarray | None = None) -> np.ndarray:
     # |q|^2 + |x|^2 - 2 q.x, clipped at 0 against rounding; |x|^2 may come precomputed
     if x_sqnorm is None:
         x_sqnorm = np.einsum("ij,ij->i", x, x)
-    d = q @ x.T
+    d = dot(q, x)
     d *= -2.0
     d += np.einsum("ij,ij->i", q, q)[:, None]
     d += x_sqnorm[None, :]
@@ -38,7 +53,7 @@ def _cosine(q: np.ndarray, x: np.ndarray, x_sqnorm: np.ndarray | None = None) ->
     xn = np.sqrt(x_sqnorm)
     qn[qn == 0] = 1.0
     xn = np.where(xn == 0, 1.0, xn)
-    d = q @ x.T
+    d = dot(q, x)
     d /= qn[:, None]
     d /= xn[None, :]
     return d
