@@ -133,6 +133,13 @@ def test_schema_mode_with_index_params_is_loaded(client):
     assert client.query("sc", filter="year == 2001", output_fields=["year"]) == [{"pk": "a", "year": 2001}]
 
 
+def test_schema_mode_keywords_must_agree_with_the_schema(client):
+    client.create_collection("a", schema=make_schema(client), enable_dynamic_field=False)
+    with pytest.raises(ParamError, match="enable_dynamic_field"):
+        client.create_collection("b", schema=make_schema(client), enable_dynamic_field=True)
+    assert not client.has_collection("b")
+
+
 def test_schema_is_copied_at_create(client):
     schema = make_schema(client)
     client.create_collection("sc", schema=schema)

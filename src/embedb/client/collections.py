@@ -180,6 +180,9 @@ class CollectionsMixin:
             )
         else:
             extra = set(kwargs) & (_SCHEMA_KW - {"description"})
+            for key in ("enable_dynamic_field", "enable_dynamic"):  # accepted when it agrees
+                if key in extra and bool(kwargs[key]) == getattr(schema, "enable_dynamic_field", None):
+                    extra.discard(key)
             if extra:
                 raise ParamError(
                     f"create_collection(schema=...): set {sorted(extra)} on the schema instead"
