@@ -159,3 +159,39 @@ def test_refuses_milvus_lite_databases(tmp_path):
     with pytest.raises(StorageError, match="Milvus Lite 3"):
         MilvusClient(str(lite3))
     assert sorted(p.name for p in lite3.iterdir()) == ["LOCK", "collections"]  # untouched
+
+
+def test_second_process_gets_a_clear_lock_error_and_can_read(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    from embedb.errors import DatabaseLockedError
+
+    path = str(tmp_path / "locked.db")
+    with MilvusClient(path) as c:
+        c.create_collection("c", dimension=2)
+        c.insert("c", [{"id": 7, "vector": [1.0, 0.0]}])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys
+            from embedb import MilvusClient
+            c = MilvusClient({path!r})
+            print("ready", flush=True)
+            sys.stdin.readline()
+            c.close()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(DatabaseLockedError) as ei:
+            MilvusClient(path)
+        assert ei.value.code == 2000
+        with MilvusClient(path, read_only=True) as reader:  # readers are welcome
+            assert reader.get("c", 7)[0]["id"] == 7
+    finally:
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=30)
+    with MilvusClient(path) as c:  # the lock went with the other process's close()
+        assert c.get_collection_stats("c") == {"row_count": 1}
