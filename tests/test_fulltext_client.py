@@ -174,3 +174,57 @@ def test_multi_language_field_through_the_client(tmp_path):
     rows = client.query("docs", filter="text_match(text, 'run hunde chiens')", output_fields=["id"], limit=10)
     assert sorted(r["id"] for r in rows) == [0, 1, 2]
     client.close()
+
+
+def test_indexes_are_saved_at_checkpoint_and_reused_after_reopen(tmp_path, monkeypatch):
+    from embedb.engine import fulltext
+
+    path = str(tmp_path / "persist.db")
+    client = MilvusClient(path)
+    create(client)
+    texts = ["apple banana", "banana cherry", "cherry apple apple", "date"]
+    client.insert("docs", [{"id": i, "text": t} for i, t in enumerate(texts)])
+    client.delete("docs", ids=[1])
+    check_bm25(client, "apple cherry")
+    assert len(client.query("docs", filter="phrase_match(text, 'cherry apple')", output_fields=["id"], limit=10)) == 1
+    client.close()  # checkpoint: the posting lists are written next to the columns
+    assert sorted(p.name for p in tmp_path.rglob("fulltext-*.npz")) == ["fulltext-bm25-sparse.npz", "fulltext-match-text.npz"]
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("the saved index should have been loaded")
+
+    monkeypatch.setattr(fulltext.FieldAnalyzers, "analyze_rows", no_rebuild)
+    monkeypatch.setattr(fulltext.Postings, "extend", no_rebuild)
+    client = MilvusClient(path)
+    client.load_collection("docs")
+    check_bm25(client, "apple cherry")
+    got = client.query("docs", filter="phrase_match(text, 'cherry apple')", output_fields=["id"], limit=10)
+    assert [r["id"] for r in got] == [2]
+    monkeypatch.undo()
+    client.insert("docs", [{"id": 9, "text": "cherry apple pie"}])  # caught up on top of the loaded index
+    check_bm25(client, "apple cherry pie")
+    got = client.query("docs", filter="phrase_match(text, 'cherry apple')", output_fields=["id"], limit=10)
+    assert sorted(r["id"] for r in got) == [2, 9]
+    client.close()
+
+
+def test_a_saved_index_of_an_older_generation_is_not_used(tmp_path):
+    path = str(tmp_path / "gen.db")
+    client = MilvusClient(path)
+    create(client)
+    client.insert("docs", [{"id": i, "text": t} for i, t in enumerate(["apple x", "banana y", "apple banana", "fig"])])
+    check_bm25(client, "apple banana")
+    client.close()  # saves generation 0
+    client = MilvusClient(path)
+    client.load_collection("docs")
+    client.delete("docs", ids=[0, 2])
+    client.compact("docs")  # row numbers change: the generation-0 file no longer applies
+    client.insert("docs", [{"id": 7, "text": "apple apple fig"}, {"id": 8, "text": "banana"}])
+    check_bm25(client, "apple banana fig")
+    got = client.query("docs", filter="text_match(text, 'apple')", output_fields=["id"], limit=10)
+    assert [r["id"] for r in got] == [7]
+    client.close()
+    client = MilvusClient(path)
+    client.load_collection("docs")
+    check_bm25(client, "apple banana fig")
+    client.close()

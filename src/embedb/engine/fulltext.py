@@ -15,6 +15,7 @@ when ``collection.generation`` changes (see docs/dev/engine-api.md).
 
 from __future__ import annotations
 
+import os
 import threading
 import zlib
 from typing import Any, Sequence
@@ -214,6 +215,38 @@ class Postings:
         self._tail = _Sorted.empty()
         self.doc_len = np.zeros(0, dtype=np.float64)  # BM25: sum of tf per row
         self.analyzer_of_row = np.zeros(0, dtype=np.int8)  # match: index of each row's analyzer
+        self.saved_rows = 0  # rows covered by the file last saved (persistence)
+
+    def to_arrays(self, kind: str) -> dict[str, np.ndarray]:
+        keys = list(self.term_of)
+        if kind == "bm25":
+            key_array = np.asarray(keys, dtype=np.int64)
+        else:
+            key_array = np.asarray(keys, dtype=np.str_) if keys else np.zeros(0, dtype="<U1")
+        tail_rows, tail_terms, tail_payload = self._concat(include_main=False)
+        return {
+            "meta": np.array([_FILE_VERSION, self.generation, self.rows, self._main.n_rows], dtype=np.int64),
+            "keys": key_array,
+            "main_indptr": self._main.indptr, "main_rows": self._main.rows, "main_payload": self._main.payload,
+            "tail_rows": tail_rows, "tail_terms": tail_terms, "tail_payload": tail_payload,
+            "doc_len": self.doc_len, "analyzer_of_row": self.analyzer_of_row,
+        }
+
+    @classmethod
+    def from_arrays(cls, z: dict[str, np.ndarray]) -> "Postings":
+        _, gen, rows, main_rows = (int(v) for v in z["meta"][:4])
+        state = cls(gen)
+        state.term_of = dict(zip(z["keys"].tolist(), range(len(z["keys"]))))
+        state._main = _Sorted(z["main_indptr"].astype(np.int64), z["main_rows"].astype(np.int32),
+                              z["main_payload"].astype(np.float32), main_rows)
+        if len(z["tail_rows"]):
+            part = (z["tail_rows"].astype(np.int32), z["tail_terms"].astype(np.int32), z["tail_payload"].astype(np.float32))
+            state._tail_parts, state._tail_nnz = [part], len(part[0])
+            state._tail = _Sorted.build(*part)
+        state.doc_len = z["doc_len"].astype(np.float64)
+        state.analyzer_of_row = z["analyzer_of_row"].astype(np.int8)
+        state.rows = state.saved_rows = rows
+        return state
 
     def term_ids(self, keys: Sequence[Any], add: bool) -> np.ndarray:
         term_of = self.term_of
@@ -305,9 +338,69 @@ def _state(collection: Any, key: tuple) -> Any:
     state = cache.get(key)
     gen = getattr(collection, "generation", 0)
     if state is None or state.generation != gen or state.rows > collection.num_rows_total:
-        state = cache[key] = Postings(gen)
+        state = cache[key] = _load_state(collection, key) or Postings(gen)
+        _register_checkpoint_hook(collection)
     return state
 
+
+# ---------------------------------------------------------------------------------------------
+# persistence: posting lists are a cache of the columns, saved at checkpoints so that reopening
+# a database does not re-analyse every text. Rows [0, k) of a generation never change (writes
+# append, deletes only tombstone, compaction and truncate start a new generation), so a file
+# saved for (generation g, k rows) is valid whenever the collection is at generation g with at
+# least k rows; anything else (or any read error) means "rebuild".
+_FILE_VERSION = 1
+
+
+def _state_path(data_dir: Any, key: tuple) -> Any:
+    return data_dir / f"fulltext-{key[0]}-{key[1]}.npz"
+
+
+def _register_checkpoint_hook(collection: Any) -> None:
+    cache = collection.extensions.setdefault(_STATE_KEY, {})
+    hooks = getattr(collection, "checkpoint_hooks", None)
+    if hooks is None or cache.get("hook") is not None:
+        return
+
+    def save_fulltext_indexes(data_dir: Any) -> None:
+        _save_states(collection, data_dir)
+
+    cache["hook"] = save_fulltext_indexes
+    hooks.append(save_fulltext_indexes)
+
+
+def _save_states(collection: Any, data_dir: Any) -> None:
+    if data_dir is None:
+        return
+    with _lock:
+        for key, state in list(collection.extensions.get(_STATE_KEY, {}).items()):
+            if not (isinstance(key, tuple) and key[0] in ("bm25", "match") and isinstance(state, Postings)):
+                continue
+            if state.generation != collection.generation or state.rows == 0 or state.saved_rows == state.rows:
+                continue
+            path = _state_path(data_dir, key)
+            tmp = path.with_name(path.name + ".tmp")
+            with open(tmp, "wb") as f:
+                np.savez(f, **state.to_arrays(key[0]))
+            os.replace(tmp, path)
+            state.saved_rows = state.rows
+
+
+def _load_state(collection: Any, key: tuple) -> "Postings | None":
+    data_dir = getattr(collection, "data_dir", None)
+    if data_dir is None:
+        return None
+    path = _state_path(data_dir, key)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            version, gen, rows = (int(v) for v in z["meta"][:3])
+            if version != _FILE_VERSION or gen != collection.generation or rows > collection.num_rows_total:
+                return None
+            return Postings.from_arrays({name: z[name] for name in z.files})
+    except (OSError, ValueError, KeyError):
+        return None
 
 # ---------------------------------------------------------------------------------------------
 # BM25 search
