@@ -277,3 +277,20 @@ def test_a_failing_checkpoint_hook_does_not_lose_rows(tmp_path):
     db = Database.open(tmp_path / "h.db")
     assert db.get_collection("c").num_rows == 3
     db.close()
+
+
+def test_close_trims_the_log_and_returns_its_space(tmp_path):
+    path = tmp_path / "space.db"
+    db = Database.open(path)
+    s = CollectionSchema()
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("v", DataType.FLOAT_VECTOR, dim=256)
+    c = db.create_collection("c", s)
+    for b in range(5):  # 5 MiB of vectors through the log
+        c.insert([{"id": b * 1000 + i, "v": np.ones(256, np.float32)} for i in range(1000)])
+    db.close()
+    assert (path / "embedb.sqlite3").stat().st_size < 2 * 2**20
+    assert not (path / "embedb.sqlite3-wal").exists() or (path / "embedb.sqlite3-wal").stat().st_size == 0
+    db = Database.open(path)
+    assert db.get_collection("c").num_rows == 5000
+    db.close()

@@ -170,7 +170,7 @@ class Storage:
         with self._lock:
             try:
                 if self.root is not None and not self.read_only:
-                    self.conn.execute("PRAGMA incremental_vacuum")  # give trimmed log pages back
+                    self.conn.executescript("PRAGMA incremental_vacuum;")  # give trimmed log pages back
                     self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error:
                 pass
