@@ -228,3 +228,35 @@ def test_a_saved_index_of_an_older_generation_is_not_used(tmp_path):
     client.load_collection("docs")
     check_bm25(client, "apple banana fig")
     client.close()
+
+
+def test_concurrent_filters_searches_and_writes_do_not_deadlock(tmp_path):
+    import threading
+
+    client = MilvusClient(str(tmp_path / "threads.db"))
+    create(client)
+    client.insert("docs", [{"id": i, "text": f"apple banana {i}"} for i in range(50)])
+    errors = []
+
+    def run(fn):
+        try:
+            for _ in range(30):
+                fn()
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    counter = iter(range(1000, 100000))
+    workers = [
+        threading.Thread(target=run, args=(lambda: client.query("docs", filter="text_match(text, 'apple')", output_fields=["id"], limit=5),)),
+        threading.Thread(target=run, args=(lambda: client.search("docs", data=["banana"], anns_field="sparse", limit=3,
+                                                                search_params={"metric_type": "BM25"}),)),
+        threading.Thread(target=run, args=(lambda: client.insert("docs", [{"id": next(counter), "text": "apple pie"}]),)),
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=60)
+    assert not any(w.is_alive() for w in workers), "deadlock"
+    assert not errors
+    check_bm25(client, "apple banana pie")
+    client.close()

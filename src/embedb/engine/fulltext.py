@@ -406,11 +406,13 @@ def _load_state(collection: Any, key: tuple) -> "Postings | None":
 # BM25 search
 def _bm25_index(collection: Any, field: str) -> Postings:
     """Posting lists (payload = tf) of a BM25 output field, caught up to the last row."""
+    # Read the column before taking _lock: the collection's own lock is always taken first
+    # (filters call text_match while holding it), never inside _lock.
+    m = collection.sparse_vectors(field)
     with _lock:
         state = _state(collection, ("bm25", field))
-        total = collection.num_rows_total
+        total = min(collection.num_rows_total, m.shape[0])
         if state.rows < total:
-            m = collection.sparse_vectors(field)
             start = state.rows
             a, b = int(m.indptr[start]), int(m.indptr[total])
             counts = np.diff(np.asarray(m.indptr[start : total + 1], dtype=np.int64))
@@ -561,17 +563,19 @@ def _match_field(collection: Any, field: str) -> Any:
 
 def _match_index(collection: Any, field: str) -> Postings:
     """Positional posting lists (payload = token position) of an enable_match field."""
+    fa = field_analyzers(collection, field)
+    source = collection.source  # columns are read before _lock, as in _bm25_index
+    text_values = source.column(field).values
+    lang_values = source.column(fa.by_field).values if fa.by_field is not None else None
     with _lock:
         state = _state(collection, ("match", field))
-        total = collection.num_rows_total
+        total = min(collection.num_rows_total, len(text_values))
         if state.rows < total:
             start = state.rows
-            fa = field_analyzers(collection, field)
-            source = collection.source
-            texts = [str(t) for t in source.column(field).values[start:total].tolist()]
+            texts = [str(t) for t in text_values[start:total].tolist()]
             languages = None
-            if fa.by_field is not None:
-                languages = source.column(fa.by_field).values[start:total].tolist()
+            if lang_values is not None:
+                languages = lang_values[start:total].tolist()
             batch, which = fa.analyze_rows(texts, languages)
             rows = np.repeat(np.arange(start, total, dtype=np.int64), batch.lengths)
             terms = state.term_ids(batch.vocab, add=True)[batch.ids]
