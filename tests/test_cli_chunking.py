@@ -112,3 +112,23 @@ def test_content_hash_tracks_bytes_and_settings(tmp_path):
     assert content_hash(p, "500/120") != h1
     p.write_text("two")
     assert content_hash(p, "800/120") != h1
+
+
+def test_embed_batches_by_length_but_keeps_input_order():
+    import numpy as np
+
+    from embedb.cli.models import embed
+
+    texts = ["ccc", "a", "bb", "dddd", "e", "ffffff"]
+    seen = []
+
+    def encode(batch):
+        seen.append(batch)
+        return np.array([[len(t), ord(t[0])] for t in batch])
+
+    done = []
+    out = embed(texts, encode, batch_size=2, advance=done.append)
+    assert out.dtype == np.float32
+    assert out.tolist() == [[len(t), ord(t[0])] for t in texts]
+    assert seen == [["a", "e"], ["bb", "ccc"], ["dddd", "ffffff"]] and done == [2, 2, 2]
+    assert embed([], encode).shape == (0, 0)

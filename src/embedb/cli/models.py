@@ -44,13 +44,17 @@ def load_reranker(spec: str):
 
 def embed(texts: list[str], encode: Callable[[list[str]], object], batch_size: int = 64,
           advance: Callable[[int], None] | None = None) -> np.ndarray:
-    """Embed ``texts`` in batches (so a progress bar can move) into one float32 matrix."""
+    """Embed ``texts`` in batches (so a progress bar can move) into one float32 matrix, rows in
+    the order of ``texts``. Batches hold texts of similar length, so less padding is computed."""
+    order = np.argsort([len(t) for t in texts], kind="stable")
     parts = []
     for start in range(0, len(texts), batch_size):
-        batch = texts[start:start + batch_size]
+        batch = [texts[i] for i in order[start:start + batch_size]]
         parts.append(np.asarray(encode(batch), dtype=np.float32).reshape(len(batch), -1))
         if advance is not None:
             advance(len(batch))
     if not parts:
         return np.zeros((0, 0), dtype=np.float32)
-    return np.concatenate(parts)
+    out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+    out[order] = np.concatenate(parts)
+    return out
