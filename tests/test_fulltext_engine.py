@@ -93,7 +93,7 @@ class StandInCollection:
         return sp.csr_array((data, indices, indptr), shape=(len(self.vectors), ncols))
 
 
-def make_schema(analyzer_params=None, multi=None, match=True):
+def make_schema(analyzer_params=None, multi=None, match=True, max_length=1000):
     params = {"enable_analyzer": True, "enable_match": match}
     if multi is not None:
         params["multi_analyzer_params"] = multi
@@ -101,7 +101,7 @@ def make_schema(analyzer_params=None, multi=None, match=True):
         params["analyzer_params"] = analyzer_params
     schema = CollectionSchema([
         FieldSchema("id", DataType.INT64, is_primary=True),
-        FieldSchema("text", DataType.VARCHAR, max_length=1000, **params),
+        FieldSchema("text", DataType.VARCHAR, max_length=max_length, **params),
         FieldSchema("lang", DataType.VARCHAR, max_length=10),
         FieldSchema("sparse", DataType.SPARSE_FLOAT_VECTOR),
     ])
@@ -469,3 +469,33 @@ def test_phrase_match_with_a_slop_wider_than_any_document():
         for slop in (5, 100, 10**6):
             got = fulltext.phrase_match(c, "text", phrase_text, slop)
             np.testing.assert_array_equal(got, reference_phrase_match(positions, phrase, slop))
+
+
+def test_builtin_bm25_ndcg_is_within_001_of_rank_bm25_on_msmarco():
+    from pathlib import Path
+
+    from embedb.engine import search as engine_search
+    from embedb.eval import load_beir, ndcg_at_k
+
+    rank_bm25 = pytest.importorskip("rank_bm25")
+    data = Path("/work/shared/data/msmarco-5k")
+    if not data.is_dir():
+        pytest.skip("msmarco-5k data set not available")
+    ds = load_beir(data)
+    doc_ids = list(ds.corpus)
+    docs = [ds.document_text(d) for d in ds.corpus.values()]
+    judged = ds.judged_queries()
+    c = _real_collection(make_schema({"type": "english"}, max_length=65535))
+    for start in range(0, len(docs), 2500):
+        c.insert([{"id": start + i, "text": t, "lang": "en"} for i, t in enumerate(docs[start:start + 2500])])
+    ours, ref_run = {}, {}
+    a = build_analyzer({"type": "english"})
+    ref = rank_bm25.BM25Okapi(a.tokenize_batch(docs))
+    for qid, q in judged.items():
+        hits = engine_search.search(c, [q], anns_field="sparse", limit=10, search_params={"metric_type": "BM25"})[0]
+        ours[qid] = [doc_ids[h["id"]] for h in hits]
+        s = ref.get_scores(a(q))
+        ref_run[qid] = [doc_ids[i] for i in np.argsort(-s, kind="stable")[:10]]
+    ndcg_ours = np.mean(list(ndcg_at_k(ours, ds.qrels, 10).values()))
+    ndcg_ref = np.mean(list(ndcg_at_k(ref_run, ds.qrels, 10).values()))
+    assert ndcg_ours > 0.7 and abs(ndcg_ours - ndcg_ref) < 0.01
