@@ -211,3 +211,22 @@ def test_importing_the_cli_loads_no_model():
             "'embedb.engine') if m in sys.modules]; print(heavy)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_search_a_collection_made_with_the_python_api(tmp_path):
+    """The five-minute tour's quick-mode collection: dense only, text in a dynamic field."""
+    from embedb import MilvusClient, model
+
+    docs = ["Artificial intelligence was founded as an academic discipline in 1956.",
+            "Born in Maida Vale, London, Turing was raised in southern England."]
+    ef = model.DefaultEmbeddingFunction()
+    path = tmp_path / "tour.db"
+    client = MilvusClient(str(path))
+    client.create_collection("docs", dimension=ef.dim)
+    client.insert("docs", [{"id": i, "vector": v, "text": t}
+                           for i, (t, v) in enumerate(zip(docs, ef.encode_documents(docs)))])
+    client.close()
+    hits = run_json("search", "Where was Turing born?", "--db", path, "-n", "1")
+    assert hits == [{"rank": 1, "score": hits[0]["score"], "id": 1, "text": docs[1]}]
+    result = run("search", "Turing", "--db", path, "--mode", "bm25", ok=False)
+    assert result.exit_code == 1 and "no BM25 function" in result.stderr

@@ -48,6 +48,17 @@ class Layout:
     bm25: str | None  # the sparse output field of a BM25 function
     model: str | None  # the embedding model recorded by ingest
     fields: list[str]
+    dynamic: bool = False  # whether rows may carry fields outside the schema
+
+    def has(self, field: str | None) -> bool:
+        """Whether ``field`` can be asked for as an output field."""
+        return field is not None and (field in self.fields or self.dynamic)
+
+    def default_mode(self) -> str:
+        """hybrid when the collection has both a dense field and BM25, else the one it has."""
+        if self.dense and self.bm25:
+            return "hybrid"
+        return "bm25" if self.bm25 else "dense"
 
     def require_dense(self) -> str:
         if self.dense is None:
@@ -77,15 +88,17 @@ def read_layout(client, name: str) -> Layout:
         if getattr(ftype, "name", ftype) in ("BM25", 1):
             bm25, text = fn["output_field_names"][0], fn["input_field_names"][0]
             break
+    dynamic = bool(info.get("enable_dynamic_field"))
     if text is None:
         varchar = [f["name"] for f in fields if _dtype(f) == DataType.VARCHAR and not f.get("is_primary")]
-        text = "text" if "text" in varchar else (varchar[0] if varchar else None)
+        # quick-mode collections keep their text in a dynamic field, by convention "text"
+        text = "text" if "text" in varchar or dynamic else (varchar[0] if varchar else None)
     return Layout(
         name=name, primary=primary, text=text,
         dense=dense["name"] if dense else None,
         dim=int(dense.get("params", {}).get("dim")) if dense else None,
         bm25=bm25, model=(info.get("properties") or {}).get(MODEL_PROPERTY),
-        fields=[f["name"] for f in fields],
+        fields=[f["name"] for f in fields], dynamic=dynamic,
     )
 
 

@@ -42,7 +42,7 @@ def search_texts(client, layout: Layout, queries: list[str], mode: str, ef=None,
         raise ParamError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
     if not queries:
         return []
-    fields = output_fields if output_fields is not None else ([layout.text] if layout.text else [])
+    fields = output_fields if output_fields is not None else ([layout.text] if layout.has(layout.text) else [])
     if mode == "bm25":
         return client.search(layout.name, data=list(queries), anns_field=layout.require_bm25(),
                              limit=limit, filter=filter, output_fields=fields)
@@ -87,8 +87,9 @@ def snippet(text: str, width: int = 160) -> str:
 @click.argument("query")
 @db_option
 @collection_option
-@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
-              help="dense vectors, BM25 full text, or both fused with RRF.")
+@click.option("--mode", type=click.Choice(MODES), default=None,
+              help="dense vectors, BM25 full text, or both fused with RRF (default: hybrid when "
+                   "the collection has both).")
 @click.option("--filter", "filter_", default="", metavar="EXPR",
               help="Filter expression, e.g. 'source like \"%faq%\"'.")
 @click.option("--limit", "-n", default=5, show_default=True, type=click.IntRange(1, 16384),
@@ -112,8 +113,10 @@ def search(query, db, collection, mode, filter_, limit, rerank, candidates, mode
     client = open_client(db, read_only=True)
     layout = read_layout(client, resolve_collection(client, collection))
     ensure_loaded(client, layout.name)
+    mode = mode or layout.default_mode()
     ef = embedding_for(layout, model) if mode != "bm25" else None
     fields = list(dict.fromkeys([f for f in (layout.text, "source") if f in layout.fields]
+                                + ([layout.text] if layout.has(layout.text) else [])
                                 + list(extra_fields)))
     fetch = max(limit, candidates) if rerank else limit
     hits = search_texts(client, layout, [query], mode, ef, limit=fetch, filter=filter_,
