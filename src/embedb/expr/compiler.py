@@ -305,10 +305,14 @@ class _Compiler:
 
     def _Exists(self, node: ast.Exists) -> Evaluator:
         operand = self._json_path_operand(node.operand, "EXISTS")
+        bare = isinstance(node.operand, ast.Ident) and not node.operand.keys and (
+            node.operand.name == "$meta" or self.schema.field(node.operand.name) is not None)
 
         def run(env: _Env) -> Val:
+            # A key holding JSON null exists; a NULL field (bare `exists j`) does not.
             values = operand(env).v
-            return Val(BOOL, np.fromiter((x is not MISSING for x in values.tolist()),
+            return Val(BOOL, np.fromiter((x is not MISSING and x is not None for x in values.tolist())
+                                         if bare else (x is not MISSING for x in values.tolist()),
                                          dtype=bool, count=len(values)), None)
 
         return run

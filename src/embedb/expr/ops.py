@@ -268,7 +268,7 @@ def in_list(a: Val, options: Val, negate: bool) -> Val:
     if a.kind == CONST:
         hit = any(_py_class_eq(a.v, x) for x in items)
         return const(hit != negate)
-    if ca != "json":
+    if a.kind != JSON:
         result, known = _isin(a.v, items, ca), a.k
     else:
         n = len(a.v)
@@ -301,10 +301,10 @@ def _isin(values: np.ndarray, items: list, cls: str) -> np.ndarray:
 
 def _string_operand(a: Val, what: str) -> tuple[Any, Any]:
     c = _static_class(a)
+    if a.kind == JSON and c in ("json", "str"):
+        return json_as(a, "str")
     if c == "str":
         return a.v, a.k
-    if c == "json":
-        return json_as(a, "str")
     raise OpError(f"{what} needs a string, got {describe(a)}")
 
 
