@@ -25,7 +25,7 @@ demo: $(VENV)/.core
 	$(PY) -m embedb.demo $(DEMO_ARGS)
 
 test: $(VENV)/.test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.test
 	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
