@@ -294,3 +294,26 @@ def test_close_trims_the_log_and_returns_its_space(tmp_path):
     db = Database.open(path)
     assert db.get_collection("c").num_rows == 5000
     db.close()
+
+
+def test_checkpoints_append_instead_of_rewriting(tmp_path, monkeypatch):
+    import embedb.engine.database as dbmod
+
+    monkeypatch.setattr(dbmod, "CHECKPOINT_LOG_BYTES", 100_000)  # checkpoint by log size too
+    path = tmp_path / "app.db"
+    db = Database.open(path)
+    s = CollectionSchema()
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("v", DataType.FLOAT_VECTOR, dim=64)
+    c = db.create_collection("c", s)
+    c.insert([{"id": i, "v": np.full(64, i, np.float32)} for i in range(100)])
+    db.flush()
+    vec_file = path / "collections" / "1" / "g0" / "v.values.npy"
+    inode, size = vec_file.stat().st_ino, vec_file.stat().st_size
+    c.insert([{"id": 100 + i, "v": np.full(64, 100 + i, np.float32)} for i in range(500)])  # > 100 kB
+    manifest = db._storage.read_manifest(1)
+    assert manifest["num_rows"] == 600  # the size threshold checkpointed without flush()
+    assert vec_file.stat().st_ino == inode and vec_file.stat().st_size == size + 500 * 64 * 4
+    assert np.load(vec_file, allow_pickle=False).shape == (600, 64)  # still a valid .npy
+    assert db._storage.log_entries(1, 0) == []  # the log it covers is trimmed
+    db.close()
