@@ -479,6 +479,8 @@ def _typed_column(env: _Env, field: Any, desc: str) -> Val:
         val = Val(BOOL, values.astype(bool, copy=False), valid, desc=desc)
     elif dtype in INTEGER_TYPES:
         val = Val(NUM, values.astype(np.int64, copy=False), valid, is_int=True, desc=desc)
+    elif dtype == DataType.FLOAT:  # stays float32: `f > 0.3` compares in float32, like Milvus
+        val = Val(NUM, values.astype(np.float32, copy=False), valid, desc=desc)
     elif dtype in FLOAT_TYPES:
         val = Val(NUM, values.astype(np.float64, copy=False), valid, desc=desc)
     else:  # VARCHAR / STRING
