@@ -209,9 +209,8 @@ class _Compiler:
 
     def _path(self, column: str, keys: tuple, node: ast.Node, desc: str = "") -> Evaluator:
         self.fields.add("$meta" if column == "$meta" else column)
-        if column == "$meta" and keys:
-            desc = f"dynamic field {keys[0]!r}" if len(keys) == 1 else ""
-        desc = desc if not keys or column == "$meta" else ""
+        if keys:  # name the path in messages: JSON path info["a"][0]
+            desc = "JSON path " + column + "".join(f"[{k!r}]" for k in keys)
 
         def run(env: _Env) -> Val:
             cache_key = ("path", column, keys)
