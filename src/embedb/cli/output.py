@@ -60,8 +60,8 @@ def dumps(value: Any) -> str:
 
 def _cell(value: Any) -> str:
     value = to_jsonable(value)
-    if isinstance(value, float):
-        return f"{value:.4f}"
+    if isinstance(value, float):  # 4 decimals at most, no trailing zeros: 0.7977, 22.15, 1
+        return f"{value:.4f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:.6g}"
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
     return "" if value is None else str(value)
