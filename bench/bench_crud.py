@@ -2,6 +2,7 @@
 
     python bench/bench_crud.py --n 100000
     python bench/bench_crud.py --n 1000000 --embedb-only      # the open-time check at 1M rows
+    python bench/bench_crud.py --n 100000 --with-client       # + the same workload via embedb.MilvusClient
 
 Each system runs in its own subprocess (so RSS is its own) on the same generated data:
 N rows of a 384-d float32 vector plus three scalar fields (category INT64 in 0..9, score
@@ -104,11 +105,16 @@ def run_embedb(path: str, n: int, batch: int, repeat: int) -> dict:
 
 
 # ------------------------------------------------------------------- Milvus Lite
-def run_milvus(path: str, n: int, batch: int, repeat: int) -> dict:
+def run_milvus(path: str, n: int, batch: int, repeat: int, embedb_client: bool = False) -> dict:
+    """The MilvusClient workload: pymilvus + Milvus Lite, or the same code on embedb.MilvusClient."""
     import numpy as np
-    from pymilvus import DataType, MilvusClient
 
-    res: dict = {"system": "milvus-lite"}
+    if embedb_client:
+        from embedb import DataType, MilvusClient
+    else:
+        from pymilvus import DataType, MilvusClient
+
+    res: dict = {"system": "embedb-client" if embedb_client else "milvus-lite"}
     t0 = time.perf_counter()
     client = MilvusClient(path)
     s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -145,15 +151,21 @@ def run_milvus(path: str, n: int, batch: int, repeat: int) -> dict:
     return res
 
 
-def milvus_open(path: str) -> dict:
-    from pymilvus import MilvusClient
+def milvus_open(path: str, embedb_client: bool = False) -> dict:
+    if embedb_client:
+        from embedb import MilvusClient
+    else:
+        from pymilvus import MilvusClient
 
     t = time.perf_counter()
     client = MilvusClient(path)
     client.load_collection("bench")  # 3.x releases collections on restart
     opened = time.perf_counter() - t
     client.query("bench", filter="category == 1", output_fields=["id"], limit=1)
-    return {"open_s": opened, "open_first_query_s": time.perf_counter() - t, "rss_mb": rss_mb()}
+    out = {"open_s": opened, "open_first_query_s": time.perf_counter() - t, "rss_mb": rss_mb()}
+    if embedb_client:
+        client.close()
+    return out
 
 
 def embedb_open(path: str) -> dict:
@@ -186,11 +198,16 @@ def dir_mb(path: str) -> float:
 def worker(args) -> None:
     if args.worker.endswith("-open"):  # reopen in a fresh process (Milvus Lite keeps its
         # in-process server and lock until the process exits, so the same process cannot reopen)
-        fn = embedb_open if args.worker == "embedb-open" else milvus_open
-        print(json.dumps(fn(args.path)))
+        if args.worker == "embedb-open":
+            print(json.dumps(embedb_open(args.path)))
+        else:
+            print(json.dumps(milvus_open(args.path, embedb_client=args.worker == "embedb-client-open")))
         return
-    fn = run_embedb if args.worker == "embedb" else run_milvus
-    print(json.dumps(fn(args.path, args.n, args.batch, args.repeat)))
+    if args.worker == "embedb":
+        print(json.dumps(run_embedb(args.path, args.n, args.batch, args.repeat)))
+    else:
+        print(json.dumps(run_milvus(args.path, args.n, args.batch, args.repeat,
+                                    embedb_client=args.worker == "embedb-client")))
 
 
 def fmt(v: float | None, unit: str) -> str:
@@ -211,6 +228,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--embedb-only", action="store_true")
+    ap.add_argument("--with-client", action="store_true",
+                    help="also run the MilvusClient workload on embedb.MilvusClient (facade overhead)")
     ap.add_argument("--dir", default=None, help="where to put the databases (default: a temp dir)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--path", default=None, help=argparse.SUPPRESS)
@@ -221,7 +240,9 @@ def main() -> None:
     base = tempfile.mkdtemp(prefix="bench_crud_", dir=args.dir)
     results = []
     try:
-        systems = ["embedb"] if args.embedb_only else ["embedb", "milvus"]
+        systems = ["embedb"] + (["embedb-client"] if args.with_client else [])
+        if not args.embedb_only:
+            systems.append("milvus")
         for system in systems:
             path = os.path.join(base, f"{system}.db")
             cmd = [sys.executable, __file__, "--worker", system, "--path", path, "--n", str(args.n),
@@ -257,14 +278,15 @@ def main() -> None:
     ]
     names = [r["system"] for r in results]
     head = f"{'metric (' + format(args.n, ',') + ' rows x ' + str(DIM) + '-d)':<40}" + "".join(f"{n:>14}" for n in names)
-    if len(results) == 2:
-        head += f"{'embedb speedup':>16}"
+    compare = len(results) >= 2 and results[-1]["system"] == "milvus-lite"
+    if compare:
+        head += f"{'engine speedup':>16}"
     print(head)
     print("-" * len(head))
     for label, key, unit, higher_better in metrics:
         line = f"{label + ' [' + unit + ']':<40}" + "".join(f"{fmt(r.get(key), unit):>14}" for r in results)
-        if len(results) == 2:
-            a, b = results[0].get(key), results[1].get(key)
+        if compare:
+            a, b = results[0].get(key), results[-1].get(key)
             # no ratio for near-zero times (nothing left to do) or for Milvus Lite's no-op close
             if a and b and min(a, b) >= 1e-3 and key != "close_s" and unit in ("rows/s", "ms", "s"):
                 ratio = a / b if higher_better else b / a
