@@ -524,10 +524,13 @@ def _resolve(values: np.ndarray, keys: tuple) -> np.ndarray:
     items = values.tolist()
     if len(keys) == 1 and type(keys[0]) is str:
         k = keys[0]
-        out = (x.get(k, MISSING) if type(x) is dict else MISSING for x in items)
+        try:  # every row a dict (the common case): 3x faster than checking types
+            out = [x.get(k, MISSING) for x in items]
+        except AttributeError:
+            out = [x.get(k, MISSING) if type(x) is dict else MISSING for x in items]
     else:
-        out = (_walk(x, keys) for x in items)
-    return np.fromiter(out, dtype=object, count=len(items))
+        out = [_walk(x, keys) for x in items]
+    return np.fromiter(out, dtype=object, count=len(out))
 
 
 def _param_value(name: str, value: Any) -> Any:

@@ -94,22 +94,25 @@ def json_as(val: Val, cls: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _extract(obj: np.ndarray, cls: str) -> tuple[np.ndarray, np.ndarray]:
+    # list comprehensions, not generators: this is the per-row part of JSON filters
     items = obj.tolist()
-    types = [type(x) for x in items]
+    n = len(items)
     if cls == "num":
-        ok = np.fromiter(((t is int or t is float) for t in types), dtype=bool, count=len(items))
-        raw = [x if (t is int or t is float) else 0 for x, t in zip(items, types)]
-        values = np.array(raw) if raw else np.zeros(0, dtype=np.int64)
+        ok_list = [t is int or t is float for t in map(type, items)]
+        ok = np.array(ok_list, dtype=bool) if n else np.zeros(0, dtype=bool)
+        raw = items if ok.all() else [x if o else 0 for x, o in zip(items, ok_list)]
+        values = np.array(raw) if n else np.zeros(0, dtype=np.int64)
         if values.dtype.kind not in "if":  # ints beyond int64: compare as doubles
             values = np.array([float(x) for x in raw], dtype=np.float64)
         return values, ok
     if cls == "str":
-        ok = np.fromiter((t is str for t in types), dtype=bool, count=len(items))
-        values = np.array([x if t is str else "" for x, t in zip(items, types)], dtype=STRING_DTYPE)
-        return values, ok
+        ok_list = [t is str for t in map(type, items)]
+        ok = np.array(ok_list, dtype=bool) if n else np.zeros(0, dtype=bool)
+        raw = items if ok.all() else [x if o else "" for x, o in zip(items, ok_list)]
+        return np.array(raw, dtype=STRING_DTYPE), ok
     if cls == "bool":
-        ok = np.fromiter((t is bool for t in types), dtype=bool, count=len(items))
-        values = np.fromiter((x is True for x in items), dtype=bool, count=len(items))
+        ok = np.array([t is bool for t in map(type, items)], dtype=bool) if n else np.zeros(0, bool)
+        values = np.array([x is True for x in items], dtype=bool) if n else np.zeros(0, bool)
         return values, ok
     raise ValueError(cls)
 
