@@ -79,6 +79,8 @@ def test_ingest_reports_files_and_fills_dense_and_bm25(db, notes):
     rows = run_json("query", "--db", db, "-o", "source", "-o", "tag", "-o", "chunk")
     assert {Path(r["source"]).name for r in rows} == {"turing.md", "ai.txt", "rows.jsonl", "table.csv"}
     assert sorted(r.get("tag") for r in rows if r.get("tag")) == ["code", "pets"]
+    (csv_row,) = run_json("query", "year > 1900", "--db", db, "-o", "year")  # CSV numbers are numbers
+    assert csv_row["year"] == 1956 and csv_row["id"].endswith("table.csv#0")
 
 
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])

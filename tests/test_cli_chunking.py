@@ -66,7 +66,7 @@ def test_find_files_and_loaders(tmp_path):
     (tmp_path / "rows.jsonl").write_text(
         json.dumps({"id": 7, "title": "T", "text": "row one", "tag": "x"}) + "\n\n"
         + json.dumps({"content": "row two", "source": "web"}) + "\n")
-    (tmp_path / "t.csv").write_text("body,year\nfirst,2001\nsecond,2002\n")
+    (tmp_path / "t.csv").write_text("body,year,code,ratio\nfirst,2001,007,0.5\nsecond,2002,x,-1.25e2\n")
     (tmp_path / "skip.bin").write_bytes(b"\0")
     (tmp_path / ".hidden" / "c.txt").write_text("hidden")
     files = find_files([tmp_path])
@@ -77,7 +77,8 @@ def test_find_files_and_loaders(tmp_path):
     assert rows[1].text == "row two" and rows[1].metadata == {"doc_source": "web"}
     csv_rows = load_documents(tmp_path / "t.csv")
     assert [d.text for d in csv_rows] == ["first", "second"]
-    assert csv_rows[0].metadata == {"year": "2001"}
+    assert csv_rows[0].metadata == {"year": 2001, "code": "007", "ratio": 0.5}
+    assert csv_rows[1].metadata == {"year": 2002, "code": "x", "ratio": -125.0}
     chunks = chunk_documents("src", rows, 100, 10)
     assert [(c.id, c.chunk) for c in chunks] == [("src#0", 0), ("src#1", 1)]
 

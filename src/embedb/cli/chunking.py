@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -114,6 +115,22 @@ def _read_jsonl(path: Path, text_field: str | None) -> Iterator[Document]:
             yield Document(text, _clean_metadata(row, key))
 
 
+_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"-?(0|[1-9][0-9]*)?\.[0-9]+([eE][-+]?[0-9]+)?")
+
+
+def _csv_value(value: str | None):
+    """CSV cells are text; numbers become numbers so filters such as ``year > 2000`` work
+    (``007`` stays text: a leading zero means a code, not a quantity)."""
+    if value is None:
+        return None
+    if _INT.fullmatch(value):
+        return int(value)
+    if _FLOAT.fullmatch(value):
+        return float(value)
+    return value
+
+
 def _read_csv(path: Path, text_field: str | None) -> Iterator[Document]:
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
@@ -121,7 +138,8 @@ def _read_csv(path: Path, text_field: str | None) -> Iterator[Document]:
             return
         for line_no, row in enumerate(reader, 2):
             text, key = _row_text(row, f"{path}:{line_no}", text_field)
-            yield Document(text, _clean_metadata(row, key))
+            meta = {k: _csv_value(v) for k, v in _clean_metadata(row, key).items()}
+            yield Document(text, meta)
 
 
 def load_documents(path: Path, text_field: str | None = None) -> list[Document]:
