@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..errors import (
     AlreadyExistsError,
@@ -30,6 +29,8 @@ from .pkindex import PKIndex
 from .rows import META, ColumnBatch, build_batch, dedupe_last_wins, new_auto_ids
 
 if TYPE_CHECKING:  # pragma: no cover
+    import scipy.sparse as sp
+
     from .database import Database
 
 PARTITION = "$partition"
@@ -619,6 +620,8 @@ class Collection:
             mat = col.csr()[rows] if len(rows) else None
             if mat is None:
                 return []
+            import scipy.sparse as sp
+
             mat = sp.csr_array(mat)
             ind, dat, ptr = mat.indices.tolist(), mat.data.tolist(), mat.indptr.tolist()
             return [dict(zip(ind[ptr[i]:ptr[i + 1]], dat[ptr[i]:ptr[i + 1]])) for i in range(len(rows))]

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..schema import DataType, FieldSchema
+
+if TYPE_CHECKING:  # scipy is imported where sparse vectors are used (keeps opening fast)
+    import scipy.sparse as sp
 
 STRING_DTYPE = np.dtypes.StringDType()
 
@@ -215,6 +217,8 @@ class Column:
         return None if self._valid is None else self._valid.view
 
     def csr(self) -> sp.csr_array:
+        import scipy.sparse as sp
+
         n = len(self)
         indptr = self._indptr.view
         return sp.csr_array(
@@ -318,6 +322,8 @@ class Column:
     def keep(self, keep_rows: np.ndarray) -> None:
         """Keep only these row numbers (compaction)."""
         if self.spec.kind == "sparse":
+            import scipy.sparse as sp
+
             mat = self.csr()[keep_rows]
             self.reset()
             self._append_sparse(sp.csr_array(mat))
@@ -354,6 +360,8 @@ def values_from_parts(spec: ColumnSpec, parts: dict[str, np.ndarray], n: int) ->
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(lengths, out=indptr[1:])
         idx = np.asarray(parts["indices"], dtype=np.int64)
+        import scipy.sparse as sp
+
         ncols = int(idx.max()) + 1 if len(idx) else 1
         return sp.csr_array((np.asarray(parts["values"], np.float32), idx, indptr), shape=(n, ncols)), None
     texts = decode_texts(parts["lengths"], parts["data"])

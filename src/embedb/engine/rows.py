@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import numbers
 from dataclasses import dataclass, field as dc_field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..errors import DataError
 from ..schema import CollectionSchema, DataType, FieldSchema
 from .columns import STRING_DTYPE, spec_for_field
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 class _Missing:
@@ -317,6 +319,8 @@ def _convert_binary_vector(f: FieldSchema, vals: list, types: set) -> np.ndarray
 
 
 def _convert_sparse(f: FieldSchema, vals: list, types: set) -> sp.csr_array:
+    import scipy.sparse as sp
+
     n = len(vals)
     lengths = np.zeros(n, dtype=np.int64)
     idx_chunks: list = []
