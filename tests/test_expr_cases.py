@@ -433,3 +433,20 @@ def test_string_escapes_and_raw_strings():
 def test_empty_filter_is_an_error():
     with pytest.raises(FilterError, match="empty"):
         compile_filter("   ", SCHEMA)
+
+
+def test_import_is_cheap_and_thread_safe_evaluation():
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, embedb.expr; print('lark' in sys.modules)"],
+        capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # lark loads on the first compile only
+
+    texts = ['info["a"] > 1 or age < 20', "color == 'red' and not ok", "array_length(nums) > 1"]
+    expected = {t: ids(t) for t in texts}
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: (texts[i % 3], ids(texts[i % 3])), range(60)))
+    assert all(expected[t] == got for t, got in results)

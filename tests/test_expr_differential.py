@@ -232,6 +232,12 @@ class Arith:
             if self.int_sem:
                 return trunc_div(a, b) if op == "/" else a - b * trunc_div(a, b)
             return a / b if op == "/" else math.fmod(a, b)
+        if op in ("&", "|", "^"):
+            return {"&": a & b, "|": a | b, "^": a ^ b}[op]
+        if op in ("<<", ">>"):
+            if not 0 <= b <= 63:
+                return U
+            return a << b if op == "<<" else a >> b
         try:
             r = math.pow(a, b)
         except (ValueError, OverflowError, ZeroDivisionError):
@@ -240,15 +246,17 @@ class Arith:
 
 
 class Neg:
-    def __init__(self, a):
-        self.a = a
+    def __init__(self, a, op="-"):
+        self.a, self.op = a, op
 
     def render(self):
-        return f"(-{self.a.render()})"
+        return f"({self.op}{self.a.render()})"
 
     def ev(self, row):
         a = as_number(self.a.ev(row))
-        return U if a is U else -a
+        if a is U:
+            return U
+        return -a if self.op == "-" else (~a if self.op == "~" else a)
 
 
 class ArrayLength:
@@ -528,18 +536,23 @@ class Gen:
 
     def num_expr(self, depth):
         """(node, integer semantics, is a literal)."""
-        if depth <= 0 or self.draw(st.integers(0, 2)) > 0:
+        if depth <= 0 or self.draw(st.booleans()):
             return self.num_leaf()
         if self.draw(st.integers(0, 5)) == 0:
             a, a_int, a_lit = self.num_expr(depth - 1)
             if a_lit:
                 return a, a_int, a_lit
-            return Neg(a), a_int, False
+            return Neg(a, self.pick(["-", "~", "+"] if a_int else ["-", "+"])), a_int, False
         op = self.pick(["+", "-", "*", "/", "%", "**", "+", "*"])
         a, a_int, a_lit = self.num_expr(depth - 1)
         b, b_int, b_lit = self.num_expr(depth - 1)
         while a_lit and b_lit:  # constant folding is tested by hand, not here
             b, b_int, b_lit = self.num_leaf()
+        if a_int and b_int and not a_lit and self.draw(st.integers(0, 2)) == 0:
+            op = self.pick(["&", "|", "^", "<<", ">>"])  # integer-only operators
+            if op in ("<<", ">>"):  # small counts keep results exact in int64
+                b = Lit(self.ctx, self.draw(st.integers(-1, 5)))
+            return Arith(op, a, b, True), True, False
         return Arith(op, a, b, a_int and b_int and op != "**"), a_int and b_int and op != "**", False
 
     def str_operand(self):
@@ -556,7 +569,7 @@ class Gen:
 
     # predicates -------------------------------------------------------------------------
     def pred(self, depth):
-        kinds = ["cmp_num", "cmp_num", "range", "in_num"]
+        kinds = ["cmp_num", "cmp_num", "cmp_num", "range", "in_num"]
         if self.str_operand() is not None:
             kinds += ["cmp_str", "in_str", "like", "regex"]
         if self.names("bool"):
