@@ -96,11 +96,13 @@ def test_search_modes_find_the_right_chunk(db, mode):
 
 
 def test_search_filter_and_csv(db):
-    hits = run_json("search", "programming language", "--db", db, "--filter", 'tag == "pets"', "-o", "tag")
-    assert [h["tag"] for h in hits] == ["pets"]
+    hits = run_json("search", "programming language", "--db", db, "--filter", 'tag == "pets"')
+    assert [(h["tag"], h["doc_id"]) for h in hits] == [("pets", 2)]  # metadata comes along
     csv_out = run("search", "cat on a mat", "--db", db, "--mode", "bm25", "-n", "1", "--csv").stdout
     header, first = csv_out.splitlines()[:2]
-    assert header == "rank,score,id,text,source" and "rows.jsonl#1" in first
+    columns = header.split(",")
+    assert columns[:5] == ["rank", "score", "id", "text", "source"] and "rows.jsonl#1" in first
+    assert set(columns[5:]) == {"doc_id", "tag"}
 
 
 def test_reingest_skips_unchanged_and_replaces_changed(tmp_path):

@@ -118,6 +118,8 @@ def search(query, db, collection, mode, filter_, limit, rerank, candidates, mode
     fields = list(dict.fromkeys([f for f in (layout.text, "source") if f in layout.fields]
                                 + ([layout.text] if layout.has(layout.text) else [])
                                 + list(extra_fields)))
+    if fmt != "table" and layout.dynamic:
+        fields.append("$meta")  # JSON and CSV carry each hit's metadata (dynamic fields) too
     fetch = max(limit, candidates) if rerank else limit
     hits = search_texts(client, layout, [query], mode, ef, limit=fetch, filter=filter_,
                         output_fields=fields, candidates=candidates)[0]
