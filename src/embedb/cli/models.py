@@ -20,9 +20,11 @@ def load_embedding(spec: str | None):
 
     spec = spec or DEFAULT_MODEL
     if spec.lower() in _DEFAULT_ALIASES:
-        return model.DefaultEmbeddingFunction()
+        with _loading("the embedding model"):
+            return model.DefaultEmbeddingFunction()
     if Path(spec).expanduser().is_dir():
-        return model.dense.SentenceTransformerEmbeddingFunction(model_name=str(Path(spec).expanduser()))
+        with _loading(f"embedding model {spec}"):
+            return model.dense.SentenceTransformerEmbeddingFunction(model_name=str(Path(spec).expanduser()))
     raise ParamError(f"unknown model {spec!r}: use 'default' (all-MiniLM-L6-v2, built in) or the "
                      "folder of a local sentence-transformers model")
 
@@ -37,9 +39,17 @@ def load_reranker(spec: str):
     if not folder.is_dir():
         raise ParamError(f"reranker model not found: {spec!r} (give the folder of a local "
                          "cross-encoder model, or bge:FOLDER for a BGE reranker)")
-    if kind == "bge":
-        return model.reranker.BGERerankFunction(model_name=str(folder))
-    return model.reranker.CrossEncoderRerankFunction(model_name=str(folder))
+    with _loading(f"reranker {spec}"):
+        if kind == "bge":
+            return model.reranker.BGERerankFunction(model_name=str(folder))
+        return model.reranker.CrossEncoderRerankFunction(model_name=str(folder))
+
+
+def _loading(what: str):
+    """A spinner on stderr while a model loads (shown on terminals only)."""
+    from .output import stderr_console
+
+    return stderr_console().status(f"loading {what}…")
 
 
 def embed(texts: list[str], encode: Callable[[list[str]], object], batch_size: int = 64,
