@@ -294,6 +294,7 @@ SEMANTIC_ERRORS = [
     ("random_sample(1.5)", "strictly between 0 and 1"),
     ("id == 99999999999999999999", "out of the int64 range"),
     ("created > ISO '2025-01-01'", "not supported"),
+    ('name == "\\ud800"', "invalid escape"),
 ]
 
 

@@ -462,6 +462,9 @@ def _load(env: _Env, name: str) -> Column:
     col = env.cache.get(key)
     if col is None:
         col = env.source.column(name)
+        if len(col.values) != env.n:
+            raise FilterError(f"column {name!r} has {len(col.values)} values but the source has "
+                              f"{env.n} rows")
         env.cache[key] = col
     return col
 

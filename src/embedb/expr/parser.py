@@ -156,7 +156,7 @@ def decode_string(token: str) -> str:
         code = m.group("hex") or m.group("u4") or m.group("u8")
         if code is not None:
             value = int(code, 16)
-            if value > 0x10FFFF:
+            if value > 0x10FFFF or 0xD800 <= value <= 0xDFFF:  # not a character
                 raise FilterError(f"invalid escape {m.group(0)!r} in string {token}")
             return chr(value)
         return "\\" + m.group("other")
