@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .values import (
-    BOOL, CONST, JSON, NUM, STR, UNBOUND, STRING_DTYPE, Val, and_known, class_of_python, const,
+    BOOL, CONST, JSON, NUM, UNBOUND, STRING_DTYPE, Val, and_known, class_of_python, const,
     json_as, value_class,
 )
 
