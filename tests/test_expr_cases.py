@@ -451,3 +451,14 @@ def test_import_is_cheap_and_thread_safe_evaluation():
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda i: (texts[i % 3], ids(texts[i % 3])), range(60)))
     assert all(expected[t] == got for t, got in results)
+
+
+def test_array_column_source_checks_its_columns():
+    from embedb.errors import ParamError
+
+    with pytest.raises(ParamError, match="must be a 1-D array"):
+        ArrayColumnSource(SCHEMA, {"nums": np.array([[1, 2], [3, 4]], dtype=object)}, 2)
+    with pytest.raises(ParamError, match="has 3 values, expected 2"):
+        ArrayColumnSource(SCHEMA, {"age": np.arange(3)}, 2)
+    with pytest.raises(FilterError, match="'age' is not available"):
+        compile_filter("age > 1", SCHEMA).evaluate(ArrayColumnSource(SCHEMA, {}, 2))

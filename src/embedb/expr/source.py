@@ -57,6 +57,9 @@ class ArrayColumnSource:
         for name, col in columns.items():
             if not isinstance(col, Column):
                 col = Column(np.asarray(col), None)
+            if np.ndim(col.values) != 1:  # np.array(list_of_equal_lists, dtype=object) is 2-D
+                raise ParamError(f"column {name!r} must be a 1-D array; build ARRAY/JSON columns "
+                                 "with np.empty(n, dtype=object) and assign each row")
             if len(col.values) != self.num_rows:
                 raise ParamError(
                     f"column {name!r} has {len(col.values)} values, expected {self.num_rows}"
