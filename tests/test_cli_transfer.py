@@ -49,6 +49,8 @@ def test_export_import_round_trip(source_db, tmp_path, suffix):
     target = tmp_path / "copy.db"
     assert run_json("import", out, "--db", target, "-q")["rows"] == 3
     assert _rows(target, "docs") == _rows(source_db, "docs")
+    run("import", out, "--db", target, "-q")  # again: rows are upserted by primary key
+    assert _rows(target, "docs") == _rows(source_db, "docs")
     src_info, dst_info = (run_json("describe", "docs", "--db", d) for d in (source_db, target))
     for key in ("fields", "functions", "properties", "enable_dynamic_field"):
         assert dst_info[key] == src_info[key], key

@@ -360,18 +360,21 @@ def import_rows(client, name: str, rows: Iterator[dict], advance) -> int:
     info = client.describe_collection(name)
     fields = {f["name"]: f for f in info["fields"]}
     skip = {o for fn in info.get("functions", []) for o in fn["output_field_names"]}
+    # upsert by primary key makes importing the same file twice harmless; auto-id rows have no
+    # key to match, so they are inserted
+    write = client.insert if info.get("auto_id") else client.upsert
     count, batch = 0, []
     for row in rows:
         if not isinstance(row, dict):
             raise ParamError(f"row {count + 1}: expected a JSON object, got {type(row).__name__}")
         batch.append(_prepare(row, fields, skip))
         if len(batch) >= BATCH:
-            client.insert(name, batch)
+            write(name, batch)
             count += len(batch)
             advance(len(batch))
             batch = []
     if batch:
-        client.insert(name, batch)
+        write(name, batch)
         count += len(batch)
         advance(len(batch))
     client.flush(name)
