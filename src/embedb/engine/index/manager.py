@@ -37,6 +37,10 @@ FOLD_MIN_ROWS = 256
 # filtered searches whose surviving rows are this few (or this small a fraction) run exactly
 EXACT_MAX_ROWS = 4096
 EXACT_MAX_FRACTION = 0.02
+# ... and for batches of queries, where one matrix product over the survivors beats the
+# widened graph / list search of every query (up to a fifth of the rows)
+EXACT_MAX_ROWS_BATCH = 32768
+BATCH_NQ = 8
 
 
 def field_kind(dtype: DataType) -> str:
@@ -357,6 +361,8 @@ class IndexManager:
                 not isinstance(impl, _ALWAYS_CURRENT):
             count = int(mask.sum())
             if count <= EXACT_MAX_ROWS or count <= EXACT_MAX_FRACTION * total:
+                exact_all = True
+            elif queries.shape[0] > BATCH_NQ and count <= min(EXACT_MAX_ROWS_BATCH, total // 5):
                 exact_all = True
         if exact_all:
             return self._exact(entry, queries, vectors, 0, total, k, mask, pk_of)

@@ -35,6 +35,17 @@ def select(keys: np.ndarray, rows: np.ndarray, k: int, pk_of: PkOf | None) -> tu
     if rows.ndim == 1:
         rows = np.broadcast_to(rows, (nq, m))
     keys = np.where(rows < 0, np.inf, keys)
+    if m <= k and m > 1:
+        # fast path for lists that come sorted (faiss): nothing to select, nothing tied
+        ahead, behind = keys[:, 1:], keys[:, :-1]
+        if (ahead >= behind).all() and not ((ahead == behind) & np.isfinite(ahead)).any():
+            out_rows = np.where(np.isfinite(keys), rows, -1).astype(np.int64)
+            out_keys = keys.astype(np.float64 if keys.dtype == np.float64 else np.float32)
+            if m < k:
+                out_rows = np.concatenate([out_rows, np.full((nq, k - m), -1, np.int64)], axis=1)
+                out_keys = np.concatenate([out_keys, np.full((nq, k - m), np.inf, out_keys.dtype)],
+                                          axis=1)
+            return out_rows, out_keys
     kk = min(k, m)
     fix: np.ndarray = np.zeros(0, dtype=np.int64)
     if m > kk and kk > 0:
