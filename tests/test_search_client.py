@@ -328,3 +328,55 @@ def test_index_admin(client):
     bad.add_index("vec", index_type="HNSW", metric_type="HAMMING", index_name="other")
     with pytest.raises(ParamError):
         client.create_index("c", bad)
+
+
+def test_threads_search_while_writing(client, monkeypatch):
+    import threading
+
+    from embedb.engine.index import manager
+
+    monkeypatch.setattr(manager, "FOLD_ROWS", 200)
+    x = clustered(1500, 22)
+    make_collection(client, x, "L2", "HNSW")
+    errors = []
+    extra = clustered(1000, 23) + 3.0
+
+    def writer():
+        try:
+            for s in range(0, 1000, 100):
+                client.insert("c", [{"pk": 500000 + i, "vec": extra[i], "tag": 0, "label": "w"}
+                                    for i in range(s, s + 100)])
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    def reader():
+        try:
+            for i in range(30):
+                res = client.search("c", x[i:i + 2], limit=5)
+                assert all(len(h) == 5 for h in res)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    res = client.search("c", extra[-3:], limit=1)
+    assert [h[0]["pk"] for h in res] == [500997, 500998, 500999]
+
+
+def test_group_by_and_iterator_on_hnsw(client):
+    x = clustered(2000, 24)
+    make_collection(client, x, "COSINE", "HNSW")
+    res = client.search("c", x[:2], limit=3, group_by_field="label", group_size=2, offset=1)
+    for hits in res:
+        labels = [h["entity"]["label"] for h in hits]
+        assert len(hits) == 6 and len(set(labels)) == 3
+        assert all(labels.count(v) == 2 for v in set(labels))
+    it = client.search_iterator("c", x[:1], batch_size=300, limit=-1)
+    seen = []
+    while batch := it.next():
+        seen.extend(ids(batch))
+    assert len(seen) == len(set(seen)) == 2000
