@@ -156,14 +156,16 @@ class FaissDirect:
         return time.perf_counter() - t
 
     def search(self, q: np.ndarray, mask: np.ndarray | None, widen: bool = False) -> list[list[int]]:
-        """``widen``: the ef / nprobe embedb derives for a filter (ef / sqrt(s), nprobe / s^0.75)."""
+        """``widen``: the ef / nprobe embedb derives for a filter (ef / sqrt(s); nprobe for
+        4,000 admissible candidates on average)."""
         faiss = self.faiss
         kw = {}
         s = 1.0 if mask is None else max(mask.mean(), 1e-9)
         if self.type in ("HNSW", "AUTOINDEX"):
             kw["efSearch"] = int(64 / s ** 0.5) if widen else 64
         elif self.type == "IVF_FLAT":
-            kw["nprobe"] = min(128, int(np.ceil(8 / s ** 0.75))) if widen else 8
+            admissible = max(1.0, s * self.index.ntotal)
+            kw["nprobe"] = min(128, max(8, int(np.ceil(4000 * 128 / admissible)))) if widen else 8
         sel = bits = None
         if mask is not None:
             bits = np.packbits(mask, bitorder="little")

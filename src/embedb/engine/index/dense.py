@@ -198,6 +198,7 @@ class IVFIndex(FaissIndex):
     index_type = "IVF_FLAT"
     DEFAULT_NLIST = 128
     DEFAULT_NPROBE = 8   # the Milvus server's default
+    FILTERED_CANDIDATES = 4000
 
     @classmethod
     def validate(cls, params: dict, dim: int) -> dict:
@@ -236,8 +237,10 @@ class IVFIndex(FaissIndex):
         nprobe = int_param(req.params, "nprobe", min(self.DEFAULT_NPROBE, nlist), 1, 65536,
                            self.index_type)
         if selectivity < 1.0:
-            # the nearest admissible rows spread over more lists as the filter narrows
-            nprobe = int(math.ceil(nprobe / selectivity ** 0.75))
+            # probe enough lists to meet FILTERED_CANDIDATES admissible rows on average: a
+            # filter thins every list, and the nearest admissible rows spread over more lists
+            admissible = max(1.0, selectivity * self.ntotal)
+            nprobe = max(nprobe, int(math.ceil(self.FILTERED_CANDIDATES * nlist / admissible)))
         return faiss.SearchParametersIVF(nprobe=min(nprobe, nlist))
 
 
