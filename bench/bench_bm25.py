@@ -23,6 +23,7 @@ import argparse
 import re
 import sys
 import time
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,8 @@ from embedb.eval import load_beir, ndcg_at_k, recall_at_k  # noqa: E402
 from embedb.model.sparse import BM25EmbeddingFunction  # noqa: E402
 from embedb.text import analyzer_for_language, stop_words  # noqa: E402
 
-DATA = Path("/work/shared/data/msmarco-5k")
+# the shared data set sits beside the repository (override with EMBEDB_DATA_DIR)
+DATA = Path(os.environ.get("EMBEDB_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data" / "msmarco-5k")
 
 
 def best_time(fn, reps):

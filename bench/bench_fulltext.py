@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
+import os
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from embedb.eval import load_beir, ndcg_at_k, recall_at_k  # noqa: E402
 
-DATA = Path("/work/shared/data/msmarco-5k")
+# the shared data set sits beside the repository (override with EMBEDB_DATA_DIR)
+DATA = Path(os.environ.get("EMBEDB_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data" / "msmarco-5k")
 CACHE = ROOT / ".bench-cache"
 BATCH = 1000
 

