@@ -108,7 +108,19 @@ _TYPE_PARAM_KEYS = (
 )
 
 
-class FieldSchema:
+class _Record:
+    """Equality and repr through ``to_dict()``, the form that is persisted and described."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, type(self)) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.to_dict()!r})"
+
+
+class FieldSchema(_Record):
     def __init__(
         self,
         name: str,
@@ -266,14 +278,9 @@ class FieldSchema:
                 params[key] = d[key]
         return cls(d["name"], dtype, params=params, **kwargs)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FieldSchema) and self.to_dict() == other.to_dict()
-
-    def __repr__(self) -> str:
-        return f"FieldSchema({self.to_dict()!r})"
 
 
-class Function:
+class Function(_Record):
     """A schema function, e.g. BM25 from a VARCHAR field to a SPARSE_FLOAT_VECTOR field."""
 
     def __init__(
@@ -315,14 +322,9 @@ class Function:
             d.get("params"),
         )
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Function) and self.to_dict() == other.to_dict()
-
-    def __repr__(self) -> str:
-        return f"Function({self.to_dict()!r})"
 
 
-class CollectionSchema:
+class CollectionSchema(_Record):
     def __init__(
         self,
         fields: Iterable[FieldSchema] | None = None,
@@ -455,14 +457,9 @@ class CollectionSchema:
             functions=[Function.from_dict(fn) for fn in d.get("functions", [])],
         )
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, CollectionSchema) and self.to_dict() == other.to_dict()
-
-    def __repr__(self) -> str:
-        return f"CollectionSchema({self.to_dict()!r})"
 
 
-class IndexParam:
+class IndexParam(_Record):
     """One index definition: field, type, metric and build parameters."""
 
     def __init__(
@@ -500,8 +497,6 @@ class IndexParam:
     def from_dict(cls, d: dict[str, Any]) -> "IndexParam":
         return cls(d["field_name"], d.get("index_type", ""), d.get("index_name", ""), d.get("metric_type"), d.get("params"))
 
-    def __repr__(self) -> str:
-        return f"IndexParam({self.to_dict()!r})"
 
 
 class IndexParams(list):
