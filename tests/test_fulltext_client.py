@@ -260,3 +260,13 @@ def test_concurrent_filters_searches_and_writes_do_not_deadlock(tmp_path):
     assert not errors
     check_bm25(client, "apple banana pie")
     client.close()
+
+
+@pytest.mark.parametrize("k1, b", [(5.0, 0.75), (1.2, 1.5), ("big", 0.75)])
+def test_bad_bm25_parameters_are_refused_at_create_index(k1, b):
+    from embedb.errors import ParamError
+
+    client = MilvusClient(":memory:")
+    with pytest.raises(ParamError, match="bm25_"):
+        create(client, k1=k1, b=b)
+    assert not client.has_collection("docs")  # the failed create left nothing behind

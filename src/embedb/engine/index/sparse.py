@@ -88,9 +88,10 @@ class SparseInvertedIndex(VectorIndex):
                 raise ParamError(f"{cls.index_type}: inverted_index_algo must be one of {valid}, "
                                  f"got {algo!r}")
             out["inverted_index_algo"] = str(algo).upper()
-        for key in ("bm25_k1", "bm25_b", "bm25_avgdl"):
+        # BM25 parameters are checked here, at create_index, not first at search time
+        for key, lo, hi in (("bm25_k1", 1.2, 3.0), ("bm25_b", 0.0, 1.0), ("bm25_avgdl", 0.0, float("inf"))):
             if key in params:
-                out[key] = float(params[key])
+                out[key] = float_param(params, key, params[key], lo, hi, cls.index_type)
         return out
 
     def __init__(self, metric_type: str, params: dict[str, Any], dim: int) -> None:
