@@ -4,7 +4,9 @@ Dense: clustered 384-d data (1000 centres + noise, normalised; as in the Milvus 
 N = 100k by default (``--n 1000000`` for 1M). For FLAT, IVF_FLAT and HNSW (and embedb's
 AUTOINDEX), it prints single-query p50/p95 latency, batched QPS (100 queries per call),
 recall@10 against NumPy brute force, and filtered search at 10 % (``tag < 10``) and 1 %
-(``tag == 7``). faiss direct uses the same index type and parameters (and ``IDSelectorBitmap``
+(``tag == 7``). Then, without a filter, it sweeps HNSW ``ef`` / IVF ``nprobe`` for every system
+and reports each one's best batched QPS at recall@10 >= 0.95 (ann-benchmarks style: throughput
+at a recall target, each system at its own best setting). faiss direct uses the same index type and parameters (and ``IDSelectorBitmap``
 for filters); Milvus Lite runs through pymilvus ``MilvusClient`` on a ``.db`` (fewer queries).
 
 Sparse: BM25 vectors of msmarco-5k (embedb.model BM25EmbeddingFunction), SPARSE_INVERTED_INDEX
@@ -62,6 +64,18 @@ def recall_at(got: list[list[int]], truth: np.ndarray) -> float:
     return float(np.mean([len(set(g[:LIMIT]) & set(t.tolist())) / LIMIT for g, t in zip(got, truth)]))
 
 
+def batched(fn, q: np.ndarray, reps: int = 3) -> tuple[float, list]:
+    """Best-of-``reps`` QPS of ``fn`` over ``q`` in calls of 100 queries, and the hits."""
+    best, got = 0.0, []
+    for _ in range(reps):
+        got = []
+        t = time.perf_counter()
+        for s in range(0, len(q), 100):
+            got.extend(fn(q[s:s + 100]))
+        best = max(best, len(q) / (time.perf_counter() - t))
+    return best, got
+
+
 def lat(fn, queries) -> tuple[float, float, list]:
     times, results = [], []
     for q in queries:
@@ -80,6 +94,9 @@ INDEX_PARAMS = {
     "AUTOINDEX": ({}, {}),
 }
 FILTERS = {"none": "", "10%": "tag < 10", "1%": "tag == 7"}
+# search parameter swept (no filter) to find each system's best batched QPS at recall@10 >= TARGET
+SWEEP = {"HNSW": ("ef", [16, 24, 32, 48, 64, 96]), "IVF_FLAT": ("nprobe", [1, 2, 4, 8, 16])}
+TARGET_RECALL = 0.95
 
 
 def tag_mask(tags: np.ndarray, name: str) -> np.ndarray | None:
@@ -119,15 +136,22 @@ class MilvusLike:
         ip.add_index("vector", index_type=index_type, metric_type="IP",
                      params=INDEX_PARAMS[index_type][0], index_name="vector")
         t = time.perf_counter()
-        c.create_index("bench", ip)
+        try:
+            c.create_index("bench", ip)
+        except Exception as exc:
+            # Milvus Lite at 1M: the ~4 min HNSW build breaks the gRPC call (GOAWAY) although the
+            # index gets built (see the baseline); go on when the index is there.
+            if not c.list_indexes("bench"):
+                raise
+            print(f"# {self.name}: create_index raised but the index exists: {exc!r:.200}", flush=True)
         c.load_collection("bench")
         return time.perf_counter() - t
 
-    def search(self, q: np.ndarray, index_type: str, flt: str) -> list[list[int]]:
+    def search(self, q: np.ndarray, index_type: str, flt: str, params: dict | None = None) -> list[list[int]]:
         res = self.client.search("bench", q.tolist() if self.name == "milvus-lite" else q,
                                  filter=flt, limit=LIMIT, output_fields=["tag"],
                                  search_params={"metric_type": "IP",
-                                                "params": INDEX_PARAMS[index_type][1]})
+                                                "params": params or INDEX_PARAMS[index_type][1]})
         return [[h["id"] for h in hits] for hits in res]
 
 
@@ -156,9 +180,11 @@ class FaissDirect:
         self.type = index_type
         return time.perf_counter() - t
 
-    def search(self, q: np.ndarray, mask: np.ndarray | None, widen: bool = False) -> list[list[int]]:
+    def search(self, q: np.ndarray, mask: np.ndarray | None, widen: bool = False,
+               params: dict | None = None) -> list[list[int]]:
         """``widen``: the ef / nprobe embedb derives for a filter (ef / sqrt(s); nprobe for
-        4,000 admissible candidates on average)."""
+        4,000 admissible candidates on average). ``params``: ``{"ef": ..}`` / ``{"nprobe": ..}``
+        instead of the defaults (the recall sweep)."""
         faiss = self.faiss
         kw = {}
         s = 1.0 if mask is None else max(mask.mean(), 1e-9)
@@ -167,6 +193,8 @@ class FaissDirect:
         elif self.type == "IVF_FLAT":
             admissible = max(1.0, s * self.index.ntotal)
             kw["nprobe"] = min(128, max(8, int(np.ceil(4000 * 128 / admissible)))) if widen else 8
+        if params:
+            kw = {"efSearch": params["ef"]} if "ef" in params else {"nprobe": params["nprobe"]}
         sel = bits = None
         if mask is not None:
             bits = np.packbits(mask, bitorder="little")
@@ -184,7 +212,18 @@ class FaissDirect:
 
 
 # ------------------------------------------------------------------------------------ runs
-def run_dense(args, rows_out: list[dict]) -> None:
+def sweep(name: str, itype: str, q: np.ndarray, truth: np.ndarray, search, out: list[dict]) -> None:
+    """Batched QPS and recall of one system over the swept search parameter (no filter)."""
+    key, values = SWEEP[itype]
+    for v in values:
+        qps, got = batched(lambda qq: search(qq, {key: v}), q)
+        row = {"system": name, "index": itype, "param": f"{key}={v}", "qps_batch100": qps,
+               "recall@10": recall_at(got, truth)}
+        out.append(row)
+        print(json.dumps(row), flush=True)
+
+
+def run_dense(args, rows_out: list[dict], sweep_out: list[dict]) -> None:
     import embedb
     from embedb import MilvusClient as EClient
 
@@ -234,16 +273,17 @@ def run_dense(args, rows_out: list[dict]) -> None:
                     batch = lambda qq: sysobj.search(qq, itype, FILTERS[flt])  # noqa: E731
                 single(q[0])   # warm-up
                 p50, p95, _ = lat(single, q[:nlat])
-                got = []
-                t = time.perf_counter()
-                for s in range(0, len(q), 100):
-                    got.extend(batch(q[s:s + 100]))
-                qps = len(q) / (time.perf_counter() - t)
+                qps, got = batched(batch, q)
                 row = {"system": name, "index": itype, "filter": flt, "n": n,
                        "p50_ms": p50, "p95_ms": p95, "qps_batch100": qps,
                        "recall@10": recall_at(got, truth[flt]), "build_s": build}
                 rows_out.append(row)
                 print(json.dumps(row), flush=True)
+            if itype in SWEEP and not args.no_sweep:
+                sweep(name if not name.startswith("faiss") else "faiss", itype, q, truth["none"],
+                      (lambda qq, p: fd.search(qq, None, params=p)) if name.startswith("faiss")
+                      else (lambda qq, p: sysobj.search(qq, itype, "", params=p)),
+                      sweep_out)
     for s in systems:
         try:
             s.client.close()
@@ -356,6 +396,26 @@ def print_table(rows: list[dict]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(t, widths)))
 
 
+def print_sweep(rows: list[dict], n: int) -> None:
+    """Per system and index, the fastest batched setting whose recall@10 reaches the target."""
+    best: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        if r["recall@10"] >= TARGET_RECALL:
+            k = (r["system"], r["index"])
+            if k not in best or r["qps_batch100"] > best[k]["qps_batch100"]:
+                best[k] = r
+    if not best:
+        return
+    print()
+    print(f"batched QPS at recall@10 >= {TARGET_RECALL} (n={n}, best setting of the sweep, no filter)")
+    print("index      system        setting     QPS       recall@10  embedb faster by")
+    for (system, index), r in sorted(best.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        e = best.get(("embedb", index))
+        ratio = f"{e['qps_batch100'] / r['qps_batch100']:.1f}x" if e and system != "embedb" else ""
+        print(f"{index:<10} {system:<13} {r['param']:<11} {r['qps_batch100']:<9.0f} "
+              f"{r['recall@10']:<10.3f} {ratio}")
+
+
 def print_ratios(rows: list[dict]) -> None:
     """embedb against the others for each (index, filter): the two targets of the issue."""
     by = {(r["system"], r["index"], r["filter"]): r for r in rows}
@@ -390,6 +450,7 @@ def main() -> None:
     ap.add_argument("--skip-sparse", action="store_true")
     ap.add_argument("--skip-embedb", action="store_true", help="(to check the script) reference systems only")
     ap.add_argument("--skip-dense", action="store_true")
+    ap.add_argument("--no-sweep", action="store_true", help="skip the ef / nprobe recall sweep")
     ap.add_argument("--threads", type=int, default=0, help="faiss OpenMP threads (0: default)")
     args = ap.parse_args()
     if args.threads:
@@ -397,14 +458,16 @@ def main() -> None:
 
         faiss.omp_set_num_threads(args.threads)
     rows: list[dict] = []
+    sweep_rows: list[dict] = []
     t0 = time.perf_counter()
     if not args.skip_dense:
-        run_dense(args, rows)
+        run_dense(args, rows, sweep_rows)
         gc.collect()
     if not args.skip_sparse:
         run_sparse(args, rows)
     print_table(rows)
     print_ratios(rows)
+    print_sweep(sweep_rows, args.n)
     print(f"# total {time.perf_counter() - t0:.0f} s; cpu count {os.cpu_count()}; python {sys.version.split()[0]}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import numpy as np
 import pytest
 
@@ -152,6 +154,16 @@ def test_result_shape_and_errors(client):
     assert set(h.keys()) == {"pk", "distance", "entity"}
     assert set(h["entity"]) == {"tag", "label"}
     assert h.id == h["pk"] and h.distance == h.score == h["distance"]
+    assert h.tag == h["tag"] == h["entity"]["tag"]
+    # hits are plain dicts underneath: copies, pickles and added keys keep .id and the shape
+    h["note"] = "x"
+    assert h.id == h["pk"]
+    for clone in (copy.deepcopy(h), pickle.loads(pickle.dumps(h))):
+        assert type(clone) is type(h) and clone == h and clone.id == h.id
+        assert clone.distance == h.distance and clone.entity == h.entity
+    no_fields = client.search("c", [x[0].tolist()], limit=2)[0]
+    assert [hit["entity"] for hit in no_fields] == [{}, {}]
+    assert no_fields[0]["entity"] is not no_fields[1]["entity"]   # never one shared dict
     with pytest.raises(ParamError, match="metric_type"):
         client.search("c", [x[0]], search_params={"metric_type": "L2"})
     with pytest.raises(ParamError, match="dim"):

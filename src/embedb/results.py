@@ -17,22 +17,21 @@ class OmitZeroDict(dict):
 class Hit(dict):
     """One search hit: ``{<pk field>: pk, "distance": d, "entity": {...}}``.
 
-    ``hit["field"]`` falls back to ``hit["entity"]["field"]``; ``.id``, ``.distance``,
-    ``.score`` and ``.pk`` are attributes as in pymilvus.
+    Built from that dict (the primary key first: ``.id`` is the first entry, so a hit needs no
+    per-instance attributes and is created at C speed). ``hit["field"]`` falls back to
+    ``hit["entity"]["field"]``; ``.id``, ``.distance``, ``.score`` and ``.pk`` are attributes as
+    in pymilvus.
     """
 
-    __slots__ = ("_pk_name",)
+    __slots__ = ()
 
-    def __init__(self, pk_name: str, pk: Any, distance: float, entity: dict | None = None) -> None:
-        super().__init__()
-        self._pk_name = pk_name
-        dict.__setitem__(self, pk_name, pk)
-        dict.__setitem__(self, "distance", distance)
-        dict.__setitem__(self, "entity", entity if entity is not None else {})
+    @classmethod
+    def of(cls, pk_name: str, pk: Any, distance: float, entity: dict | None = None) -> "Hit":
+        return cls({pk_name: pk, "distance": distance, "entity": entity if entity is not None else {}})
 
     @property
     def id(self) -> Any:
-        return dict.__getitem__(self, self._pk_name)
+        return next(iter(dict.values(self)))
 
     pk = id
 
@@ -74,7 +73,7 @@ class Hit(dict):
         return dict(self)
 
     def __reduce__(self):  # keep copy/pickle of results working (results are not stored on disk)
-        return (Hit, (self._pk_name, self.id, self.distance, dict(self.entity)))
+        return (Hit, (dict(self),))
 
 
 class Hits(list):

@@ -219,17 +219,14 @@ def build_result(collection: Any, rows: np.ndarray, dist: np.ndarray,
     entities = collection.entities(flat, fields) if fields and len(flat) else None
     dist = _round(np.asarray(dist, dtype=np.float64), round_decimal)
     dvals = dist[valid].tolist()
-    counts = valid.sum(1)
+    if entities is None:
+        entities = [{} for _ in range(len(dvals))]
+    # one C-level dict construction per hit: this loop is the per-hit cost of every search
+    flat_hits = [Hit({pk_name: p, "distance": d, "entity": e}) for p, d, e in zip(pks, dvals, entities)]
     out = []
     i = 0
-    for c in counts.tolist():
-        hits = Hits()
-        for j in range(i, i + c):
-            entity = dict(entities[j]) if entities is not None else {}
-            if fields:
-                entity.pop(pk_name, None) if pk_name not in fields else None
-            hits.append(Hit(pk_name, pks[j], dvals[j], entity))
-        out.append(hits)
+    for c in valid.sum(1).tolist():
+        out.append(Hits(flat_hits[i:i + c]))
         i += c
     return SearchResult(out)
 
