@@ -25,6 +25,7 @@ import numpy as np
 
 from embedb.errors import MilvusException, ParamError
 from embedb.model.base import BaseEmbeddingFunction, BaseRerankFunction, RerankResult
+from embedb.model.utils import check_texts
 
 __all__ = [
     "ProviderError",
@@ -122,20 +123,6 @@ def check_positive_int(value: Any, name: str, allow_none: bool = True) -> Option
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ParamError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
-
-
-def check_texts(texts: Any, what: str = "texts") -> List[str]:
-    """A list of strings; a bare string is a common slip that would embed each character."""
-    if isinstance(texts, (str, bytes)):
-        raise ParamError(f"{what} must be a list of strings, got a single {type(texts).__name__}; wrap it in a list")
-    try:
-        items = list(texts)
-    except TypeError:
-        raise ParamError(f"{what} must be a list of strings, got {type(texts).__name__}") from None
-    for i, text in enumerate(items):
-        if not isinstance(text, str):
-            raise ParamError(f"{what}[{i}] must be a string, got {type(text).__name__}")
-    return items
 
 
 def batched(items: Sequence[Any], size: int) -> Iterator[List[Any]]:

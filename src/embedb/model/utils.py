@@ -98,18 +98,21 @@ def not_found_locally(name: Any) -> Exception:
 
 
 def check_texts(texts: Any, what: str = "texts") -> list:
-    """A list of str, or a ParamError naming what is wrong."""
+    """A list of str, or a ParamError naming what is wrong (shared by the local and HTTP models)."""
     from embedb.errors import ParamError
 
     if isinstance(texts, (str, bytes)):
-        raise ParamError(f"{what} must be a list of strings, got a single string; wrap it in a list")
+        raise ParamError(
+            f"{what} must be a list of strings, got a single {type(texts).__name__}; wrap it in a list "
+            "(a single string would be embedded character by character)"
+        )
     try:
         texts = list(texts)
     except TypeError:
         raise ParamError(f"{what} must be a list of strings, got {type(texts).__name__}") from None
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise ParamError(f"{what}[{i}] must be a str, got {type(text).__name__}")
+            raise ParamError(f"{what}[{i}] must be a string, got {type(text).__name__}")
     return texts
 
 
