@@ -25,10 +25,6 @@ class Hit(dict):
 
     __slots__ = ()
 
-    @classmethod
-    def of(cls, pk_name: str, pk: Any, distance: float, entity: dict | None = None) -> "Hit":
-        return cls({pk_name: pk, "distance": distance, "entity": entity if entity is not None else {}})
-
     @property
     def id(self) -> Any:
         return next(iter(dict.values(self)))

@@ -208,8 +208,7 @@ def _round(dist: np.ndarray, round_decimal: int) -> np.ndarray:
 
 
 def build_result(collection: Any, rows: np.ndarray, dist: np.ndarray,
-                 output_fields: list[str] | None, round_decimal: int = -1,
-                 extra_fields: dict[str, np.ndarray] | None = None) -> SearchResult:
+                 output_fields: list[str] | None, round_decimal: int = -1) -> SearchResult:
     """One Hits list per query row; hits for rows ``-1`` are left out."""
     pk_name = collection.schema.primary_field.name
     valid = rows >= 0
