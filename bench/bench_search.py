@@ -280,10 +280,11 @@ def run_dense(args, rows_out: list[dict], sweep_out: list[dict]) -> None:
                 rows_out.append(row)
                 print(json.dumps(row), flush=True)
             if itype in SWEEP and not args.no_sweep:
-                sweep(name if not name.startswith("faiss") else "faiss", itype, q, truth["none"],
-                      (lambda qq, p: fd.search(qq, None, params=p)) if name.startswith("faiss")
-                      else (lambda qq, p: sysobj.search(qq, itype, "", params=p)),
-                      sweep_out)
+                if sysobj == "faiss":
+                    swept = lambda qq, p: fd.search(qq, None, params=p)  # noqa: E731
+                else:
+                    swept = lambda qq, p: sysobj.search(qq, itype, "", params=p)  # noqa: E731
+                sweep("faiss" if sysobj == "faiss" else sysobj.name, itype, q, truth["none"], swept, sweep_out)
     for s in systems:
         try:
             s.client.close()
