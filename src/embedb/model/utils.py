@@ -144,6 +144,20 @@ def length_sorted_batches(texts: list, batch_size: int) -> list:
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def stack_in_input_order(batch_rows: list, batches: list, n_cols: int) -> Any:
+    """The sparse rows of each batch from :func:`length_sorted_batches`, stacked back into the
+    order of the input texts, as one float32 ``csr_array`` (``(0, n_cols)`` when empty)."""
+    import numpy as np
+    from scipy.sparse import csr_array, vstack
+
+    if not batches:
+        return csr_array((0, n_cols), dtype=np.float32)
+    order = np.concatenate(batches)
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return csr_array(vstack(batch_rows, format="csr")[inverse], dtype=np.float32)
+
+
 def max_input_length(tokenizer: Any, config: Any, requested: Optional[int] = None) -> int:
     """The truncation length: ``requested`` if given, else the tokenizer's ``model_max_length``,
     never more than the model's position table allows."""

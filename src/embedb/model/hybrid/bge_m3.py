@@ -22,7 +22,7 @@ from embedb.model.base import BaseEmbeddingFunction
 from embedb.model.hybrid.lexical import max_weight_per_token, structural_token_ids
 from embedb.model.utils import (
     check_texts, import_torch, import_transformers, length_sorted_batches, max_input_length,
-    progress_iter, resolve_device, resolve_folder,
+    progress_iter, resolve_device, resolve_folder, stack_in_input_order,
 )
 
 
@@ -103,13 +103,11 @@ class BGEM3EmbeddingFunction(BaseEmbeddingFunction):
         return self._encode(queries)
 
     def _encode(self, texts: Sequence[str]) -> Dict[str, Any]:
-        from scipy.sparse import csr_array, vstack
-
         texts = check_texts(texts)
         n = len(texts)
         dense: List[Optional[np.ndarray]] = [None] * n
         colbert: List[Optional[np.ndarray]] = [None] * n
-        sparse_rows, order = [], []
+        sparse_rows = []
         batches = length_sorted_batches(texts, self.batch_size)
         for idx in progress_iter(batches, len(batches), self.progress, f"BGE-M3 {n} texts"):
             out = self._encode_batch([texts[i] for i in idx])
@@ -120,19 +118,11 @@ class BGEM3EmbeddingFunction(BaseEmbeddingFunction):
                     colbert[i] = out["colbert_vecs"][j]
             if "sparse" in out:
                 sparse_rows.append(out["sparse"])
-                order.append(idx)
         result: Dict[str, Any] = {}
         if self.return_dense:
             result["dense"] = dense
         if self.return_sparse:
-            vocab = len(self.tokenizer)
-            if n:
-                stacked = vstack(sparse_rows, format="csr")
-                inverse = np.empty(n, np.int64)
-                inverse[np.concatenate(order)] = np.arange(n)
-                result["sparse"] = csr_array(stacked[inverse], dtype=np.float32)
-            else:
-                result["sparse"] = csr_array((0, vocab), dtype=np.float32)
+            result["sparse"] = stack_in_input_order(sparse_rows, batches, len(self.tokenizer))
         if self.return_colbert_vecs:
             result["colbert_vecs"] = colbert
         return result

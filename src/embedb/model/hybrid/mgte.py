@@ -18,7 +18,7 @@ from embedb.model.base import BaseEmbeddingFunction
 from embedb.model.hybrid.lexical import max_weight_per_token, structural_token_ids
 from embedb.model.utils import (
     check_texts, import_torch, import_transformers, length_sorted_batches, max_input_length,
-    progress_iter, resolve_device, resolve_folder,
+    progress_iter, resolve_device, resolve_folder, stack_in_input_order,
 )
 
 
@@ -80,12 +80,10 @@ class MGTEEmbeddingFunction(BaseEmbeddingFunction):
         return self._encode(queries)
 
     def _encode(self, texts: Sequence[str]) -> Dict[str, Any]:
-        from scipy.sparse import csr_array, vstack
-
         texts = check_texts(texts)
         n = len(texts)
         dense: List[Optional[np.ndarray]] = [None] * n
-        sparse_rows, order = [], []
+        sparse_rows = []
         batches = length_sorted_batches(texts, self.batch_size)
         for idx in progress_iter(batches, len(batches), self.progress, f"mGTE {n} texts"):
             batch_dense, batch_sparse = self._encode_batch([texts[i] for i in idx])
@@ -94,17 +92,11 @@ class MGTEEmbeddingFunction(BaseEmbeddingFunction):
                     dense[i] = batch_dense[j]
             if batch_sparse is not None:
                 sparse_rows.append(batch_sparse)
-                order.append(idx)
         result: Dict[str, Any] = {}
         if self.return_dense:
             result["dense"] = dense
         if self.return_sparse:
-            if n:
-                inverse = np.empty(n, np.int64)
-                inverse[np.concatenate(order)] = np.arange(n)
-                result["sparse"] = csr_array(vstack(sparse_rows, format="csr")[inverse], dtype=np.float32)
-            else:
-                result["sparse"] = csr_array((0, len(self.tokenizer)), dtype=np.float32)
+            result["sparse"] = stack_in_input_order(sparse_rows, batches, len(self.tokenizer))
         return result
 
     def _encode_batch(self, texts: List[str]):

@@ -16,7 +16,7 @@ from embedb.errors import ParamError
 from embedb.model.base import BaseEmbeddingFunction
 from embedb.model.utils import (
     check_texts, from_pretrained, import_torch, import_transformers, length_sorted_batches,
-    max_input_length, progress_iter,
+    max_input_length, progress_iter, stack_in_input_order,
 )
 
 
@@ -76,22 +76,14 @@ class SpladeEmbeddingFunction(BaseEmbeddingFunction):
         return self._encode(queries, self.query_instruction, self.k_tokens_query)
 
     def _encode(self, texts: Sequence[str], instruction: str, k_tokens: Optional[int]):
-        from scipy.sparse import csr_array, vstack
+        from scipy.sparse import csr_array
 
         texts = [instruction + t for t in check_texts(texts)]
-        if not texts:
-            return csr_array((0, self.dim), dtype=np.float32)
         batches = length_sorted_batches(texts, self.batch_size)
-        rows: List[Any] = [None] * len(batches)
-        order = np.concatenate(batches)
         desc = f"SPLADE {len(texts)} texts"
-        for b, idx in enumerate(progress_iter(batches, len(batches), self.progress, desc)):
-            weights = self._batch_weights([texts[i] for i in idx], k_tokens)
-            rows[b] = csr_array(weights)
-        stacked = vstack(rows, format="csr")
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(len(order))
-        return csr_array(stacked[inverse], dtype=np.float32)
+        rows = [csr_array(self._batch_weights([texts[i] for i in idx], k_tokens))
+                for idx in progress_iter(batches, len(batches), self.progress, desc)]
+        return stack_in_input_order(rows, batches, self.dim)
 
     def _batch_weights(self, texts: List[str], k_tokens: Optional[int]) -> np.ndarray:
         torch = import_torch()
