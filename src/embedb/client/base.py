@@ -8,6 +8,7 @@ path in one process (like Milvus Lite's one server per path) and closes it with 
 
 from __future__ import annotations
 
+import abc
 import enum
 import os
 from pathlib import Path
@@ -56,8 +57,8 @@ def parse_uri(uri: Any) -> str | None:
         return None
     if text.lower().startswith(_REMOTE_SCHEMES):
         raise ParamError(
-            f"uri {uri!r} names a remote Milvus server, which is not available in this build of "
-            "embedb; use a local path such as './demo.db' or ':memory:'"
+            f"uri {uri!r} names a Milvus server, not a local path; open it with "
+            "embedb.MilvusClient(uri) (needs pip install \"embedb[remote]\")"
         )
     if text.lower().startswith("file://"):
         text = text[len("file://"):]
@@ -156,8 +157,19 @@ def check_name(value: Any, what: str = "collection_name") -> str:
     return value
 
 
-class ClientBase:
+class ClientBase(metaclass=abc.ABCMeta):
     """Constructor, lifetime and the helpers shared by the mixins of :class:`MilvusClient`."""
+
+    def __new__(cls, uri: Any = ":memory:", *args: Any, **kwargs: Any) -> Any:
+        # One interface, two backends: a server URI gets the remote backend, which sends every
+        # call to that Milvus server through pymilvus; a path gets this class over the engine.
+        if isinstance(uri, str) and uri.strip().lower().startswith(_REMOTE_SCHEMES):
+            from ..remote import RemoteMilvusClient
+            from . import MilvusClient
+
+            MilvusClient.register(RemoteMilvusClient)  # isinstance(c, MilvusClient) for both
+            return RemoteMilvusClient(uri, *args, **kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,
