@@ -27,8 +27,8 @@ FILTERS = [
 
 
 @pytest.fixture
-def client():
-    c = MilvusClient(":memory:")
+def client(open_client):
+    c = open_client(":memory:")
     c.create_collection("c", dimension=DIM)  # dynamic fields on: n, color, score
     yield c
     c.close()
@@ -209,7 +209,8 @@ def test_query_limit_offset_and_window(client):
     seen = [r["id"] for p in pages for r in p]
     assert sorted(seen) == list(range(30))
     assert len(client.query("c", limit=5)) == 5
-    assert sorted(r["id"] for r in client.query("c", filter="n >= 0", offset=25)) == [25, 26, 27, 28, 29]
+    # the server reads offset only with a limit: an offset alone returns every match
+    assert len(client.query("c", filter="n >= 0", offset=25)) == 30
     with pytest.raises(ParamError, match="16384"):
         client.query("c", filter="", limit=16385)
     with pytest.raises(ParamError, match="16384"):
@@ -227,8 +228,8 @@ def test_query_arguments(client):
         client.query("c", filter="n > 1", ids=[1])
     with pytest.raises(ParamError):
         client.query("c", filter=42)
-    with pytest.raises(ParamError, match="unexpected"):
-        client.query("c", filter="n > 1", bogus=True)
+    with pytest.warns(UserWarning, match="bogus"):   # pymilvus passes unknown kwargs on
+        assert len(client.query("c", filter="n > 1", bogus=True)) == 8
     with pytest.raises(FilterError):
         client.query("c", filter="n >")
     assert len(client.query("c", filter="n > 7", consistency_level="Strong")) == 2  # accepted

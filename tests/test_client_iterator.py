@@ -12,8 +12,8 @@ from embedb.errors import CollectionNotLoadedError, ParamError, PartitionNotFoun
 
 
 @pytest.fixture
-def client():
-    c = MilvusClient(":memory:")
+def client(open_client):
+    c = open_client(":memory:")
     c.create_collection("c", dimension=2)
     # primary keys inserted out of order, so row order differs from pk order
     pks = [(i * 37) % 101 for i in range(101)]
@@ -94,10 +94,11 @@ def test_string_primary_keys():
 
 def test_bad_arguments(client):
     for kwargs in ({"batch_size": 0}, {"batch_size": 16385}, {"batch_size": "9"},
-                   {"limit": -2}, {"filter": 3}, {"output_fields": ["count(*)"]},
-                   {"bogus": 1}):
+                   {"limit": -2}, {"filter": 3}, {"output_fields": ["count(*)"]}):
         with pytest.raises(ParamError):
             client.query_iterator("c", **kwargs)
+    with pytest.warns(UserWarning, match="bogus"):   # accepted as pymilvus accepts it
+        client.query_iterator("c", bogus=1)
     with pytest.raises(PartitionNotFoundError, match="nope"):
         client.query_iterator("c", partition_names=["nope"])
     client.release_collection("c")

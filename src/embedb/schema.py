@@ -11,7 +11,7 @@ import copy
 from enum import IntEnum
 from typing import Any, Iterable
 
-from .errors import ParamError, SchemaError
+from .errors import ErrorCode, ParamError, SchemaError
 
 
 class DataType(IntEnum):
@@ -25,14 +25,21 @@ class DataType(IntEnum):
     DOUBLE = 11
     STRING = 20
     VARCHAR = 21
+    TEXT = 25
     ARRAY = 22
     JSON = 23
+    GEOMETRY = 24
+    TIMESTAMPTZ = 26
     BINARY_VECTOR = 100
     FLOAT_VECTOR = 101
     FLOAT16_VECTOR = 102
     BFLOAT16_VECTOR = 103
     SPARSE_FLOAT_VECTOR = 104
     INT8_VECTOR = 105
+    STRUCT = 201
+    # pymilvus marks these two "internal use only"; named here so code naming them imports
+    _ARRAY_OF_VECTOR = 106
+    _ARRAY_OF_STRUCT = 200
     UNKNOWN = 999
 
     def __repr__(self) -> str:
@@ -67,9 +74,14 @@ DENSE_VECTOR_TYPES = frozenset(
 )
 VECTOR_TYPES = DENSE_VECTOR_TYPES | {DataType.SPARSE_FLOAT_VECTOR}
 SCALAR_TYPES = frozenset(
-    {DataType.BOOL, DataType.VARCHAR, DataType.STRING, DataType.JSON, DataType.ARRAY}
+    {DataType.BOOL, DataType.VARCHAR, DataType.STRING, DataType.JSON, DataType.ARRAY,
+     DataType.TIMESTAMPTZ, DataType.GEOMETRY}
 ) | NUMERIC_TYPES
 ARRAY_ELEMENT_TYPES = frozenset({DataType.BOOL, DataType.VARCHAR}) | NUMERIC_TYPES
+# pymilvus 3 types that embedb names but does not store: a "not supported" error at schema time
+UNSUPPORTED_TYPES = frozenset(
+    {DataType.TEXT, DataType.STRUCT, DataType._ARRAY_OF_VECTOR, DataType._ARRAY_OF_STRUCT}
+)
 
 
 def to_datatype(value: Any) -> DataType:
@@ -106,6 +118,63 @@ _TYPE_PARAM_KEYS = (
     "enable_match",
     "mmap_enabled",
 )
+
+
+def _refuse_unsupported(field: str, dtype: DataType, element_type: DataType | None) -> None:
+    """TEXT, STRUCT and the array-of-struct/vector types: Milvus's "unsupported operation" (3000)."""
+    if dtype in UNSUPPORTED_TYPES or element_type in UNSUPPORTED_TYPES:
+        what = dtype.name if dtype in UNSUPPORTED_TYPES else f"ARRAY of {element_type.name}"
+        raise SchemaError(f"field {field!r}: data type {what} is not supported by embedb "
+                          f"(see docs/api.md, Data types)", code=ErrorCode.NOT_SUPPORTED)
+
+
+class StructFieldSchema:
+    """pymilvus's struct schema for arrays of structs; embedb does not store structs, so making
+    one raises the "not supported" error where the struct is declared."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        _refuse_unsupported("<struct>", DataType.STRUCT, None)
+
+
+class IndexType(IntEnum):
+    """pymilvus's legacy ``IndexType`` (same names and values); index types are passed by name."""
+
+    INVALID = 0
+    FLAT = 1
+    IVFLAT = 2
+    IVF_SQ8 = 3
+    RNSG = 4
+    IVF_SQ8H = 5
+    IVF_PQ = 6
+    HNSW = 11
+    ANNOY = 12
+    IVF_FLAT = IVFLAT
+    IVF_SQ8_H = IVF_SQ8H
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self._name_}>"
+
+    def __str__(self) -> str:
+        return self._name_
+
+
+class MetricType(IntEnum):
+    """pymilvus's legacy ``MetricType`` (same names and values); metrics are passed by name."""
+
+    INVALID = 0
+    L2 = 1
+    IP = 2
+    HAMMING = 3
+    JACCARD = 4
+    TANIMOTO = 5
+    SUBSTRUCTURE = 6
+    SUPERSTRUCTURE = 7
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self._name_}>"
+
+    def __str__(self) -> str:
+        return self._name_
 
 
 class _Record:
@@ -152,6 +221,7 @@ class FieldSchema(_Record):
         self.is_dynamic = bool(is_dynamic)
         self.is_function_output = bool(is_function_output)
         self.element_type = to_datatype(element_type) if element_type is not None else None
+        _refuse_unsupported(name, self.dtype, self.element_type)
         unknown = set(kwargs) - set(_TYPE_PARAM_KEYS) - {"params"}
         if unknown:
             raise SchemaError(f"field {name!r}: unknown field parameter(s) {sorted(unknown)}")
@@ -183,6 +253,15 @@ class FieldSchema(_Record):
         t = self.dtype
         if t in (DataType.NONE, DataType.UNKNOWN, DataType.STRING):
             raise SchemaError(f"field {self.name!r}: data type {t.name} is not supported")
+        _refuse_unsupported(self.name, t, self.element_type)
+        if t == DataType.TIMESTAMPTZ and self.default_value is not None:
+            from .timestamptz import check_default
+
+            check_default(self)
+        if t == DataType.GEOMETRY and self.default_value is not None:
+            from .geometry import check_default as check_geometry_default
+
+            check_geometry_default(self)
         if t.is_dense_vector:
             dim = self.dim
             if dim is None or dim <= 0 or dim > 32768:
@@ -471,8 +550,11 @@ class IndexParam(_Record):
         params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        from .lenient import enum_text   # pymilvus's IndexType / MetricType members too
+
+        index_type, metric_type = enum_text(index_type), enum_text(metric_type)
         self.field_name = field_name
-        self.index_type = (index_type or "").upper()
+        self.index_type = str(index_type or "").upper()
         self.index_name = index_name or field_name
         self.metric_type = metric_type.upper() if isinstance(metric_type, str) else metric_type
         merged = dict(params or {})
@@ -480,7 +562,7 @@ class IndexParam(_Record):
         # pymilvus flattens params into the config; accept a nested "params" too.
         merged.pop("index_type", None)
         if "metric_type" in merged and self.metric_type is None:
-            self.metric_type = str(merged.pop("metric_type")).upper()
+            self.metric_type = str(enum_text(merged.pop("metric_type"))).upper()
         merged.pop("metric_type", None)
         self.params = merged
 

@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParamError
+from ..lenient import warn_unknown
 from ..results import OmitZeroDict, QueryResult
+from ..timestamptz import honours_timezone
 from .base import MAX_QUERY_WINDOW, as_name_list, as_pk_list, as_rows, check_name
 
 # query() keyword arguments accepted for compatibility, without effect (reads are always strong).
@@ -52,7 +54,9 @@ def _query_window(limit: Any, offset: Any) -> tuple[int | None, int]:
     """Validate limit/offset as the server does: offset + limit must stay within 16384."""
     offset = 0 if offset is None else _check_count(offset, "offset", 0)
     if limit is None or (isinstance(limit, int) and not isinstance(limit, bool) and limit == -1):
-        return None, offset  # no limit: every row after the offset (as Milvus Lite)
+        # no limit: every matching row. The server reads offset only together with a limit,
+        # so an offset alone is ignored (Milvus Lite applies it; embedb follows the server).
+        return None, 0
     limit = _check_count(limit, "limit", 1)
     if limit + offset > MAX_QUERY_WINDOW:
         raise ParamError(
@@ -137,6 +141,7 @@ class DataMixin:
         return partition_name
 
     # reads ------------------------------------------------------------------------------------
+    @honours_timezone
     def get(self, collection_name: str, ids: Any, output_fields: list[str] | None = None,
             timeout: float | None = None, partition_names: list[str] | None = None,
             **kwargs: Any) -> QueryResult:
@@ -152,6 +157,7 @@ class DataMixin:
                           partitions=partitions)
         return QueryResult(rows)
 
+    @honours_timezone
     def query(self, collection_name: str, filter: str = "", output_fields: list[str] | None = None,
               timeout: float | None = None, ids: Any = None,
               partition_names: list[str] | None = None, **kwargs: Any) -> QueryResult:
@@ -168,9 +174,13 @@ class DataMixin:
         filter = _check_filter(filter)
         limit, offset = _query_window(kwargs.pop("limit", None), kwargs.pop("offset", None))
         filter_params = _check_filter_params(kwargs.pop("filter_params", None))
-        unknown = set(kwargs) - _IGNORED_QUERY_KW
-        if unknown:
-            raise ParamError(f"query() got unexpected keyword argument(s) {sorted(unknown)}")
+        from ..engine import query_ops   # the engine loads with the first client, not at import
+
+        order_by = query_ops.parse_order_by(
+            kwargs.pop("order_by_fields", None) or kwargs.pop("order_by", None))
+        kwargs.pop("order_by", None)
+        group_by = as_name_list(kwargs.pop("group_by_fields", None), "group_by_fields") or []
+        warn_unknown("query", set(kwargs) - _IGNORED_QUERY_KW)
         keys = None
         if ids is not None:
             if filter.strip():
@@ -182,9 +192,23 @@ class DataMixin:
         partitions = self._check_partitions(coll, partitions)
         if keys is not None and not keys:
             return QueryResult([])
-        rows = coll.query(filter, filter_params=filter_params, output_fields=output_fields or ["*"],
-                          limit=limit, offset=offset, partitions=partitions, ids=keys)
-        return QueryResult(rows)
+        plain, aggs = query_ops.parse_aggregates(output_fields)
+        grouped = bool(group_by) or any(a.label != "count(*)" for a in aggs)
+        if not grouped and not order_by:
+            rows = coll.query(filter, filter_params=filter_params,
+                              output_fields=output_fields or ["*"], limit=limit, offset=offset,
+                              partitions=partitions, ids=keys)
+            return QueryResult(rows)
+        matched = np.flatnonzero(coll.mask(filter, filter_params, partitions, keys))
+        if grouped:
+            return QueryResult(query_ops.group_query(coll, matched, group_by, aggs, plain,
+                                                     order_by, limit, offset))
+        fields = coll.resolve_output_fields(output_fields or ["*"])
+        pk_name = coll.schema.primary_field.name
+        fields = fields if pk_name in fields else [pk_name] + fields
+        rows = query_ops.order_rows(coll, matched, order_by)
+        stop = None if limit is None else offset + limit
+        return QueryResult(coll.entities(rows[offset:stop], fields))
 
     def query_iterator(self, collection_name: str, batch_size: int = 1000, limit: int = -1,
                        filter: str = "", output_fields: list[str] | None = None,
@@ -200,9 +224,7 @@ class DataMixin:
             raise ParamError(f"limit must be -1 (no limit) or an int >= 0, got {limit!r}")
         offset = _check_count(kwargs.pop("offset", 0) or 0, "offset", 0)
         filter_params = _check_filter_params(kwargs.pop("filter_params", None))
-        unknown = set(kwargs) - _IGNORED_QUERY_KW
-        if unknown:
-            raise ParamError(f"query_iterator() got unexpected keyword argument(s) {sorted(unknown)}")
+        warn_unknown("query_iterator", set(kwargs) - _IGNORED_QUERY_KW)
         output_fields = _check_output_fields(output_fields)
         partitions = as_name_list(partition_names, "partition_names")
         coll = self._loaded_collection(collection_name)

@@ -44,10 +44,15 @@ class IndexMixin:
         return indexes_of(self._collection(collection_name)).list(field_name or None)
 
     def describe_index(self, collection_name: str, index_name: str, timeout: float | None = None,
-                       **kwargs: Any) -> dict:
+                       **kwargs: Any) -> dict | None:
+        """The index's description, or None when the collection has no such index (pymilvus
+        turns the server's "index not found" into None)."""
         from ..engine.index.manager import indexes_of
 
-        return indexes_of(self._collection(collection_name)).describe(index_name)
+        manager = indexes_of(self._collection(collection_name))
+        if index_name not in manager.list():
+            return None
+        return manager.describe(index_name)
 
     def drop_index(self, collection_name: str, index_name: str, timeout: float | None = None,
                    **kwargs: Any) -> None:

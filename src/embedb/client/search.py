@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ParamError
+from ..lenient import warn_unknown
+from ..timestamptz import honours_timezone
 
 # keyword arguments of pymilvus search() that embedb honours
 _SEARCH_KW = ("offset", "round_decimal", "group_by_field", "group_size", "strict_group_size",
@@ -18,32 +20,78 @@ _IGNORED_KW = ("consistency_level", "guarantee_timestamp", "graceful_time", "tra
 
 
 def _split_kwargs(kwargs: dict, allowed: tuple[str, ...], method: str) -> dict:
-    unknown = set(kwargs) - set(allowed) - set(_IGNORED_KW)
-    if unknown:
-        raise ParamError(f"{method}() got unexpected keyword argument(s) {sorted(unknown)}")
+    """The honoured keyword arguments; the rest are accepted as pymilvus accepts them (it sends
+    them on to the server, which ignores what it does not know), with one warning."""
+    warn_unknown(method, set(kwargs) - set(allowed) - set(_IGNORED_KW))
     return {k: v for k, v in kwargs.items() if k in allowed}
+
+
+def _search_extras(kwargs: dict, search_params: dict | None) -> dict:
+    """pymilvus 3 search options in their pymilvus spellings -> engine arguments."""
+    from ..engine.query_ops import parse_order_by
+
+    out: dict = {}
+    order = kwargs.pop("order_by_fields", None) or kwargs.pop("order_by", None)
+    kwargs.pop("order_by", None)
+    if order is None and isinstance(search_params, dict):
+        order = search_params.get("order_by_fields")
+    if order:
+        out["order_by"] = parse_order_by(order)
+    fields = kwargs.pop("group_by_fields", None)
+    if fields is not None:
+        if not isinstance(fields, list):
+            raise ParamError("group_by_fields must be a list")
+        if len(fields) > 1:
+            raise ParamError(f"search grouping by several fields {fields} is not supported by "
+                             "embedb; group by one field (group_by_field=...)")
+        if fields:
+            if kwargs.get("group_by_field") not in (None, fields[0]):
+                raise ParamError("give group_by_field or group_by_fields, not both")
+            kwargs["group_by_field"] = fields[0]
+    return out
+
+
+def _refuse(what: str, value: Any, why: str) -> None:
+    if value is not None and value != [] and value != {}:
+        raise ParamError(f"search({what}=...) is not supported by embedb: {why}")
 
 
 class SearchMixin:
     """Vector search methods. Needs ``self._loaded_collection(name)`` from the client base."""
 
+    @honours_timezone
     def search(self, collection_name: str, data: Any = None, filter: str = "", limit: int = 10,
                output_fields: list[str] | None = None, search_params: dict | None = None,
                timeout: float | None = None, partition_names: list[str] | None = None,
-               anns_field: str | None = None, ranker: Any = None, ids: Any = None,
+               anns_field: str | None = None, ranker: Any = None, function_chains: Any = None,
+               highlighter: Any = None, ids: Any = None, search_aggregation: Any = None,
                **kwargs: Any):
+        """Vector search; pymilvus 3's ``ids=`` (search with the stored vectors of these
+        primary keys), ``ranker=`` (rrf / weighted), ``order_by_fields=`` and
+        ``group_by_fields=[one field]`` are honoured (see docs/api.md)."""
         from ..engine import search as engine_search
+        from .base import as_pk_list
 
-        if ranker is not None:
-            raise ParamError("search(ranker=...) is not supported; use hybrid_search() to fuse results")
+        _refuse("function_chains", function_chains, "use hybrid_search() or a ranker")
+        _refuse("highlighter", highlighter, "search results carry no highlights in embedb")
+        _refuse("search_aggregation", search_aggregation,
+                "use group_by_field / group_size, or query(group_by_fields=...) to aggregate")
+        if data is not None and ids is not None:
+            raise ParamError("search() takes either data or ids, not both")
+        if data is None and ids is None:
+            raise ParamError("search() needs data (query vectors) or ids (primary keys)")
         if ids is not None:
-            raise ParamError("search(ids=...) is not supported; pass the query vectors as data")
+            ids = as_pk_list(ids)
+            if not ids:
+                raise ParamError("ids must not be empty")
+        extras = _search_extras(kwargs, search_params)
         opts = _split_kwargs(kwargs, _SEARCH_KW, "search")
         return engine_search.search(
             self._loaded_collection(collection_name), data, anns_field=anns_field, filter=filter,
             limit=limit, output_fields=output_fields, search_params=search_params,
-            partition_names=partition_names, **opts)
+            partition_names=partition_names, ids=ids, ranker=ranker, **extras, **opts)
 
+    @honours_timezone
     def hybrid_search(self, collection_name: str, reqs: list, ranker: Any, limit: int = 10,
                       output_fields: list[str] | None = None, timeout: float | None = None,
                       partition_names: list[str] | None = None, **kwargs: Any):

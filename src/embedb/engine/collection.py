@@ -6,7 +6,6 @@ batch, written to the log in one SQLite transaction, then applied to the in-memo
 
 from __future__ import annotations
 
-import copy
 import time
 import warnings
 import zlib
@@ -21,10 +20,13 @@ from ..errors import (
     FilterError,
     ParamError,
     PartitionNotFoundError,
+    StorageError,
 )
 from ..schema import CollectionSchema, DataType, FieldSchema
+from ..timestamptz import effective_timezone, format_micros
 from . import codec
 from .columns import META_SPEC, PARTITION_SPEC, Column, ColumnSpec, GrowArray, spec_for_field, values_from_parts
+from .jsonvalues import copy_out
 from .pkindex import PKIndex
 from .rows import META, ColumnBatch, build_batch, dedupe_last_wins, new_auto_ids
 
@@ -63,6 +65,11 @@ class CollectionSource:
             raise FilterError(f"field {name!r} cannot be used in a filter of collection {c.name!r}")
         col = c._columns[name]
         return ExprColumn(col.values, col.valid)
+
+    @property
+    def timezone(self) -> str:
+        """The zone naive TIMESTAMPTZ literals of a filter are read in."""
+        return self._c.timezone
 
     def text_match(self, field: str, query: str, minimum_should_match: int) -> np.ndarray:
         from . import fulltext
@@ -105,6 +112,8 @@ class Collection:
         self._specs[PARTITION] = PARTITION_SPEC
         self._reset_rows()
         self._manifest: dict[str, Any] | None = None
+        self._ext_files: dict[str, Any] = {}  # checksums of extension files (in the manifest)
+        self._ext_legacy = False  # the manifest predates them: its extension files are trusted
         self._persisted_rows = 0
         self._applied_seq = 0
         self._dirty = False
@@ -154,9 +163,26 @@ class Collection:
     def source(self) -> CollectionSource:
         return self._source
 
+    def read_view(self, need_pk: bool = False) -> "ReadView":
+        """A snapshot of the rows as they are now, read without the database lock (see
+        ``engine/readview.py``). ``need_pk``: include the primary-key index (ids, ordering)."""
+        from .readview import ReadView
+
+        with self._lock:
+            self._db._check_process()
+            return ReadView(self, need_pk)
+
     @property
     def num_rows_total(self) -> int:
         return self._n
+
+    @property
+    def timezone(self) -> str:
+        """The IANA zone of TIMESTAMPTZ reads and naive writes: the call's ``timezone=``, else
+        the collection's ``timezone`` property, else the database's, else UTC."""
+        db_props = getattr(self._db, "properties", None)
+        db_tz = db_props.get("timezone") if isinstance(db_props, dict) else None
+        return effective_timezone(self.properties.get("timezone"), db_tz)
 
     @property
     def num_rows(self) -> int:
@@ -166,13 +192,16 @@ class Collection:
     def _load(self) -> None:
         """Map the latest snapshot and replay the log written after it."""
         storage = self._db._storage
-        manifest = storage.read_manifest(self.id)
+        manifest = storage.read_manifest(self.id)  # StorageError naming the file when damaged
+        storage.check_manifest(self.id, self.name, manifest)  # missing or stale: StorageError
         self._reset_rows()
+        self._ext_files = dict((manifest or {}).get("ext") or {})
+        self._ext_legacy = manifest is not None and "ext" not in manifest
         if manifest is not None:
             n = int(manifest["num_rows"])
-            parts = storage.load_parts(self.id, manifest)
+            parts, verifiers = storage.load_parts(self.id, manifest)
             for name, spec in self._specs.items():
-                self._columns[name] = Column.from_parts(spec, parts.get(name, {}), n)
+                self._columns[name] = Column.from_parts(spec, parts.get(name, {}), n, verifiers.get(name))
             deleted = storage.load_deleted(self.id, manifest)
             self._deleted = GrowArray(np.bool_, base=deleted)
             self._n = n
@@ -182,12 +211,13 @@ class Collection:
             self._persisted_rows = n
         self._manifest = manifest
         for seq, payload in storage.log_entries(self.id, self._applied_seq):
-            self._apply_payload(payload)
+            where = f"write log entry {seq} of collection {self.name!r} in {storage.db_file}"
+            self._apply_payload(payload, where)
             self._applied_seq = seq
             self._dirty = True
 
-    def _apply_payload(self, payload: bytes) -> None:
-        op, info, arrays = codec.decode_payload(payload)
+    def _apply_payload(self, payload: bytes, where: str = "write log entry") -> None:
+        op, info, arrays = codec.decode_payload(payload, where)
         grouped = codec.batch_parts(arrays)
         n = int(info["n"])
         if op == "write":
@@ -205,7 +235,7 @@ class Collection:
         elif op == "drop_partition":
             self._apply_drop_partition(int(info["pid"]))
         else:
-            raise ValueError(f"unknown log operation {op!r}")
+            raise StorageError(f"{where} is damaged: unknown operation {op!r}")
 
     # ------------------------------------------------------------------ primary keys
     def _pkindex(self) -> PKIndex:
@@ -228,7 +258,15 @@ class Collection:
         except OverflowError:
             raise ParamError("ids must fit in a 64-bit signed integer") from None
 
+    def rows_of(self, ids: Any) -> np.ndarray:
+        """The live row number of each primary key in ``ids`` (-1 where there is none)."""
+        with self._lock:
+            return self._pkindex().lookup(self._pk_array(ids))
+
     def pk_values(self, rows: np.ndarray) -> list:
+        return read_consistently(self, lambda view: view.pk_values(rows))
+
+    def _pk_values(self, rows: np.ndarray) -> list:
         with self._lock:
             return self._columns[self._pk_name].values[np.asarray(rows, dtype=np.int64)].tolist()
 
@@ -373,7 +411,8 @@ class Collection:
                 filled = fulltext.apply_functions(self, rows)
                 if filled is not None:
                     rows = filled
-            batch = build_batch(self.schema, rows, auto_id_source=self._next_auto_ids, require_pk=upsert)
+            batch = build_batch(self.schema, rows, auto_id_source=self._next_auto_ids, require_pk=upsert,
+                                timezone=self.timezone)
             all_pks = batch.values[self._pk_name]
             batch.partition = self._route(batch, partition)
             batch = dedupe_last_wins(batch, all_pks)
@@ -478,11 +517,20 @@ class Collection:
         """Remove every row; schema, partitions, indexes and meta stay."""
         with self._lock:
             self._db._check_writable()
+            # truncate is not in the log: it is stored by its checkpoint, so a failed one (disk
+            # full) must leave the rows as they were, in memory as on disk
+            before = (self._columns, self._deleted, self._n, self._live, self._pk_index,
+                      self.generation, self._last_auto_id, self._dirty)
             self._reset_rows()
             self.generation += 1
             self._last_auto_id = None
             self._dirty = True
-            self._checkpoint(full=True)
+            try:
+                self._checkpoint(full=True)
+            except BaseException:
+                (self._columns, self._deleted, self._n, self._live, self._pk_index,
+                 self.generation, self._last_auto_id, self._dirty) = before
+                raise
 
     def compact(self) -> int:
         """Drop tombstoned rows from the columns (row numbers change: generation + 1).
@@ -507,7 +555,13 @@ class Collection:
     # ------------------------------------------------------------------ reads
     def mask(self, filter: str = "", filter_params: dict | None = None, partitions: Any = None,
              ids: Any = None) -> np.ndarray:
-        """Rows that are live, in the partitions, among ``ids`` and pass the filter."""
+        """Rows that are live, in the partitions, among ``ids`` and pass the filter (computed on
+        a snapshot, outside the database lock)."""
+        return read_consistently(self, lambda view: view.mask(filter, filter_params, partitions, ids),
+                                 need_pk=ids is not None)
+
+    def _mask(self, filter: str = "", filter_params: dict | None = None, partitions: Any = None,
+              ids: Any = None) -> np.ndarray:
         with self._lock:
             m = ~self._deleted.view
             if partitions:
@@ -528,6 +582,13 @@ class Collection:
 
     def query(self, filter: str = "", *, filter_params: dict | None = None, output_fields: list[str] | None = None,
               limit: int | None = None, offset: int = 0, partitions: Any = None, ids: Any = None) -> list[dict]:
+        """See ``_query``; runs on a snapshot, outside the database lock."""
+        return read_consistently(self, lambda view: view.query(
+            filter, filter_params=filter_params, output_fields=output_fields, limit=limit, offset=offset,
+            partitions=partitions, ids=ids), need_pk=True)
+
+    def _query(self, filter: str = "", *, filter_params: dict | None = None, output_fields: list[str] | None = None,
+               limit: int | None = None, offset: int = 0, partitions: Any = None, ids: Any = None) -> list[dict]:
         """Rows passing the filter after offset/limit: in ascending primary-key order, or in the
         order of ``ids`` when ids are given (duplicates once)."""
         if limit is not None and limit != -1 and (not isinstance(limit, (int, np.integer)) or limit < 0):
@@ -585,6 +646,9 @@ class Collection:
 
     def entities(self, rows: np.ndarray, output_fields: list[str]) -> list[dict]:
         """One dict per row number with the given (resolved) fields."""
+        return read_consistently(self, lambda view: view.entities(rows, output_fields))
+
+    def _entities(self, rows: np.ndarray, output_fields: list[str]) -> list[dict]:
         with self._lock:
             rows = np.asarray(rows, dtype=np.int64)
             names, lists, dyn_keys, flatten = [], [], [], False
@@ -600,17 +664,17 @@ class Collection:
                 lists.append(self._python_values(f, rows))
             out = [dict(zip(names, vals)) for vals in zip(*lists)] if lists else [{} for _ in range(len(rows))]
             if (flatten or dyn_keys) and META in self._columns:
-                metas = self._columns[META].values[rows]
+                metas = copy_out(self._columns[META].values[rows].tolist())  # the caller's own
                 if flatten:
                     for d, m in zip(out, metas):
                         for k, v in m.items():
                             if k not in d:
-                                d[k] = copy.copy(v)
+                                d[k] = v
                 if dyn_keys:
                     for d, m in zip(out, metas):
                         for k in dyn_keys:
                             if k in m and k not in d:
-                                d[k] = copy.copy(m[k])
+                                d[k] = m[k]
             return out
 
     def _python_values(self, f: FieldSchema, rows: np.ndarray) -> list:
@@ -628,8 +692,15 @@ class Collection:
         vals = col.values[rows]
         if t in _BYTES_VECTORS:
             return [r.tobytes() for r in vals]
-        if col.spec.kind == "json":
-            out = [copy.copy(v) for v in vals.tolist()]
+        if t == DataType.TIMESTAMPTZ:  # RFC 3339 text in the zone in force, as Milvus returns it
+            out = format_micros(vals, self.timezone)
+            valid = col.valid
+            if valid is not None:
+                for i in np.flatnonzero(~valid[rows]):
+                    out[i] = None
+            return out
+        if col.spec.kind == "json":  # copies: mutating a result must not change the store
+            out = copy_out(vals.tolist())
         else:
             out = vals.tolist()
         valid = col.valid
@@ -642,6 +713,9 @@ class Collection:
 
     # ------------------------------------------------------------------ vectors for search
     def dense_vectors(self, field: str) -> np.ndarray:
+        return read_consistently(self, lambda view: view.dense_vectors(field))
+
+    def _dense_vectors(self, field: str) -> np.ndarray:
         with self._lock:
             f = self.schema.field(field)
             if f is None or not f.dtype.is_dense_vector:
@@ -649,6 +723,9 @@ class Collection:
             return self._columns[field].values
 
     def sparse_vectors(self, field: str) -> sp.csr_array:
+        return read_consistently(self, lambda view: view.sparse_vectors(field))
+
+    def _sparse_vectors(self, field: str) -> sp.csr_array:
         with self._lock:
             f = self.schema.field(field)
             if f is None or f.dtype != DataType.SPARSE_FLOAT_VECTOR:
@@ -670,21 +747,78 @@ class Collection:
             except Exception as exc:  # an extension's files are a cache: never lose the rows for it
                 warnings.warn(f"collection {self.name!r}: checkpoint hook {hook!r} failed: {exc}", RuntimeWarning,
                               stacklevel=2)
-        if not self._dirty and self._manifest is not None and not full:
-            return
         manifest = self._manifest
+        for name in [k for k in self._ext_files if not (data_dir / k).exists()]:
+            del self._ext_files[name]  # files of dropped indexes
+        # extension files saved by the hooks, or a manifest from before checksums, need a new
+        # manifest even when no row changed
+        stale = manifest is not None and ("checksum" not in manifest or
+                                          (manifest.get("ext") or {}) != self._ext_files)
+        if not self._dirty and manifest is not None and not full and not stale:
+            return
         if full or manifest is None or manifest["generation"] != self.generation:
             manifest, start = None, 0
         else:
             start = self._persisted_rows
-        new_parts = {name: col.parts(start, self._n) for name, col in self._columns.items()}
-        self._manifest = storage.write_snapshot(
-            self.id, manifest, self.generation, self._n, self._applied_seq, new_parts,
-            self._deleted.view, {"collection": self.name},
-        )
-        self._persisted_rows = self._n
-        storage.trim_log(self.id, self._applied_seq)
+        try:
+            new_parts = {name: col.parts(start, self._n) for name, col in self._columns.items()}
+            self._manifest = storage.write_snapshot(
+                self.id, manifest, self.generation, self._n, self._applied_seq, new_parts,
+                self._deleted.view, {"collection": self.name, "ext": dict(self._ext_files)},
+            )
+            self._persisted_rows = self._n
+        except StorageError:
+            raise
+        except OSError as exc:  # disk full, I/O error: the old snapshot and the log still hold everything
+            raise StorageError(f"checkpoint of collection {self.name!r} failed ({exc}); every "
+                               "acknowledged write is still in the write log") from exc
         self._dirty = False
+        try:  # the snapshot is stored now; trimming the log it covers can wait for the next one
+            storage.trim_log(self.id, self._applied_seq, self.generation)
+        except StorageError as exc:
+            self._db._report_checkpoint_failure(exc)
+
+    # ------------------------------------------------------------------ extension files
+    def record_ext_file(self, path: Path) -> None:
+        """Record the checksum of an extension file (index, posting lists) just written under
+        ``data_dir``; the next manifest carries it."""
+        from . import checksum
+
+        owner = getattr(self, "owner", self)  # a read view records into its collection
+        owner._ext_files[Path(path).name] = checksum.record_of_file(Path(path))
+
+    def ext_file_ok(self, path: Path) -> bool:
+        """Whether an extension file under ``data_dir`` is intact (its checksum matches the
+        recorded one). False means: rebuild it from the columns."""
+        from . import checksum
+
+        path = Path(path)
+        rec = self._ext_files.get(path.name)
+        if rec is None:  # not recorded: trusted only in a database from before checksums
+            return self._ext_legacy and path.exists()
+        if not checksum.VERIFY:
+            return path.exists()
+        return checksum.file_problem(path, rec) is None
+
+
+def read_consistently(collection: Any, read: Callable[[Any], Any], need_pk: bool = False) -> Any:
+    """``read(view)`` on a fresh snapshot of ``collection``, outside the database lock.
+
+    A compaction or truncate during the read can move a per-generation cache (vector index,
+    posting lists) past the snapshot; the read then raises ``StaleViewError`` and is run again
+    on a new snapshot, and after a few such races once more under the database lock (where no
+    generation can change). On a view, ``read`` runs on that view."""
+    from .readview import ReadView, StaleViewError
+
+    if isinstance(collection, ReadView) or not hasattr(collection, "read_view"):
+        return read(collection)
+    for _ in range(3):
+        try:
+            return read(collection.read_view(need_pk))
+        except StaleViewError:
+            continue
+    with collection._lock:
+        return read(collection.read_view(need_pk))
 
 
 def _check_name(name: Any, what: str) -> None:

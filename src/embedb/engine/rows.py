@@ -7,8 +7,9 @@ row (0-based position in the list) and the field; nothing is returned, so nothin
 
 from __future__ import annotations
 
-import json
+import math
 import numbers
+from datetime import datetime
 from dataclasses import dataclass, field as dc_field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -16,7 +17,10 @@ import numpy as np
 
 from ..errors import DataError
 from ..schema import CollectionSchema, DataType, FieldSchema
+from ..geometry import GeometryError
+from ..timestamptz import UTC, TimestampError, to_micros
 from .columns import STRING_DTYPE, spec_for_field
+from .jsonvalues import canonical_values, encode_values
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -40,6 +44,7 @@ _INT_RANGES = {
     DataType.INT32: (-(2**31), 2**31 - 1),
     DataType.INT64: (-(2**63), 2**63 - 1),
 }
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _BOOL_TYPES = (bool, np.bool_)
 _SEQ_TYPES = (list, tuple, np.ndarray)
 
@@ -113,15 +118,49 @@ def _convert_float(f: FieldSchema, vals: list, types: set) -> np.ndarray:
     if not all(issubclass(t, (numbers.Real, np.floating, np.integer)) and not issubclass(t, _BOOL_TYPES) for t in types):
         i = _first_row(vals, lambda v: not _is_number(v))
         raise _err(i, f.name, f"expected a number ({f.dtype.name}), got {_type_name(vals[i])}")
-    arr = np.asarray(vals, dtype=np.float64)
-    return arr.astype(np.float32) if f.dtype == DataType.FLOAT else arr
+    try:
+        arr = np.asarray(vals, dtype=np.float64)
+    except OverflowError:  # an int beyond any double, e.g. 10**400
+        i = _first_row(vals, lambda v: not _fits_double(v))
+        raise _err(i, f.name, f"{vals[i]} is out of range for {f.dtype.name}") from None
+    if f.dtype == DataType.FLOAT:
+        with np.errstate(over="ignore"):
+            arr32 = arr.astype(np.float32)
+        _check_finite_scalars(f, arr32, arr)
+        return arr32
+    _check_finite_scalars(f, arr, arr)
+    return arr
+
+
+def _fits_double(v: Any) -> bool:
+    try:
+        float(v)
+    except OverflowError:
+        return False
+    return True
+
+
+def _check_finite_scalars(f: FieldSchema, stored: np.ndarray, given: np.ndarray) -> None:
+    """Milvus refuses NaN and infinity in FLOAT/DOUBLE fields; a double beyond float32 would
+    silently become infinity in a FLOAT field."""
+    finite = np.isfinite(stored)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        what = ("is NaN or infinity" if not np.isfinite(given[i])
+                else f"is out of range for {f.dtype.name}")
+        raise _err(i, f.name, f"value {given[i]!r} {what}")
 
 
 def _convert_varchar(f: FieldSchema, vals: list, types: set) -> np.ndarray:
     if not all(issubclass(t, str) for t in types):
         i = _first_row(vals, lambda v: not isinstance(v, str))
         raise _err(i, f.name, f"expected a string, got {_type_name(vals[i])}")
-    arr = np.array(vals, dtype=STRING_DTYPE) if vals else np.empty(0, STRING_DTYPE)
+    try:
+        arr = np.array(vals, dtype=STRING_DTYPE) if vals else np.empty(0, STRING_DTYPE)
+    except UnicodeEncodeError:  # a lone surrogate: the stores hold UTF-8
+        i = _first_row(vals, lambda v: not _is_utf8(v))
+        raise _err(i, f.name, "string holds a lone surrogate character, which is not valid "
+                              "Unicode (strings must be valid UTF-8)") from None
     max_len = f.max_length or 65535
     if len(arr):
         lengths = np.strings.str_len(arr)
@@ -132,17 +171,17 @@ def _convert_varchar(f: FieldSchema, vals: list, types: set) -> np.ndarray:
     return arr
 
 
-def _check_json(f_name: str, vals: list, what: str = "value") -> None:
-    for i, v in enumerate(vals):
-        try:
-            json.dumps(v, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise _err(i, f_name, f"{what} is not JSON-serialisable ({exc})") from None
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _convert_json(f: FieldSchema, vals: list, types: set) -> np.ndarray:
-    _check_json(f.name, vals)
-    return np.fromiter(vals, dtype=object, count=len(vals))
+    # Checked (limits, UTF-8) and stored as fresh canonical copies; NumPy values become Python
+    return canonical_values(vals, lambda i, what: _err(i, f.name, f"value {what}"))
 
 
 def _array_element_ok(et: DataType, f: FieldSchema) -> Callable[[Any], bool]:
@@ -151,8 +190,10 @@ def _array_element_ok(et: DataType, f: FieldSchema) -> Callable[[Any], bool]:
     if et in _INT_RANGES:
         lo, hi = _INT_RANGES[et]
         return lambda x: _is_int(x) and lo <= x <= hi
-    if et in (DataType.FLOAT, DataType.DOUBLE):
-        return _is_number
+    if et in (DataType.FLOAT, DataType.DOUBLE):  # finite, and within float32 for FLOAT
+        bound = _FLOAT32_MAX if et == DataType.FLOAT else math.inf
+        return lambda x: (_is_number(x) and _fits_double(x) and math.isfinite(float(x))
+                          and abs(float(x)) <= bound)
     max_len = f.max_length or 65535
     return lambda x: isinstance(x, str) and len(x) <= max_len
 
@@ -179,6 +220,9 @@ def _convert_array(f: FieldSchema, vals: list, types: set) -> np.ndarray:
             items = [int(x) for x in items]
         elif et == DataType.BOOL:
             items = [bool(x) for x in items]
+        elif not _is_utf8("".join(items)):
+            raise _err(i, f.name, "array element holds a lone surrogate character, which is "
+                                  "not valid Unicode (strings must be valid UTF-8)")
         out[i] = items
     return out
 
@@ -362,6 +406,35 @@ def _convert_sparse(f: FieldSchema, vals: list, types: set) -> sp.csr_array:
     return sp.csr_array((data, indices, indptr), shape=(n, ncols))
 
 
+def _convert_timestamptz(f: FieldSchema, vals: list, timezone: str) -> np.ndarray:
+    """ISO-8601 text (or datetime) -> int64 UTC microseconds; None marks a NULL slot."""
+    out = np.zeros(len(vals), dtype=np.int64)
+    for i, v in enumerate(vals):
+        if v is None:
+            continue
+        if not isinstance(v, (str, datetime)):
+            raise _err(i, f.name, f"expected an ISO 8601 timestamp string, got {_type_name(v)}")
+        try:
+            out[i] = to_micros(v, timezone)
+        except (TimestampError, OverflowError) as exc:
+            raise _err(i, f.name, f"got invalid timestamptz string {v!r}: {exc}") from None
+    return out
+
+
+def _convert_geometry(f: FieldSchema, vals: list, types: set) -> np.ndarray:
+    """WKT text -> normalised WKT (shapely parses it once for the whole batch)."""
+    from ..geometry import normalize_wkt
+
+    for i, v in enumerate(vals):
+        if v is not None and not isinstance(v, str):
+            raise _err(i, f.name, f"expected a WKT string, got {_type_name(v)}")
+    try:
+        texts = normalize_wkt(vals)
+    except GeometryError as exc:
+        raise _err(exc.row, f.name, str(exc)) from None
+    return np.array(texts, dtype=STRING_DTYPE) if texts else np.empty(0, STRING_DTYPE)
+
+
 _CONVERTERS: dict[DataType, Callable[[FieldSchema, list, set], Any]] = {
     DataType.BOOL: _convert_bool,
     DataType.INT8: _convert_int,
@@ -379,6 +452,7 @@ _CONVERTERS: dict[DataType, Callable[[FieldSchema, list, set], Any]] = {
     DataType.INT8_VECTOR: _convert_int8_vector,
     DataType.BINARY_VECTOR: _convert_binary_vector,
     DataType.SPARSE_FLOAT_VECTOR: _convert_sparse,
+    DataType.GEOMETRY: _convert_geometry,
 }
 
 _NULL_FILL = {  # placeholder stored in NULL slots (masked by `valid`)
@@ -386,11 +460,14 @@ _NULL_FILL = {  # placeholder stored in NULL slots (masked by `valid`)
     DataType.VARCHAR: "",
     DataType.JSON: None,
     DataType.ARRAY: None,
+    DataType.TIMESTAMPTZ: None,
+    DataType.GEOMETRY: None,
 }
 
 
-def _convert_field(f: FieldSchema, vals: list) -> tuple[Any, np.ndarray | None]:
-    """Convert one field's values (MISSING where absent) into (column values, valid)."""
+def _convert_field(f: FieldSchema, vals: list, timezone: str = UTC) -> tuple[Any, np.ndarray | None]:
+    """Convert one field's values (MISSING where absent) into (column values, valid);
+    ``timezone`` reads naive TIMESTAMPTZ text."""
     types = set(map(type, vals))
     valid = None
     if _Missing in types or type(None) in types:
@@ -412,6 +489,8 @@ def _convert_field(f: FieldSchema, vals: list) -> tuple[Any, np.ndarray | None]:
         types = set(map(type, vals))
     if f.nullable and valid is None:
         valid = np.ones(len(vals), dtype=bool)
+    if f.dtype == DataType.TIMESTAMPTZ:
+        return _convert_timestamptz(f, vals, timezone), valid
     return _CONVERTERS[f.dtype](f, vals, types), valid
 
 
@@ -429,8 +508,11 @@ def build_batch(
     *,
     auto_id_source: Callable[[int], np.ndarray] | None = None,
     require_pk: bool = False,
+    timezone: str = UTC,
 ) -> ColumnBatch:
     """Validate ``rows`` against ``schema`` and return them in column form.
+
+    ``timezone`` (an IANA name) is the zone of naive TIMESTAMPTZ text.
 
     ``auto_id_source(k)`` supplies k new primary keys for rows that leave out an auto_id key.
     With ``require_pk`` (upsert) every row must name its primary key.
@@ -462,7 +544,7 @@ def build_batch(
                 raise _err(i, f.name, "the primary key is missing")
             values[f.name] = _CONVERTERS[f.dtype](f, vals, types)
             continue
-        values[f.name], v = _convert_field(f, vals)
+        values[f.name], v = _convert_field(f, vals, timezone)
         if f.nullable:
             valid[f.name] = v
     if schema.enable_dynamic_field:
@@ -471,28 +553,31 @@ def build_batch(
         for i, r in enumerate(rows):
             extra = r.keys() - known
             if extra:
-                name = sorted(extra)[0]
+                name = sorted(map(str, extra))[0]
                 raise _err(i, name, "is not in the schema (dynamic fields are disabled)")
     return ColumnBatch(n, values, valid)
 
 
 def _dynamic_values(rows: list[dict], known: set[str]) -> np.ndarray:
-    out = np.empty(len(rows), dtype=object)
-    for i, r in enumerate(rows):
-        extra = r.keys() - known
-        if not extra:
-            out[i] = {}
-            continue
-        d = {k: r[k] for k in extra if k != META}
+    """Each row's keys outside the schema (and a nested ``$meta`` dict), in row order, as
+    checked canonical JSON objects (see jsonvalues.py): the row's own dicts are not kept."""
+    metas = []
+    for r in rows:
+        d = {k: v for k, v in r.items() if k not in known and k != META}
         nested = r.get(META)
         if isinstance(nested, dict):
             d.update(nested)
-        try:
-            json.dumps(d, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise _err(i, META, f"dynamic field values are not JSON-serialisable ({exc})") from None
-        out[i] = d
-    return out
+        metas.append(d)
+
+    def error(i: int, what: str) -> DataError:
+        for key, value in metas[i].items():  # name the dynamic key at fault when one is
+            try:
+                encode_values([value], lambda *_: DataError(""))
+            except DataError:
+                return _err(i, str(key), f"dynamic field value {what}")
+        return _err(i, META, f"dynamic field values {what}")
+
+    return canonical_values(metas, error)
 
 
 def dedupe_last_wins(batch: ColumnBatch, pks: np.ndarray) -> ColumnBatch:

@@ -22,7 +22,9 @@ from .index.exact import exact_search
 from .index.manager import DEFAULT_METRIC, field_kind, indexes_of, is_bm25_output
 from .index.metrics import BINARY_METRICS, FLOAT_METRICS, in_range, larger_is_better
 from .index.queries import binary_queries, dense_queries, sparse_queries, text_queries
-from .index.sparse import drop_smallest, parse_drop_ratio_search, sparse_ip_search
+from .index.sparse import drop_smallest, exact_sparse_search, parse_drop_ratio_search
+from .collection import read_consistently
+from .readview import on_snapshot
 
 _KIND_METRICS = {"dense": FLOAT_METRICS, "binary": BINARY_METRICS, "sparse": ("IP",)}
 _PARAM_KEYS_TOP = ("metric_type", "params", "offset", "limit", "ignore_growing", "round_decimal")
@@ -139,13 +141,12 @@ def search_rows(collection: Any, plan: FieldPlan, queries: Any, k: int, mask: np
         rows, keys = topk.select(keys, rows, k, pk_of)   # ties by pk, like every other path
         return rows, -keys
     if plan.entry is not None:
-        rows, keys = indexes_of(collection).search(plan.entry, queries, k, mask, params, pk_of)
+        rows, keys = indexes_of(collection).search(plan.entry, queries, k, mask, params, pk_of,
+                                                   view=collection)
     elif plan.kind == "sparse":
-        import scipy.sparse as sp
-
         queries = drop_smallest(queries, parse_drop_ratio_search(params))
-        x = sp.csc_array(collection.sparse_vectors(plan.field.name))
-        rows, keys = sparse_ip_search(x, queries, k, allowed=mask, pk_of=pk_of)
+        rows, keys = exact_sparse_search(collection.sparse_vectors(plan.field.name), queries, k,
+                                         allowed=mask, pk_of=pk_of)
     else:
         vectors = collection.dense_vectors(plan.field.name)
         rows, keys = exact_search(queries, vectors, plan.metric, k, allowed=mask, pk_of=pk_of)
@@ -294,13 +295,111 @@ def group_rows(collection, plan, queries, mask, params, group_field: str, limit:
 
 # ---------------------------------------------------------------------------------------------
 # public entry points
+@on_snapshot
 def search(collection: Any, data: Any, *, anns_field: str | None = None, filter: str = "",
            filter_params: dict | None = None, limit: int = 10,
            output_fields: list[str] | None = None, search_params: dict | None = None,
            partition_names: list[str] | None = None, offset: int | None = None,
            round_decimal: int = -1, group_by_field: str | None = None, group_size: int | None = None,
-           strict_group_size: bool = False) -> SearchResult:
-    """``MilvusClient.search`` on one engine collection (see docs/search.md)."""
+           strict_group_size: bool = False, ids: list | None = None,
+           order_by: list[tuple[str, bool]] | None = None, ranker: Any = None) -> SearchResult:
+    """``MilvusClient.search`` on one engine collection (see docs/search.md).
+
+    ``ids``: search with the stored vectors of these primary keys (one query each) instead of
+    ``data``. ``order_by``: ``[(field, descending)]`` re-orders each query's hits by scalar
+    fields. ``ranker``: an rrf / weighted ranker applied to the single result list.
+    """
+    if ids is not None:
+        field = resolve_anns_field(collection, anns_field)
+        data = stored_queries(collection, field, ids)
+    if ranker is not None:
+        strategy = _ranker_strategy(ranker)
+        k = _int_arg(limit, "limit", 1, MAX_TOPK) + _int_arg(offset or 0, "offset", 0, MAX_TOPK)
+        result = search(collection, data, anns_field=anns_field, filter=filter,
+                        filter_params=filter_params, limit=k, output_fields=None,
+                        search_params=search_params, partition_names=partition_names,
+                        offset=0, round_decimal=-1)
+        return _rerank_single(collection, result, strategy, search_params, anns_field, limit,
+                              offset, output_fields, round_decimal, order_by)
+    result = _search_plain(collection, data, anns_field=anns_field, filter=filter,
+                           filter_params=filter_params, limit=limit, output_fields=output_fields,
+                           search_params=search_params, partition_names=partition_names,
+                           offset=offset, round_decimal=round_decimal,
+                           group_by_field=group_by_field, group_size=group_size,
+                           strict_group_size=strict_group_size)
+    if order_by:
+        result = _order_hits(collection, result, order_by)
+    return result
+
+
+def stored_queries(collection: Any, field: Any, ids: list) -> Any:
+    """The stored vectors of ``field`` for the primary keys ``ids``, as search data."""
+    rows = np.asarray(collection.rows_of(ids), dtype=np.int64)
+    if (rows < 0).any():
+        missing = [ids[i] for i in np.flatnonzero(rows < 0)[:5]]
+        raise ParamError(f"search(ids=...): primary key(s) {missing} not found in collection "
+                         f"{collection.name!r}")
+    kind = field_kind(field.dtype)
+    if kind == "sparse":
+        if is_bm25_output(collection, field.name):
+            raise ParamError(f"search(ids=...) cannot search field {field.name!r}: it is the "
+                             "output of a BM25 function; search it with text")
+        return collection.sparse_vectors(field.name)[rows]
+    vecs = np.asarray(collection.dense_vectors(field.name))[rows]
+    if field.dtype.name == "BFLOAT16_VECTOR":   # stored as the upper 16 bits of float32
+        return (vecs.astype(np.uint32) << 16).view(np.float32)
+    return vecs if kind == "binary" else vecs.astype(np.float32)
+
+
+def _rerank_single(collection, result, strategy, search_params, anns_field, limit, offset,
+                   output_fields, round_decimal, order_by) -> SearchResult:
+    """Apply an rrf / weighted ranker to one search's hits (fusion of a single list)."""
+    metric, _ = split_search_params(search_params)
+    plan = plan_field(collection, resolve_anns_field(collection, anns_field), metric)
+    nq, k = len(result), max((len(h) for h in result), default=0)
+    pk_name = collection.schema.primary_field.name
+    rows = np.full((nq, max(k, 1)), -1, dtype=np.int64)
+    dist = np.zeros((nq, max(k, 1)))
+    if k:
+        pks = [h[pk_name] for hits in result for h in hits]
+        flat = np.asarray(collection.rows_of(pks), dtype=np.int64)
+        i = 0
+        for q, hits in enumerate(result):
+            rows[q, :len(hits)] = flat[i:i + len(hits)]
+            dist[q, :len(hits)] = [h["distance"] for h in hits]
+            i += len(hits)
+    limit = _int_arg(limit, "limit", 1, MAX_TOPK)
+    offset = _int_arg(offset or 0, "offset", 0, MAX_TOPK)
+    rows, scores = _fuse(strategy, [(rows, dist)], [plan.metric], offset + limit,
+                         pk_getter(collection))
+    out = build_result(collection, rows[:, offset:], scores[:, offset:],
+                       _normalize_output_fields(output_fields),
+                       _int_arg(round_decimal, "round_decimal", -1, 6))
+    return _order_hits(collection, out, order_by) if order_by else out
+
+
+def _order_hits(collection: Any, result: SearchResult, order_by: list[tuple[str, bool]]):
+    """Each query's hits re-ordered by the ``order_by`` fields (ties keep the score order)."""
+    from .query_ops import order_values
+
+    pk_name = collection.schema.primary_field.name
+    out = []
+    for hits in result:
+        if len(hits) < 2:
+            out.append(hits)
+            continue
+        rows = np.asarray(collection.rows_of([h[pk_name] for h in hits]), dtype=np.int64)
+        order = order_values(collection, rows, order_by)
+        out.append(Hits([hits[i] for i in order]))
+    return SearchResult(out)
+
+
+def _search_plain(collection: Any, data: Any, *, anns_field: str | None = None,
+                  filter: str = "", filter_params: dict | None = None, limit: int = 10,
+                  output_fields: list[str] | None = None, search_params: dict | None = None,
+                  partition_names: list[str] | None = None, offset: int | None = None,
+                  round_decimal: int = -1, group_by_field: str | None = None,
+                  group_size: int | None = None, strict_group_size: bool = False) -> SearchResult:
     metric, params = split_search_params(search_params)
     offset = params.pop("offset", 0) if offset is None else offset
     limit = _int_arg(limit, "limit", 1, MAX_TOPK)
@@ -345,6 +444,7 @@ def _add_group_values(collection, result: SearchResult, rows: np.ndarray, group_
             i += 1
 
 
+@on_snapshot
 def hybrid_search(collection: Any, reqs: list, ranker: Any, *, limit: int = 10,
                   output_fields: list[str] | None = None,
                   partition_names: list[str] | None = None, offset: int = 0,
@@ -385,27 +485,57 @@ def hybrid_search(collection: Any, reqs: list, ranker: Any, *, limit: int = 10,
         results.append((rows, dist))
         metrics.append(plan.metric)
     k = offset + limit
-    pk_of = pk_getter(collection)
-    if strategy["strategy"] == "rrf":
-        rows, scores = fusion.rrf(results, k, float(strategy["params"].get("k", 60)), pk_of=pk_of)
-    else:
-        p = strategy["params"]
-        rows, scores = fusion.weighted(results, metrics, list(p.get("weights", [])), k,
-                                       bool(p.get("norm_score", True)), pk_of=pk_of)
+    rows, scores = _fuse(strategy, results, metrics, k, pk_getter(collection))
     return build_result(collection, rows[:, offset:], scores[:, offset:], output_fields,
                         round_decimal)
 
 
+FUSION_RANKERS = ("rrf", "weighted")
+
+
 def _ranker_strategy(ranker: Any) -> dict:
+    """``{"strategy": "rrf" | "weighted", "params": {...}}`` from any ranker form pymilvus
+    takes: ``RRFRanker``/``WeightedRanker`` (``.dict()``), a ``Function`` of type RERANK with
+    ``params["reranker"]``, or a ``FunctionScore`` holding one such Function."""
+    functions = getattr(ranker, "functions", None)
+    if functions is not None and not callable(getattr(ranker, "dict", None)):   # FunctionScore
+        functions = functions if isinstance(functions, (list, tuple)) else [functions]
+        if len(functions) != 1:
+            raise ParamError(f"a FunctionScore with {len(functions)} functions is not supported "
+                             "by embedb; give one rerank Function")
+        return _ranker_strategy(functions[0])
     to_dict = getattr(ranker, "dict", None)
-    if not callable(to_dict):
-        raise ParamError("hybrid_search ranker must be RRFRanker(k) or WeightedRanker(*weights)")
-    d = to_dict()
-    strategy = str(d.get("strategy", "")).lower()
-    if strategy not in ("rrf", "weighted"):
-        raise ParamError(f"unsupported ranker strategy {strategy!r}: use RRFRanker or "
-                         "WeightedRanker")
-    return {"strategy": strategy, "params": dict(d.get("params") or {})}
+    if callable(to_dict):
+        d = to_dict()
+        strategy, params = str(d.get("strategy", "")).lower(), dict(d.get("params") or {})
+    elif isinstance(getattr(ranker, "params", None), dict) and hasattr(ranker, "type"):
+        if int(getattr(ranker, "type")) != 3:   # FunctionType.RERANK
+            raise ParamError(f"a ranker Function must have function_type RERANK, got "
+                             f"{getattr(ranker, 'type')!r}")
+        params = dict(ranker.params)
+        strategy = str(params.pop("reranker", "")).lower()
+        if strategy == "weighted" and "norm_score" in params:
+            params["norm_score"] = str(params["norm_score"]).lower() not in ("false", "0")
+    else:
+        raise ParamError("ranker must be RRFRanker(k), WeightedRanker(*weights) or a rerank "
+                         f"Function, got {type(ranker).__name__}")
+    if strategy not in FUSION_RANKERS:
+        raise ParamError(f"ranker {strategy or '(none)'!r} is not supported by embedb; supported "
+                         f"rankers: {list(FUSION_RANKERS)} (RRFRanker, WeightedRanker, or a "
+                         "Function with params {'reranker': 'rrf' | 'weighted'})")
+    if strategy == "weighted":
+        weights = params.get("weights")
+        if not isinstance(weights, (list, tuple)) or not weights:
+            raise ParamError("a weighted ranker needs params['weights'], one per search request")
+    return {"strategy": strategy, "params": params}
+
+
+def _fuse(strategy: dict, results: list, metrics: list[str], k: int, pk_of: Any):
+    if strategy["strategy"] == "rrf":
+        return fusion.rrf(results, k, float(strategy["params"].get("k", 60)), pk_of=pk_of)
+    p = strategy["params"]
+    return fusion.weighted(results, metrics, [float(w) for w in p.get("weights", [])], k,
+                           bool(p.get("norm_score", True)), pk_of=pk_of)
 
 
 class SearchIterator:
@@ -453,27 +583,34 @@ class SearchIterator:
             return Hits()
         out = Hits()
         while len(out) < want:
-            mask = self._collection.mask(self._filter, self._filter_params, self._partitions)
-            mask = mask[: self._rows_at_start].copy()
-            mask &= ~self._returned[: len(mask)]
-            if not mask.any():
+            k = want - len(out)
+            step = read_consistently(self._collection, lambda view: self._step(view, k))
+            if step is None:
                 break
-            if self._radius is not None or self._range_filter is not None:
-                rows, dist = range_rows(self._collection, self._plan, self._queries, want - len(out),
-                                        mask, self._params, self._radius, self._range_filter)
-            else:
-                rows, dist = search_rows(self._collection, self._plan, self._queries,
-                                         want - len(out), mask, self._params)
-            got = rows[0][rows[0] >= 0]
-            if not len(got):
-                break
+            got, hits = step
             self._returned[got] = True
-            hits = build_result(self._collection, rows, dist, self._output_fields, self._round)[0]
             if self._external is not None:
                 hits = Hits(self._external(hits))
             out.extend(hits)
         self._count += len(out)
         return out
+
+    def _step(self, view: Any, k: int) -> tuple[np.ndarray, Hits] | None:
+        """The next ``k`` rows not returned yet and their hits, all from one snapshot."""
+        mask = view.mask(self._filter, self._filter_params, self._partitions)
+        mask = mask[: self._rows_at_start].copy()
+        mask &= ~self._returned[: len(mask)]
+        if not mask.any():
+            return None
+        if self._radius is not None or self._range_filter is not None:
+            rows, dist = range_rows(view, self._plan, self._queries, k, mask, self._params,
+                                    self._radius, self._range_filter)
+        else:
+            rows, dist = search_rows(view, self._plan, self._queries, k, mask, self._params)
+        got = rows[0][rows[0] >= 0]
+        if not len(got):
+            return None
+        return got, build_result(view, rows, dist, self._output_fields, self._round)[0]
 
     def close(self) -> None:
         self._closed = True

@@ -19,13 +19,14 @@ import numpy as np
 
 from ...errors import IndexNotFoundError, ParamError
 from ...schema import DataType, IndexParam
+from ..collection import read_consistently
 from . import topk
 from .base import SearchRequest, VectorIndex
 from .binary import BINARY_INDEXES
 from .dense import DENSE_INDEXES
 from .exact import exact_search
 from .metrics import BINARY_METRICS, FLOAT_METRICS
-from .sparse import SPARSE_INDEXES, drop_smallest, parse_drop_ratio_search, sparse_ip_search
+from .sparse import SPARSE_INDEXES, drop_smallest, exact_sparse_search, parse_drop_ratio_search
 
 SCALAR_INDEX_TYPES = ("INVERTED", "STL_SORT", "BITMAP", "TRIE", "AUTOINDEX", "SORTED", "NGRAM")
 
@@ -57,6 +58,7 @@ _KIND_INDEXES = {"dense": DENSE_INDEXES, "binary": BINARY_INDEXES, "sparse": SPA
 _KIND_METRICS = {"dense": FLOAT_METRICS, "binary": BINARY_METRICS, "sparse": ("IP",)}
 _KIND_AUTO = {"dense": "AUTOINDEX", "binary": "BIN_FLAT", "sparse": "SPARSE_INVERTED_INDEX"}
 DEFAULT_METRIC = {"dense": "COSINE", "binary": "HAMMING", "sparse": "IP"}
+_KIND_FLAT = {"dense": "FLAT", "binary": "BIN_FLAT", "sparse": "SPARSE_INVERTED_INDEX"}
 
 
 def is_bm25_output(collection: Any, field_name: str) -> bool:
@@ -93,8 +95,11 @@ class IndexManager:
 
     def __init__(self, collection: Any) -> None:
         self.collection = collection
-        self._lock = threading.RLock()
+        # index specs change under the database lock (checkpoints call ``save`` holding it):
+        # one lock for both keeps the order database lock -> IndexEntry.lock
+        self._lock = getattr(collection, "_lock", None) or threading.RLock()
         self._entries: dict[str, IndexEntry] = {}
+        self._damaged: set[str] = set()  # indexes whose files failed their checksum at load
         for d in collection.meta.get("indexes") or []:
             spec = IndexParam.from_dict(d)
             entry = self._entry_for(spec)
@@ -130,11 +135,13 @@ class IndexManager:
                                  f"{f.name!r} ({f.dtype.name}); valid: {list(SCALAR_INDEX_TYPES)}")
             return IndexParam(f.name, itype, param.index_name or f.name, None, dict(param.params))
         table = _KIND_INDEXES[kind]
+        if itype == "BRUTE_FORCE":   # Milvus Lite's name for the exact index
+            itype = _KIND_FLAT[kind]
         if itype == "AUTOINDEX" and kind != "dense":
             itype = _KIND_AUTO[kind]
         if itype not in table:
             raise ParamError(f"index_type {itype!r} is not valid for field {f.name!r} "
-                             f"({f.dtype.name}); valid: {sorted(table) + ['AUTOINDEX']}")
+                             f"({f.dtype.name}); valid: {sorted(set(table) | {'AUTOINDEX'})}")
         bm25 = kind == "sparse" and is_bm25_output(self.collection, f.name)
         if bm25:
             metric = metric or "BM25"
@@ -153,23 +160,39 @@ class IndexManager:
     def create(self, param: IndexParam) -> None:
         spec = self.normalize(param)
         with self._lock:
-            for entry in self._entries.values():
-                old = entry.spec
-                if old.field_name == spec.field_name:
-                    if (old.index_type, old.metric_type, old.params, old.index_name) == \
-                            (spec.index_type, spec.metric_type, spec.params, spec.index_name):
-                        return   # creating the same index again is a no-op, as on the server
-                    raise ParamError(
-                        f"at most one distinct index is allowed per field: field "
-                        f"{spec.field_name!r} already has index {old.index_name!r} "
-                        f"({old.index_type}, {old.metric_type}); drop it first")
-                if old.index_name == spec.index_name:
-                    raise ParamError(f"index name {spec.index_name!r} is already used by field "
-                                     f"{old.field_name!r}")
-            entry = self._entry_for(spec)
-            self._refresh(entry, build=True)
+            if self._exists(spec):
+                return
+        # build on a snapshot, outside the database lock (writers and readers go on meanwhile);
+        # rows appended during the build are the index's tail, folded in by later searches
+        entry = self._entry_for(spec)
+        read_consistently(self.collection, lambda view: self._build(entry, view))
+        with self._lock:
+            if self._exists(spec):   # another thread created the same index meanwhile
+                return
             self._entries[spec.index_name] = entry
             self._write_specs()
+
+    def _exists(self, spec: IndexParam) -> bool:
+        """True when this very index exists; ParamError when it clashes with another one."""
+        for entry in list(self._entries.values()):
+            old = entry.spec
+            if old.field_name == spec.field_name:
+                if (old.index_type, old.metric_type, old.params, old.index_name) == \
+                        (spec.index_type, spec.metric_type, spec.params, spec.index_name):
+                    return True   # creating the same index again is a no-op, as on the server
+                raise ParamError(
+                    f"at most one distinct index is allowed per field: field "
+                    f"{spec.field_name!r} already has index {old.index_name!r} "
+                    f"({old.index_type}, {old.metric_type}); drop it first")
+            if old.index_name == spec.index_name:
+                raise ParamError(f"index name {spec.index_name!r} is already used by field "
+                                 f"{old.field_name!r}")
+        return False
+
+    def _build(self, entry: IndexEntry, view: Any) -> None:
+        vectors = self._vectors(entry, view)
+        with entry.lock:
+            self._refresh(entry, True, view, vectors)
 
     def drop(self, index_name: str) -> None:
         with self._lock:
@@ -187,7 +210,7 @@ class IndexManager:
                     p.unlink(missing_ok=True)
 
     def list(self, field_name: str | None = None) -> list[str]:
-        return [name for name, e in self._entries.items()
+        return [name for name, e in list(self._entries.items())
                 if field_name is None or e.spec.field_name == field_name]
 
     def entry(self, index_name: str) -> IndexEntry:
@@ -198,7 +221,7 @@ class IndexManager:
                                      f"{self.collection.name!r}") from None
 
     def for_field(self, field_name: str) -> IndexEntry | None:
-        for e in self._entries.values():
+        for e in list(self._entries.values()):
             if e.spec.field_name == field_name:
                 return e
         return None
@@ -206,13 +229,10 @@ class IndexManager:
     def describe(self, index_name: str) -> dict:
         entry = self.entry(index_name)
         spec = entry.spec
-        total = int(self.collection.num_rows_total)
         if entry.kind == "scalar" or entry.spec.metric_type == "BM25":
-            indexed = total
+            total = indexed = int(self.collection.num_rows_total)
         else:
-            with entry.lock:
-                self._refresh(entry, build=False)
-                indexed = self._indexed_rows(entry, total)
+            total, indexed = read_consistently(self.collection, lambda view: self._rows_of(entry, view))
         out = dict(spec.params)
         out.update({
             "index_type": spec.index_type,
@@ -246,18 +266,37 @@ class IndexManager:
         self.collection.save_meta()
 
     # keeping indexes current ----------------------------------------------------------------
-    def _vectors(self, entry: IndexEntry):
-        if entry.kind == "sparse":
-            return self.collection.sparse_vectors(entry.spec.field_name)
-        return self.collection.dense_vectors(entry.spec.field_name)
+    def _rows_of(self, entry: IndexEntry, view: Any) -> tuple[int, int]:
+        vectors = self._vectors(entry, view)
+        with entry.lock:
+            self._refresh(entry, False, view, vectors)
+            total = int(view.num_rows_total)
+            return total, self._indexed_rows(entry, total)
 
-    def _refresh(self, entry: IndexEntry, build: bool, vectors: Any = None) -> Any:
-        """Bring ``entry`` to the collection's generation and fold a large tail in."""
+    @staticmethod
+    def _vectors(entry: IndexEntry, view: Any):
+        """The field's vectors in ``view``. Called before ``entry.lock`` is taken: a view may
+        take the database lock, which must never be taken while holding an index lock."""
+        if entry.kind == "sparse":
+            return view.sparse_vectors(entry.spec.field_name)
+        return view.dense_vectors(entry.spec.field_name)
+
+    def _refresh(self, entry: IndexEntry, build: bool, view: Any, vectors: Any) -> Any:
+        """Bring ``entry`` to the view's generation and fold a large tail in (``entry.lock``
+        held; ``vectors`` are the view's rows of the field)."""
         if entry.kind == "scalar" or entry.spec.metric_type == "BM25":
             return vectors
-        gen = self.collection.generation
-        total = int(self.collection.num_rows_total)
-        if entry.impl is None or entry.generation != gen or entry.impl.ntotal > total:
+        gen = view.generation
+        total = int(view.num_rows_total)
+        check = getattr(view, "check_current", None)
+        if check is not None:
+            check()   # a compaction moved on: never build an index for an old generation
+        if entry.impl is not None and entry.generation == gen and entry.impl.ntotal > total:
+            # another reader with a newer snapshot folded rows this view does not have
+            from ..readview import StaleViewError
+
+            raise StaleViewError(f"index {entry.spec.index_name!r} covers rows past this view")
+        if entry.impl is None or entry.generation != gen:
             entry.impl = entry.new_impl()
             entry.generation = gen
             build = True
@@ -268,8 +307,6 @@ class IndexManager:
         threshold = max(FOLD_MIN_ROWS, min(FOLD_ROWS, int(FOLD_FRACTION * impl.ntotal)))
         if not (build or tail >= threshold or isinstance(impl, _ALWAYS_CURRENT)):
             return vectors
-        if vectors is None:
-            vectors = self._vectors(entry)
         if impl.ntotal == 0:
             if impl.ready(total):
                 impl.build(vectors[:total])
@@ -292,10 +329,14 @@ class IndexManager:
                     old = saved.get(e.spec.index_name)
                     if old and old.get("rows") == e.impl.ntotal and \
                             old.get("generation") == e.generation and \
+                            e.spec.index_name not in self._damaged and \
                             all((directory / f).exists() for f in old.get("files", [])):
                         states[e.spec.index_name] = old   # unchanged since the last checkpoint
+                        self._record_files(directory, old.get("files", []), only_missing=True)
                         continue
                     files = e.impl.save(directory, e.stem)
+                    self._record_files(directory, files)
+                    self._damaged.discard(e.spec.index_name)
                     states[e.spec.index_name] = {"rows": int(e.impl.ntotal),
                                                  "generation": e.generation, "files": files}
             changed = False
@@ -310,6 +351,16 @@ class IndexManager:
             if changed:
                 self.collection.save_meta()
 
+    def _record_files(self, directory: Path, files: list, only_missing: bool = False) -> None:
+        """Record index files' checksums in the collection's next manifest."""
+        record = getattr(self.collection, "record_ext_file", None)
+        known = getattr(self.collection, "_ext_files", {})
+        if record is None:
+            return
+        for name in files:
+            if not (only_missing and name in known):
+                record(directory / name)
+
     def _try_load(self, entry: IndexEntry, state: dict | None) -> None:
         directory = self.collection.data_dir
         if not state or directory is None or entry.kind == "scalar":
@@ -320,6 +371,10 @@ class IndexManager:
             return
         if not all((Path(directory) / name).exists() for name in state.get("files", [])):
             return
+        intact = getattr(self.collection, "ext_file_ok", None)
+        if intact is not None and not all(intact(Path(directory) / name) for name in state.get("files", [])):
+            self._damaged.add(entry.spec.index_name)  # rebuilt from the rows, rewritten at the next checkpoint
+            return
         impl = entry.new_impl()
         if impl is None:
             return
@@ -328,24 +383,28 @@ class IndexManager:
         except Exception:  # a damaged index file is rebuilt from the rows, never trusted
             return
         entry.impl = impl
-        entry.generation = self.collection.generation
+        entry.generation = int(state["generation"])   # what the files cover, checked above
 
     # searching ------------------------------------------------------------------------------
     def search(self, entry: IndexEntry, queries: Any, k: int, mask: np.ndarray | None,
-               params: dict, pk_of: topk.PkOf | None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k over every row of the collection that ``mask`` allows (None = all rows).
+               params: dict, pk_of: topk.PkOf | None, view: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k over every row of ``view`` (a snapshot of the collection; a new one when None)
+        that ``mask`` allows (None = all rows). ``pk_of`` must not take locks (a view's
+        ``pk_values`` does not).
 
         Returns ``(rows (nq, k), keys (nq, k))``, keys smaller-is-better.
         """
+        if not hasattr(view, "check_current"):   # not a read view: search a fresh one
+            return read_consistently(self.collection, lambda v: self.search(
+                entry, queries, k, mask, params, pk_of, v))
+        vectors = self._vectors(entry, view)   # before the index lock (see _vectors)
         # one lock per index: folding the tail in (faiss add) must not race a search
         with entry.lock:
-            return self._search_locked(entry, queries, k, mask, params, pk_of)
+            return self._search_locked(entry, queries, k, mask, params, pk_of, view, vectors)
 
-    def _search_locked(self, entry, queries, k, mask, params, pk_of):
-        vectors = self._refresh(entry, build=False)
+    def _search_locked(self, entry, queries, k, mask, params, pk_of, view, vectors):
+        vectors = self._refresh(entry, False, view, vectors)
         impl = entry.impl
-        if vectors is None:
-            vectors = self._vectors(entry)
         total = vectors.shape[0]
         nt = impl.ntotal if impl is not None else 0
         if entry.kind == "sparse":
@@ -375,10 +434,8 @@ class IndexManager:
     def _exact(self, entry, queries, vectors, start, stop, k, mask, pk_of):
         allowed = None if mask is None else mask[start:stop]
         if entry.kind == "sparse":
-            import scipy.sparse as sp
-
-            part = sp.csc_array(vectors[start:stop])
-            return sparse_ip_search(part, queries, k, allowed=allowed, row_offset=start, pk_of=pk_of)
+            return exact_sparse_search(vectors[start:stop], queries, k, allowed=allowed,
+                                       row_offset=start, pk_of=pk_of)
         norms = None
         impl = entry.impl
         if start == 0 and getattr(impl, "sqnorms", None) is not None and len(impl.sqnorms) >= stop:
@@ -396,10 +453,14 @@ _ALWAYS_CURRENT = (FlatIndex, BinFlatIndex)
 
 def indexes_of(collection: Any) -> IndexManager:
     """The collection's IndexManager, created on first use (kept in ``collection.extensions``)."""
+    collection = getattr(collection, "owner", collection)   # a read view's manager is its collection's
     ext = collection.extensions
     manager = ext.get("indexes")
     if manager is None:
-        lock = ext.setdefault("_indexes_lock", threading.Lock()) if isinstance(ext, dict) else None
+        # created under the database lock: loading index files must not race a checkpoint
+        lock = getattr(collection, "_lock", None)
+        if lock is None and isinstance(ext, dict):
+            lock = ext.setdefault("_indexes_lock", threading.Lock())
         if lock is not None:
             with lock:
                 manager = ext.get("indexes")

@@ -20,6 +20,39 @@ from .base import SearchRequest, VectorIndex, float_param, load_npy, save_npy
 _ENTRIES = 1 << 23   # touched rows x queries scored at once
 
 
+# Dimension ids reach 2**32 - 2 in Milvus. A CSC matrix as wide as the largest id would need an
+# indptr of that many entries (32 GiB), so matrices are kept over the *used* ids only: ``dims``
+# (sorted) names the id of each compact column.
+def used_dims(m: sp.csr_array) -> np.ndarray:
+    """The sorted distinct dimension ids that ``m`` uses."""
+    return np.unique(np.asarray(m.indices, dtype=np.int64))
+
+
+def remap_columns(m: sp.csr_array, dims: np.ndarray) -> sp.csr_array:
+    """``m`` with each column id replaced by its position in the sorted ``dims``; entries in
+    columns outside ``dims`` are dropped. The result has ``len(dims)`` columns."""
+    m = sp.csr_array(m)
+    idx = np.asarray(m.indices, dtype=np.int64)
+    pos = np.searchsorted(dims, idx)
+    keep = pos < len(dims)
+    keep[keep] = dims[pos[keep]] == idx[keep]
+    row_of = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))[keep]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row_of, minlength=m.shape[0]))])
+    return sp.csr_array((np.asarray(m.data, dtype=np.float32)[keep], pos[keep], indptr),
+                        shape=(m.shape[0], len(dims)))
+
+
+def exact_sparse_search(x: sp.csr_array, queries: sp.csr_array, k: int, *,
+                        allowed: np.ndarray | None = None, row_offset: int = 0,
+                        pk_of: topk.PkOf | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k inner product of ``queries`` against the rows of ``x`` (any width): only the
+    columns the queries use are gathered, renumbered compactly."""
+    dims = used_dims(sp.csr_array(queries))
+    x_c = sp.csc_array(remap_columns(x, dims))
+    return sparse_ip_search(x_c, remap_columns(queries, dims), k, allowed=allowed,
+                            row_offset=row_offset, pk_of=pk_of)
+
+
 def drop_smallest(m: sp.csr_array, ratio: float) -> sp.csr_array:
     """Drop, in each row, the ``floor(ratio * nnz)`` entries of smallest absolute value."""
     m = sp.csr_array(m)
@@ -96,30 +129,33 @@ class SparseInvertedIndex(VectorIndex):
 
     def __init__(self, metric_type: str, params: dict[str, Any], dim: int) -> None:
         super().__init__(metric_type, params, dim)
-        self.csc = sp.csc_array((0, 0), dtype=np.float32)
+        self.csc = sp.csc_array((0, 0), dtype=np.float32)   # covered rows x used dims
+        self.dims = np.empty(0, dtype=np.int64)             # the dimension id of each column
 
     def add(self, vectors: sp.csr_array) -> None:
         new = drop_smallest(sp.csr_array(vectors, dtype=np.float32),
                             float(self.params.get("drop_ratio_build", 0.0)))
+        dims = np.union1d(self.dims, used_dims(new))
         if self.ntotal == 0:
-            self.csc = sp.csc_array(new)
+            self.csc = sp.csc_array(remap_columns(new, dims))
         else:
-            width = max(self.csc.shape[1], new.shape[1])
-            old = sp.csr_array(self.csc)
-            old.resize((old.shape[0], width))
-            new.resize((new.shape[0], width))
-            self.csc = sp.csc_array(sp.vstack([old, new], format="csr"))
+            old = self.csc.tocoo()   # old columns move to their place among the new dims
+            cols = np.searchsorted(dims, self.dims)[old.col]
+            old = sp.csr_array((old.data, (old.row, cols)), shape=(old.shape[0], len(dims)))
+            self.csc = sp.csc_array(sp.vstack([old, remap_columns(new, dims)], format="csr"))
+        self.dims = dims
         self.ntotal += new.shape[0]
 
     def search(self, queries, vectors, req: SearchRequest):
         allowed = None if req.allowed is None else req.allowed[: self.ntotal]
-        return sparse_ip_search(self.csc, queries, req.k, allowed=allowed, pk_of=req.pk_of)
+        return sparse_ip_search(self.csc, remap_columns(queries, self.dims), req.k,
+                                allowed=allowed, pk_of=req.pk_of)
 
     def save(self, directory: Path, stem: str) -> list[str]:
         c = self.csc
         names = []
         for part, arr in (("data", c.data), ("indices", c.indices), ("indptr", c.indptr),
-                          ("shape", np.asarray(c.shape, dtype=np.int64))):
+                          ("shape", np.asarray(c.shape, dtype=np.int64)), ("dims", self.dims)):
             name = f"{stem}.{part}.npy"
             save_npy(directory / name, arr)
             names.append(name)
@@ -129,6 +165,9 @@ class SparseInvertedIndex(VectorIndex):
         get = lambda part: load_npy(directory / f"{stem}.{part}.npy")  # noqa: E731
         shape = tuple(int(v) for v in get("shape"))
         self.csc = sp.csc_array((get("data"), get("indices"), get("indptr")), shape=shape)
+        # files written before compact columns have no dims: their columns are the ids
+        dims_file = directory / f"{stem}.dims.npy"
+        self.dims = load_npy(dims_file) if dims_file.exists() else np.arange(shape[1], dtype=np.int64)
         self.ntotal = shape[0]
 
 
