@@ -1,0 +1,646 @@
+"""``MilvusServicer``: every Milvus RPC dispatched to one call on embedb's ``MilvusClient``.
+
+Each handler reads its request, calls the client through a translator and wraps the answer;
+``@rpc`` turns any exception into the response's status (and one log line). Methods embedb has
+no counterpart for answer "unsupported operation" (code 3000), built from the service's own
+descriptor so every one of them returns the message type its caller expects.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import logging
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable
+
+from google.protobuf import message_factory
+from pymilvus.grpc_gen import common_pb2, milvus_pb2, milvus_pb2_grpc, schema_pb2
+
+from .. import __version__
+from ..errors import IndexNotFoundError, MilvusException, ParamError
+from .status import NOT_SUPPORTED, OK, from_exception, not_supported
+from .translate import records, results, schema, search
+
+log = logging.getLogger("embedb.server")
+
+_SERVICE = milvus_pb2.DESCRIPTOR.services_by_name["MilvusService"]
+RESPONSE_TYPES: dict[str, type] = {
+    m.name: message_factory.GetMessageClass(m.output_type) for m in _SERVICE.methods}
+
+DEFAULT_DB = "default"
+_ITERATOR_TTL_S = 600.0
+_MAX_ITERATORS = 1024
+
+
+def _respond(method: str, st: common_pb2.Status) -> Any:
+    cls = RESPONSE_TYPES[method]
+    if cls is common_pb2.Status:
+        return st
+    return cls(status=st) if "status" in cls.DESCRIPTOR.fields_by_name else cls()
+
+
+def rpc(fn: Callable) -> Callable:
+    """Run a handler; any exception becomes the error status of the method's response type."""
+    method = fn.__name__
+
+    @functools.wraps(fn)
+    def handler(self: "MilvusServicer", request: Any, context: Any) -> Any:
+        try:
+            return fn(self, request, context)
+        except Exception as exc:  # every failure is an answer, never a dropped connection
+            st = from_exception(exc)
+            if st.code == 1:
+                log.exception("%s failed: code=%d %s", method, st.code, st.reason)
+            else:
+                log.warning("%s failed: code=%d %s", method, st.code, st.reason)
+            return _respond(method, st)
+
+    return handler
+
+
+class ClientPool:
+    """The embedded clients of one database path: one per Milvus database name."""
+
+    def __init__(self, uri: str, client: Any) -> None:
+        self.uri = uri
+        self.default = client
+        self._others: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, db_name: str) -> Any:
+        if not db_name or db_name == DEFAULT_DB:
+            return self.default
+        with self._lock:
+            client = self._others.get(db_name)
+            if client is None:
+                from ..client import MilvusClient
+
+                client = MilvusClient(self.uri, db_name=db_name)
+                self._others[db_name] = client
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            others, self._others = list(self._others.values()), {}
+        for c in others:
+            c.close()
+        self.default.close()
+
+
+class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
+    def __init__(self, pool: ClientPool) -> None:
+        self._pool = pool
+        self._iterators: OrderedDict[str, tuple[Any, float]] = OrderedDict()
+        self._iter_lock = threading.Lock()
+
+    # helpers -------------------------------------------------------------------------------
+    def _client(self, request: Any, context: Any) -> Any:
+        db = getattr(request, "db_name", "") or ""
+        if not db and context is not None:
+            for key, value in context.invocation_metadata() or ():
+                if key == "dbname" and value:
+                    db = value
+                    break
+        return self._pool.get(db)
+
+    @staticmethod
+    def _schema(client: Any, name: str) -> Any:
+        return client._collection(name).schema
+
+    # connection ----------------------------------------------------------------------------
+    @rpc
+    def Connect(self, request, context):
+        return milvus_pb2.ConnectResponse(
+            status=OK, identifier=int(time.time() * 1000) & 0x7FFFFFFF,
+            server_info=common_pb2.ServerInfo(build_tags=f"embedb-{__version__}",
+                                              deploy_mode="EMBEDDED"))
+
+    @rpc
+    def GetVersion(self, request, context):
+        return milvus_pb2.GetVersionResponse(status=OK, version=f"embedb-{__version__}")
+
+    @rpc
+    def CheckHealth(self, request, context):
+        return milvus_pb2.CheckHealthResponse(status=OK, isHealthy=True)
+
+    @rpc
+    def AllocTimestamp(self, request, context):
+        return milvus_pb2.AllocTimestampResponse(status=OK, timestamp=int(time.time() * 1000) << 18)
+
+    # databases -----------------------------------------------------------------------------
+    def _database_call(self, method: str, name: str, *args: Any) -> Any:
+        fn = getattr(self._pool.default, name, None)
+        if fn is None:
+            raise _Unsupported(method)
+        return fn(*args)
+
+    @rpc
+    def CreateDatabase(self, request, context):
+        props = schema.kv_dict(request.properties) or None
+        args = (request.db_name,) + ((props,) if props else ())
+        self._database_call("CreateDatabase", "create_database", *args)
+        return OK
+
+    @rpc
+    def DropDatabase(self, request, context):
+        self._database_call("DropDatabase", "drop_database", request.db_name)
+        return OK
+
+    @rpc
+    def ListDatabases(self, request, context):
+        names = self._database_call("ListDatabases", "list_databases") \
+            if hasattr(self._pool.default, "list_databases") else [DEFAULT_DB]
+        return milvus_pb2.ListDatabasesResponse(status=OK, db_names=list(names))
+
+    @rpc
+    def DescribeDatabase(self, request, context):
+        name = request.db_name or DEFAULT_DB
+        if hasattr(self._pool.default, "describe_database"):
+            d = dict(self._pool.default.describe_database(name))
+        elif name == DEFAULT_DB:
+            d = {"name": DEFAULT_DB}
+        else:
+            raise _Unsupported("DescribeDatabase")
+        props = {k: v for k, v in d.items() if k not in ("name", "db_name", "id", "created_timestamp")}
+        return milvus_pb2.DescribeDatabaseResponse(
+            status=OK, db_name=d.get("name", name), dbID=int(d.get("id") or 0),
+            properties=[common_pb2.KeyValuePair(key=str(k), value=str(v)) for k, v in props.items()])
+
+    @rpc
+    def AlterDatabase(self, request, context):
+        if request.delete_keys:
+            self._database_call("AlterDatabase", "drop_database_properties", request.db_name,
+                                list(request.delete_keys))
+        if request.properties:
+            self._database_call("AlterDatabase", "alter_database_properties", request.db_name,
+                                schema.kv_dict(request.properties))
+        return OK
+
+    # collections ---------------------------------------------------------------------------
+    @rpc
+    def CreateCollection(self, request, context):
+        proto = schema_pb2.CollectionSchema()
+        proto.ParseFromString(request.schema)
+        kwargs: dict[str, Any] = {
+            "consistency_level": schema.CONSISTENCY_NAMES.get(request.consistency_level, "Bounded")}
+        props = schema.kv_dict(request.properties)
+        if props:
+            kwargs["properties"] = props
+        if request.num_partitions:
+            kwargs["num_partitions"] = int(request.num_partitions)
+        client = self._client(request, context)
+        client.create_collection(request.collection_name, schema=schema.schema_from_proto(proto),
+                                 **kwargs)
+        return OK
+
+    @rpc
+    def DropCollection(self, request, context):
+        self._client(request, context).drop_collection(request.collection_name)
+        return OK
+
+    @rpc
+    def HasCollection(self, request, context):
+        value = self._client(request, context).has_collection(request.collection_name)
+        return milvus_pb2.BoolResponse(status=OK, value=value)
+
+    @rpc
+    def DescribeCollection(self, request, context):
+        client = self._client(request, context)
+        d = client.describe_collection(request.collection_name)
+        return schema.describe_response(d, request.db_name or DEFAULT_DB)
+
+    @rpc
+    def ShowCollections(self, request, context):
+        client = self._client(request, context)
+        names = client.list_collections()
+        if request.collection_names:
+            wanted = set(request.collection_names)
+            names = [n for n in names if n in wanted]
+        loaded = [int(client.get_load_state(n)["state"]) == 3 for n in names]
+        return milvus_pb2.ShowCollectionsResponse(
+            status=OK, collection_names=names, inMemory_percentages=[100 if x else 0 for x in loaded],
+            query_service_available=loaded, shards_num=[1] * len(names))
+
+    @rpc
+    def RenameCollection(self, request, context):
+        self._client(request, context).rename_collection(request.oldName, request.newName,
+                                                         request.newDBName or "")
+        return OK
+
+    @rpc
+    def TruncateCollection(self, request, context):
+        self._client(request, context).truncate_collection(request.collection_name)
+        return milvus_pb2.TruncateCollectionResponse(status=OK)
+
+    @rpc
+    def AlterCollection(self, request, context):
+        client = self._client(request, context)
+        if request.delete_keys:
+            fn = getattr(client, "drop_collection_properties", None)
+            if fn is None:
+                raise _Unsupported("AlterCollection")
+            fn(request.collection_name, list(request.delete_keys))
+        if request.properties:
+            fn = getattr(client, "alter_collection_properties", None)
+            if fn is None:
+                raise _Unsupported("AlterCollection")
+            fn(request.collection_name, schema.kv_dict(request.properties))
+        return OK
+
+    @rpc
+    def GetCollectionStatistics(self, request, context):
+        stats = self._client(request, context).get_collection_stats(request.collection_name)
+        return milvus_pb2.GetCollectionStatisticsResponse(
+            status=OK, stats=[common_pb2.KeyValuePair(key=k, value=str(v)) for k, v in stats.items()])
+
+    @rpc
+    def LoadCollection(self, request, context):
+        client = self._client(request, context)
+        if request.refresh:
+            client.refresh_load(request.collection_name)
+        else:
+            client.load_collection(request.collection_name)
+        return OK
+
+    @rpc
+    def ReleaseCollection(self, request, context):
+        self._client(request, context).release_collection(request.collection_name)
+        return OK
+
+    @rpc
+    def GetLoadState(self, request, context):
+        client = self._client(request, context)
+        parts = list(request.partition_names)
+        state = LoadStateNotExist = 0
+        if parts:
+            for p in parts:
+                state = int(client.get_load_state(request.collection_name, p)["state"])
+                if state == LoadStateNotExist:
+                    break
+        else:
+            state = int(client.get_load_state(request.collection_name)["state"])
+        return milvus_pb2.GetLoadStateResponse(status=OK, state=state)
+
+    @rpc
+    def GetLoadingProgress(self, request, context):
+        client = self._client(request, context)
+        client._loaded_collection(request.collection_name)  # an error status when not loaded
+        return milvus_pb2.GetLoadingProgressResponse(status=OK, progress=100, refresh_progress=100)
+
+    @rpc
+    def Flush(self, request, context):
+        client = self._client(request, context)
+        resp = milvus_pb2.FlushResponse(status=OK, db_name=request.db_name or DEFAULT_DB)
+        now = int(time.time())
+        for name in request.collection_names:
+            client.flush(name)
+            resp.coll_seal_times[name] = now
+            resp.coll_flush_ts[name] = now << 18
+        return resp
+
+    @rpc
+    def GetFlushState(self, request, context):
+        return milvus_pb2.GetFlushStateResponse(status=OK, flushed=True)
+
+    @rpc
+    def GetFlushAllState(self, request, context):
+        return milvus_pb2.GetFlushAllStateResponse(status=OK, flushed=True)
+
+    @rpc
+    def ManualCompaction(self, request, context):
+        client = self._client(request, context)
+        name = request.collection_name
+        if not name:
+            raise ParamError("compaction needs a collection name")
+        job = client.compact(name, is_clustering=request.majorCompaction)
+        return milvus_pb2.ManualCompactionResponse(status=OK, compactionID=int(job),
+                                                   compactionPlanCount=1)
+
+    @rpc
+    def GetCompactionState(self, request, context):
+        state = self._pool.default.get_compaction_state(int(request.compactionID))
+        code = common_pb2.Completed if state == "Completed" else common_pb2.UndefiedState
+        return milvus_pb2.GetCompactionStateResponse(status=OK, state=code,
+                                                     completedPlanNo=1 if state == "Completed" else 0)
+
+    # partitions ----------------------------------------------------------------------------
+    @rpc
+    def CreatePartition(self, request, context):
+        self._client(request, context).create_partition(request.collection_name, request.partition_name)
+        return OK
+
+    @rpc
+    def DropPartition(self, request, context):
+        self._client(request, context).drop_partition(request.collection_name, request.partition_name)
+        return OK
+
+    @rpc
+    def HasPartition(self, request, context):
+        value = self._client(request, context).has_partition(request.collection_name,
+                                                             request.partition_name)
+        return milvus_pb2.BoolResponse(status=OK, value=value)
+
+    @rpc
+    def ShowPartitions(self, request, context):
+        client = self._client(request, context)
+        names = client.list_partitions(request.collection_name)
+        if request.partition_names:
+            wanted = set(request.partition_names)
+            names = [n for n in names if n in wanted]
+        loaded = int(client.get_load_state(request.collection_name)["state"]) == 3
+        return milvus_pb2.ShowPartitionsResponse(
+            status=OK, partition_names=names, partitionIDs=list(range(1, len(names) + 1)),
+            inMemory_percentages=[100 if loaded else 0] * len(names))
+
+    @rpc
+    def LoadPartitions(self, request, context):
+        self._client(request, context).load_partitions(request.collection_name,
+                                                       list(request.partition_names))
+        return OK
+
+    @rpc
+    def ReleasePartitions(self, request, context):
+        self._client(request, context).release_partitions(request.collection_name,
+                                                          list(request.partition_names))
+        return OK
+
+    @rpc
+    def GetPartitionStatistics(self, request, context):
+        stats = self._client(request, context).get_partition_stats(request.collection_name,
+                                                                   request.partition_name)
+        return milvus_pb2.GetPartitionStatisticsResponse(
+            status=OK, stats=[common_pb2.KeyValuePair(key=k, value=str(v)) for k, v in stats.items()])
+
+    # aliases -------------------------------------------------------------------------------
+    @rpc
+    def CreateAlias(self, request, context):
+        self._client(request, context).create_alias(request.collection_name, request.alias)
+        return OK
+
+    @rpc
+    def DropAlias(self, request, context):
+        self._client(request, context).drop_alias(request.alias)
+        return OK
+
+    @rpc
+    def AlterAlias(self, request, context):
+        self._client(request, context).alter_alias(request.collection_name, request.alias)
+        return OK
+
+    @rpc
+    def DescribeAlias(self, request, context):
+        d = self._client(request, context).describe_alias(request.alias)
+        return milvus_pb2.DescribeAliasResponse(status=OK, db_name=request.db_name or DEFAULT_DB,
+                                                alias=d["alias"], collection=d["collection_name"])
+
+    @rpc
+    def ListAliases(self, request, context):
+        d = self._client(request, context).list_aliases(request.collection_name or "")
+        return milvus_pb2.ListAliasesResponse(status=OK, db_name=request.db_name or DEFAULT_DB,
+                                              collection_name=d.get("collection_name", ""),
+                                              aliases=list(d["aliases"]))
+
+    # indexes -------------------------------------------------------------------------------
+    @rpc
+    def CreateIndex(self, request, context):
+        client = self._client(request, context)
+        param = schema.index_param(request.field_name, request.index_name, request.extra_params)
+        client.create_index(request.collection_name, [param])
+        return OK
+
+    def _index_descriptions(self, request, context) -> list:
+        client = self._client(request, context)
+        names = client.list_indexes(request.collection_name, request.field_name or "")
+        if request.index_name:
+            if request.index_name not in names:
+                raise IndexNotFoundError(f"index not found[indexName={request.index_name}]")
+            names = [request.index_name]
+        if not names:
+            raise IndexNotFoundError(f"index not found[collection={request.collection_name}]")
+        return [schema.index_description(client.describe_index(request.collection_name, n))
+                for n in names]
+
+    @rpc
+    def DescribeIndex(self, request, context):
+        return milvus_pb2.DescribeIndexResponse(status=OK,
+                                                index_descriptions=self._index_descriptions(request, context))
+
+    @rpc
+    def GetIndexStatistics(self, request, context):
+        return milvus_pb2.GetIndexStatisticsResponse(status=OK,
+                                                     index_descriptions=self._index_descriptions(request, context))
+
+    @rpc
+    def GetIndexState(self, request, context):
+        self._index_descriptions(request, context)
+        return milvus_pb2.GetIndexStateResponse(status=OK, state=common_pb2.Finished)
+
+    @rpc
+    def GetIndexBuildProgress(self, request, context):
+        d = self._index_descriptions(request, context)[0]
+        return milvus_pb2.GetIndexBuildProgressResponse(status=OK, indexed_rows=d.indexed_rows,
+                                                        total_rows=d.total_rows)
+
+    @rpc
+    def DropIndex(self, request, context):
+        client = self._client(request, context)
+        name = request.index_name
+        if not name:
+            names = client.list_indexes(request.collection_name, request.field_name or "")
+            if len(names) != 1:
+                raise ParamError(f"drop_index needs an index name: field {request.field_name!r} "
+                                 f"has indexes {names}")
+            name = names[0]
+        client.drop_index(request.collection_name, name)
+        return OK
+
+    # writes --------------------------------------------------------------------------------
+    @rpc
+    def Insert(self, request, context):
+        client = self._client(request, context)
+        rows = records.rows_from_fields(request.fields_data, request.num_rows)
+        res = client.insert(request.collection_name, rows, partition_name=request.partition_name)
+        pk = self._schema(client, request.collection_name).primary_field
+        return results.mutation_result(res["ids"], pk.dtype, insert_cnt=int(res["insert_count"]))
+
+    @rpc
+    def Upsert(self, request, context):
+        client = self._client(request, context)
+        rows = records.rows_from_fields(request.fields_data, request.num_rows)
+        kwargs = {"partial_update": True} if request.partial_update else {}
+        res = client.upsert(request.collection_name, rows, partition_name=request.partition_name,
+                            **kwargs)
+        pk = self._schema(client, request.collection_name).primary_field
+        return results.mutation_result(res["ids"], pk.dtype, upsert_cnt=int(res["upsert_count"]))
+
+    @rpc
+    def Delete(self, request, context):
+        client = self._client(request, context)
+        params = search.filter_params(request.expr_template_values)
+        kwargs = {"filter_params": params} if params else {}
+        res = client.delete(request.collection_name, filter=request.expr,
+                            partition_name=request.partition_name or None, **kwargs)
+        return milvus_pb2.MutationResult(status=OK, delete_cnt=int(res["delete_count"]),
+                                         IDs=schema_pb2.IDs())
+
+    # reads ---------------------------------------------------------------------------------
+    @rpc
+    def Query(self, request, context):
+        client = self._client(request, context)
+        name = request.collection_name
+        sch = self._schema(client, name)
+        params = schema.kv_dict(request.query_params)
+        output_fields = list(request.output_fields) or None
+        kwargs: dict[str, Any] = {"output_fields": output_fields,
+                                  "partition_names": list(request.partition_names) or None}
+        for key in ("limit", "offset"):
+            if params.get(key):
+                kwargs[key] = int(params[key])
+        fp = search.filter_params(request.expr_template_values)
+        keys = None if "iterator" in params or fp else _pk_list(request.expr, sch.primary_field.name)
+        if keys is not None:
+            rows = client.query(name, ids=keys, **kwargs)
+        else:
+            if fp:
+                kwargs["filter_params"] = fp
+            rows = client.query(name, filter=request.expr, **kwargs)
+        fields, sent = results.query_fields(list(rows), sch, output_fields)
+        return milvus_pb2.QueryResults(status=OK, fields_data=fields, collection_name=name,
+                                       output_fields=sent, primary_field_name=sch.primary_field.name,
+                                       session_ts=int(time.time() * 1000) << 18)
+
+    @rpc
+    def Search(self, request, context):
+        client = self._client(request, context)
+        name = request.collection_name
+        call = search.search_call(request)
+        if call.iterator_v2:
+            return self._search_iterator_page(client, name, call)
+        res = client.search(name, **call.kwargs)
+        sch = self._schema(client, name)
+        data = results.search_result_data(res, sch, call.kwargs["limit"], call.kwargs["output_fields"])
+        return milvus_pb2.SearchResults(status=OK, results=data, collection_name=name)
+
+    @rpc
+    def HybridSearch(self, request, context):
+        client = self._client(request, context)
+        name = request.collection_name
+        kwargs = search.hybrid_call(request)
+        res = client.hybrid_search(name, **kwargs)
+        sch = self._schema(client, name)
+        data = results.search_result_data(res, sch, kwargs["limit"], kwargs["output_fields"])
+        return milvus_pb2.SearchResults(status=OK, results=data, collection_name=name)
+
+    def _search_iterator_page(self, client: Any, name: str, call: search.SearchCall) -> Any:
+        """Search iterator v2: the client's search_iterator kept under a token; each call with
+        the token returns its next batch (pymilvus sends the token back on every page)."""
+        kw = call.kwargs
+        now = time.monotonic()
+        with self._iter_lock:
+            for token in [t for t, (_, seen) in self._iterators.items() if now - seen > _ITERATOR_TTL_S]:
+                del self._iterators[token]
+            entry = self._iterators.get(call.iterator_token) if call.iterator_token else None
+        token = call.iterator_token
+        if entry is None:
+            it_kwargs = {k: kw[k] for k in ("filter", "output_fields", "search_params",
+                                            "partition_names", "anns_field") if k in kw}
+            if "round_decimal" in kw:
+                it_kwargs["round_decimal"] = kw["round_decimal"]
+            if "filter_params" in kw:
+                it_kwargs["filter_params"] = kw["filter_params"]
+            iterator = client.search_iterator(name, kw["data"], batch_size=call.iterator_batch,
+                                              **it_kwargs)
+            token = token or secrets.token_hex(8)
+        else:
+            iterator = entry[0]
+        hits = iterator.next()
+        with self._iter_lock:
+            self._iterators[token] = (iterator, now)
+            self._iterators.move_to_end(token)
+            while len(self._iterators) > _MAX_ITERATORS:
+                self._iterators.popitem(last=False)
+        sch = self._schema(client, name)
+        data = results.search_result_data([hits], sch, call.iterator_batch, kw["output_fields"])
+        last = float(hits[-1]["distance"]) if len(hits) else 0.0
+        data.search_iterator_v2_results.token = token
+        data.search_iterator_v2_results.last_bound = last
+        return milvus_pb2.SearchResults(status=OK, results=data, collection_name=name,
+                                        session_ts=int(time.time() * 1000) << 18)
+
+    # analyzers -----------------------------------------------------------------------------
+    @rpc
+    def RunAnalyzer(self, request, context):
+        client = self._client(request, context)
+        try:
+            texts = [t.decode("utf-8") for t in request.placeholder]
+        except UnicodeDecodeError:
+            raise ParamError("run_analyzer: texts must be UTF-8") from None
+        kwargs: dict[str, Any] = {"with_hash": request.with_hash, "with_detail": request.with_detail}
+        if request.analyzer_params:
+            kwargs["analyzer_params"] = schema.loads_or_text(request.analyzer_params)
+        if request.collection_name:
+            kwargs["collection_name"] = request.collection_name
+        if request.field_name:
+            kwargs["field_name"] = request.field_name
+        names = list(request.analyzer_names)
+        if names:
+            kwargs["analyzer_names"] = names[0] if len(names) == 1 else names
+        out = client.run_analyzer(texts, **kwargs)
+        resp = milvus_pb2.RunAnalyzerResponse(status=OK)
+        for res in out:
+            r = resp.results.add()
+            for tok in res.tokens:
+                if isinstance(tok, str):
+                    r.tokens.add(token=tok)
+                else:
+                    d = tok.dict
+                    r.tokens.add(**{k: v for k, v in d.items()
+                                    if k in ("token", "start_offset", "end_offset", "position",
+                                             "position_length", "hash")})
+        return resp
+
+
+class _Unsupported(MilvusException):
+    """A call embedb has no counterpart for; answered with the "unsupported operation" status."""
+
+    def __init__(self, method: str) -> None:
+        super().__init__(not_supported(method).reason, code=NOT_SUPPORTED)
+
+
+_PK_IN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(\[.*\])\s*$", re.S)
+
+
+def _pk_list(expr: str, pk_name: str) -> list | None:
+    """The keys of ``<pk> in [..]`` (what pymilvus sends for get() and query(ids=...)), so they
+    come back in the order asked for, as in-process; None for any other filter."""
+    m = _PK_IN.match(expr or "")
+    if not m or m.group(1) != pk_name:
+        return None
+    try:
+        keys = ast.literal_eval(m.group(2))
+    except (ValueError, SyntaxError):
+        return None
+    if not isinstance(keys, list) or not all(isinstance(k, (int, str)) and not isinstance(k, bool)
+                                             for k in keys):
+        return None
+    return keys
+
+
+def _unsupported_handler(method: str) -> Callable:
+    def handler(self: MilvusServicer, request: Any, context: Any) -> Any:
+        log.warning("%s failed: code=%d unsupported operation", method, not_supported(method).code)
+        return _respond(method, not_supported(method))
+
+    handler.__name__ = method
+    return handler
+
+
+# every RPC without a handler above answers "unsupported operation" with its own response type
+for _m in _SERVICE.methods:
+    if _m.name not in MilvusServicer.__dict__:
+        setattr(MilvusServicer, _m.name, _unsupported_handler(_m.name))

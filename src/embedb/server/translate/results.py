@@ -1,0 +1,62 @@
+"""Client results -> response messages: search results (``SearchResultData``), query rows
+(``QueryResults`` columns) and mutation results."""
+
+from __future__ import annotations
+
+import numpy as np
+from pymilvus.grpc_gen import milvus_pb2, schema_pb2
+
+from ...schema import CollectionSchema, DataType
+from .records import fields_from_rows
+
+
+def ids_proto(pks: list, pk_type: DataType) -> schema_pb2.IDs:
+    if pk_type == DataType.VARCHAR:
+        return schema_pb2.IDs(str_id=schema_pb2.StringArray(data=[str(p) for p in pks]))
+    return schema_pb2.IDs(int_id=schema_pb2.LongArray(data=[int(p) for p in pks]))
+
+
+def mutation_result(ids: list, pk_type: DataType, **counts: int) -> milvus_pb2.MutationResult:
+    return milvus_pb2.MutationResult(IDs=ids_proto(list(ids), pk_type),
+                                     succ_index=list(range(len(ids))), **counts)
+
+
+def search_result_data(result: list, schema: CollectionSchema, limit: int,
+                       output_fields: list[str] | None) -> schema_pb2.SearchResultData:
+    """A SearchResult (one Hits list per query) -> SearchResultData: the hits of all queries
+    concatenated, ``topks`` saying how many belong to each query."""
+    pk = schema.primary_field
+    pk_name = pk.name
+    topks = [len(hits) for hits in result]
+    flat = [h for hits in result for h in hits]
+    pks = [dict.__getitem__(h, pk_name) for h in flat]
+    scores = [dict.__getitem__(h, "distance") for h in flat]
+    entities = [dict.__getitem__(h, "entity") for h in flat]
+    names = [pk_name] + [n for n in (output_fields or []) if n not in ("*", pk_name)]
+    fields, sent = fields_from_rows(entities, schema, names if not flat else None) \
+        if (output_fields or any(entities)) else ([], [])
+    data = schema_pb2.SearchResultData(
+        num_queries=len(result), top_k=int(limit), topks=topks,
+        scores=np.asarray(scores, dtype=np.float32).tolist() if scores else [],
+        ids=ids_proto(pks, pk.dtype), output_fields=sent, primary_field_name=pk_name)
+    data.fields_data.extend(fields)
+    return data
+
+
+def query_fields(rows: list[dict], schema: CollectionSchema,
+                 output_fields: list[str] | None) -> tuple[list[schema_pb2.FieldData], list[str]]:
+    """Query rows -> (columns, output field names), with a column for every requested schema
+    field even when no row matched (pymilvus needs at least one)."""
+    if rows and "count(*)" in rows[0]:
+        from .records import field_data
+
+        return [field_data("count(*)", DataType.INT64, [int(r["count(*)"]) for r in rows])], \
+            ["count(*)"]
+    names = [schema.primary_field.name]
+    for n in output_fields or []:
+        if n == "*":
+            names.extend(f.name for f in schema.fields if f.name not in names)
+        elif n not in names and schema.field(n) is not None:
+            names.append(n)
+    return fields_from_rows(rows, schema, names)
+
