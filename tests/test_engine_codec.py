@@ -123,7 +123,12 @@ def test_damaged_payloads_are_reported():
     payload = codec.encode_payload("delete", {"n": 1}, {"id/values": np.arange(4)})
     with pytest.raises(StorageError, match="bad magic"):
         codec.decode_payload(b"garbage" + bytes(payload))
-    with pytest.raises(StorageError, match="truncated"):
+    with pytest.raises(StorageError, match="checksum mismatch"):
         codec.decode_payload(bytes(payload)[:-8])
+    for pos in range(len(codec.MAGIC), len(payload)):  # any one flipped byte is an error, not data
+        damaged = bytearray(payload)
+        damaged[pos] ^= 0x10
+        with pytest.raises(StorageError, match="damaged"):
+            codec.decode_payload(bytes(damaged), "log entry 7")
     with pytest.raises(TypeError):
         codec.encode_payload("write", {}, {"x/values": np.array([object()])})

@@ -1,6 +1,8 @@
 """Write batches <-> bytes for the write log, without pickle.
 
-A payload is ``MAGIC | u64 header length | header JSON | raw array bytes``. The header names
+A payload is ``MAGIC | u64 header length | u32 CRC-32 | header JSON | raw array bytes``; the
+CRC covers everything after it, so a damaged log entry is an error, never replayed as data
+(entries written before checksums start with ``EMBLOG1`` and have no CRC). The header names
 the operation, small JSON-able facts, and each array's key, dtype, shape and byte range. Arrays
 are plain numeric/bool NumPy arrays (columns are turned into such *parts* by ``columns.py``),
 so decoding is ``np.frombuffer`` with no Python object per row.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import struct
+import zlib
 from typing import Any
 
 import numpy as np
@@ -18,8 +21,10 @@ from ..errors import StorageError
 from .columns import ColumnSpec, Column
 from .rows import ColumnBatch
 
-MAGIC = b"EMBLOG1\n"
+MAGIC = b"EMBLOG2\n"
+MAGIC_V1 = b"EMBLOG1\n"  # before checksums: no CRC field
 _LEN = struct.Struct("<Q")
+_CRC = struct.Struct("<I")
 
 
 def encode_payload(op: str, info: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytearray:
@@ -34,34 +39,47 @@ def encode_payload(op: str, info: dict[str, Any], arrays: dict[str, np.ndarray])
         flat.append(arr.reshape(-1).view(np.uint8))
         offset += arr.nbytes
     header = json.dumps({"op": op, "info": info, "arrays": entries}, separators=(",", ":")).encode()
-    start = len(MAGIC) + _LEN.size + len(header)
+    hstart = len(MAGIC) + _LEN.size + _CRC.size
+    start = hstart + len(header)
     out = bytearray(start + offset)  # one buffer, each array copied into it once
     out[: len(MAGIC)] = MAGIC
     _LEN.pack_into(out, len(MAGIC), len(header))
-    out[len(MAGIC) + _LEN.size : start] = header
+    out[hstart:start] = header
     view = np.frombuffer(out, dtype=np.uint8)
     pos = start
     for raw in flat:
         view[pos : pos + len(raw)] = raw
         pos += len(raw)
+    _CRC.pack_into(out, len(MAGIC) + _LEN.size, zlib.crc32(memoryview(out)[hstart:]))
     return out
 
 
-def decode_payload(payload: bytes | memoryview) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
+def decode_payload(payload: bytes | memoryview, where: str = "write log entry"
+                   ) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
+    """Inverse of encode_payload; StorageError (naming ``where``) when the entry is damaged."""
     buf = memoryview(payload)
-    if bytes(buf[: len(MAGIC)]) != MAGIC:
-        raise StorageError("write log entry is damaged: bad magic")
+    magic = bytes(buf[: len(MAGIC)])
+    if magic not in (MAGIC, MAGIC_V1) or len(buf) < len(MAGIC) + _LEN.size + _CRC.size:
+        raise StorageError(f"{where} is damaged: bad magic")
     (hlen,) = _LEN.unpack_from(buf, len(MAGIC))
     start = len(MAGIC) + _LEN.size
-    header = json.loads(bytes(buf[start : start + hlen]))
-    data = buf[start + hlen :]
-    arrays = {}
-    for key, dtype, shape, off, nbytes in header["arrays"]:
-        if off + nbytes > len(data):
-            raise StorageError(f"write log entry is damaged: array {key!r} is truncated")
-        arr = np.frombuffer(data[off : off + nbytes], dtype=np.dtype(dtype))
-        arrays[key] = arr.reshape(shape)
-    return header["op"], header["info"], arrays
+    if magic == MAGIC:
+        (crc,) = _CRC.unpack_from(buf, start)
+        start += _CRC.size
+        if zlib.crc32(buf[start:]) != crc:
+            raise StorageError(f"{where} is damaged: checksum mismatch")
+    try:
+        header = json.loads(bytes(buf[start : start + hlen]))
+        data = buf[start + hlen :]
+        arrays = {}
+        for key, dtype, shape, off, nbytes in header["arrays"]:
+            if off + nbytes > len(data):
+                raise StorageError(f"{where} is damaged: array {key!r} is truncated")
+            arr = np.frombuffer(data[off : off + nbytes], dtype=np.dtype(dtype))
+            arrays[key] = arr.reshape(shape)
+        return header["op"], header["info"], arrays
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StorageError(f"{where} is damaged: {exc}") from None
 
 
 # ------------------------------------------------------------------- batches

@@ -20,6 +20,7 @@ Parts per kind: fixed ``values``; string/json ``lengths`` (int64 bytes per row) 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ _SCALAR_DTYPES = {
     DataType.INT64: np.dtype(np.int64),
     DataType.FLOAT: np.dtype(np.float32),
     DataType.DOUBLE: np.dtype(np.float64),
+    DataType.TIMESTAMPTZ: np.dtype(np.int64),  # UTC microseconds since the epoch
 }
 
 _VECTOR_DTYPES = {
@@ -81,7 +83,7 @@ def spec_for_field(field: FieldSchema) -> ColumnSpec:
     t = field.dtype
     if t in _SCALAR_DTYPES:
         return ColumnSpec("fixed", _SCALAR_DTYPES[t], None, field.nullable)
-    if t == DataType.VARCHAR:
+    if t in (DataType.VARCHAR, DataType.GEOMETRY):  # GEOMETRY: normalised WKT text
         return ColumnSpec("string", None, None, field.nullable)
     if t in (DataType.JSON, DataType.ARRAY):
         return ColumnSpec("json", None, None, field.nullable)
@@ -176,6 +178,9 @@ def load_json_texts(texts: list[str]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- the column
+_RESOLVE_LOCK = threading.Lock()
+
+
 class Column:
     """One field's values for all appended rows, plus a validity mask when nullable."""
 
@@ -184,6 +189,7 @@ class Column:
         self._valid = GrowArray(np.bool_) if spec.nullable else None
         self._pending: dict[str, np.ndarray] | None = None  # undecoded string/json parts
         self._pending_n = 0
+        self._deferred: tuple | None = None  # (parts, n, verify): snapshot parts not yet checked
         if spec.kind == "fixed":
             self._values = GrowArray(spec.dtype, spec.tail_shape)
         elif spec.kind == "string":
@@ -200,6 +206,8 @@ class Column:
 
     # -- size and raw access --------------------------------------------------------------
     def __len__(self) -> int:
+        if self._deferred is not None:
+            return self._deferred[1]
         if self.spec.kind == "sparse":
             return len(self._indptr) - 1
         if self._pending is not None:
@@ -209,20 +217,28 @@ class Column:
     @property
     def values(self) -> np.ndarray:
         """All rows' values (fixed/string/json kinds); decodes snapshot text on first use."""
+        if self._deferred is not None:
+            self._resolve()
         self._materialize()
         return self._values.view
 
     @property
     def valid(self) -> np.ndarray | None:
+        if self._deferred is not None:
+            self._resolve()
         return None if self._valid is None else self._valid.view
 
-    def csr(self) -> sp.csr_array:
+    def csr(self, n: int | None = None) -> sp.csr_array:
+        """Rows ``[0, n)`` (all rows when None) as a CSR matrix over the column's arrays."""
         import scipy.sparse as sp
 
-        n = len(self)
-        indptr = self._indptr.view
+        if self._deferred is not None:
+            self._resolve()
+        n = len(self) if n is None else n
+        indptr = self._indptr.view[: n + 1]
+        nnz = int(indptr[-1])
         return sp.csr_array(
-            (self._svalues.view, self._indices.view, indptr),
+            (self._svalues.view[:nnz], self._indices.view[:nnz], indptr),
             shape=(n, max(self._max_index + 1, 1)),
         )
 
@@ -242,6 +258,8 @@ class Column:
     # -- appending -------------------------------------------------------------------------
     def append(self, values: Any, valid: np.ndarray | None = None) -> None:
         """Append in-memory values (array, object array, or csr_array for sparse)."""
+        if self._deferred is not None:
+            self._resolve()
         kind = self.spec.kind
         if kind == "sparse":
             self._append_sparse(values)
@@ -267,6 +285,8 @@ class Column:
     # -- reading rows ----------------------------------------------------------------------
     def take(self, rows: np.ndarray) -> tuple[Any, np.ndarray | None]:
         """(values, valid) of the given row numbers; sparse returns a csr_array."""
+        if self._deferred is not None:
+            self._resolve()
         valid = None if self._valid is None else self._valid.view[rows]
         if self.spec.kind == "sparse":
             return self.csr()[rows], None
@@ -275,6 +295,8 @@ class Column:
     # -- parts for persistence -------------------------------------------------------------
     def parts(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """The parts of rows [start, stop) (appended to snapshot files and log payloads)."""
+        if self._deferred is not None:
+            self._resolve()
         kind = self.spec.kind
         out: dict[str, np.ndarray] = {}
         if kind == "sparse":
@@ -295,10 +317,14 @@ class Column:
         return out
 
     @classmethod
-    def from_parts(cls, spec: ColumnSpec, parts: dict[str, np.ndarray], n: int) -> "Column":
+    def from_parts(cls, spec: ColumnSpec, parts: dict[str, np.ndarray], n: int, verify=None) -> "Column":
         """A column holding ``n`` rows given as parts (possibly memory maps); string and json
-        text is decoded lazily on first use so opening stays fast."""
+        text is decoded lazily on first use so opening stays fast. ``verify`` (checks the
+        parts' checksums, raising StorageError) runs on first use, before any value is read."""
         col = cls(spec)
+        if verify is not None:
+            col._deferred = (parts, n, verify)
+            return col
         if spec.nullable:
             col._valid = GrowArray(np.bool_, base=parts["valid"])
         if spec.kind == "fixed":
@@ -318,9 +344,20 @@ class Column:
             col._max_index = int(idx.max()) if len(idx) else -1
         return col
 
+    def _resolve(self) -> None:
+        """Verify the snapshot parts (first use) and take them as this column's content."""
+        with _RESOLVE_LOCK:
+            if self._deferred is None:
+                return
+            parts, n, verify = self._deferred
+            verify()  # StorageError naming the file: stays deferred, every use raises again
+            self.__dict__.update(Column.from_parts(self.spec, parts, n).__dict__)
+
     # -- rewriting -------------------------------------------------------------------------
     def keep(self, keep_rows: np.ndarray) -> None:
         """Keep only these row numbers (compaction)."""
+        if self._deferred is not None:
+            self._resolve()
         if self.spec.kind == "sparse":
             import scipy.sparse as sp
 

@@ -8,8 +8,11 @@ its last user closes it), as one Milvus Lite server serves every client of a pat
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
+import warnings
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from ..errors import (
     AliasNotFoundError,
     AlreadyExistsError,
     CollectionNotFoundError,
+    ForeignProcessError,
     ParamError,
     ReadOnlyError,
     SchemaError,
@@ -38,8 +42,14 @@ CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024  # checkpoint once the log tail passes t
 _CONSISTENCY = {"strong": "Strong", "bounded": "Bounded", "session": "Session", "eventually": "Eventually",
                 "customized": "Customized"}
 
+# Lock order (docs/storage.md, "Threads and locks"): _open_lock, then one Database._lock
+# (= each Collection._lock and IndexManager's spec lock; Storage._lock inside it), then at most
+# one leaf lock: an IndexEntry.lock or fulltext._lock. Nothing holding a leaf lock takes another
+# lock. Reads copy a snapshot under Database._lock and compute without it (engine/readview.py).
 _open_lock = threading.Lock()
 _open_writers: dict[str, "Database"] = {}
+_all_open: "weakref.WeakSet[Database]" = weakref.WeakSet()   # for the exit and fork hooks
+_exit_hook_registered = False
 
 
 class Database:
@@ -66,12 +76,16 @@ class Database:
 
     def __init__(self, root: Path | None, read_only: bool):
         self._lock = threading.RLock()
+        self._pid = os.getpid()   # a handle works only in the process that opened it (fork)
         self._root = root
         self._read_only = read_only
         self._closed = False
         self._users = 1
         self._lock_file: WriteLock | None = None
         self._log_bytes = 0
+        self._retry_at = 0  # after a failed automatic checkpoint: the log size to retry at
+        self._checkpoint_failing = False  # reported, until a checkpoint succeeds again
+        self._reported_in_pass = False
         if root is not None:
             if root.exists() and not root.is_dir():
                 raise StorageError(f"{str(root)!r} exists and is not a database directory")
@@ -97,6 +111,7 @@ class Database:
             if self._lock_file is not None:
                 self._lock_file.release()
             raise
+        _track(self)
 
     def _load_catalog(self) -> None:
         attempts = 1 if not self._read_only else 8
@@ -147,26 +162,37 @@ class Database:
         return self._root
 
     def close(self) -> None:
-        """Checkpoint every collection and release the write lock."""
+        """Checkpoint every collection and release the write lock (once its last user closes
+        it). In another process than the one that opened it (a fork child) it only detaches:
+        the files, the write lock and the SQLite connection stay the parent's."""
+        if self._pid != os.getpid():
+            self._closed = True
+            return
         with _open_lock:
             if self._closed:
                 return
             self._users -= 1
             if self._users > 0:
                 return
-            with self._lock:
-                try:
-                    if not self._read_only:
-                        self._checkpoint_all()
-                finally:
-                    self._closed = True
-                    self._storage.close()
-                    if self._lock_file is not None:
-                        self._lock_file.release()
-                    if self._root is not None and not self._read_only:
-                        key = os.path.realpath(self._root)
-                        if _open_writers.get(key) is self:
-                            del _open_writers[key]
+            self._close_now()
+
+    def _close_now(self) -> None:
+        """Checkpoint and release everything, whoever else uses it (caller holds _open_lock)."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if not self._read_only:  # a failed checkpoint is a warning: the log keeps every write
+                    self._checkpoint_all(report=True)
+            finally:
+                self._closed = True
+                self._storage.close()
+                if self._lock_file is not None:
+                    self._lock_file.release()
+                if self._root is not None and not self._read_only:
+                    key = os.path.realpath(self._root)
+                    if _open_writers.get(key) is self:
+                        del _open_writers[key]
 
     def __enter__(self) -> "Database":
         return self
@@ -174,7 +200,20 @@ class Database:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def _check_process(self) -> None:
+        """A handle inherited through fork() must not be used: its writes would go through the
+        parent's SQLite connection and write lock and be lost or corrupt the parent's state."""
+        if self._pid != os.getpid():
+            where = "in memory" if self._root is None else f"at {str(self._root)!r}"
+            raise ForeignProcessError(
+                f"this handle of the database {where} was opened by process {self._pid} and cannot "
+                f"be used in process {os.getpid()} (a fork() child, e.g. a multiprocessing worker): "
+                "open the database in the child process instead (MilvusClient(path) or "
+                "Database.open(path); read_only=True while another process writes), or start "
+                "workers with the 'spawn' or 'forkserver' method")
+
     def _check_open(self) -> None:
+        self._check_process()
         if self._closed:
             raise StorageError("the database is closed")
 
@@ -184,15 +223,39 @@ class Database:
             raise ReadOnlyError(f"database {str(self._root)!r} was opened read-only")
 
     def _after_write(self, payload_bytes: int) -> None:
+        """After a write committed: checkpoint when the log tail is long. The write is stored
+        whatever happens here, so a failed checkpoint never fails it: it is reported once and
+        retried after another quarter of the threshold."""
         self._log_bytes += payload_bytes
-        if self._log_bytes >= CHECKPOINT_LOG_BYTES:
-            self._checkpoint_all()
+        if self._log_bytes >= max(CHECKPOINT_LOG_BYTES, self._retry_at):
+            self._checkpoint_all(report=True)
 
-    def _checkpoint_all(self) -> None:
-        for coll in list(self._collections.values()):
-            coll._checkpoint()
+    def _checkpoint_all(self, report: bool = False) -> None:
+        """Checkpoint every collection. ``report``: a failure is a warning (once until a
+        checkpoint succeeds again) instead of an exception; the log keeps every write."""
+        self._reported_in_pass = False
+        try:
+            for coll in list(self._collections.values()):
+                coll._checkpoint()
+        except Exception as exc:
+            if not report:
+                raise
+            self._retry_at = self._log_bytes + CHECKPOINT_LOG_BYTES // 4
+            self._report_checkpoint_failure(exc)
+            return
+        self._checkpoint_failing = self._reported_in_pass
+        self._retry_at = 0
         self._log_bytes = 0
         self._storage.compact_sqlite()
+
+    def _report_checkpoint_failure(self, exc: BaseException) -> None:
+        """Warn once (until a checkpoint succeeds again) that a checkpoint failed."""
+        self._reported_in_pass = True
+        if not self._checkpoint_failing:
+            self._checkpoint_failing = True
+            warnings.warn(f"embedb: checkpoint of {str(self._root)!r} failed ({exc}); every "
+                          "acknowledged write is kept in the write log and the checkpoint is "
+                          "retried later", RuntimeWarning, stacklevel=5)
 
     def flush(self, name: str | None = None) -> None:
         """Make everything durable and checkpoint (one collection, or all)."""
@@ -362,3 +425,59 @@ class Database:
     def __repr__(self) -> str:
         where = "memory" if self._root is None else str(self._root)
         return f"Database({where!r}, read_only={self._read_only})"
+
+
+# ---------------------------------------------------------------------------------------------
+# process lifetime: interpreter exit and fork
+def _track(db: Database) -> None:
+    global _exit_hook_registered
+    _all_open.add(db)
+    if not _exit_hook_registered:   # registered on first open: importing embedb stays inert
+        _exit_hook_registered = True
+        atexit.register(_close_all_at_exit)
+
+
+def _close_all_at_exit() -> None:
+    """Close what the program left open while the interpreter is still whole (atexit runs
+    before modules are torn down), so the last checkpoint and the lock release run normally.
+    A database a fork child inherited is the parent's: left alone."""
+    pid = os.getpid()
+    for db in list(_all_open):
+        if db._pid != pid or db._closed:
+            continue
+        try:
+            with _open_lock:
+                db._close_now()
+        except Exception:  # noqa: BLE001 - the log is intact: the next open replays it
+            pass
+
+
+def _after_fork_in_child() -> None:
+    """In a fork child: inherited handles refuse every call (``_check_process``), so give them
+    fresh locks (a parent thread may have held one at the fork, which would hang the child
+    forever) and forget them as shared writers, so that opening the path in the child makes a
+    handle of its own. The inherited LOCK file descriptor is closed without unlocking: the lock
+    is the parent's and stays held by it; the child just stops keeping it alive."""
+    global _open_lock
+    _open_lock = threading.Lock()
+    _open_writers.clear()
+    for db in list(_all_open):
+        db._lock = threading.RLock()
+        for coll in db.__dict__.get("_collections", {}).values():
+            coll._lock = db._lock
+            manager = coll.extensions.get("indexes")
+            if manager is not None:
+                manager._lock = db._lock
+                for entry in list(manager._entries.values()):
+                    entry.lock = threading.RLock()
+        lock_file = db._lock_file
+        if lock_file is not None and lock_file._fd is not None:
+            fd, lock_file._fd = lock_file._fd, None
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import DataError, FilterError, ParamError
 from ..schema import DataType, FunctionType
 from ..text import Analyzer, TokenBatch, build_analyzer
+from .storage import write_atomic_with
 
 DEFAULT_K1 = 1.2
 DEFAULT_B = 0.75
@@ -33,6 +34,15 @@ _STATE_KEY = "fulltext"
 _TAIL_MIN = 1 << 16  # entries the tail may hold before it is merged into the main part
 _DENSE_FACTOR = 16  # score over all rows when candidates exceed 1/_DENSE_FACTOR of them
 _lock = threading.RLock()
+
+
+def _new_lock_in_fork_child() -> None:  # a parent thread may have held _lock at the fork
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_fork_child)
 
 
 def token_hash(token: str) -> int:
@@ -337,6 +347,13 @@ def _state(collection: Any, key: tuple) -> Any:
     cache = collection.extensions.setdefault(_STATE_KEY, {})
     state = cache.get(key)
     gen = getattr(collection, "generation", 0)
+    check = getattr(collection, "check_current", None)   # a read view (engine/readview.py)
+    if check is not None:
+        check()   # a compaction moved on: never rebuild postings for an old generation
+        if state is not None and state.generation == gen and state.rows > collection.num_rows_total:
+            from .readview import StaleViewError   # a newer snapshot caught the postings up
+
+            raise StaleViewError(f"postings {key!r} cover rows past this view")
     if state is None or state.generation != gen or state.rows > collection.num_rows_total:
         state = cache[key] = _load_state(collection, key) or Postings(gen)
         _register_checkpoint_hook(collection)
@@ -357,6 +374,7 @@ def _state_path(data_dir: Any, key: tuple) -> Any:
 
 
 def _register_checkpoint_hook(collection: Any) -> None:
+    collection = getattr(collection, "owner", collection)   # the hook saves the collection, not a view
     cache = collection.extensions.setdefault(_STATE_KEY, {})
     hooks = getattr(collection, "checkpoint_hooks", None)
     if hooks is None or cache.get("hook") is not None:
@@ -379,10 +397,11 @@ def _save_states(collection: Any, data_dir: Any) -> None:
             if state.generation != collection.generation or state.rows == 0 or state.saved_rows == state.rows:
                 continue
             path = _state_path(data_dir, key)
-            tmp = path.with_name(path.name + ".tmp")
-            with open(tmp, "wb") as f:
-                np.savez(f, **state.to_arrays(key[0]))
-            os.replace(tmp, path)
+            arrays = state.to_arrays(key[0])
+            write_atomic_with(path, lambda f: np.savez(f, **arrays))
+            record = getattr(collection, "record_ext_file", None)
+            if record is not None:  # its checksum goes into the next manifest
+                record(path)
             state.saved_rows = state.rows
 
 
@@ -393,13 +412,16 @@ def _load_state(collection: Any, key: tuple) -> "Postings | None":
     path = _state_path(data_dir, key)
     if not path.exists():
         return None
+    intact = getattr(collection, "ext_file_ok", None)
+    if intact is not None and not intact(path):
+        return None  # damaged or unrecorded: rebuilt from the columns, rewritten at the next checkpoint
     try:
         with np.load(path, allow_pickle=False) as z:
             version, gen, rows = (int(v) for v in z["meta"][:3])
             if version != _FILE_VERSION or gen != collection.generation or rows > collection.num_rows_total:
                 return None
             return Postings.from_arrays({name: z[name] for name in z.files})
-    except (OSError, ValueError, KeyError):
+    except Exception:  # any unreadable file (BadZipFile, EOFError, ...) is a cache miss
         return None
 
 # ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import re
 import shutil
 import sqlite3
 import threading
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -33,9 +34,11 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..errors import StorageError
+from . import checksum
 
 SQLITE_NAME = "embedb.sqlite3"
 FORMAT_VERSION = 1
+MANIFEST_FORMAT = 2  # 2: the manifest carries its own CRC-32 and one per file chunk
 HEADER_BYTES = 256  # fixed .npy header size, so the shape can be rewritten in place on append
 
 _SCHEMA_SQL = """
@@ -48,7 +51,16 @@ CREATE TABLE IF NOT EXISTS aliases(alias TEXT PRIMARY KEY, cid INTEGER NOT NULL)
 CREATE TABLE IF NOT EXISTS log(
     seq INTEGER PRIMARY KEY AUTOINCREMENT, cid INTEGER NOT NULL, payload BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS log_by_collection ON log(cid, seq);
+CREATE TABLE IF NOT EXISTS checkpoints(
+    cid INTEGER PRIMARY KEY, log_seq INTEGER NOT NULL, generation INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS dropped(cid INTEGER PRIMARY KEY);
 """
+# checkpoints: the newest snapshot of each collection (its log position), written in the same
+# transaction that trims the log, so a missing or older manifest is detected instead of served.
+# dropped: collections whose drop committed; only their folders may be deleted as orphans.
+
+RESTORE_HINT = ("restore the database directory from a backup; `embedb check PATH` lists every "
+                "damaged file")
 
 
 # ------------------------------------------------------------------- .npy with room to grow
@@ -61,6 +73,27 @@ def npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
         raise StorageError(f"npy header too long for shape {shape}")
     body = body + " " * pad + "\n"
     return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body.encode("latin1")
+
+
+class FileOps:
+    """The file system calls a checkpoint makes. One object, so that tests can put a layer in
+    front of it that fails the k-th call (ENOSPC, EIO) and check that no outcome is partial."""
+
+    def open(self, path: Path, mode: str):
+        return open(path, mode)
+
+    def fsync(self, fh) -> None:
+        fh.flush()
+        os.fsync(fh.fileno())
+
+    def replace(self, src: Path, dst: Path) -> None:
+        os.replace(src, dst)
+
+    def mkdir(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+
+
+fs = FileOps()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -77,18 +110,25 @@ def _fsync_dir(path: Path) -> None:
 
 
 def write_file_atomic(path: Path, data: bytes) -> None:
+    write_atomic_with(path, lambda fh: fh.write(data))
+
+
+def write_atomic_with(path: Path, writer) -> None:
+    """Write through ``writer(file)`` into a temporary file, fsync it and rename it over
+    ``path`` (readers see the old file or the new one, never half of one)."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with fs.open(tmp, "wb") as fh:
+        writer(fh)
+        fs.fsync(fh)
+    fs.replace(tmp, path)
     _fsync_dir(path.parent)
 
 
-def write_npy_atomic(path: Path, arr: np.ndarray) -> None:
+def write_npy_atomic(path: Path, arr: np.ndarray) -> list[int]:
+    """Write a whole .npy file atomically; returns the checksums of its data bytes."""
     arr = np.ascontiguousarray(arr)
     write_file_atomic(path, npy_header(arr.dtype, arr.shape) + arr.tobytes())
+    return checksum.of(arr)
 
 
 def append_npy(path: Path, old_len: int, arr: np.ndarray) -> int:
@@ -99,25 +139,81 @@ def append_npy(path: Path, old_len: int, arr: np.ndarray) -> int:
     row_bytes = arr.dtype.itemsize * int(np.prod(arr.shape[1:], dtype=np.int64))
     new_len = old_len + len(arr)
     mode = "r+b" if path.exists() else "w+b"
-    with open(path, mode) as fh:
+    with fs.open(path, mode) as fh:
         fh.seek(HEADER_BYTES + old_len * row_bytes)
         fh.write(arr.reshape(-1).view(np.uint8).data if arr.size else b"")
         fh.truncate(HEADER_BYTES + new_len * row_bytes)
         fh.seek(0)
         fh.write(npy_header(arr.dtype, (new_len,) + arr.shape[1:]))
-        fh.flush()
-        os.fsync(fh.fileno())
+        fs.fsync(fh)
     return new_len
 
 
 def map_npy(path: Path, dtype: str, tail: list[int], length: int) -> np.ndarray:
-    """Memory-map the first ``length`` rows of a part file (read-only)."""
+    """Memory-map the first ``length`` rows of a part file (read-only). A missing or short
+    file is a StorageError naming it (the checksums are verified on first use)."""
     dt = np.dtype(dtype)
     shape = (length,) + tuple(tail)
+    nbytes = dt.itemsize * int(np.prod(shape, dtype=np.int64))
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise StorageError(f"{path} is missing; {RESTORE_HINT}") from None
+    if size < HEADER_BYTES + nbytes:
+        raise StorageError(f"{path} is truncated ({size} bytes, the manifest needs "
+                           f"{HEADER_BYTES + nbytes}); {RESTORE_HINT}")
     if length == 0 or dt.itemsize == 0 or 0 in tail:
         return np.empty(shape, dtype=dt)
     # a plain ndarray view (its base keeps the map alive), so slices are not np.memmap objects
     return np.asarray(np.memmap(path, dtype=dt, mode="r", offset=HEADER_BYTES, shape=shape))
+
+
+_MANIFEST_KEYS = {"format", "generation", "dir", "num_rows", "log_seq", "files", "collection",
+                  "deleted", "ext", "checksum"}
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """The manifest as JSON with a CRC-32 of its canonical body under ``checksum``."""
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    crc = zlib.crc32(json.dumps(body, sort_keys=True).encode())
+    return json.dumps({**body, "checksum": crc}, indent=1).encode()
+
+
+def parse_manifest(raw: bytes) -> dict[str, Any]:
+    """Parse and verify a manifest (ValueError/KeyError/TypeError when damaged)."""
+    m = json.loads(raw)
+    if not isinstance(m, dict):
+        raise ValueError("not a JSON object")
+    unknown = set(m) - _MANIFEST_KEYS
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)}")
+    if "checksum" in m:
+        body = {k: v for k, v in m.items() if k != "checksum"}
+        if zlib.crc32(json.dumps(body, sort_keys=True).encode()) != m["checksum"]:
+            raise ValueError("checksum mismatch")
+    elif int(m.get("format", 1)) >= 2 or "deleted" in m or "ext" in m:
+        raise ValueError("its checksum is missing")
+    for key in ("generation", "num_rows", "log_seq"):
+        int(m[key])
+    if not isinstance(m["files"], dict) or not isinstance(m["dir"], str):
+        raise ValueError("malformed file list")
+    return m
+
+
+def _column_verifier(items: list[tuple[Path, np.ndarray, list[int]]]):
+    verified = []  # once verified, later calls (the column, read views) return at once
+
+    def verify() -> None:
+        if verified:
+            return
+        for path, arr, crcs in items:
+            bad = checksum.first_bad_chunk(arr, crcs)
+            if bad is not None:
+                end = min((bad + 1) * checksum.CHUNK, arr.nbytes)
+                raise StorageError(f"{path} is damaged (checksum mismatch in data bytes "
+                                   f"{bad * checksum.CHUNK}-{end}); {RESTORE_HINT}")
+        verified.append(True)
+    return verify
 
 
 def safe_name(name: str) -> str:
@@ -133,18 +229,46 @@ class Storage:
         self.read_only = read_only
         self._mem_seq = 0
         self._lock = threading.RLock()
+        self.db_file: Path | None = None
         if root is None:
             self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             self.conn.executescript(_SCHEMA_SQL)
             return
         db_file = root / SQLITE_NAME
+        self.db_file = db_file
         if read_only:
             if not db_file.exists():
                 raise StorageError(f"{str(root)!r} is not an embedb database (no {SQLITE_NAME})")
             uri = f"file:{db_file}?mode=ro"
-            self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-            self.conn.execute("PRAGMA busy_timeout=5000")
+            try:
+                self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+                self.conn.execute("PRAGMA busy_timeout=5000")
+            except sqlite3.Error as exc:
+                raise self.catalog_error(exc) from None
             return
+        self._refuse_lost_catalog(root, db_file)
+        try:
+            self._open_writer(root, db_file)
+        except sqlite3.Error as exc:
+            raise self.catalog_error(exc) from None
+
+    def catalog_error(self, exc: BaseException) -> StorageError:
+        return StorageError(f"the catalog {self.db_file} cannot be read ({exc}); {RESTORE_HINT}")
+
+    @staticmethod
+    def _refuse_lost_catalog(root: Path, db_file: Path) -> None:
+        """An empty or missing catalog beside collection folders is damage, not a new database:
+        opening it would initialise an empty catalog and lose every collection."""
+        cdir = root / "collections"
+        folders = [p.name for p in cdir.iterdir() if p.is_dir() and p.name.isdigit()] if cdir.is_dir() else []
+        if folders and (not db_file.exists() or db_file.stat().st_size == 0):
+            state = "missing" if not db_file.exists() else "empty (0 bytes)"
+            raise StorageError(
+                f"the catalog {db_file} is {state} but {root / 'collections'} holds collection "
+                f"folders {sorted(folders)[:5]}; embedb will not start an empty catalog over them: "
+                f"{RESTORE_HINT}")
+
+    def _open_writer(self, root: Path, db_file: Path) -> None:
         (root / "collections").mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(db_file), isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA busy_timeout=5000")
@@ -178,40 +302,77 @@ class Storage:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (all or nothing, durable at commit)."""
+        """One write transaction (all or nothing, durable at commit). A failure of SQLite itself
+        (disk full, I/O error) rolls back and becomes a StorageError: nothing of it is stored."""
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._write_error(exc) from None
             try:
                 yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
+                self.conn.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    self.conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # a failed COMMIT may have rolled back already
+                if isinstance(exc, sqlite3.Error):
+                    raise self._write_error(exc) from None
                 raise
-            self.conn.execute("COMMIT")
+
+    def _write_error(self, exc: sqlite3.Error) -> StorageError:
+        where = self.db_file or "the in-memory catalog"
+        return StorageError(f"writing {where} failed ({exc}); nothing of this call was stored")
 
     # -- catalog -------------------------------------------------------------------------
     def load_catalog(self) -> tuple[list[tuple[int, str, dict]], dict[int, dict[str, int]], dict[str, int]]:
         with self._lock:
             c = self.conn
-            cols = [(cid, name, json.loads(info)) for cid, name, info in
-                    c.execute("SELECT id, name, info FROM collections ORDER BY id")]
-            parts: dict[int, dict[str, int]] = {}
-            for cid, name, pid in c.execute("SELECT cid, name, pid FROM partitions ORDER BY pid"):
-                parts.setdefault(cid, {})[name] = pid
-            aliases = dict(c.execute("SELECT alias, cid FROM aliases"))
+            try:
+                cols = [(cid, name, self._parse_info(cid, name, info)) for cid, name, info in
+                        c.execute("SELECT id, name, info FROM collections ORDER BY id")]
+                parts: dict[int, dict[str, int]] = {}
+                for cid, name, pid in c.execute("SELECT cid, name, pid FROM partitions ORDER BY pid"):
+                    parts.setdefault(cid, {})[name] = pid
+                aliases = dict(c.execute("SELECT alias, cid FROM aliases"))
+            except sqlite3.Error as exc:
+                raise self.catalog_error(exc) from None
         return cols, parts, aliases
 
+    @staticmethod
+    def _dump_info(info: dict) -> str:
+        """Catalog JSON with a CRC-32 of its body, so a flipped byte is an error, not a schema."""
+        body = json.dumps(info)
+        return json.dumps({"crc": zlib.crc32(body.encode()), "info": info})
+
+    def _parse_info(self, cid: int, name: str, text: str) -> dict:
+        try:
+            doc = json.loads(text)
+            if isinstance(doc, dict) and set(doc) == {"crc", "info"}:
+                if zlib.crc32(json.dumps(doc["info"]).encode()) != doc["crc"]:
+                    raise ValueError("checksum mismatch")
+                return doc["info"]
+            return doc  # written before catalog checksums
+        except (ValueError, TypeError) as exc:
+            raise StorageError(f"the catalog entry of collection {name!r} (id {cid}) in {self.db_file} "
+                               f"is damaged ({exc}); {RESTORE_HINT}") from None
+
     def add_collection(self, c: sqlite3.Connection, name: str, info: dict) -> int:
-        cur = c.execute("INSERT INTO collections(name, info) VALUES(?, ?)", (name, json.dumps(info)))
+        cur = c.execute("INSERT INTO collections(name, info) VALUES(?, ?)", (name, self._dump_info(info)))
         return int(cur.lastrowid)
 
     def save_collection(self, c: sqlite3.Connection, cid: int, name: str, info: dict) -> None:
-        c.execute("UPDATE collections SET name=?, info=? WHERE id=?", (name, json.dumps(info), cid))
+        c.execute("UPDATE collections SET name=?, info=? WHERE id=?", (name, self._dump_info(info), cid))
 
     def remove_collection(self, c: sqlite3.Connection, cid: int) -> None:
         c.execute("DELETE FROM collections WHERE id=?", (cid,))
         c.execute("DELETE FROM partitions WHERE cid=?", (cid,))
         c.execute("DELETE FROM aliases WHERE cid=?", (cid,))
         c.execute("DELETE FROM log WHERE cid=?", (cid,))
+        if self.root is not None:
+            c.execute("DELETE FROM checkpoints WHERE cid=?", (cid,))
+            c.execute("INSERT OR IGNORE INTO dropped(cid) VALUES(?)", (cid,))
 
     def add_partition(self, c: sqlite3.Connection, cid: int, name: str, pid: int) -> None:
         c.execute("INSERT INTO partitions(cid, name, pid) VALUES(?, ?, ?)", (cid, name, pid))
@@ -238,8 +399,11 @@ class Storage:
         if self.root is None:
             return []
         with self._lock:
-            return list(self.conn.execute(
-                "SELECT seq, payload FROM log WHERE cid=? AND seq>? ORDER BY seq", (cid, after)))
+            try:
+                return list(self.conn.execute(
+                    "SELECT seq, payload FROM log WHERE cid=? AND seq>? ORDER BY seq", (cid, after)))
+            except sqlite3.Error as exc:
+                raise self.catalog_error(exc) from None
 
     def last_seq(self) -> int:
         if self.root is None:
@@ -248,11 +412,33 @@ class Storage:
             row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name='log'").fetchone()
         return int(row[0]) if row else 0
 
-    def trim_log(self, cid: int, upto: int) -> None:
+    def trim_log(self, cid: int, upto: int, generation: int | None = None) -> None:
+        """Delete the log entries a renamed manifest covers and, in the same transaction,
+        record that manifest's position (``generation`` given), so a manifest lost or replaced
+        by an older one is detected at open."""
         if self.root is None:
             return
         with self.tx() as c:
             c.execute("DELETE FROM log WHERE cid=? AND seq<=?", (cid, upto))
+            if generation is not None:
+                c.execute("INSERT OR REPLACE INTO checkpoints(cid, log_seq, generation) VALUES(?, ?, ?)",
+                          (cid, upto, generation))
+
+    def checkpoint_record(self, cid: int) -> tuple[int, int] | None:
+        """(log_seq, generation) of the newest snapshot the catalog knows, or None."""
+        if self.root is None:
+            return None
+        with self._lock:
+            try:
+                row = self.conn.execute("SELECT log_seq, generation FROM checkpoints WHERE cid=?",
+                                        (cid,)).fetchone()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):  # a database from before checkpoint records
+                    return None
+                raise self.catalog_error(exc) from None
+            except sqlite3.Error as exc:
+                raise self.catalog_error(exc) from None
+        return None if row is None else (int(row[0]), int(row[1]))
 
     def compact_sqlite(self) -> None:
         """Fold SQLite's own WAL back into the main file after the log shrank."""
@@ -269,35 +455,78 @@ class Storage:
         return None if self.root is None else self.root / "collections" / str(cid)
 
     def read_manifest(self, cid: int) -> dict[str, Any] | None:
+        """The collection's manifest, None when it has none; StorageError naming the file when
+        it is damaged (its own CRC-32 covers every byte of its content)."""
         d = self.collection_dir(cid)
         if d is None:
             return None
+        path = d / "manifest.json"
         try:
-            return json.loads((d / "manifest.json").read_text())
+            raw = path.read_bytes()
         except FileNotFoundError:
             return None
-        except ValueError as exc:
-            raise StorageError(f"manifest of collection {cid} is damaged: {exc}") from None
+        except OSError as exc:
+            raise StorageError(f"{path} cannot be read ({exc}); {RESTORE_HINT}") from None
+        try:
+            return parse_manifest(raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StorageError(f"{path} is damaged ({exc}); {RESTORE_HINT}") from None
 
-    def load_parts(self, cid: int, manifest: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
-        """Map every part file of a manifest: ``{column: {part: array}}``."""
+    def check_manifest(self, cid: int, name: str, manifest: dict[str, Any] | None) -> None:
+        """A missing manifest, or one older than the snapshot the catalog recorded when it
+        trimmed the log, would serve fewer rows: StorageError instead."""
+        record = self.checkpoint_record(cid)
+        if record is None:
+            return
+        path = self.collection_dir(cid) / "manifest.json"
+        if manifest is None:
+            raise StorageError(
+                f"{path} of collection {name!r} is missing, but the catalog records a snapshot "
+                f"covering the write log up to entry {record[0]} (those rows live only in the "
+                f"snapshot); {RESTORE_HINT}")
+        if int(manifest["log_seq"]) < record[0] or int(manifest["generation"]) < record[1]:
+            raise StorageError(
+                f"{path} of collection {name!r} is older than the snapshot the catalog records "
+                f"(log entry {manifest['log_seq']} < {record[0]}, or generation "
+                f"{manifest['generation']} < {record[1]}); {RESTORE_HINT}")
+
+    def load_parts(self, cid: int, manifest: dict[str, Any]
+                   ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
+        """Map every part file of a manifest: ``{column: {part: array}}``, plus for each column
+        a function that verifies its checksums (raises StorageError naming the damaged file).
+        Columns are verified on first use, so opening maps files without reading them."""
         gen_dir = self.collection_dir(cid) / manifest["dir"]
         out: dict[str, dict[str, np.ndarray]] = {}
+        checks: dict[str, list[tuple[Path, np.ndarray, list[int]]]] = {}
         for key, ent in manifest["files"].items():
             col, _, part = key.rpartition("/")
-            out.setdefault(col, {})[part] = map_npy(gen_dir / ent["file"], ent["dtype"], ent["tail"], ent["length"])
-        return out
+            path = gen_dir / ent["file"]
+            arr = map_npy(path, ent["dtype"], ent["tail"], ent["length"])
+            out.setdefault(col, {})[part] = arr
+            if "crc" in ent and checksum.VERIFY:
+                checks.setdefault(col, []).append((path, arr, ent["crc"]))
+        return out, {col: _column_verifier(items) for col, items in checks.items()}
 
     def load_deleted(self, cid: int, manifest: dict[str, Any]) -> np.ndarray:
-        n = manifest["num_rows"]
-        path = self.collection_dir(cid) / manifest["dir"] / "deleted.npy"
-        if not path.exists():
-            return np.zeros(n, dtype=bool)
-        arr = np.load(path, allow_pickle=False)
-        out = np.zeros(n, dtype=bool)
-        k = min(n, len(arr))
-        out[:k] = arr[:k]
-        return out
+        """The tombstones of a snapshot, verified: missing or damaged is a StorageError (rows
+        deleted before the snapshot would come back)."""
+        n = int(manifest["num_rows"])
+        ent = manifest.get("deleted") or {"file": "deleted.npy"}
+        path = self.collection_dir(cid) / manifest["dir"] / ent["file"]
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise StorageError(f"{path} (the tombstones of deleted rows) is missing; {RESTORE_HINT}") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise StorageError(f"{path} (the tombstones of deleted rows) is damaged ({exc}); "
+                               f"{RESTORE_HINT}") from None
+        if arr.dtype != np.bool_ or arr.ndim != 1 or len(arr) < n:
+            raise StorageError(f"{path} (the tombstones of deleted rows) is damaged: {arr.dtype} "
+                               f"{arr.shape}, expected {n} booleans; {RESTORE_HINT}")
+        if "crc" in ent and checksum.VERIFY and checksum.first_bad_chunk(arr, ent["crc"]) is not None:
+            raise StorageError(f"{path} (the tombstones of deleted rows) is damaged (checksum "
+                               f"mismatch); {RESTORE_HINT}")
+        return np.array(arr[:n], dtype=bool)
 
     def write_snapshot(
         self,
@@ -319,9 +548,9 @@ class Storage:
         gen_dir = cdir / gen_name
         if fresh and gen_dir.exists():
             shutil.rmtree(gen_dir)  # leftovers of an interrupted rewrite
-        gen_dir.mkdir(parents=True, exist_ok=True)
-        (cdir / "ext").mkdir(exist_ok=True)
-        files = {} if fresh else {k: dict(v) for k, v in manifest["files"].items()}
+        fs.mkdir(gen_dir)
+        fs.mkdir(cdir / "ext")
+        files = {} if fresh else {k: dict(v) for k, v in manifest["files"].items()}  # crc lists are replaced, never mutated
         used = {v["file"] for v in files.values()}
         for col, parts in new_parts.items():
             for part, arr in parts.items():
@@ -334,25 +563,42 @@ class Storage:
                         fname = f"{safe_name(col)}_{i}.{part}.npy"
                         i += 1
                     used.add(fname)
-                    ent = {"file": fname, "dtype": arr.dtype.str, "tail": list(arr.shape[1:]), "length": 0}
+                    ent = {"file": fname, "dtype": arr.dtype.str, "tail": list(arr.shape[1:]), "length": 0,
+                           "crc": []}
                     (gen_dir / fname).unlink(missing_ok=True)
-                ent["length"] = append_npy(gen_dir / ent["file"], ent["length"], arr)
-                files[key] = ent
-        write_npy_atomic(gen_dir / "deleted.npy", deleted)
+                path = gen_dir / ent["file"]
+                row_bytes = np.dtype(ent["dtype"]).itemsize * int(np.prod(ent["tail"], dtype=np.int64))
+                old_bytes = ent["length"] * row_bytes
+                if "crc" not in ent:  # a snapshot written before checksums: record what is there
+                    ent["crc"] = checksum.record_of_file(path, HEADER_BYTES, old_bytes)["crc"]
+                    files[key] = ent
+                if len(arr) == 0 and ent["length"] > 0:
+                    continue  # nothing new for this part: leave its file alone
+                # extended from the recorded checksums, so damage to old bytes is never blessed
+                crc = checksum.extend(ent["crc"], old_bytes, arr)
+                length = append_npy(path, ent["length"], arr)
+                files[key] = {**ent, "length": length, "crc": crc}
+        serial = 0 if fresh else int((manifest.get("deleted") or {}).get("serial", -1)) + 1
+        deleted_name = f"deleted.{serial}.npy"  # a new name each time: the old manifest keeps its own
+        deleted_crc = write_npy_atomic(gen_dir / deleted_name, deleted)
         new_manifest = {
-            "format": FORMAT_VERSION,
+            "format": MANIFEST_FORMAT,
             "generation": generation,
             "dir": gen_name,
             "num_rows": num_rows,
             "log_seq": log_seq,
             "files": files,
+            "deleted": {"file": deleted_name, "serial": serial, "crc": deleted_crc},
             **extra,
         }
-        write_file_atomic(cdir / "manifest.json", json.dumps(new_manifest, indent=1).encode())
+        write_file_atomic(cdir / "manifest.json", manifest_bytes(new_manifest))
         if fresh:  # the old generation is no longer referenced
             for child in cdir.iterdir():
                 if child.is_dir() and child.name.startswith("g") and child.name != gen_name:
                     shutil.rmtree(child, ignore_errors=True)
+        for old in gen_dir.glob("deleted*.npy"):  # tombstones of older manifests
+            if old.name != deleted_name:
+                old.unlink(missing_ok=True)
         return new_manifest
 
     def remove_collection_files(self, cid: int) -> None:
@@ -360,10 +606,42 @@ class Storage:
         if d is not None and d.exists():
             shutil.rmtree(d, ignore_errors=True)
 
+    def dropped_ids(self) -> set[int]:
+        with self._lock:
+            try:
+                return {int(r[0]) for r in self.conn.execute("SELECT cid FROM dropped")}
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return set()
+                raise self.catalog_error(exc) from None
+            except sqlite3.Error as exc:
+                raise self.catalog_error(exc) from None
+
+    def unknown_dirs(self, live_ids: set[int]) -> tuple[list[Path], list[Path]]:
+        """Folders under ``collections/`` the catalog does not list: (those whose drop the
+        catalog recorded, which are ours to delete; any other, which are not)."""
+        if self.root is None or not (self.root / "collections").is_dir():
+            return [], []
+        dropped = self.dropped_ids()
+        ours, foreign = [], []
+        for child in sorted((self.root / "collections").iterdir()):
+            if not (child.is_dir() and child.name.isdigit()) or int(child.name) in live_ids:
+                continue  # only folders named like a collection's are ever ours
+            (ours if int(child.name) in dropped else foreign).append(child)
+        return ours, foreign
+
     def remove_orphan_dirs(self, live_ids: set[int]) -> None:
-        """Delete directories of collections whose drop was interrupted after commit."""
+        """Delete folders of collections whose drop committed but whose files were not yet
+        removed. Never a folder the catalog cannot prove is ours: an unknown folder (a damaged,
+        replaced or emptied catalog) is a StorageError, and nothing is deleted."""
         if self.root is None or self.read_only:
             return
-        for child in (self.root / "collections").iterdir():
-            if child.is_dir() and child.name.isdigit() and int(child.name) not in live_ids:
-                shutil.rmtree(child, ignore_errors=True)
+        ours, foreign = self.unknown_dirs(live_ids)
+        if foreign:
+            names = ", ".join(str(p.relative_to(self.root)) for p in foreign[:5])
+            raise StorageError(
+                f"the catalog {self.db_file} does not list {names}: the catalog may be damaged or "
+                f"replaced. embedb deletes nothing it cannot prove it owns; {RESTORE_HINT}, or move "
+                f"those folders out of the database directory if they are not needed")
+        for child in ours:
+            shutil.rmtree(child, ignore_errors=True)
