@@ -6,8 +6,8 @@ the place of a semantic error (unknown field, type mismatch) the same way the pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterator
 
 Pos = tuple[int, int]
 
@@ -20,6 +20,12 @@ class Node:
 @dataclass(frozen=True)
 class Literal(Node):
     value: Any  # int | float | str | bool
+
+
+@dataclass(frozen=True)
+class TypedLiteral(Node):
+    kind: str  # "iso" (ISO 'timestamp') | "interval" (INTERVAL 'duration')
+    text: str
 
 
 @dataclass(frozen=True)
@@ -118,3 +124,17 @@ class Call(Node):
     name: str  # lower-cased function name
     args: tuple[Node, ...]
     kwargs: tuple[tuple[str, Node], ...] = ()
+
+
+def children(node: Node) -> Iterator[Node]:
+    """The direct sub-nodes of ``node`` (operands, list items, call arguments)."""
+    for f in fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, Node):
+            yield value
+        elif isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, Node):
+                    yield item
+                elif isinstance(item, tuple):  # Call.kwargs: (name, node)
+                    yield from (x for x in item if isinstance(x, Node))

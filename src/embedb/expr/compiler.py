@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import FilterError
 from ..schema import FLOAT_TYPES, INTEGER_TYPES, DataType
-from . import ast, functions, ops
+from . import ast, functions, ops, typed
 from .ops import OpError
 from .parser import error_at, parse_filter
 from .source import Column
@@ -63,7 +63,10 @@ class CompiledFilter:
             raise FilterError(
                 f"filter {self.text!r} needs filter_params for {', '.join(map(repr, missing))}")
         env = _Env(source, params, dry=False)
-        return _final_mask(self.text, self._root(env), env.n)
+        try:
+            return _final_mask(self.text, self._root(env), env.n)
+        except RecursionError:  # only when called from an already deep stack
+            raise _too_deep(self.text) from None
 
     def __repr__(self) -> str:
         return f"CompiledFilter({self.text!r})"
@@ -77,6 +80,11 @@ def _final_mask(text: str, val: Val, n: int) -> np.ndarray:
     except OpError as e:
         raise FilterError(f"filter {text!r} is not a condition: {e}") from None
     return true_mask(v, k, n)
+
+
+def _too_deep(text: str) -> FilterError:
+    return FilterError(f"filter {text[:80]!r} is nested too deeply to evaluate here "
+                       "(the Python stack is exhausted); simplify the filter")
 
 
 # ---- the cache ----------------------------------------------------------------------------
@@ -106,7 +114,10 @@ def compile_filter(text: str, schema: Any) -> CompiledFilter:
         if hit is not None:
             _CACHE.move_to_end(key)
             return hit
-    compiled = _Compiler(text, schema).build()
+    try:
+        compiled = _Compiler(text, schema).build()
+    except RecursionError:  # parse_filter bounds the depth; this is the caller's deep stack
+        raise _too_deep(text) from None
     with _CACHE_LOCK:
         _CACHE[key] = compiled
         if len(_CACHE) > _CACHE_SIZE:
@@ -152,6 +163,17 @@ class _Compiler:
     def _Literal(self, node: ast.Literal) -> Evaluator:
         val = const(node.value)
         return lambda env: val
+
+    def _TypedLiteral(self, node: ast.TypedLiteral) -> Evaluator:
+        text = node.text
+        try:  # checked now, so a bad literal fails at compile time with its position
+            val = typed.interval_value(text) if node.kind == "interval" else typed.iso_value(text, "UTC")
+        except OpError as e:
+            raise self.error(node, str(e)) from None
+        if node.kind == "interval":
+            return lambda env: val
+        # naive text reads in the zone of the source (the collection or the call)
+        return lambda env: typed.iso_value(text, typed.source_timezone(env.source))
 
     def _ListLit(self, node: ast.ListLit) -> Evaluator:
         if all(isinstance(i, ast.Literal) for i in node.items):
@@ -203,6 +225,9 @@ class _Compiler:
             return self._path(name, keys, node, desc=desc)
         if dtype == DataType.ARRAY:
             return self._array(field, keys, node, desc)
+        if dtype == DataType.GEOMETRY:
+            raise self.error(node, f"{desc} can only be used in ST_* functions, like "
+                                   f"ST_INTERSECTS({name}, 'POINT (1 2)')")
         if keys:
             raise self.error(node, f"{desc} cannot be subscripted")
         return lambda env: _typed_column(env, field, desc)
@@ -256,11 +281,11 @@ class _Compiler:
 
     def _Binary(self, node: ast.Binary) -> Evaluator:
         left, right, op = self.compile(node.left), self.compile(node.right), node.op
-        return lambda env: ops.arith(op, left(env), right(env))
+        return lambda env: _arith(op, left(env), right(env))
 
     def _Compare(self, node: ast.Compare) -> Evaluator:
         left, right, op = self.compile(node.left), self.compile(node.right), node.op
-        return lambda env: ops.compare(op, left(env), right(env))
+        return lambda env: _compare(env, op, left(env), right(env))
 
     def _Range(self, node: ast.Range) -> Evaluator:
         low, mid, high = (self.compile(n) for n in (node.low, node.middle, node.high))
@@ -268,7 +293,7 @@ class _Compiler:
 
         def run(env: _Env) -> Val:
             m = mid(env)
-            return _logical("and", [ops.compare(op1, low(env), m), ops.compare(op2, m, high(env))])
+            return _logical("and", [_compare(env, op1, low(env), m), _compare(env, op2, m, high(env))])
 
         return run
 
@@ -319,7 +344,18 @@ class _Compiler:
     def _IsNull(self, node: ast.IsNull) -> Evaluator:
         if not isinstance(node.operand, ast.Ident):
             raise self.error(node.operand, "IS NULL applies to a field or a JSON path")
-        operand, negate = self.compile(node.operand), node.negate
+        negate = node.negate
+        geo = self.schema.field(node.operand.name)
+        if geo is not None and geo.dtype == DataType.GEOMETRY and not node.operand.keys:
+            self.fields.add(geo.name)
+
+            def geometry_null(env: _Env) -> Val:
+                valid = _load(env, geo.name).valid
+                null = np.zeros(env.n, dtype=bool) if valid is None else ~np.asarray(valid, bool)
+                return Val(BOOL, ~null if negate else null, None)
+
+            return geometry_null
+        operand = self.compile(node.operand)
 
         def run(env: _Env) -> Val:
             val = operand(env)
@@ -342,6 +378,38 @@ class _Compiler:
         raise self.error(node, f"{what} needs a JSON path like json_field[\"key\"]")
 
     # functions --------------------------------------------------------------------------
+    def _geometry_field(self, node: ast.Call) -> Any:
+        arg = node.args[0] if node.args else None
+        field = self.schema.field(arg.name) if isinstance(arg, ast.Ident) else None
+        if field is None or arg.keys or field.dtype != DataType.GEOMETRY:
+            raise self.error(arg or node, f"{node.name}() needs a GEOMETRY field as its first argument")
+        self.fields.add(field.name)
+        return field
+
+    def _spatial(self, node: ast.Call) -> Evaluator:
+        name = node.name
+        if name == "st_isvalid":
+            self._arity(node, 1, 1)
+        elif name == "st_dwithin":
+            self._arity(node, 3, 3)
+        else:
+            self._arity(node, 2, 2)
+        field = self._geometry_field(node)
+        if name == "st_isvalid":
+            def valid_rows(env: _Env) -> Val:
+                col = _load(env, field.name)
+                return typed.geometry_is_valid(col.values, col.valid, env.dry)
+            return valid_rows
+        query = self.compile(node.args[1])
+        distance = self.compile(node.args[2]) if name == "st_dwithin" else None
+
+        def run(env: _Env) -> Val:
+            col = _load(env, field.name)
+            return typed.geometry_predicate(name, col.values, col.valid, query(env),
+                                            distance(env) if distance else None, env.dry)
+
+        return run
+
     def _Call(self, node: ast.Call) -> Evaluator:
         name = node.name
         if name in functions.UNSUPPORTED:
@@ -437,6 +505,9 @@ _CALLS.update({
     "phrase_match": _Compiler._phrase_match,
     "random_sample": _Compiler._random_sample,
 })
+_CALLS.update({name: _Compiler._spatial for name in
+               ("st_equals", "st_touches", "st_overlaps", "st_crosses", "st_contains",
+                "st_intersects", "st_within", "st_dwithin", "st_isvalid")})
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -455,6 +526,14 @@ def _logical(op: str, vals: list[Val]) -> Val:
     if isinstance(v, np.bool_) and k is None:
         return const(bool(v))
     return Val(BOOL, v, k)
+
+
+def _compare(env: _Env, op: str, a: Val, b: Val) -> Val:
+    return typed.compare(op, a, b, typed.source_timezone(env.source)) or ops.compare(op, a, b)
+
+
+def _arith(op: str, a: Val, b: Val) -> Val:
+    return typed.arith(op, a, b) or ops.arith(op, a, b)
 
 
 def _load(env: _Env, name: str) -> Column:
@@ -485,6 +564,8 @@ def _typed_column(env: _Env, field: Any, desc: str) -> Val:
         val = Val(NUM, values.astype(np.float32, copy=False), valid, desc=desc)
     elif dtype in FLOAT_TYPES:
         val = Val(NUM, values.astype(np.float64, copy=False), valid, desc=desc)
+    elif dtype == DataType.TIMESTAMPTZ:  # int64 UTC microseconds
+        val = Val(typed.TIME, values.astype(np.int64, copy=False), valid, desc=desc)
     else:  # VARCHAR / STRING
         if values.dtype != STRING_DTYPE:
             values = values.astype(STRING_DTYPE)
@@ -536,14 +617,19 @@ def _resolve(values: np.ndarray, keys: tuple) -> np.ndarray:
     return np.fromiter(out, dtype=object, count=len(out))
 
 
-def _param_value(name: str, value: Any) -> Any:
+_MAX_PARAM_DEPTH = 64  # nested lists in filter_params (IN lists are flat; a bound, not recursion)
+
+
+def _param_value(name: str, value: Any, depth: int = 0) -> Any:
     """A filter_params value as a plain JSON-like Python value (numpy scalars, tuples, arrays ok)."""
     if isinstance(value, np.ndarray):
         value = value.tolist()
     elif isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, (list, tuple)):
-        return [_param_value(name, v) for v in value]
+        if depth >= _MAX_PARAM_DEPTH:
+            raise OpError(f"filter_params[{name!r}] is nested more than {_MAX_PARAM_DEPTH} lists deep")
+        return [_param_value(name, v, depth + 1) for v in value]
     if value is None or not isinstance(value, (bool, int, float, str)):
         raise OpError(f"filter_params[{name!r}] must be a number, string, bool or list, "
                       f"got {type(value).__name__}")
@@ -565,11 +651,11 @@ class _EmptySource:
         dtype = field.dtype if field is not None else DataType.JSON
         if dtype == DataType.BOOL:
             return Column(np.zeros(0, dtype=bool))
-        if dtype in INTEGER_TYPES:
+        if dtype in INTEGER_TYPES or dtype == DataType.TIMESTAMPTZ:
             return Column(np.zeros(0, dtype=np.int64))
         if dtype in FLOAT_TYPES:
             return Column(np.zeros(0, dtype=np.float64))
-        if dtype in (DataType.VARCHAR, DataType.STRING):
+        if dtype in (DataType.VARCHAR, DataType.STRING, DataType.GEOMETRY):
             return Column(np.zeros(0, dtype=STRING_DTYPE))
         return Column(np.empty(0, dtype=object))
 

@@ -7,14 +7,14 @@ operands are split by the class of each row's value; rows of another class are U
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
-import re
 from typing import Any
 
 import numpy as np
 
+from .like import compile_like
+from .regex import RegexError, search_mask
 from .values import (
     BOOL, CONST, JSON, NUM, UNBOUND, STRING_DTYPE, Val, and_known, class_of_python, const,
     json_as, value_class,
@@ -331,82 +331,10 @@ def regex(a: Val, p: Val, negate: bool) -> Val:
     op = "!~" if negate else "=~"
     pattern = _pattern(p, op)
     values, known = _string_operand(a, op)
-    rx = compile_regex(pattern)
-    if a.kind == CONST:
-        return const((rx.search(values) is not None) != negate)
-    hits = np.fromiter((rx.search(s) is not None for s in values.tolist()),
-                       dtype=bool, count=len(values))
-    return Val(BOOL, ~hits if negate else hits, known)
-
-
-@functools.lru_cache(maxsize=256)
-def compile_regex(pattern: str) -> re.Pattern:
     try:
-        return re.compile(pattern)
-    except re.error as e:
-        raise OpError(f"invalid regular expression {pattern!r}: {e}") from None
-
-
-def _like_tokens(pattern: str) -> list:
-    """Split a LIKE pattern into literal strings and the wildcards '%' / '_'.
-
-    ``\\%``, ``\\_`` and ``\\\\`` stand for the literal characters; consecutive '%' collapse.
-    """
-    tokens: list = []
-    buf: list[str] = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern) and pattern[i + 1] in "%_\\":
-            buf.append(pattern[i + 1])
-            i += 2
-            continue
-        if ch in "%_":
-            if buf:
-                tokens.append("".join(buf))
-                buf = []
-            if not (ch == "%" and tokens and tokens[-1] is _PERCENT):
-                tokens.append(_PERCENT if ch == "%" else _UNDERSCORE)
-        else:
-            buf.append(ch)
-        i += 1
-    if buf:
-        tokens.append("".join(buf))
-    return tokens
-
-
-class _Wild(str):
-    pass
-
-
-_PERCENT = _Wild("%")
-_UNDERSCORE = _Wild("_")
-
-
-@functools.lru_cache(maxsize=256)
-def compile_like(pattern: str):
-    """A function StringDType array -> bool array for one LIKE pattern (whole-string match)."""
-    t = _like_tokens(pattern)
-    lits = [x for x in t if not isinstance(x, _Wild)]
-    wild = [x for x in t if isinstance(x, _Wild)]
-    S = np.strings
-    if not wild:
-        lit = lits[0] if lits else ""
-        return lambda v: v == lit
-    if t == [_PERCENT]:
-        return lambda v: np.ones(len(v), dtype=bool)
-    if _UNDERSCORE not in wild:
-        if len(t) == 2 and t[1] is _PERCENT:
-            return lambda v: S.startswith(v, t[0])
-        if len(t) == 2 and t[0] is _PERCENT:
-            return lambda v: S.endswith(v, t[1])
-        if len(t) == 3 and t[0] is _PERCENT and t[2] is _PERCENT:
-            return lambda v: S.find(v, t[1]) >= 0
-        if len(t) == 3 and t[1] is _PERCENT:
-            head, tail = t[0], t[2]
-            return lambda v: (S.startswith(v, head) & S.endswith(v, tail)
-                              & (S.str_len(v) >= len(head) + len(tail)))
-    rx = re.compile("".join(".*" if x is _PERCENT else "." if x is _UNDERSCORE else re.escape(x)
-                            for x in t), re.S)
-    return lambda v: np.fromiter((rx.fullmatch(s) is not None for s in v.tolist()),
-                                 dtype=bool, count=len(v))
+        if a.kind == CONST:
+            return const(bool(search_mask(pattern, [values])[0]) != negate)
+        hits = search_mask(pattern, values.tolist())
+    except RegexError as e:
+        raise OpError(str(e)) from None
+    return Val(BOOL, ~hits if negate else hits, known)

@@ -52,11 +52,31 @@ def parse_filter(text: str) -> ast.Node:
     except lark.exceptions.UnexpectedInput as e:
         raise _syntax_error(text, e) from None
     try:
-        return _ToAst().transform(tree)
+        node = _ToAst().transform(tree)
     except lark.exceptions.VisitError as e:
         if isinstance(e.orig_exc, _PosError):
             raise error_at(text, e.orig_exc.pos, e.orig_exc.message) from None
         raise
+    _check_depth(text, node)
+    return node
+
+
+# The compiler and the evaluator recurse once per AST level (about two Python frames each), so
+# a bound well inside Python's default recursion limit of 1000 keeps every filter that passes
+# this check safe to compile and run. Parsing and AST building are iterative.
+MAX_FILTER_DEPTH = 200
+
+
+def _check_depth(text: str, root: ast.Node) -> None:
+    """FilterError when the AST is nested deeper than MAX_FILTER_DEPTH (walked without recursion)."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_FILTER_DEPTH:
+            raise error_at(text, node.pos, f"filter is nested too deeply (more than "
+                                           f"{MAX_FILTER_DEPTH} levels of operators, parentheses "
+                                           "or lists)")
+        stack.extend((child, depth + 1) for child in ast.children(node))
 
 
 class _PosError(Exception):
@@ -119,8 +139,8 @@ def _expected(e: Any) -> str:
 
 
 def _unsupported_hint(text: str) -> str:
-    if re.search(r"\b(?:iso|interval)\b", text, re.I):
-        return "TIMESTAMPTZ comparisons (ISO / INTERVAL) are not supported"
+    if re.search(r"\b(?:iso|interval)\s+[^'\"\s]", text, re.I):
+        return "ISO and INTERVAL take a quoted string, like ISO '2025-01-01T00:00:00Z' or INTERVAL 'P1D'"
     if re.search(r"\$\[|(?<![\w\]\"'])\$(?!meta)", text):
         return "struct element paths ($, $[field]) are not supported"
     return ""
@@ -200,10 +220,23 @@ def _tok_pos(tok: Any) -> ast.Pos:
     return (tok.line or 1, tok.column or 1)
 
 
+def _typed_literal(kind: str, children: list) -> ast.TypedLiteral:
+    """``ISO '...'`` / ``INTERVAL '...'``: the keyword token, then the string token."""
+    keyword, tok = children[0], children[-1]
+    if tok.type == "RAW_STRING":
+        text = decode_raw_string(str(tok))
+    else:
+        try:
+            text = decode_string(str(tok))
+        except FilterError as e:
+            raise _PosError(e.message, _tok_pos(tok)) from None
+    return ast.TypedLiteral(kind, text, pos=_tok_pos(keyword))
+
+
 def _make_transformer():
     import lark
 
-    class ToAst(lark.Transformer):
+    class ToAst(lark.visitors.Transformer_NonRecursive):  # deep filters: no recursion
         # literals -----------------------------------------------------------------------
         @lark.v_args(meta=True)
         def literal(self, meta, children):
@@ -226,6 +259,14 @@ def _make_transformer():
             else:  # BOOL
                 value = str(tok).lower() == "true"
             return ast.Literal(value, pos=_tok_pos(tok))
+
+        @lark.v_args(meta=True)
+        def iso_lit(self, meta, children):
+            return _typed_literal("iso", children)
+
+        @lark.v_args(meta=True)
+        def interval_lit(self, meta, children):
+            return _typed_literal("interval", children)
 
         @lark.v_args(meta=True)
         def list_lit(self, meta, children):
