@@ -52,6 +52,55 @@ def import_transformers() -> ModuleType:
     return import_optional("transformers", "torch")
 
 
+# pymilvus.model.utils's import_<library>() names: each imports its library or raises
+# MissingDependencyError naming what to install (pymilvus's own versions pip-install it).
+# name -> (module, embedb extra, or None with the PyPI package to name)
+_IMPORTERS: Dict[str, tuple] = {
+    "import_google": ("google.genai", None, "google-genai"),
+    "import_openai": ("openai", "openai", None),
+    "import_sentence_transformers": ("sentence_transformers", "sentence-transformers", None),
+    "import_FlagEmbedding": ("FlagEmbedding", None, "FlagEmbedding"),
+    "import_nltk": ("nltk", None, "nltk"),
+    "import_jieba": ("jieba", "zh", None),
+    "import_konlpy": ("konlpy", None, "konlpy"),
+    "import_kiwi": ("kiwipiepy", None, "kiwipiepy"),
+    "import_mecab": ("MeCab", None, "mecab-python3"),
+    "import_scipy": ("scipy", None, "scipy"),
+    "import_protobuf": ("google.protobuf", None, "protobuf"),
+    "import_unidic_lite": ("unidic_lite", None, "unidic-lite"),
+    "import_cohere": ("cohere", None, "cohere"),
+    "import_voyageai": ("voyageai", None, "voyageai"),
+    "import_huggingface_hub": ("huggingface_hub", None, "huggingface_hub"),
+    "import_mistralai": ("mistralai", None, "mistralai"),
+    "import_nomic": ("nomic", None, "nomic"),
+    "import_instructor": ("InstructorEmbedding", None, "InstructorEmbedding"),
+    "import_datasets": ("datasets", None, "datasets"),
+    "import_model2vec": ("model2vec", "model2vec", None),
+}
+
+
+def _make_importer(name: str, module: str, extra: Optional[str], package: Optional[str]):
+    def importer() -> ModuleType:
+        if extra is not None:
+            return import_optional(module, extra)
+        try:
+            return importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            from embedb.errors import MissingDependencyError
+
+            raise MissingDependencyError(
+                f"{module!r} is required for this feature but is not installed; install it "
+                f"with: pip install {package}") from exc
+    importer.__name__ = importer.__qualname__ = name
+    importer.__doc__ = f"Import {module!r}, or raise MissingDependencyError naming the install."
+    return importer
+
+
+for _name, (_module, _extra, _package) in _IMPORTERS.items():
+    globals()[_name] = _make_importer(_name, _module, _extra, _package)
+del _name, _module, _extra, _package
+
+
 def resolve_device(device: Optional[str]) -> str:
     """``None``/``""`` -> the best available device (cuda, then mps, then cpu)."""
     if device:

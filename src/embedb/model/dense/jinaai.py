@@ -19,6 +19,7 @@ from embedb.model._http import (
 )
 
 DEFAULT_BASE_URL = "https://api.jina.ai/v1"
+API_URL = f"{DEFAULT_BASE_URL}/embeddings"   # pymilvus.model's name for the endpoint
 API_KEY_ENV = ["JINAAI_API_KEY", "JINA_API_KEY"]
 
 MODEL_DIMS = {

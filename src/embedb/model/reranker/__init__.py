@@ -15,6 +15,7 @@ _EXPORTS = {
     "CohereRerankFunction": ".cohere",
     "VoyageRerankFunction": ".voyageai",
     "TEIRerankFunction": ".tei",
+    "JevRerankFunction": ".jev",
 }
 
 __all__ = sorted(_EXPORTS)
