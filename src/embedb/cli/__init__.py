@@ -9,11 +9,13 @@ from .app import cli
 from .evaluate import evaluate
 from .ingest import ingest
 from .manage import collections, delete, describe, drop, query, stats
+from .migrate import migrate_command
 from .search import search
+from .serve import serve
 from .transfer import export_command, import_command
 
 for _command in (ingest, search, collections, describe, stats, query, delete, drop, evaluate,
-                 export_command, import_command):
+                 export_command, import_command, migrate_command, serve):
     cli.add_command(_command)
 
 

@@ -52,8 +52,9 @@ def debug_option(f: Callable) -> Callable:
 def db_option(f: Callable) -> Callable:
     """``--db PATH`` (or ``$EMBEDB_DB``) and ``--debug`` for a command."""
     f = debug_option(f)
-    return click.option("--db", "db", required=True, envvar="EMBEDB_DB", metavar="PATH",
-                        help="Database path (or set EMBEDB_DB).")(f)
+    return click.option("--db", "db", required=True, envvar="EMBEDB_DB", metavar="PATH|URI",
+                        help="Database path, or a Milvus server URI such as http://host:19530 "
+                             "(token from EMBEDB_TOKEN); or set EMBEDB_DB.")(f)
 
 
 def collection_option(f: Callable) -> Callable:
@@ -65,7 +66,14 @@ def open_client(db: str, create: bool = False, read_only: bool = False):
     """Open the database at ``db``; closed when the command's context closes. Read-only clients
     do not take the write lock, so they work while another process writes."""
     from embedb import MilvusClient
+    from embedb.remote import is_remote_uri
 
+    if is_remote_uri(db):  # a Milvus server: every call goes there (read_only is a local notion)
+        client = MilvusClient(db, token=os.environ.get("EMBEDB_TOKEN", ""))
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None:
+            ctx.call_on_close(client.close)
+        return client
     path = Path(db)
     if not create and not path.exists():
         raise click.ClickException(f"database not found: {db}")

@@ -98,8 +98,9 @@ def stats(db, fmt):
     client = open_client(db, read_only=True)
     names = sorted(client.list_collections())
     per = {n: client.get_collection_stats(n)["row_count"] for n in names}
-    emit_record({"path": os.path.abspath(db), "collections": len(names), "rows": sum(per.values()),
-                 "disk_bytes": _disk_size(Path(db)),
+    remote = "://" in db or db.startswith("unix:")  # a server: no local files to measure
+    emit_record({"path": db if remote else os.path.abspath(db), "collections": len(names),
+                 "rows": sum(per.values()), **({} if remote else {"disk_bytes": _disk_size(Path(db))}),
                  **{f"rows[{n}]": c for n, c in per.items()}}, fmt, title="database")
 
 

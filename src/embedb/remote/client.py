@@ -38,6 +38,17 @@ def server_uri(uri: str) -> str:
     return text
 
 
+def _quiet_pymilvus_logging() -> None:
+    """pymilvus logs every failed call with a traceback before raising it; this client raises
+    each failure as an embedb error, so unless the program set pymilvus's log level itself, only
+    critical pymilvus messages are shown."""
+    import logging
+
+    logger = logging.getLogger("pymilvus")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.CRITICAL)
+
+
 def _same(result: Any) -> Any:
     return result
 
@@ -92,6 +103,7 @@ class RemoteMilvusClient:
             raise ParamError(f"MilvusClient({uri!r}) got unexpected keyword argument(s) "
                              f"{sorted(unknown)}; connection options: {sorted(CONNECTION_OPTIONS)}")
         pm = T.pymilvus_module()
+        _quiet_pymilvus_logging()
         try:
             self._client = pm.MilvusClient(uri=server_uri(uri), user=user, password=password,
                                            db_name=db_name or "", token=token, timeout=timeout,
