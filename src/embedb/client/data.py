@@ -88,13 +88,16 @@ class DataMixin:
         partial = kwargs.pop("partial_update", False)
         if not isinstance(partial, bool):
             raise ParamError(f"partial_update must be a bool, got {partial!r}")
-        if kwargs.get("field_ops"):
-            raise ParamError("upsert(field_ops=...) is not supported by embedb")
+        from .field_ops import apply_field_ops, normalize_field_ops
+
+        ops = normalize_field_ops(kwargs.pop("field_ops", None))
         rows = as_rows(data)
         coll = self._collection(collection_name)
         partition = self._write_partition(coll, partition_name)
         if not rows:
             return {"upsert_count": 0, "ids": []}
+        if ops:   # any non-replace op makes the upsert partial, as in pymilvus
+            rows, partial = apply_field_ops(coll, rows, ops), True
         ids = coll.upsert(rows, partition=partition, partial_update=partial)
         return OmitZeroDict({"upsert_count": len(ids), "cost": 0, "ids": list(ids)})
 

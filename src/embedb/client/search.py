@@ -107,8 +107,14 @@ class SearchMixin:
                         output_fields: list[str] | None = None, search_params: dict | None = None,
                         timeout: float | None = None, partition_names: list[str] | None = None,
                         anns_field: str | None = None, round_decimal: int = -1, **kwargs: Any):
+        """Search Iterator V2: batches of hits, best first, each row once."""
         from ..engine import search as engine_search
+        from ..lenient import to_python
 
+        if kwargs.get("offset"):
+            raise ParamError("Offset is not supported for search_iterator (as Search Iterator V2)")
+        kwargs.pop("offset", None)
+        limit = to_python(limit) if limit is not None else -1
         opts = _split_kwargs(kwargs, ("filter_params", "external_filter_func"), "search_iterator")
         return engine_search.SearchIterator(
             self._loaded_collection(collection_name), data, batch_size=batch_size,

@@ -573,6 +573,7 @@ class SearchIterator:
         self._returned = np.zeros(self._rows_at_start, dtype=bool)
         self._count = 0
         self._external = external_filter_func
+        self._cache: list = []
         self._closed = False
 
     def next(self) -> Hits:
@@ -581,7 +582,9 @@ class SearchIterator:
         want = self._batch if self._limit < 0 else min(self._batch, self._limit - self._count)
         if want <= 0:
             return Hits()
-        out = Hits()
+        # hits the external filter kept beyond the last batch come first (as pymilvus's cache)
+        out = Hits(self._cache[:want])
+        del self._cache[:want]
         while len(out) < want:
             k = want - len(out)
             step = read_consistently(self._collection, lambda view: self._step(view, k))
@@ -592,6 +595,9 @@ class SearchIterator:
             if self._external is not None:
                 hits = Hits(self._external(hits))
             out.extend(hits)
+        if len(out) > want:
+            self._cache[:0] = out[want:]
+            out = Hits(out[:want])
         self._count += len(out)
         return out
 

@@ -1,0 +1,85 @@
+"""``upsert(..., field_ops={field: op})``: pymilvus 3's per-field partial-update operators.
+
+``array_append`` appends the row's elements to the stored array, ``array_remove`` removes every
+stored element equal to one of the row's elements, ``replace`` (the default) writes the value
+as given. An op is given as ``pymilvus.FieldOp.array_append()`` (a message with an ``op``
+number), a ``FieldOpType`` number, or the string alias. A key with no stored row starts from an
+empty array. Any non-replace op makes the upsert partial, as in pymilvus.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import DataError, ParamError
+
+_NAMES = {0: "replace", 1: "array_append", 2: "array_remove"}
+
+
+def normalize_field_ops(field_ops: Any) -> dict[str, str]:
+    """``{field: op}`` in any pymilvus form -> ``{field: "array_append" | "array_remove"}``
+    (replace entries dropped)."""
+    if not field_ops:
+        return {}
+    if not isinstance(field_ops, dict):
+        raise ParamError(f"field_ops must be a dict of field name -> op, got "
+                         f"{type(field_ops).__name__}")
+    out = {}
+    for name, op in field_ops.items():
+        if op is None:
+            continue
+        if isinstance(op, str):
+            kind = op.lower()
+            if kind not in _NAMES.values():
+                raise ParamError(f"unknown field_op alias {op!r} for field {name!r}; valid: "
+                                 f"{sorted(_NAMES.values())}")
+        elif isinstance(op, bool):
+            raise ParamError(f"unsupported field_op type bool for field {name!r}")
+        else:
+            number = getattr(op, "op", op)
+            try:
+                kind = _NAMES[int(number)]
+            except (KeyError, TypeError, ValueError):
+                raise ParamError(f"invalid field_op {op!r} for field {name!r}") from None
+        if kind != "replace":
+            out[name] = kind
+    return out
+
+
+def apply_field_ops(coll: Any, rows: list[dict], ops: dict[str, str]) -> list[dict]:
+    """Rows with each op field replaced by its merged array (stored value op given value)."""
+    schema = coll.schema
+    for name in ops:
+        f = schema.field(name)
+        if f is None or f.dtype.name != "ARRAY":
+            raise ParamError(f"field_ops: field {name!r} is not an ARRAY field of collection "
+                             f"{coll.name!r}; array_append/array_remove apply to ARRAY fields")
+    pk = schema.primary_field.name
+    for i, r in enumerate(rows):
+        if pk not in r:
+            raise DataError(f"row {i}, field {pk!r}: field_ops need the primary key")
+    stored = {r[pk]: r for r in coll.query("", ids=[r[pk] for r in rows],
+                                            output_fields=[pk] + list(ops))}
+    out = []
+    for i, r in enumerate(rows):
+        r = dict(r)
+        base = stored.get(r[pk], {})
+        for name, kind in ops.items():
+            if name not in r:
+                continue
+            given = r[name]
+            if given is not None and not isinstance(given, (list, tuple)):
+                if hasattr(given, "tolist"):
+                    given = given.tolist()
+                else:
+                    raise DataError(f"row {i}, field {name!r}: {kind} needs a list, got "
+                                    f"{type(given).__name__}")
+            given = list(given or [])
+            current = list(base.get(name) or [])
+            if kind == "array_append":
+                r[name] = current + given
+            else:
+                drop = set(given)
+                r[name] = [x for x in current if x not in drop]
+        out.append(r)
+    return out

@@ -1,0 +1,217 @@
+"""pymilvus 3 search and query surface: search(ids=), ranker routing, order_by_fields,
+query group_by_fields aggregates, upsert field_ops, iterator options, and the bugs of issue 11
+(sparse ids near 2**32, offset without limit). Each checked against a plain Python reference."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from embedb import AnnSearchRequest, DataType, MilvusClient, ParamError, RRFRanker, WeightedRanker
+from embedb.schema import Function, FunctionType
+
+DIM = 4
+N = 60
+
+
+@pytest.fixture()
+def client():
+    rng = np.random.default_rng(7)
+    c = MilvusClient(":memory:")
+    s = c.create_schema(enable_dynamic_field=True)
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
+    s.add_field("color", DataType.VARCHAR, max_length=8, nullable=True)
+    s.add_field("price", DataType.INT64)
+    s.add_field("w", DataType.DOUBLE, nullable=True)
+    s.add_field("tags", DataType.ARRAY, element_type=DataType.INT64, max_capacity=16)
+    ip = c.prepare_index_params()
+    ip.add_index("v", index_type="FLAT", metric_type="L2")
+    c.create_collection("t", schema=s, index_params=ip)
+    r = random.Random(3)
+    rows = [{"id": i, "v": rng.random(DIM).astype(np.float32).tolist(),
+             "color": r.choice(["red", "blue", "green", None]), "price": r.randint(1, 9),
+             "w": r.choice([0.5, 1.5, None]), "tags": [i % 3, i % 5]} for i in range(N)]
+    c.insert("t", rows)
+    c.rows = rows
+    yield c
+    c.close()
+
+
+def _ids(result):
+    return [[h["id"] for h in hits] for hits in result]
+
+
+def test_search_by_ids_equals_search_by_stored_vectors(client):
+    keys = [5, 17, 42]
+    by_ids = client.search("t", ids=keys, limit=5, output_fields=["price"])
+    vectors = [client.rows[k]["v"] for k in keys]
+    by_data = client.search("t", vectors, limit=5, output_fields=["price"])
+    assert _ids(by_ids) == _ids(by_data)
+    assert [hits[0]["id"] for hits in by_ids] == keys      # each key is its own best match
+    with pytest.raises(ParamError, match="not found"):
+        client.search("t", ids=[5, 10_000], limit=3)
+    with pytest.raises(ParamError, match="data or ids"):
+        client.search("t", [vectors[0]], ids=[5], limit=3)
+    with pytest.raises(ParamError):
+        client.search("t", limit=3)
+
+
+def test_search_order_by_fields_reorders_each_query(client):
+    q = [client.rows[0]["v"], client.rows[1]["v"]]
+    plain = client.search("t", q, limit=10, output_fields=["price"])
+    ordered = client.search("t", q, limit=10, output_fields=["price"],
+                            order_by_fields=[{"field": "price", "order": "desc"}])
+    for p, o in zip(plain, ordered):
+        assert sorted(h["id"] for h in p) == sorted(h["id"] for h in o)
+        # stable: equal prices keep the distance order
+        ref = sorted(p, key=lambda h: -h["entity"]["price"])
+        assert [h["id"] for h in o] == [h["id"] for h in ref]
+
+
+def test_ranker_routing(client):
+    q = [client.rows[3]["v"]]
+    plain = client.search("t", q, limit=8)
+    rrf = Function("rrf", FunctionType.RERANK, [], params={"reranker": "rrf", "k": 10})
+    fused = client.search("t", q, limit=8, ranker=rrf)
+    assert _ids(fused) == _ids(plain)                       # one list: rank order is kept
+    assert [h["distance"] for h in fused[0]] == pytest.approx([1 / (10 + r) for r in range(1, 9)])
+    decay = Function("d", FunctionType.RERANK, ["price"],
+                     params={"reranker": "decay", "function": "gauss", "origin": 0, "scale": 1})
+    with pytest.raises(ParamError, match="'decay' is not supported"):
+        client.search("t", q, limit=3, ranker=decay)
+    reqs = [AnnSearchRequest(q, "v", {}, 10), AnnSearchRequest([client.rows[4]["v"]], "v", {}, 10)]
+    as_function = client.hybrid_search("t", reqs, rrf, limit=5)
+    assert _ids(as_function) == _ids(client.hybrid_search("t", reqs, RRFRanker(10), limit=5))
+    weighted = Function("w", FunctionType.RERANK, [],
+                        params={"reranker": "weighted", "weights": [0.3, 0.7]})
+    assert _ids(client.hybrid_search("t", reqs, weighted, limit=5)) == \
+        _ids(client.hybrid_search("t", reqs, WeightedRanker(0.3, 0.7), limit=5))
+
+
+def test_search_group_by_fields_one_field(client):
+    q = [client.rows[9]["v"]]
+    a = client.search("t", q, limit=3, group_by_fields=["price"], output_fields=["price"])
+    b = client.search("t", q, limit=3, group_by_field="price", output_fields=["price"])
+    assert _ids(a) == _ids(b)
+    with pytest.raises(ParamError, match="several fields"):
+        client.search("t", q, limit=3, group_by_fields=["price", "color"])
+
+
+def test_query_order_by_fields(client):
+    got = client.query("t", "id >= 0", output_fields=["color", "price"],
+                       order_by_fields="price:desc,color:asc", limit=N)
+    ref = sorted(client.rows, key=lambda r: r["id"])
+    ref = sorted(ref, key=lambda r: (r["color"] is None, r["color"] or ""))
+    ref = sorted(ref, key=lambda r: -r["price"])
+    assert [r["id"] for r in got] == [r["id"] for r in ref]
+    page = client.query("t", "", output_fields=["price"], order_by_fields=["price"], limit=5,
+                        offset=10)
+    assert [r["id"] for r in page] == [r["id"] for r in sorted(client.rows, key=lambda r: (r["price"], r["id"]))][10:15]
+    with pytest.raises(ParamError, match="direction"):
+        client.query("t", "", order_by_fields="price:sideways", limit=3)
+
+
+def test_query_group_by_aggregates_match_reference(client):
+    got = client.query("t", "price > 2", group_by_fields=["color"],
+                       output_fields=["color", "count(*)", "count(w)", "sum(price)", "avg(w)",
+                                      "min(price)", "max(price)"])
+    groups: dict = {}
+    for r in client.rows:
+        if r["price"] > 2:
+            groups.setdefault(r["color"], []).append(r)
+    assert len(got) == len(groups)
+    for g in got:
+        members = groups[g["color"]]
+        ws = [m["w"] for m in members if m["w"] is not None]
+        assert g["count(*)"] == len(members)
+        assert g["count(w)"] == len(ws)
+        assert g["sum(price)"] == sum(m["price"] for m in members)
+        assert g["min(price)"] == min(m["price"] for m in members)
+        assert g["max(price)"] == max(m["price"] for m in members)
+        assert (g["avg(w)"] is None and not ws) or math.isclose(g["avg(w)"], sum(ws) / len(ws))
+    total = client.query("t", "", output_fields=["sum(price)", "count(*)"])
+    assert total == [{"sum(price)": sum(r["price"] for r in client.rows), "count(*)": N}]
+    top = client.query("t", "", group_by_fields=["price"], output_fields=["price", "count(*)"],
+                       order_by_fields=[{"field": "count(*)", "order": "desc"}], limit=2)
+    counts = sorted({r["price"]: sum(x["price"] == r["price"] for x in client.rows)
+                     for r in client.rows}.values(), reverse=True)
+    assert [g["count(*)"] for g in top] == counts[:2]
+    with pytest.raises(ParamError, match="neither"):
+        client.query("t", "", group_by_fields=["color"], output_fields=["price"])
+
+
+def test_query_offset_without_limit_is_ignored(client):
+    assert sorted(r["id"] for r in client.query("t", filter="id in [0, 1]", offset=10)) == [0, 1]
+
+
+def test_upsert_field_ops(client):
+    pytest.importorskip("pymilvus")
+    from pymilvus import FieldOp
+
+    client.upsert("t", [{"id": 1, "tags": [7, 8]}, {"id": 2, "tags": [0, 2]}],
+                  field_ops={"tags": FieldOp.array_append()})
+    client.upsert("t", [{"id": 3, "tags": [0]}], field_ops={"tags": "array_remove"})
+    got = {r["id"]: r for r in client.query("t", "id in [1, 2, 3]", output_fields=["tags", "price"])}
+    rows = client.rows
+    assert got[1]["tags"] == rows[1]["tags"] + [7, 8] and got[1]["price"] == rows[1]["price"]
+    assert got[2]["tags"] == rows[2]["tags"] + [0, 2]
+    assert got[3]["tags"] == [x for x in rows[3]["tags"] if x != 0]
+    with pytest.raises(ParamError, match="not an ARRAY"):
+        client.upsert("t", [{"id": 1, "price": 3}], field_ops={"price": "array_append"})
+    with pytest.raises(ParamError, match="unknown field_op"):
+        client.upsert("t", [{"id": 1, "tags": [1]}], field_ops={"tags": "prepend"})
+
+
+def test_search_iterator_options(client):
+    q = [client.rows[0]["v"]]
+    full = [h["id"] for h in client.search("t", q, limit=N, filter="price > 1")[0]]
+    keep = [i for i in full if i % 2 == 0]
+    it = client.search_iterator("t", q, batch_size=4, limit=np.int64(10), filter="price > {p}",
+                                filter_params={"p": 1}, round_decimal=3,
+                                external_filter_func=lambda hits: [h for h in hits if h["id"] % 2 == 0])
+    batches = []
+    while True:
+        b = it.next()
+        if not b:
+            break
+        batches.append(b)
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert [h["id"] for b in batches for h in b] == keep[:10]
+    assert all(round(h["distance"], 3) == h["distance"] for b in batches for h in b)
+    with pytest.raises(ParamError, match="Offset"):
+        client.search_iterator("t", q, offset=2)
+
+
+def test_query_iterator_options(client):
+    it = client.query_iterator("t", batch_size=7, limit=20, filter="price >= {p}",
+                               filter_params={"p": 3}, output_fields=["price"], offset=2)
+    got = [r["id"] for b in it for r in b]
+    ref = sorted(r["id"] for r in client.rows if r["price"] >= 3)[2:22]
+    assert got == ref
+
+
+def test_sparse_ids_up_to_2_pow_32_minus_2():
+    big = 2**32 - 2
+    with MilvusClient(":memory:") as c:
+        s = c.create_schema()
+        s.add_field("id", DataType.INT64, is_primary=True)
+        s.add_field("sv", DataType.SPARSE_FLOAT_VECTOR)
+        c.create_collection("s", schema=s)
+        vecs = {1: {0: 1.0, big: 0.5}, 2: {5: 2.0, big: 3.0}, 3: {7: 1.0}}
+        c.insert("s", [{"id": k, "sv": v} for k, v in vecs.items()])
+        ip = c.prepare_index_params()
+        ip.add_index("sv", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+        c.create_index("s", ip)      # used to allocate a 32 GiB column pointer array
+        c.load_collection("s")
+        query = {big: 1.0, 7: 2.0}
+        ref = sorted(((sum(v.get(d, 0) * x for d, x in query.items()), k) for k, v in vecs.items()),
+                     reverse=True)
+        got = c.search("s", [query], limit=3, anns_field="sv")[0]
+        assert [h["id"] for h in got] == [k for _, k in ref]
+        assert [h["distance"] for h in got] == pytest.approx([s for s, _ in ref])
+        c.insert("s", [{"id": 4, "sv": {big: 10.0}}])     # the tail after the index
+        assert c.search("s", [query], limit=1, anns_field="sv")[0][0]["id"] == 4
