@@ -79,7 +79,7 @@ def refuse_foreign_database(path: str) -> None:
     """Refuse to open (and so write into) a Milvus Lite database: a 2.x ``.db`` is one SQLite
     file, a 3.x ``.db`` a directory with ``LOCK`` and ``collections/``. embedb's own database is a
     directory holding ``embedb.sqlite3``."""
-    from ..engine.storage import SQLITE_NAME
+    from ..engine.storage import SQLITE_NAME, embedb_collection_folders
 
     p = Path(path)
     if p.is_file():
@@ -88,7 +88,7 @@ def refuse_foreign_database(path: str) -> None:
             f"a Milvus Lite 2.x database is a single file); {_MIGRATE_HINT}"
         )
     if p.is_dir() and not (p / SQLITE_NAME).exists() and (p / "LOCK").exists() \
-            and (p / "collections").is_dir():
+            and (p / "collections").is_dir() and not embedb_collection_folders(p):  # else: embedb's, damaged
         raise StorageError(
             f"{path!r} is a Milvus Lite 3.x database, which embedb does not open (it is left "
             f"untouched); {_MIGRATE_HINT}"

@@ -89,6 +89,8 @@ class Database:
         if root is not None:
             if root.exists() and not root.is_dir():
                 raise StorageError(f"{str(root)!r} exists and is not a database directory")
+            if root.is_dir():  # an embedb database whose catalog is lost: say so, touch nothing
+                Storage.refuse_lost_catalog(root, root / SQLITE_NAME)
             # only our own first files (an open interrupted before the catalog existed) may be there
             if root.is_dir() and not (root / SQLITE_NAME).exists() and \
                     {p.name for p in root.iterdir()} - {"LOCK", "collections"}:
@@ -282,6 +284,8 @@ class Database:
                 raise AlreadyExistsError(f"{name!r} is already an alias of collection {self._aliases[name]!r}")
             schema = CollectionSchema.from_dict(schema.to_dict())  # our own copy
             schema.verify()
+            for f in schema.fields:  # names reach file names and filters: Milvus rules
+                _check_name(f.name, "field")
             level = _CONSISTENCY.get(str(consistency_level).lower())
             if level is None:
                 raise ParamError(f"unknown consistency_level {consistency_level!r}; use one of {sorted(_CONSISTENCY.values())}")

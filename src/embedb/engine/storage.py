@@ -216,8 +216,35 @@ def _column_verifier(items: list[tuple[Path, np.ndarray, list[int]]]):
     return verify
 
 
+MAX_STEM = 100  # file-name stems stay far below the 255-byte limit of common file systems
+
+
+def bounded_stem(stem: str) -> str:
+    """``stem`` when short, else a prefix plus a hash of the whole: a name of 255 characters
+    (the Milvus limit) plus a suffix would not fit in a file name."""
+    if len(stem) <= MAX_STEM:
+        return stem
+    return f"{stem[:MAX_STEM - 9]}_{zlib.crc32(stem.encode('utf-8', 'surrogatepass')):08x}"
+
+
+def embedb_collection_folders(root: Path) -> list[str]:
+    """Names of the folders under ``root/collections`` that embedb wrote (a manifest, a
+    snapshot generation or extension files inside), to tell a damaged embedb database from
+    another program's directory."""
+    cdir = root / "collections"
+    if not cdir.is_dir():
+        return []
+    out = []
+    for p in cdir.iterdir():
+        if p.is_dir() and p.name.isdigit() and any(
+                c.name in ("manifest.json", "ext") or re.fullmatch(r"g\d+", c.name) for c in p.iterdir()):
+            out.append(p.name)
+    return out
+
+
 def safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+    """A file-name stem for a user-given name (ASCII, bounded length)."""
+    return bounded_stem(re.sub(r"[^A-Za-z0-9_]", "_", name))
 
 
 # ------------------------------------------------------------------- storage
@@ -246,7 +273,7 @@ class Storage:
             except sqlite3.Error as exc:
                 raise self.catalog_error(exc) from None
             return
-        self._refuse_lost_catalog(root, db_file)
+        self.refuse_lost_catalog(root, db_file)
         try:
             self._open_writer(root, db_file)
         except sqlite3.Error as exc:
@@ -256,11 +283,10 @@ class Storage:
         return StorageError(f"the catalog {self.db_file} cannot be read ({exc}); {RESTORE_HINT}")
 
     @staticmethod
-    def _refuse_lost_catalog(root: Path, db_file: Path) -> None:
+    def refuse_lost_catalog(root: Path, db_file: Path) -> None:
         """An empty or missing catalog beside collection folders is damage, not a new database:
         opening it would initialise an empty catalog and lose every collection."""
-        cdir = root / "collections"
-        folders = [p.name for p in cdir.iterdir() if p.is_dir() and p.name.isdigit()] if cdir.is_dir() else []
+        folders = embedb_collection_folders(root)
         if folders and (not db_file.exists() or db_file.stat().st_size == 0):
             state = "missing" if not db_file.exists() else "empty (0 bytes)"
             raise StorageError(
