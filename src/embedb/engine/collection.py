@@ -6,6 +6,7 @@ batch, written to the log in one SQLite transaction, then applied to the in-memo
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 import zlib
@@ -250,7 +251,10 @@ class Collection:
         if self._pk_is_str:
             if not all(isinstance(i, str) for i in ids):
                 raise ParamError(f"primary key {self._pk_name!r} is VARCHAR; ids must be strings")
-            return np.array(ids, dtype=np.dtypes.StringDType()) if ids else np.empty(0, np.dtypes.StringDType())
+            try:
+                return np.array(ids, dtype=np.dtypes.StringDType()) if ids else np.empty(0, np.dtypes.StringDType())
+            except UnicodeEncodeError:
+                raise ParamError("ids hold a lone surrogate character, which is not valid Unicode") from None
         if not all(isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in ids):
             raise ParamError(f"primary key {self._pk_name!r} is INT64; ids must be integers")
         try:
@@ -292,11 +296,16 @@ class Collection:
                 raise AlreadyExistsError(f"partition {name!r} already exists in collection {self.name!r}")
             if len(self._partitions) >= MAX_PARTITIONS:
                 raise ParamError(f"a collection can have at most {MAX_PARTITIONS} partitions")
-            pid = self._next_pid
+            # The smallest id no live partition has: ids are stored per row as int16, so a
+            # counter would overflow after 32,767 create/drop cycles. Reusing a dropped
+            # partition's id is safe: its rows were tombstoned by the drop, which the log
+            # orders before any row written with the id again.
+            used = set(self._partitions.values())
+            pid = next(i for i in range(len(used) + 1) if i not in used)
             storage = self._db._storage
             with storage.tx() as c:
                 storage.add_partition(c, self.id, name, pid)
-                self._next_pid += 1
+                self._next_pid = max(used | {pid}) + 1
                 storage.save_collection(c, self.id, self.name, self._info())
             self._partitions[name] = pid
 
@@ -821,14 +830,21 @@ def read_consistently(collection: Any, read: Callable[[Any], Any], need_pk: bool
         return read(collection.read_view(need_pk))
 
 
+MAX_NAME_LENGTH = 255  # Milvus: collection, field, partition, alias and index names
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # Milvus: ASCII letters, digits, underscores
+
+
 def _check_name(name: Any, what: str) -> None:
+    """Milvus naming rules for a new collection, field, partition, alias or index."""
     if not isinstance(name, str) or not name:
         raise ParamError(f"{what} name must be a non-empty string, got {name!r}")
-    if len(name) > 255:
-        raise ParamError(f"{what} name {name[:20]!r}... is longer than 255 characters")
-    if not (name[0].isalpha() or name[0] == "_") or not all(ch.isalnum() or ch == "_" for ch in name):
+    if len(name) > MAX_NAME_LENGTH:
+        raise ParamError(f"{what} name {name[:20]!r}... has {len(name)} characters, more than "
+                         f"the limit of {MAX_NAME_LENGTH}")
+    if not _NAME.fullmatch(name):
         raise ParamError(
-            f"{what} name {name!r} is invalid: use letters, digits and underscores, starting with a letter or underscore"
+            f"{what} name {name!r} is invalid: use ASCII letters, digits and underscores, "
+            "starting with a letter or underscore"
         )
 
 

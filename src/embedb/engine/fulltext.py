@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import DataError, FilterError, ParamError
 from ..schema import DataType, FunctionType
 from ..text import Analyzer, TokenBatch, build_analyzer
-from .storage import write_atomic_with
+from .storage import safe_name, write_atomic_with
 
 DEFAULT_K1 = 1.2
 DEFAULT_B = 0.75
@@ -181,6 +181,8 @@ def apply_functions(collection: Any, rows: list) -> list:
         for row in rows:
             value = row.get(src, field.default_value) if isinstance(row, dict) else None
             texts.append(value if isinstance(value, str) else "")  # bad values fail validation later
+        if not _all_utf8(texts):  # a lone surrogate: validation names the row and field
+            texts = [t if _all_utf8([t]) else "" for t in texts]
         fa = field_analyzers(collection, src)
         languages = None
         if fa.by_field is not None:
@@ -192,6 +194,14 @@ def apply_functions(collection: Any, rows: list) -> list:
             if isinstance(row, dict):
                 row[dst] = vec
     return rows
+
+
+def _all_utf8(texts: list[str]) -> bool:
+    try:
+        "".join(texts).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _term_frequency_dicts(keys: np.ndarray, offsets: np.ndarray) -> list[dict[int, float]]:
@@ -370,7 +380,7 @@ _FILE_VERSION = 1
 
 
 def _state_path(data_dir: Any, key: tuple) -> Any:
-    return data_dir / f"fulltext-{key[0]}-{key[1]}.npz"
+    return data_dir / f"fulltext-{key[0]}-{safe_name(key[1])}.npz"
 
 
 def _register_checkpoint_hook(collection: Any) -> None:
@@ -492,6 +502,10 @@ def search_bm25(collection: Any, field: str, texts: Sequence[str], limit: int, m
     out_scores = np.zeros((nq, limit), dtype=np.float32)
     if nq == 0 or limit <= 0:
         return out_rows, out_scores
+    if not _all_utf8(list(texts)):
+        i = next(i for i, t in enumerate(texts) if not _all_utf8([t]))
+        raise ParamError(f"search text {i} holds a lone surrogate character, which is not valid "
+                         "Unicode (text must be valid UTF-8)")
     batch = analyzer.analyze_batch(list(texts))
     state = _bm25_index(collection, field)
     total = state.rows

@@ -56,7 +56,9 @@ class PKIndex:
             return
         if len(self.keys):
             pos, found = self._positions(keys)
-            self.rows[pos[found]] = rows[found]
+            if found.any():  # copy on write: read views share these arrays without the lock
+                self.rows = self.rows.copy()
+                self.rows[pos[found]] = rows[found]
             keys, rows = keys[~found], rows[~found]
             if not len(keys):
                 return
@@ -75,6 +77,13 @@ class PKIndex:
             drop = np.unique(pos[found])
             self.keys = np.delete(self.keys, drop)
             self.rows = np.delete(self.rows, drop)
+
+    def frozen(self) -> "PKIndex":
+        """An index sharing this one's arrays as they are now. Every change replaces the
+        arrays instead of writing into them, so the copy never changes (read views use it)."""
+        twin = PKIndex.__new__(PKIndex)
+        twin.dtype, twin.keys, twin.rows = self.dtype, self.keys, self.rows
+        return twin
 
     def sorted_rows(self) -> np.ndarray:
         """Live row numbers in ascending primary-key order."""

@@ -19,7 +19,8 @@ import numpy as np
 
 from ...errors import IndexNotFoundError, ParamError
 from ...schema import DataType, IndexParam
-from ..collection import read_consistently
+from ..collection import _check_name, read_consistently
+from ..storage import bounded_stem
 from . import topk
 from .base import SearchRequest, VectorIndex
 from .binary import BINARY_INDEXES
@@ -81,7 +82,7 @@ class IndexEntry:
 
     @property
     def stem(self) -> str:
-        return "index_" + re.sub(r"[^A-Za-z0-9_.-]", "_", self.spec.index_name)
+        return "index_" + bounded_stem(re.sub(r"[^A-Za-z0-9_.-]", "_", self.spec.index_name))
 
     def new_impl(self) -> VectorIndex | None:
         if self.kind == "scalar" or self.spec.metric_type == "BM25":
@@ -125,6 +126,8 @@ class IndexManager:
         """Checked spec with defaults filled in (ParamError naming what is wrong)."""
         if not isinstance(param.field_name, str) or not param.field_name:
             raise ParamError("add_index needs a field_name")
+        if param.index_name:  # Milvus naming rules (the name also becomes a file name)
+            _check_name(param.index_name, "index")
         f = self._field(param.field_name)
         kind = field_kind(f.dtype)
         itype = (param.index_type or "AUTOINDEX").upper()

@@ -1,0 +1,182 @@
+"""Read views: a snapshot of a collection that one read runs on without the database lock.
+
+A long scan (a query over many rows, a slow filter, a search with its result shaping) must not
+stop writers for its whole duration. So a read takes the database lock only for as long as it
+needs to copy a few references: rows ``[0, n)`` of each column are never written again in a
+generation (writes append; deletes only set tombstones, and those are copied, n bytes), the
+primary-key index changes by replacing its arrays (copy on write), and compaction and truncate
+build new arrays and raise ``generation``. The read then computes on the view, lock-free.
+
+Caches keyed by generation (vector indexes, full-text posting lists) are shared with the
+collection; a view whose generation is no longer the collection's raises ``StaleViewError``
+when it meets one, and ``collection.read_consistently`` runs the read again on a new view.
+
+Lock order (docs/storage.md, "Threads and locks"): the database registry lock, then one
+database's lock (``Database._lock`` = ``Collection._lock``; SQLite's ``Storage._lock`` inside
+it), then at most one leaf lock (an index's ``IndexEntry.lock`` or ``fulltext._lock``). Code
+that holds a leaf lock takes no other lock, so it never calls a view's lazy column (below).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from ..errors import ReadOnlyError
+from .collection import Collection, CollectionSource
+from .columns import GrowArray
+
+if TYPE_CHECKING:  # pragma: no cover
+    import scipy.sparse as sp
+
+
+class StaleViewError(Exception):
+    """Internal: a compaction or truncate made this view older than a shared cache. Caught by
+    ``read_consistently``, which retries on a fresh view; never reaches the user."""
+
+
+class _ViewDatabase:
+    """The view's database: the real one for everything but writes."""
+
+    def __init__(self, db: Any) -> None:
+        self._real = db
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    @property
+    def read_only(self) -> bool:  # data_dir must not create folders for a view
+        return True
+
+    def _check_writable(self) -> None:
+        raise ReadOnlyError("a read view of a collection cannot be written")
+
+
+class FrozenColumn:
+    """Rows ``[0, n)`` of one column as they were when the view was taken.
+
+    Numbers, vectors, sparse arrays and already decoded text are referenced at once (no copy).
+    Text and JSON still undecoded since opening are decoded on first use, under the database
+    lock, and only if the collection is still at the view's generation."""
+
+    __slots__ = ("spec", "_view", "_name", "_n", "_values", "_valid", "_sparse", "_deferred")
+
+    def __init__(self, view: "ReadView", name: str, col: Any, n: int) -> None:
+        self.spec = col.spec
+        self._view, self._name, self._n = view, name, n
+        # snapshot files not yet checksum-verified (engine/storage.py): the view keeps their
+        # immutable parts and verifies them on its first use, lock-free, like the column would
+        self._deferred = getattr(col, "_deferred", None)
+        if self._deferred is not None:
+            self._valid = self._values = self._sparse = None
+            return
+        self._valid = None if col.valid is None else col.valid[:n]
+        self._values = None
+        self._sparse = None
+        if col.spec.kind == "sparse":
+            self._sparse = (col._indptr.view[: n + 1], col._indices.view, col._svalues.view,
+                            max(col._max_index + 1, 1))
+        elif col.spec.kind == "fixed" or col._pending is None:
+            self._values = col.values[:n]
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _undefer(self) -> None:
+        from .columns import Column
+
+        parts, n, verify = self._deferred
+        own = Column.from_parts(self.spec, parts, n, verify)
+        own._resolve()  # StorageError naming a damaged file
+        done = FrozenColumn(self._view, self._name, own, self._n)
+        self._valid, self._values, self._sparse = done._valid, done._values, done._sparse
+        self._deferred = None
+
+    @property
+    def values(self) -> np.ndarray:
+        if self._deferred is not None:
+            self._undefer()
+        if self._values is None:
+            owner = self._view.owner
+            with owner._lock:
+                self._view.check_current()
+                self._values = owner._columns[self._name].values[: self._n]
+        return self._values
+
+    @property
+    def valid(self) -> np.ndarray | None:
+        if self._deferred is not None:
+            self._undefer()
+        return self._valid
+
+    def csr(self, n: int | None = None) -> sp.csr_array:
+        import scipy.sparse as sp
+
+        if self._deferred is not None:
+            self._undefer()
+        indptr, indices, values, width = self._sparse
+        nnz = int(indptr[-1])
+        return sp.csr_array((values[:nnz], indices[:nnz], indptr), shape=(self._n, width))
+
+
+class ReadView(Collection):
+    """A collection as it was at one moment (see the module docstring). Has the read API of
+    :class:`Collection` (``mask``, ``query``, ``entities``, ``pk_values``, ``dense_vectors``,
+    ``sparse_vectors``, ``source``...) and refuses writes. Made by ``Collection.read_view()``
+    while the database lock is held."""
+
+    def __init__(self, owner: Collection, need_pk: bool = False) -> None:  # noqa: D107 - no super
+        self.__dict__.update(owner.__dict__)   # schema, name, meta, extensions... as they are now
+        self.owner = owner
+        self._db = _ViewDatabase(owner._db)
+        self._lock = contextlib.nullcontext()   # the Collection read bodies run lock-free on a view
+        n = owner._n
+        self._columns = {name: FrozenColumn(self, name, col, n) for name, col in owner._columns.items()}
+        self._deleted = GrowArray(np.bool_, base=owner._deleted.view.copy())
+        self._partitions = dict(owner._partitions)
+        index = owner._pkindex() if need_pk else owner._pk_index
+        self._pk_index = None if index is None else index.frozen()
+        self._source = CollectionSource(self)
+
+    def check_current(self) -> None:
+        """Raise StaleViewError when the collection has moved to another generation."""
+        if self.owner.generation != self.generation:
+            raise StaleViewError(f"collection {self.name!r} moved from generation {self.generation} "
+                                 f"to {self.owner.generation} during a read")
+
+    def read_view(self, need_pk: bool = False) -> "ReadView":
+        return self
+
+    @property
+    def loaded(self) -> bool:
+        return self.owner.loaded
+
+    # reads run the collection's own bodies on the frozen state (no lock: ``_lock`` is a no-op)
+    mask = Collection._mask
+    query = Collection._query
+    entities = Collection._entities
+    pk_values = Collection._pk_values
+    dense_vectors = Collection._dense_vectors
+    sparse_vectors = Collection._sparse_vectors
+
+    def __repr__(self) -> str:
+        return f"ReadView({self.name!r}, generation={self.generation}, rows={self._n})"
+
+
+_PK_ARGS = ("ids", "ranker", "order_by")   # search arguments that look rows up by primary key
+
+
+def on_snapshot(read: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``read(collection, ...)`` on one read view of the collection (retried on a new view
+    when a compaction races it; see ``read_consistently``)."""
+    from .collection import read_consistently
+
+    @functools.wraps(read)
+    def wrapper(collection: Any, *args: Any, **kwargs: Any) -> Any:
+        need_pk = any(kwargs.get(name) is not None for name in _PK_ARGS)
+        return read_consistently(collection, lambda view: read(view, *args, **kwargs), need_pk=need_pk)
+
+    return wrapper
