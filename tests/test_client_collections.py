@@ -4,6 +4,7 @@ describe/list/has/drop/rename/truncate/stats, load state (kept across reopening)
 from __future__ import annotations
 
 import pytest
+from conftest import milvus_raises
 
 from embedb import DataType, MilvusClient
 from embedb.client import LoadState
@@ -18,8 +19,8 @@ from embedb.errors import (
 
 
 @pytest.fixture
-def client():
-    c = MilvusClient(":memory:")
+def client(open_client):
+    c = open_client(":memory:")
     yield c
     c.close()
 
@@ -92,11 +93,13 @@ def test_quick_mode_auto_id(client):
     ({"dimension": 4, "id_type": "float"}, ParamError),
     ({"dimension": 4, "id_type": "string", "auto_id": True}, SchemaError),
     ({"dimension": 4, "consistency_level": "Sometimes"}, ParamError),
-    ({"dimension": 4, "bogus_option": 1}, ParamError),
-    ({"dimension": 4, "metric_type": "NOPE"}, MilvusException),
+    pytest.param({"dimension": 4, "bogus_option": 1}, ParamError,
+                 marks=pytest.mark.embedded_only("pymilvus passes unknown keywords on unchecked")),
+    pytest.param({"dimension": 4, "metric_type": "NOPE"}, MilvusException,
+                 marks=pytest.mark.embedded_only("pymilvus quick mode creates the collection, then the index")),
 ])
 def test_quick_mode_bad_arguments_change_nothing(client, kwargs, exc):
-    with pytest.raises(exc):
+    with milvus_raises(exc):
         client.create_collection("bad", **kwargs)
     assert not client.has_collection("bad")
 
@@ -106,11 +109,11 @@ def test_schema_mode_without_index_is_not_loaded(client):
     schema = make_schema(client)
     client.create_collection("sc", schema=schema)
     assert client.get_load_state("sc") == {"state": LoadState.NotLoad}
-    with pytest.raises(CollectionNotLoadedError) as ei:
+    with milvus_raises(CollectionNotLoadedError) as ei:
         client.query("sc", filter="year > 0")
     assert ei.value.code == 101
     # loading needs an index on the vector field, as on the server
-    with pytest.raises(MilvusException, match="index"):
+    with milvus_raises(MilvusException, match="index"):
         client.load_collection("sc")
     ip = client.prepare_index_params()
     ip.add_index("emb", index_type="FLAT", metric_type="L2")
@@ -133,9 +136,10 @@ def test_schema_mode_with_index_params_is_loaded(client):
     assert client.query("sc", filter="year == 2001", output_fields=["year"]) == [{"pk": "a", "year": 2001}]
 
 
+@pytest.mark.embedded_only("pymilvus checks schema keywords itself")
 def test_schema_mode_keywords_must_agree_with_the_schema(client):
     client.create_collection("a", schema=make_schema(client), enable_dynamic_field=False)
-    with pytest.raises(ParamError, match="enable_dynamic_field"):
+    with milvus_raises(ParamError, match="enable_dynamic_field"):
         client.create_collection("b", schema=make_schema(client), enable_dynamic_field=True)
     assert not client.has_collection("b")
 
@@ -147,16 +151,18 @@ def test_schema_is_copied_at_create(client):
     assert [f["name"] for f in client.describe_collection("sc")["fields"]] == ["pk", "emb", "year"]
 
 
+@pytest.mark.embedded_only("pymilvus takes a dict schema in its own way")
 def test_invalid_schema_is_rejected(client):
     schema = client.create_schema()
     schema.add_field("id", DataType.INT64, is_primary=True)
-    with pytest.raises(SchemaError, match="vector"):
+    with milvus_raises(SchemaError, match="vector"):
         client.create_collection("x", schema=schema)
-    with pytest.raises(ParamError):
+    with milvus_raises(ParamError):
         client.create_collection("x", schema={"fields": []})
     assert not client.has_collection("x")
 
 
+@pytest.mark.embedded_only("pymilvus applies schema-level keys in its own CollectionSchema")
 def test_schema_level_primary_and_partition_key(client):
     from embedb import CollectionSchema, FieldSchema
 
@@ -184,7 +190,8 @@ def test_create_again_with_identical_parameters_is_a_no_op(client):
 
 @pytest.mark.parametrize("kwargs, what", [
     ({"dimension": 8}, "dim"),
-    ({"dimension": 4, "metric_type": "L2"}, "metric_type"),
+    pytest.param({"dimension": 4, "metric_type": "L2"}, "metric_type",
+                 marks=pytest.mark.embedded_only("pymilvus quick mode creates the collection, then the index")),
     ({"dimension": 4, "id_type": "string"}, "type"),
     ({"dimension": 4, "enable_dynamic_field": False}, "enable_dynamic_field"),
     ({"dimension": 4, "auto_id": True}, "auto_id"),
@@ -193,7 +200,7 @@ def test_create_again_with_identical_parameters_is_a_no_op(client):
 ])
 def test_create_again_with_different_parameters_names_the_difference(client, kwargs, what):
     client.create_collection("q", dimension=4)
-    with pytest.raises(AlreadyExistsError, match=what):
+    with milvus_raises(AlreadyExistsError, match=what):
         client.create_collection("q", **kwargs)
     assert client.describe_collection("q")["fields"][1]["params"] == {"dim": 4}
 
@@ -202,7 +209,7 @@ def test_create_again_with_different_schema(client):
     client.create_collection("sc", schema=make_schema(client))
     other = make_schema(client)
     other.add_field("extra", DataType.BOOL)
-    with pytest.raises(AlreadyExistsError, match="extra"):
+    with milvus_raises(AlreadyExistsError, match="extra"):
         client.create_collection("sc", schema=other)
 
 
@@ -217,7 +224,7 @@ def test_list_has_drop(client):
     assert client.list_collections() == ["b"]
     assert not client.has_collection("a")
     client.drop_collection("a")  # dropping a missing collection is not an error (server)
-    with pytest.raises(CollectionNotFoundError):
+    with milvus_raises(CollectionNotFoundError):
         client.insert("a", rows(1, dim=2))
 
 
@@ -237,14 +244,14 @@ def test_rename(client):
     assert client.list_collections() == ["new"]
     assert client.get_collection_stats("new") == {"row_count": 3}
     assert client.describe_collection("new")["collection_name"] == "new"
-    with pytest.raises(CollectionNotFoundError):
+    with milvus_raises(CollectionNotFoundError):
         client.get_collection_stats("old")
     client.create_collection("other", dimension=4)
-    with pytest.raises(AlreadyExistsError):
+    with milvus_raises(AlreadyExistsError):
         client.rename_collection("new", "other")
-    with pytest.raises(CollectionNotFoundError):
+    with milvus_raises(CollectionNotFoundError):
         client.rename_collection("missing", "x")
-    with pytest.raises(ParamError):
+    with milvus_raises(ParamError):
         client.rename_collection("new", "x", target_db="elsewhere")
 
 
@@ -275,7 +282,7 @@ def test_release_and_load(client):
     client.release_collection("c")
     assert client.get_load_state("c") == {"state": LoadState.NotLoad}
     for call in (lambda: client.query("c", filter="id > 0"), lambda: client.get("c", 1)):
-        with pytest.raises(CollectionNotLoadedError, match="load_collection"):
+        with milvus_raises(CollectionNotLoadedError, match="load_collection"):
             call()
     client.insert("c", rows(1, start=10))  # writes do not need the collection loaded
     client.load_collection("c")
@@ -302,7 +309,7 @@ def test_load_state_survives_reopening(tmp_path):
         assert c.get_load_state("loaded") == {"state": LoadState.Loaded}
         assert c.get_load_state("released") == {"state": LoadState.NotLoad}
         assert len(c.query("loaded", filter="id >= 0")) == 4
-        with pytest.raises(CollectionNotLoadedError):
+        with milvus_raises(CollectionNotLoadedError):
             c.query("released", filter="id >= 0")
 
 
@@ -332,12 +339,13 @@ def test_flush_compact_and_version(client):
     assert client.get_collection_stats("c") == {"row_count": 10}
     assert sorted(r["id"] for r in client.query("c", filter="", output_fields=["id"])) == list(range(10, 20))
     assert client.get_server_version().startswith("embedb-")
-    with pytest.raises(CollectionNotFoundError):
+    with milvus_raises(CollectionNotFoundError):
         client.flush("nope")
-    with pytest.raises(CollectionNotFoundError):
+    with milvus_raises(CollectionNotFoundError):
         client.compact("nope")
 
 
+@pytest.mark.embedded_only("builds the schema with embedb.Function, which pymilvus schemas refuse")
 def test_describe_bm25_function(client):
     from embedb import Function, FunctionType
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import milvus_raises
 
 from embedb import DataType, MilvusClient
 from embedb.errors import DataError, FilterError, ParamError
@@ -121,6 +122,7 @@ def test_random_writes_match_reference(client, seed):
 
 
 # result shapes ---------------------------------------------------------------------------------
+@pytest.mark.embedded_only("checks embedb's own argument checks and result types; pymilvus checks and shapes these itself")
 def test_insert_result_shape(client):
     res = client.insert("c", [{"id": 1, "vector": [0.0] * DIM}, {"id": 2, "vector": [1.0] * DIM}])
     assert isinstance(res, OmitZeroDict)
@@ -135,32 +137,34 @@ def test_insert_result_shape(client):
     assert client.upsert("c", [])["upsert_count"] == 0
 
 
+@pytest.mark.embedded_only("checks embedb's own argument checks and result types; pymilvus checks and shapes these itself")
 def test_bad_rows_write_nothing(client):
     good = {"id": 1, "vector": [0.0] * DIM}
-    with pytest.raises(DataError):
+    with milvus_raises(DataError):
         client.insert("c", [good, {"id": 2, "vector": [0.0] * (DIM + 1)}])
-    with pytest.raises(DataError):
+    with milvus_raises(DataError):
         client.insert("c", [good, {"id": 3}])  # missing vector
-    with pytest.raises(ParamError, match="row 1"):
+    with milvus_raises(ParamError, match="row 1"):
         client.insert("c", [good, "not a row"])
-    with pytest.raises(ParamError, match="data"):
+    with milvus_raises(ParamError, match="data"):
         client.insert("c", 5)
     assert client.get_collection_stats("c") == {"row_count": 0}
 
 
+@pytest.mark.embedded_only("checks embedb's own argument checks and result types; pymilvus checks and shapes these itself")
 def test_delete_arguments(client):
     client.insert("c", [{"id": i, "vector": [float(i)] * DIM, "n": i} for i in range(10)])
-    with pytest.raises(ParamError, match="not both"):
+    with milvus_raises(ParamError, match="not both"):
         client.delete("c", ids=[1], filter="n > 2")
-    with pytest.raises(ParamError, match="ids or"):
+    with milvus_raises(ParamError, match="ids or"):
         client.delete("c")
-    with pytest.raises(ParamError):
+    with milvus_raises(ParamError):
         client.delete("c", filter="")
-    with pytest.raises(ParamError):
+    with milvus_raises(ParamError):
         client.delete("c", filter=3)
-    with pytest.raises(ParamError):
+    with milvus_raises(ParamError):
         client.delete("c", ids=[1.5])
-    with pytest.raises(FilterError):
+    with milvus_raises(FilterError):
         client.delete("c", filter="n >>> 2")
     assert client.get_collection_stats("c") == {"row_count": 10}
     assert client.delete("c", ids=[]) == {"delete_count": 0, "cost": 0}
@@ -171,6 +175,7 @@ def test_delete_arguments(client):
     assert sorted(r["id"] for r in client.query("c", output_fields=["id"])) == [0, 1, 2, 3, 7]
 
 
+@pytest.mark.embedded_only("checks embedb's own argument checks and result types; pymilvus checks and shapes these itself")
 def test_get(client):
     client.insert("c", [{"id": i, "vector": [float(i)] * DIM, "n": i} for i in range(5)])
     res = client.get("c", 2)
@@ -181,10 +186,11 @@ def test_get(client):
         [{"id": 1, "n": 1}, {"id": 3, "n": 3}], [{"id": 3, "n": 3}, {"id": 1, "n": 1}])
     assert client.get("c", [42]) == []
     assert client.get("c", []) == []
-    with pytest.raises(ParamError):
+    with milvus_raises(ParamError):
         client.get("c", {"id": 1})
 
 
+@pytest.mark.embedded_only("checks embedb's own argument checks and result types; pymilvus checks and shapes these itself")
 def test_query_output_fields(client):
     client.insert("c", [{"id": 1, "vector": [1.0] * DIM, "n": 1, "color": "red"},
                         {"id": 2, "vector": [2.0] * DIM, "n": 2}])
@@ -199,6 +205,7 @@ def test_query_output_fields(client):
     assert client.query("c", ids=2, output_fields=["n"]) == [{"id": 2, "n": 2}]
 
 
+@pytest.mark.embedded_only("checks embedb's own argument checks and result types; pymilvus checks and shapes these itself")
 def test_query_limit_offset_and_window(client):
     client.insert("c", [{"id": i, "vector": [float(i)] * DIM, "n": i} for i in range(30)])
     everything = client.query("c", filter="")  # no limit needed with an empty filter (as Lite)
@@ -211,26 +218,27 @@ def test_query_limit_offset_and_window(client):
     assert len(client.query("c", limit=5)) == 5
     # the server reads offset only with a limit: an offset alone returns every match
     assert len(client.query("c", filter="n >= 0", offset=25)) == 30
-    with pytest.raises(ParamError, match="16384"):
+    with milvus_raises(ParamError, match="16384"):
         client.query("c", filter="", limit=16385)
-    with pytest.raises(ParamError, match="16384"):
+    with milvus_raises(ParamError, match="16384"):
         client.query("c", filter="", limit=16000, offset=1000)
     for bad in ({"limit": 0}, {"limit": -3}, {"limit": "5"}, {"offset": -1, "limit": 2}):
-        with pytest.raises(ParamError):
+        with milvus_raises(ParamError):
             client.query("c", filter="", **bad)
 
 
+@pytest.mark.embedded_only("checks embedb's own argument checks and result types; pymilvus checks and shapes these itself")
 def test_query_arguments(client):
     client.insert("c", [{"id": i, "vector": [float(i)] * DIM, "n": i} for i in range(10)])
     res = client.query("c", filter="n in {vals}", filter_params={"vals": [2, 4]}, output_fields=["n"])
     assert by_id(res) == [{"id": 2, "n": 2}, {"id": 4, "n": 4}]
-    with pytest.raises(ParamError, match="not both"):
+    with milvus_raises(ParamError, match="not both"):
         client.query("c", filter="n > 1", ids=[1])
-    with pytest.raises(ParamError):
+    with milvus_raises(ParamError):
         client.query("c", filter=42)
     with pytest.warns(UserWarning, match="bogus"):   # pymilvus passes unknown kwargs on
         assert len(client.query("c", filter="n > 1", bogus=True)) == 8
-    with pytest.raises(FilterError):
+    with milvus_raises(FilterError):
         client.query("c", filter="n >")
     assert len(client.query("c", filter="n > 7", consistency_level="Strong")) == 2  # accepted
     assert len(client.query("c", expr="n > 7")) == 2  # the ORM's name for filter
@@ -256,9 +264,9 @@ def test_schema_mode_typed_fields():
         assert got == [{"pk": "k4", "year": 2004, "tags": ["a"], "meta": {"i": 4, "even": True}}]
         assert client.delete("t", ids=["k0", "k1", "nope"]) == {"delete_count": 2, "cost": 0}
         assert client.get_collection_stats("t") == {"row_count": 4}
-        with pytest.raises(DataError):
+        with milvus_raises(DataError):
             client.insert("t", [{"pk": "x", "v": [0, 0], "year": "not a number", "tags": [], "meta": {}}])
-        with pytest.raises(DataError):  # no dynamic field: unknown keys are an error
+        with milvus_raises(DataError):  # no dynamic field: unknown keys are an error
             client.insert("t", [{"pk": "y", "v": [0, 0], "year": 1, "tags": [], "meta": {}, "zz": 1}])
 
 

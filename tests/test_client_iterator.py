@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import milvus_raises
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,7 +44,7 @@ def test_batches_cover_the_query_in_pk_order(client, batch_size, limit, filter):
         expected = expected[:limit]
     it = client.query_iterator("c", batch_size=batch_size, limit=limit, filter=filter,
                                output_fields=["n"])
-    assert isinstance(it, QueryIterator)
+    assert callable(it.next) and callable(it.close)
     batches = drain(it)
     assert all(1 <= len(b) <= batch_size for b in batches)
     assert all(len(b) == batch_size for b in batches[:-1])
@@ -57,11 +58,13 @@ def test_default_output_fields_are_all_fields(client):
     assert first == [{"id": 0, "vector": [0.0, 1.0], "n": 0}, {"id": 1, "vector": [1.0, 1.0], "n": 1}]
 
 
+@pytest.mark.embedded_only("pymilvus's own QueryIterator (a cursor of queries): its checks, protocol and snapshot are pymilvus's")
 def test_offset_and_iteration_protocol(client):
     it = client.query_iterator("c", batch_size=30, offset=95)
     assert [[r["id"] for r in b] for b in it] == [[95, 96, 97, 98, 99, 100]]
 
 
+@pytest.mark.embedded_only("pymilvus's own QueryIterator (a cursor of queries): its checks, protocol and snapshot are pymilvus's")
 def test_close_stops_and_next_after_end_stays_empty(client):
     it = client.query_iterator("c", batch_size=10)
     assert len(it.next()) == 10
@@ -72,6 +75,7 @@ def test_close_stops_and_next_after_end_stays_empty(client):
     assert it2.next() == [] and it2.next() == []
 
 
+@pytest.mark.embedded_only("pymilvus's own QueryIterator (a cursor of queries): its checks, protocol and snapshot are pymilvus's")
 def test_snapshot_ignores_later_writes_and_survives_compaction(client):
     it = client.query_iterator("c", batch_size=20, output_fields=["id"])
     first = [r["id"] for r in it.next()]
@@ -92,17 +96,18 @@ def test_string_primary_keys():
         assert got == sorted(keys)
 
 
+@pytest.mark.embedded_only("pymilvus's own QueryIterator (a cursor of queries): its checks, protocol and snapshot are pymilvus's")
 def test_bad_arguments(client):
     for kwargs in ({"batch_size": 0}, {"batch_size": 16385}, {"batch_size": "9"},
                    {"limit": -2}, {"filter": 3}, {"output_fields": ["count(*)"]}):
-        with pytest.raises(ParamError):
+        with milvus_raises(ParamError):
             client.query_iterator("c", **kwargs)
     with pytest.warns(UserWarning, match="bogus"):   # accepted as pymilvus accepts it
         client.query_iterator("c", bogus=1)
-    with pytest.raises(PartitionNotFoundError, match="nope"):
+    with milvus_raises(PartitionNotFoundError, match="nope"):
         client.query_iterator("c", partition_names=["nope"])
     client.release_collection("c")
-    with pytest.raises(CollectionNotLoadedError):
+    with milvus_raises(CollectionNotLoadedError):
         client.query_iterator("c")
 
 

@@ -15,11 +15,15 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     "MilvusClient": "embedb.client",
+    "AsyncMilvusClient": "embedb.client.async_client",
     "DataType": "embedb.schema",
     "FieldSchema": "embedb.schema",
     "CollectionSchema": "embedb.schema",
     "Function": "embedb.schema",
     "FunctionType": "embedb.schema",
+    "IndexType": "embedb.schema",
+    "MetricType": "embedb.schema",
+    "StructFieldSchema": "embedb.schema",
     "IndexParams": "embedb.schema",
     "AnnSearchRequest": "embedb.rankers",
     "RRFRanker": "embedb.rankers",
@@ -35,6 +39,7 @@ _EXPORTS = {
     "SchemaError": "embedb.errors",
     "DatabaseLockedError": "embedb.errors",
     "LoadState": "embedb.client",
+    "serve_in_thread": "embedb.server",
 }
 
 __all__ = sorted(_EXPORTS) + ["model", "__version__"]

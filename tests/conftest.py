@@ -1,0 +1,97 @@
+"""Shared fixtures. ``open_client`` opens a client through each door of embedb (one behaviour,
+several doors): in-process ``embedb.MilvusClient``, and real ``pymilvus.MilvusClient`` over a
+socket to ``embedb serve`` running in a thread. Tests that take it run once per door, so results
+over the wire must equal those in-process."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+import pytest
+
+DOORS = ("embedded", "server")
+
+
+@pytest.fixture(params=DOORS)
+def door(request):
+    if request.param == "server":
+        pytest.importorskip("grpc", reason="the server door needs the serve extra (grpcio)")
+        pytest.importorskip("pymilvus", reason="the server door needs pymilvus")
+    return request.param
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "embedded_only(reason): the test checks what pymilvus itself does on the "
+        "client side (its own validation or call sequence), not an answer of the server")
+
+
+@pytest.fixture
+def open_client(door, request):
+    """``open_client(uri=":memory:")``: a client of the current door on that database."""
+    marker = request.node.get_closest_marker("embedded_only")
+    if door == "server" and marker is not None:
+        pytest.skip(f"through pymilvus: {marker.args[0] if marker.args else 'client-side behaviour'}")
+    servers = []
+    clients = []
+
+    def open_(uri=":memory:", **kwargs):
+        if door == "embedded":
+            from embedb import MilvusClient
+
+            client = MilvusClient(uri, **kwargs)
+        else:
+            import pymilvus
+
+            from embedb import serve_in_thread
+
+            served = serve_in_thread(uri, **kwargs)
+            servers.append(served)
+            client = pymilvus.MilvusClient(uri=served)
+        clients.append(client)
+        return client
+
+    yield open_
+    for c in clients:
+        with contextlib.suppress(Exception):
+            c.close()
+    for s in servers:
+        s.stop()
+
+
+@contextlib.contextmanager
+def milvus_raises(expected, match=None):
+    """``pytest.raises`` for either door: the embedb error in-process; through pymilvus, a
+    ``MilvusException`` with the same Milvus code and message from the server, or pymilvus's
+    own refusal of the input before it was sent (a pymilvus ``ParamError``/data error)."""
+    try:
+        from pymilvus.exceptions import MilvusException as PyMilvusError
+        from pymilvus.exceptions import ParamError as PyParamError
+        client_side = (PyParamError,)
+        try:
+            from pymilvus.exceptions import DataNotMatchException, DataTypeNotMatchException
+            client_side += (DataNotMatchException, DataTypeNotMatchException)
+        except ImportError:
+            pass
+        accepted = (expected, PyMilvusError)
+    except ImportError:
+        PyMilvusError, client_side, accepted = None, (), (expected,)
+    with pytest.raises(accepted) as info:
+        yield info
+    err = info.value
+    if isinstance(err, expected):
+        if match is not None:
+            assert re.search(match, str(err)), f"{match!r} not in {err}"
+        return
+    code = getattr(expected, "default_code", None)
+    any_code = expected.__name__ == "MilvusException"  # the base class: any Milvus error
+    if err.code == code or (any_code and type(err) is PyMilvusError):
+        # the server's answer: the same code and message as in-process
+        if match is not None:
+            assert re.search(match, err.message), f"{match!r} not in {err.message!r}"
+        return
+    # pymilvus refused the input itself (its own exception classes, code 1), before sending
+    refused_by_pymilvus = isinstance(err, client_side) or (
+        type(err) is not PyMilvusError and err.code == 1)
+    assert refused_by_pymilvus, f"expected {expected.__name__} (code {code}), got {err!r}"
