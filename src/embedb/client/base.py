@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import enum
 import os
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -213,6 +214,10 @@ class ClientBase(metaclass=abc.ABCMeta):
 
     def __del__(self) -> None:  # a forgotten client must not keep the database lock forever
         try:
+            # at interpreter exit the engine's atexit hook has closed every database while
+            # Python was whole; a checkpoint now would run half torn down (the log replays)
+            if sys.is_finalizing():
+                return
             if getattr(self, "_db", None) is not None:
                 self.close()
         except Exception:
