@@ -69,6 +69,12 @@ def _err(row: int, name: str, what: str) -> DataError:
     return DataError(f"row {row}, field {name!r}: {what}")
 
 
+def _show(v: Any) -> str:
+    """A value for an error message, cut short (an int may have hundreds of digits)."""
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _type_name(v: Any) -> str:
     return type(v).__name__
 
@@ -105,12 +111,12 @@ def _convert_int(f: FieldSchema, vals: list, types: set) -> np.ndarray:
         arr = np.asarray(vals, dtype=np.int64)
     except OverflowError:
         i = _first_row(vals, lambda v: not (lo <= int(v) <= hi))
-        raise _err(i, f.name, f"{vals[i]} is out of range for {f.dtype.name}") from None
+        raise _err(i, f.name, f"{_show(vals[i])} is out of range for {f.dtype.name}") from None
     if f.dtype != DataType.INT64 and len(arr):
         bad = (arr < lo) | (arr > hi)
         if bad.any():
             i = int(np.argmax(bad))
-            raise _err(i, f.name, f"{vals[i]} is out of range for {f.dtype.name} [{lo}, {hi}]")
+            raise _err(i, f.name, f"{_show(vals[i])} is out of range for {f.dtype.name} [{lo}, {hi}]")
     return arr.astype(spec_for_field(f).dtype, copy=False)
 
 
@@ -122,7 +128,7 @@ def _convert_float(f: FieldSchema, vals: list, types: set) -> np.ndarray:
         arr = np.asarray(vals, dtype=np.float64)
     except OverflowError:  # an int beyond any double, e.g. 10**400
         i = _first_row(vals, lambda v: not _fits_double(v))
-        raise _err(i, f.name, f"{vals[i]} is out of range for {f.dtype.name}") from None
+        raise _err(i, f.name, f"{_show(vals[i])} is out of range for {f.dtype.name}") from None
     if f.dtype == DataType.FLOAT:
         with np.errstate(over="ignore"):
             arr32 = arr.astype(np.float32)
@@ -148,7 +154,7 @@ def _check_finite_scalars(f: FieldSchema, stored: np.ndarray, given: np.ndarray)
         i = int(np.argmin(finite))
         what = ("is NaN or infinity" if not np.isfinite(given[i])
                 else f"is out of range for {f.dtype.name}")
-        raise _err(i, f.name, f"value {given[i]!r} {what}")
+        raise _err(i, f.name, f"value {_show(float(given[i]))} {what}")
 
 
 def _convert_varchar(f: FieldSchema, vals: list, types: set) -> np.ndarray:
@@ -213,7 +219,7 @@ def _convert_array(f: FieldSchema, vals: list, types: set) -> np.ndarray:
             raise _err(i, f.name, f"array of {len(items)} elements exceeds max_capacity {cap}")
         for x in items:
             if not ok(x):
-                raise _err(i, f.name, f"array element {x!r} is not a valid {et.name}")
+                raise _err(i, f.name, f"array element {_show(x)} is not a valid {et.name}")
         if et in (DataType.FLOAT, DataType.DOUBLE):
             items = [float(x) for x in items]
         elif et in _INT_RANGES:
@@ -240,6 +246,8 @@ def _dense_slow_check(f: FieldSchema, vals: list, width: int, unit: str) -> None
             np.asarray(v, dtype=np.float64)
         except (TypeError, ValueError):
             raise _err(i, f.name, f"expected {width} {unit}, got non-numeric values") from None
+        except OverflowError:  # an int beyond any double, e.g. 10**400
+            raise _err(i, f.name, "vector holds a value out of the float range") from None
     raise DataError(f"field {f.name!r}: vectors could not be converted")
 
 
@@ -247,7 +255,8 @@ def _stack(f: FieldSchema, vals: list, dtype: Any, width: int, unit: str) -> np.
     if not all(issubclass(t, _SEQ_TYPES) for t in set(map(type, vals))):
         _dense_slow_check(f, vals, width, unit)
     try:
-        arr = np.asarray(vals, dtype=dtype)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf: _check_finite names it
+            arr = np.asarray(vals, dtype=dtype)
     except (TypeError, ValueError, OverflowError):
         _dense_slow_check(f, vals, width, unit)
         raise
@@ -575,7 +584,7 @@ def _dynamic_values(rows: list[dict], known: set[str]) -> np.ndarray:
                 encode_values([value], lambda *_: DataError(""))
             except DataError:
                 return _err(i, str(key), f"dynamic field value {what}")
-        return _err(i, META, f"dynamic field values {what}")
+        return _err(i, META, f"dynamic field object {what}")
 
     return canonical_values(metas, error)
 

@@ -635,6 +635,12 @@ def _param_value(name: str, value: Any, depth: int = 0) -> Any:
                       f"got {type(value).__name__}")
     if type(value) is int and not -(2**63) <= value < 2**63:
         raise OpError(f"filter_params[{name!r}] is out of the int64 range")
+    if type(value) is str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise OpError(f"filter_params[{name!r}] holds a lone surrogate character, which is "
+                          "not valid Unicode") from None
     return value
 
 

@@ -45,6 +45,14 @@ def parse_filter(text: str) -> ast.Node:
         raise FilterError(f"filter must be a string, got {type(text).__name__}")
     if not text.strip():
         raise FilterError("filter is empty")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:  # the columns hold UTF-8; numpy would fail on it later
+        line = text.count("\n", 0, e.start) + 1
+        column = e.start - (text.rfind("\n", 0, e.start) + 1) + 1
+        printable = text.encode("utf-8", "replace").decode("utf-8")  # the message must print
+        raise error_at(printable, (line, column),
+                       "invalid filter: a lone surrogate character is not valid Unicode") from None
     import lark
 
     try:
