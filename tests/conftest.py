@@ -95,3 +95,15 @@ def milvus_raises(expected, match=None):
     refused_by_pymilvus = isinstance(err, client_side) or (
         type(err) is not PyMilvusError and err.code == 1)
     assert refused_by_pymilvus, f"expected {expected.__name__} (code {code}), got {err!r}"
+
+
+def door_api(client):
+    """The package whose schema, function and ranker classes ``client`` takes: embedb for the
+    in-process client, pymilvus for a pymilvus client."""
+    import embedb
+
+    if isinstance(client, embedb.MilvusClient):
+        return embedb
+    import pymilvus
+
+    return pymilvus

@@ -4,7 +4,7 @@ describe/list/has/drop/rename/truncate/stats, load state (kept across reopening)
 from __future__ import annotations
 
 import pytest
-from conftest import milvus_raises
+from conftest import door_api, milvus_raises
 
 from embedb import DataType, MilvusClient
 from embedb.client import LoadState
@@ -345,9 +345,8 @@ def test_flush_compact_and_version(client):
         client.compact("nope")
 
 
-@pytest.mark.embedded_only("builds the schema with embedb.Function, which pymilvus schemas refuse")
 def test_describe_bm25_function(client):
-    from embedb import Function, FunctionType
+    Function, FunctionType = door_api(client).Function, door_api(client).FunctionType
 
     schema = client.create_schema()
     schema.add_field("id", DataType.INT64, is_primary=True)

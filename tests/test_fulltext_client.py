@@ -8,6 +8,7 @@ import random
 
 import numpy as np
 import pytest
+from conftest import door_api, milvus_raises
 
 from embedb.errors import DataError
 from embedb.text import build_analyzer
@@ -25,6 +26,8 @@ ANALYZER = {"tokenizer": "standard", "filter": ["lowercase"]}
 
 
 def create(client, k1=None, b=None, dense=False):
+    api = door_api(client)
+    DataType, Function, FunctionType = api.DataType, api.Function, api.FunctionType
     schema = client.create_schema()
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("text", DataType.VARCHAR, max_length=1000, enable_analyzer=True,
@@ -69,9 +72,9 @@ def check_bm25(client, query, k1=1.2, b=0.75, filter=""):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_scores_equal_from_scratch_bm25_after_random_writes(tmp_path, seed):
+def test_scores_equal_from_scratch_bm25_after_random_writes(tmp_path, seed, open_client):
     rng = random.Random(seed)
-    client = MilvusClient(str(tmp_path / "ft.db"))
+    client = open_client(str(tmp_path / "ft.db"))
     create(client, 1.5, 0.6)
     next_pk = 0
     for step in range(10):
@@ -90,16 +93,16 @@ def test_scores_equal_from_scratch_bm25_after_random_writes(tmp_path, seed):
     check_bm25(client, "apple banana", 1.5, 0.6, filter="id % 2 == 0")
     client.close()
     # statistics and results survive a reopen
-    client = MilvusClient(str(tmp_path / "ft.db"))
+    client = open_client(str(tmp_path / "ft.db"))
     client.load_collection("docs")
     if live_texts(client):
         check_bm25(client, "apple cherry fig", 1.5, 0.6)
     client.close()
 
 
-def test_text_and_phrase_match_filters_everywhere(tmp_path):
+def test_text_and_phrase_match_filters_everywhere(tmp_path, open_client):
     rng = random.Random(5)
-    client = MilvusClient(str(tmp_path / "m.db"))
+    client = open_client(str(tmp_path / "m.db"))
     create(client)
     texts = [" ".join(rng.choice(WORDS[:5]) for _ in range(rng.randint(1, 7))) for _ in range(60)]
     client.insert("docs", [{"id": i, "text": t} for i, t in enumerate(texts)])
@@ -127,10 +130,12 @@ def test_text_and_phrase_match_filters_everywhere(tmp_path):
     client.close()
 
 
-def test_output_field_is_not_writable_and_hybrid_search_fuses(tmp_path):
-    client = MilvusClient(str(tmp_path / "h.db"))
+def test_output_field_is_not_writable_and_hybrid_search_fuses(tmp_path, open_client):
+    client = open_client(str(tmp_path / "h.db"))
+    api = door_api(client)
+    AnnSearchRequest, RRFRanker = api.AnnSearchRequest, api.RRFRanker
     create(client, dense=True)
-    with pytest.raises(DataError, match="output of BM25 function"):
+    with milvus_raises(DataError, match="output of BM25 function"):
         client.insert("docs", [{"id": 0, "text": "x", "sparse": {1: 1.0}, "vec": [0, 0, 0, 0]}])
     rows = [{"id": i, "text": t, "vec": [float(i), 0, 0, 0]} for i, t in
             enumerate(["apple pie", "banana split", "apple banana", "cherry"])]
@@ -148,8 +153,10 @@ def test_output_field_is_not_writable_and_hybrid_search_fuses(tmp_path):
     client.close()
 
 
-def test_multi_language_field_through_the_client(tmp_path):
-    client = MilvusClient(str(tmp_path / "ml.db"))
+def test_multi_language_field_through_the_client(tmp_path, open_client):
+    client = open_client(str(tmp_path / "ml.db"))
+    api = door_api(client)
+    DataType, Function, FunctionType = api.DataType, api.Function, api.FunctionType
     schema = client.create_schema()
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("language", DataType.VARCHAR, max_length=16)

@@ -6,7 +6,7 @@ import copy
 import pickle
 import numpy as np
 import pytest
-from conftest import milvus_raises
+from conftest import door_api, milvus_raises
 
 from embedb import MilvusClient
 from embedb.errors import MilvusException, ParamError
@@ -232,9 +232,9 @@ def test_group_by_matches_reference(client):
             assert all(h["entity"][field] == values[row_of[h["pk"]]] for h in hits)
 
 
-@pytest.mark.embedded_only("uses embedb ranker objects and result types, which pymilvus does not take or return")
 def test_hybrid_rrf_and_weighted_match_reference(client):
-    from embedb import AnnSearchRequest, RRFRanker, WeightedRanker
+    api = door_api(client)
+    AnnSearchRequest, RRFRanker, WeightedRanker = api.AnnSearchRequest, api.RRFRanker, api.WeightedRanker
 
     x1, x2 = clustered(800, 15), clustered(800, 16, d=8)
     schema = client.create_schema()
