@@ -188,6 +188,20 @@ def _family(dtype: DataType) -> str | None:
     return "dense" if dtype.is_vector else None
 
 
+def _params_not_kept(dst: Any, name: str, ix: IndexParam) -> dict:
+    """The build parameters the destination reports differently from the ones asked for (some
+    servers replace them by their defaults)."""
+    if not ix.params:
+        return {}
+    try:
+        info = dst.describe_index(name, ix.index_name)
+    except MilvusException:
+        return {}
+    nested = info.get("params") if isinstance(info.get("params"), dict) else {}
+    return {k: info.get(k, nested.get(k)) for k, v in ix.params.items()
+            if info.get(k, nested.get(k)) != v}
+
+
 def create_indexes(dst: Any, plan: CollectionPlan) -> list[str]:
     """Build the source's indexes on ``dst``; a type the destination refuses is mapped to the
     nearest one it has (and the original kept in a property, so a migration back restores it).
@@ -199,9 +213,15 @@ def create_indexes(dst: Any, plan: CollectionPlan) -> list[str]:
             continue
         try:
             dst.create_index(name, IndexParams([ix]))
-            continue
         except MilvusException as error:
             refusal = error.message
+        else:
+            changed = _params_not_kept(dst, name, ix)
+            if changed:
+                notes.append(f"index {ix.index_name!r} on {ix.field_name!r}: the destination "
+                             f"reports {changed} instead of {ix.params}")
+                mapped.append(ix.to_dict())
+            continue
         field = plan.schema.field(ix.field_name)
         family = _family(field.dtype) if field is not None else None
         if family is None:

@@ -128,6 +128,11 @@ def read_plan(client: Any, name: str) -> CollectionPlan:
     if pk is None:
         raise ParamError(f"collection {name!r}: the source describes no primary key field")
     _infer_functions(schema, notes)
+    for f in schema.fields:  # Milvus Lite 3 describes an ARRAY of VARCHAR without its max_length
+        if f.dtype == DataType.ARRAY and f.element_type == DataType.VARCHAR and not f.max_length:
+            f.params["max_length"] = 65535
+            notes.append(f"field {f.name!r}: the source gives no max_length for its VARCHAR "
+                         "elements; 65535 (the largest) is used")
     properties = dict(info.get("properties") or {})
     saved = properties.pop(INDEX_PROPERTY, None)
     indexes = [_index_param(client.describe_index(name, ix)) for ix in client.list_indexes(name)]
@@ -152,15 +157,24 @@ def read_plan(client: Any, name: str) -> CollectionPlan:
 def count_rows(client: Any, name: str, pk: str, partitions: list[str]) -> dict[str, int]:
     """Live rows per partition, read with strong consistency (``{"*": n}`` without partitions)."""
     ensure_loaded(client, name)
+    # A filter true for every row: Milvus Lite 3 ignores partition_names when the filter is empty.
+    everything = f'{pk} >= ""' if _is_varchar_pk(client, name, pk) else f"{pk} >= 0 or {pk} < 0"
 
     def count(parts: list[str] | None) -> int:
-        res = client.query(name, filter="", output_fields=["count(*)"], partition_names=parts,
-                           consistency_level="Strong")
+        res = client.query(name, filter=everything if parts else "", output_fields=["count(*)"],
+                           partition_names=parts, consistency_level="Strong")
         return int(res[0]["count(*)"])
 
     if not partitions:
         return {"*": count(None)}
     return {p: count([p]) for p in partitions}
+
+
+def _is_varchar_pk(client: Any, name: str, pk: str) -> bool:
+    for f in client.describe_collection(name)["fields"]:
+        if f["name"] == pk:
+            return int(f["type"]) == int(DataType.VARCHAR)
+    return False
 
 
 def ensure_loaded(client: Any, name: str) -> bool:

@@ -180,6 +180,8 @@ def describe_collection(info: dict) -> dict:
     for f in info.get("fields", []):
         f = dict(f)
         f["type"] = _embedb_enum(DataType, f.get("type"))
+        if isinstance(f.get("params"), dict):  # some servers send 'true', '128', '{"type": ..}'
+            f["params"] = {k: _parsed(v) for k, v in f["params"].items()}
         if "element_type" in f:
             f["element_type"] = _embedb_enum(DataType, f["element_type"])
         fields.append(f)
