@@ -280,6 +280,9 @@ class Storage:
             raise self.catalog_error(exc) from None
 
     def catalog_error(self, exc: BaseException) -> StorageError:
+        if isinstance(exc, sqlite3.OperationalError) and ("full" in str(exc) or "I/O" in str(exc)):
+            return StorageError(f"the catalog {self.db_file} cannot be opened ({exc}): free space on "
+                                "the disk (or fix the device) and open it again; nothing was lost")
         return StorageError(f"the catalog {self.db_file} cannot be read ({exc}); {RESTORE_HINT}")
 
     @staticmethod
