@@ -1,0 +1,173 @@
+"""embedb serve: the protocol edges that the dual-mode client tests do not reach: connection
+calls, unsupported calls, limits, authentication, TLS and the per-call log line."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+grpc = pytest.importorskip("grpc")
+pymilvus = pytest.importorskip("pymilvus")
+
+from pymilvus.exceptions import MilvusException as PyMilvusError  # noqa: E402
+from pymilvus.grpc_gen import common_pb2, milvus_pb2, milvus_pb2_grpc, schema_pb2  # noqa: E402
+
+import embedb  # noqa: E402
+from embedb.errors import ParamError  # noqa: E402
+from embedb.server import MilvusServer  # noqa: E402
+
+
+@pytest.fixture
+def served():
+    with embedb.serve_in_thread(":memory:") as uri:
+        yield uri
+
+
+def stub_for(uri):
+    channel = grpc.insecure_channel(uri.split("://", 1)[1])
+    return channel, milvus_pb2_grpc.MilvusServiceStub(channel)
+
+
+def test_connection_calls(served):
+    channel, stub = stub_for(served)
+    with channel:
+        assert stub.GetVersion(milvus_pb2.GetVersionRequest()).version.startswith("embedb-")
+        assert stub.CheckHealth(milvus_pb2.CheckHealthRequest()).isHealthy
+        assert stub.Connect(milvus_pb2.ConnectRequest()).status.code == 0
+    client = pymilvus.MilvusClient(uri=served)
+    assert client.get_server_version().startswith("embedb-")
+    client.close()
+
+
+def test_calls_without_counterpart_answer_unsupported_operation(served):
+    channel, stub = stub_for(served)
+    with channel:
+        for call, request in [(stub.CreateCredential, milvus_pb2.CreateCredentialRequest()),
+                              (stub.ListResourceGroups, milvus_pb2.ListResourceGroupsRequest()),
+                              (stub.GetMetrics, milvus_pb2.GetMetricsRequest())]:
+            response = call(request)
+            status = response if isinstance(response, common_pb2.Status) else response.status
+            assert status.code == 3000 and "unsupported operation" in status.reason
+    client = pymilvus.MilvusClient(uri=served)
+    with pytest.raises(PyMilvusError) as info:
+        client.list_users()
+    assert info.value.code == 3000
+    client.close()
+
+
+def test_nq_and_topk_limits_are_status_errors(served):
+    client = pymilvus.MilvusClient(uri=served)
+    client.create_collection("c", dimension=2)
+    client.insert("c", [{"id": 1, "vector": [1.0, 0.0]}])
+    channel, stub = stub_for(served)
+    group = common_pb2.PlaceholderGroup(placeholders=[common_pb2.PlaceholderValue(
+        tag="$0", type=common_pb2.PlaceholderType.FloatVector,
+        values=[np.zeros(2, np.float32).tobytes()] * 16385)])
+    with channel:
+        too_many = stub.Search(milvus_pb2.SearchRequest(
+            collection_name="c", placeholder_group=group.SerializeToString(), nq=16385,
+            search_params=[common_pb2.KeyValuePair(key="topk", value="5")]))
+        assert too_many.status.code == 1100 and "nq" in too_many.status.reason
+        one = common_pb2.PlaceholderGroup(placeholders=[common_pb2.PlaceholderValue(
+            tag="$0", type=common_pb2.PlaceholderType.FloatVector,
+            values=[np.zeros(2, np.float32).tobytes()])])
+        too_deep = stub.Search(milvus_pb2.SearchRequest(
+            collection_name="c", placeholder_group=one.SerializeToString(), nq=1,
+            search_params=[common_pb2.KeyValuePair(key="topk", value="16385")]))
+        assert too_deep.status.code == 1100 and "topk" in too_deep.status.reason
+        # messages above 64 MB are refused by the transport, and the server goes on
+        with pytest.raises(grpc.RpcError) as info:
+            big = schema_pb2.FieldData(field_name="vector", type=100, vectors=schema_pb2.VectorField(
+                dim=8, binary_vector=bytes(65 * 2 ** 20)))
+            stub.Insert(milvus_pb2.InsertRequest(collection_name="c", fields_data=[big]))
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert client.query("c", filter="id == 1", output_fields=["id"]) == [{"id": 1}]
+    client.close()
+
+
+def test_token_is_required_on_every_call():
+    with embedb.serve_in_thread(":memory:", token="s3cret") as uri:
+        with pytest.raises(PyMilvusError):
+            pymilvus.MilvusClient(uri=uri, timeout=5)
+        channel, stub = stub_for(uri)
+        with channel, pytest.raises(grpc.RpcError) as info:
+            stub.HasCollection(milvus_pb2.HasCollectionRequest(collection_name="c"))
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        client = pymilvus.MilvusClient(uri=uri, token="s3cret")
+        client.create_collection("c", dimension=2)
+        assert client.list_collections() == ["c"]
+        client.close()
+
+
+def test_users_file_is_hashed_on_disk_and_checked(tmp_path):
+    users = tmp_path / "users"
+    users.write_text("alice:wonderland\n# comment\nbob:builder\n")
+    with embedb.serve_in_thread(":memory:", users_file=str(users)) as uri:
+        text = users.read_text()
+        assert "wonderland" not in text and "builder" not in text and text.count("scrypt$") == 2
+        client = pymilvus.MilvusClient(uri=uri, user="alice", password="wonderland")
+        assert client.list_collections() == []
+        client.close()
+        token_client = pymilvus.MilvusClient(uri=uri, token="bob:builder")
+        assert token_client.list_collections() == []
+        token_client.close()
+        with pytest.raises(PyMilvusError):
+            pymilvus.MilvusClient(uri=uri, user="alice", password="wrong", timeout=5)
+    # the hashed file is read as is the next time
+    with embedb.serve_in_thread(":memory:", users_file=str(users)) as uri:
+        client = pymilvus.MilvusClient(uri=uri, user="bob", password="builder")
+        assert client.list_collections() == []
+        client.close()
+
+
+def test_binding_beyond_loopback_needs_a_flag_and_warns_without_auth():
+    with pytest.raises(ParamError, match="allow_remote"):
+        MilvusServer(":memory:", host="0.0.0.0", port=0)
+    with pytest.warns(RuntimeWarning, match="without authentication"):
+        server = MilvusServer(":memory:", host="0.0.0.0", port=0, allow_remote=True)
+    server.stop()
+    server = MilvusServer(":memory:", host="0.0.0.0", port=0, allow_remote=True, token="t")
+    server.stop()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a certificate")
+def test_tls(tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    with embedb.serve_in_thread(":memory:", tls_cert=str(cert), tls_key=str(key)) as uri:
+        assert uri.startswith("https://")
+        client = pymilvus.MilvusClient(uri=uri, server_pem_path=str(cert), server_name="localhost")
+        client.create_collection("c", dimension=2)
+        assert client.list_collections() == ["c"]
+        client.close()
+        plain = grpc.insecure_channel(uri.split("://", 1)[1])
+        with plain, pytest.raises(grpc.RpcError):
+            milvus_pb2_grpc.MilvusServiceStub(plain).GetVersion(milvus_pb2.GetVersionRequest(), timeout=5)
+
+
+def test_each_failed_call_logs_one_line_with_method_and_status(served, caplog):
+    client = pymilvus.MilvusClient(uri=served)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="embedb.server"):
+        with pytest.raises(PyMilvusError):
+            client.get_collection_stats("missing")
+    lines = [r.getMessage() for r in caplog.records if r.name == "embedb.server"]
+    assert len(lines) == 1
+    assert "GetCollectionStatistics" in lines[0] and "code=100" in lines[0]
+    client.close()
+
+
+def test_database_names_in_headers_reach_the_client(served):
+    client = pymilvus.MilvusClient(uri=served)
+    assert "default" in client.list_databases()
+    client.create_collection("c", dimension=2)
+    in_default = pymilvus.MilvusClient(uri=served, db_name="default")
+    assert in_default.list_collections() == ["c"]
+    in_default.close()
+    client.close()
