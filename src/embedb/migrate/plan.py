@@ -182,5 +182,10 @@ def ensure_loaded(client: Any, name: str) -> bool:
     state = client.get_load_state(name).get("state")
     if getattr(state, "name", str(state)) == "Loaded":
         return False
-    client.load_collection(name)
+    try:
+        client.load_collection(name)
+    except MilvusException as error:
+        raise ParamError(f"collection {name!r} cannot be loaded, so its rows cannot be read "
+                         f"({error.message}); create its indexes there, or leave it out with "
+                         "--collection") from error
     return True

@@ -40,12 +40,12 @@ def server_uri(uri: str) -> str:
 
 def _quiet_pymilvus_logging() -> None:
     """pymilvus logs every failed call with a traceback before raising it; this client raises
-    each failure as an embedb error, so unless the program set pymilvus's log level itself, only
-    critical pymilvus messages are shown."""
+    each failure as an embedb error, so while pymilvus's logger is at the WARNING level pymilvus
+    sets for itself (the program did not choose one), only critical messages are shown."""
     import logging
 
     logger = logging.getLogger("pymilvus")
-    if logger.level == logging.NOTSET:
+    if logger.level in (logging.NOTSET, logging.WARNING):
         logger.setLevel(logging.CRITICAL)
 
 
