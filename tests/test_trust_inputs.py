@@ -394,3 +394,37 @@ def test_reused_partition_id_replays_correctly(tmp_path):
     assert [r["id"] for r in c.query("t", filter="", partition_names=["new"])] == [10, 11]
     assert [r["id"] for r in c.query("t", filter="", partition_names=["third"])] == [20]
     c.close()
+
+
+def test_database_with_a_deep_value_stored_before_the_limit_opens(tmp_path):
+    """Before the depth limit a 982-deep JSON value was acknowledged and the database then no
+    longer opened (RecursionError on log replay). Such a database is written here by lifting
+    the limit in a child process; it must open, serve the value, checkpoint and reopen."""
+    path = str(tmp_path / "legacy.db")
+    script = textwrap.dedent(f"""
+        import os
+        from embedb import MilvusClient
+        from embedb.engine import jsonvalues
+        jsonvalues.MAX_JSON_DEPTH = 10_000   # what older versions accepted
+        value = 1
+        for _ in range(981):
+            value = [value]
+        c = MilvusClient({path!r})
+        c.create_collection("t", dimension=2)
+        c.insert("t", [{{"id": 1, "vector": [0, 1], "deep": value}}, {{"id": 2, "vector": [1, 0]}}])
+        os._exit(0)   # the deep value is only in the log
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert out.returncode == 0, out.stderr
+    limit = sys.getrecursionlimit()
+    for _ in range(2):  # replayed from the log, then read from the snapshot close() wrote
+        c = MilvusClient(path)
+        got = c.query("t", filter="id == 1", output_fields=["deep"])[0]["deep"]
+        depth = 0
+        while isinstance(got, list):
+            got, depth = got[0], depth + 1
+        assert (depth, got) == (981, 1)
+        assert c.query("t", filter="id == 2", output_fields=["id"]) == [{"id": 2}]
+        c.close()
+    assert sys.getrecursionlimit() == limit

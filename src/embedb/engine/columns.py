@@ -19,7 +19,6 @@ Parts per kind: fixed ``values``; string/json ``lengths`` (int64 bytes per row) 
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..schema import DataType, FieldSchema
+from . import jsonvalues
 
 if TYPE_CHECKING:  # scipy is imported where sparse vectors are used (keeps opening fast)
     import scipy.sparse as sp
@@ -166,15 +166,12 @@ def decode_texts(lengths: np.ndarray, data: np.ndarray) -> list[str]:
 
 
 def dump_json_values(values: np.ndarray | list) -> list[str]:
-    return [json.dumps(v, ensure_ascii=False, allow_nan=False, separators=(",", ":")) for v in values]
+    return jsonvalues.dump_texts(values)  # one shared encoder, safe for legacy deep values
 
 
 def load_json_texts(texts: list[str]) -> np.ndarray:
     """Parse JSON texts into an object array with one json.loads call for all rows."""
-    if not texts:
-        return np.empty(0, dtype=object)
-    # fromiter keeps list values as elements instead of broadcasting them into a 2-D array
-    return np.fromiter(json.loads("[" + ",".join(texts) + "]"), dtype=object, count=len(texts))
+    return jsonvalues.decode_texts(texts)
 
 
 # ---------------------------------------------------------------- the column

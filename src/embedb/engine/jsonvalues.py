@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import threading
+from contextlib import contextmanager
 from typing import Any, Callable
 
 import numpy as np
@@ -97,8 +100,51 @@ def decode_texts(texts: list[str]) -> np.ndarray:
     """Fresh Python values of JSON texts, as an object array (one json.loads for all)."""
     if not texts:
         return np.empty(0, dtype=object)
-    values = json.loads("[" + ",".join(texts) + "]")
+    values = deep_safe(json.loads, "[" + ",".join(texts) + "]")
+    # fromiter keeps list values as elements instead of broadcasting them into a 2-D array
     return np.fromiter(values, dtype=object, count=len(values))
+
+
+def dump_texts(values: Any) -> list[str]:
+    """Compact JSON text of stored values (the log and snapshot form)."""
+    return deep_safe(lambda: [_encode(v) for v in values])
+
+
+# ---- values stored before the depth limit ---------------------------------------------------
+# Before MAX_JSON_DEPTH, values nested up to about 1,000 levels were accepted; decoding them on
+# log replay (or encoding them at a checkpoint) can exhaust Python's recursion limit. Such a
+# database must still open and close, so a RecursionError is retried once with the limit
+# raised far enough for any value that could have been stored (bounded: never unbounded).
+_LEGACY_DEPTH = 1_000
+_deep_lock = threading.Lock()
+_deep_users = 0
+_saved_limit = 0
+
+
+@contextmanager
+def _deeper_stack():
+    global _deep_users, _saved_limit
+    with _deep_lock:
+        if _deep_users == 0:
+            _saved_limit = sys.getrecursionlimit()
+            sys.setrecursionlimit(_saved_limit + 4 * _LEGACY_DEPTH)
+        _deep_users += 1
+    try:
+        yield
+    finally:
+        with _deep_lock:
+            _deep_users -= 1
+            if _deep_users == 0:
+                sys.setrecursionlimit(_saved_limit)
+
+
+def deep_safe(fn: Callable, *args: Any) -> Any:
+    """``fn(*args)``, retried with a raised recursion limit if it ran out (legacy deep values)."""
+    try:
+        return fn(*args)
+    except RecursionError:
+        with _deeper_stack():
+            return fn(*args)
 
 
 def canonical_values(values: list, err: Callable[[int, str], DataError], *,
@@ -114,8 +160,7 @@ def copy_out(values: list) -> list:
     if not containers:
         return list(values)
     out = list(values)
-    fresh = json.loads(json.dumps([values[i] for i in containers], ensure_ascii=False,
-                                  separators=(",", ":")))
+    fresh = deep_safe(lambda: json.loads(_encode([values[i] for i in containers])))
     for i, v in zip(containers, fresh):
         out[i] = v
     return out
