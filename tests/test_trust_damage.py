@@ -364,3 +364,44 @@ def test_flipped_column_bytes_are_an_error_on_first_use_and_check_finds_them(tmp
     with pytest.raises(StorageError, match="v.values.npy is damaged"):
         c.dense_vectors("v")
     db.close()
+
+
+@pytest.mark.parametrize("how", ["flip", "truncate", "delete"])
+def test_embedb_check_reports_each_damaged_file_and_exits_nonzero(built, tmp_path, how):
+    from click.testing import CliRunner
+
+    from embedb.cli import cli
+
+    base, _ = built
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["check", str(base)])
+    assert ok.exit_code == 0 and ok.output.startswith("ok:"), ok.output
+    for rel in _files(base):
+        if _kind(rel) == "other" or (base / rel).stat().st_size <= 256 or rel.endswith("embedb.sqlite3"):
+            continue
+        copy = tmp_path / f"{how}-{len(list(tmp_path.iterdir()))}.db"
+        shutil.copytree(base, copy)
+        _damage(copy / rel, how)
+        result = runner.invoke(cli, ["check", str(copy), "--json"])
+        assert result.exit_code == 1, f"{how} {rel}: {result.output}"
+        report = json.loads(result.output)
+        assert rel in [p["file"] for p in report["problems"]], f"{how} {rel}: {report}"
+        shutil.rmtree(copy)
+
+
+def test_embedb_check_finds_a_damaged_log_entry_and_a_lost_catalog(built, tmp_path):
+    from click.testing import CliRunner
+
+    from embedb.cli import cli
+
+    base, _ = built
+    copy = tmp_path / "log.db"
+    shutil.copytree(base, copy)
+    raw = bytearray((copy / "embedb.sqlite3").read_bytes())
+    raw[raw.index(b"EMBLOG2") + 200] ^= 0x01
+    (copy / "embedb.sqlite3").write_bytes(bytes(raw))
+    result = CliRunner().invoke(cli, ["check", str(copy)])
+    assert result.exit_code == 1 and "log" in result.output and "checksum" in result.output
+    (copy / "embedb.sqlite3").write_bytes(b"")
+    result = CliRunner().invoke(cli, ["check", str(copy), "--json"])
+    assert result.exit_code == 1 and "empty (0 bytes)" in result.output

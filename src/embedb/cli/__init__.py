@@ -6,6 +6,7 @@ Each module holds one group of subcommands; this package assembles them into the
 from __future__ import annotations
 
 from .app import cli
+from .check import check
 from .evaluate import evaluate
 from .ingest import ingest
 from .manage import collections, delete, describe, drop, query, stats
@@ -15,7 +16,7 @@ from .serve import serve
 from .transfer import export_command, import_command
 
 for _command in (ingest, search, collections, describe, stats, query, delete, drop, evaluate,
-                 export_command, import_command, migrate_command, serve):
+                 export_command, import_command, migrate_command, serve, check):
     cli.add_command(_command)
 
 

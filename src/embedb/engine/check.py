@@ -1,0 +1,135 @@
+"""Verify a database on disk without changing it: every checksum, the catalog and the write log.
+
+``check_database(path)`` opens the catalog read-only (no write lock, nothing written) and
+returns what it found: ``(problems, files_checked)``, each problem a dict with the ``file``
+(relative to the database), its ``kind``, the ``problem`` and the ``action`` to take. Files of
+record (catalog, log, manifests, column parts, tombstones) can only be restored from a backup;
+derived files (vector indexes, full-text posting lists) are rebuilt from the columns by the
+next open, so their damage is reported with that action. Used by ``embedb check``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import StorageError
+from . import checksum, codec
+from .storage import HEADER_BYTES, RESTORE_HINT, SQLITE_NAME, Storage, embedb_collection_folders
+
+RESTORE = "restore the database directory from a backup"
+REBUILT = "none: rebuilt from the columns at the next open (or delete the file)"
+
+
+def check_database(path: str | Path) -> tuple[list[dict[str, Any]], int]:
+    root = Path(path).expanduser().absolute()
+    problems: list[dict[str, Any]] = []
+
+    def report(file: Path | str, kind: str, problem: str, action: str = RESTORE) -> None:
+        rel = str(Path(file).relative_to(root)) if Path(file).is_absolute() else str(file)
+        problem = _short(problem.replace(str(file), "").replace(str(root), ""))
+        problems.append({"file": rel, "kind": kind, "problem": problem, "action": action})
+
+    if not root.is_dir():
+        report(root.name, "database", "is not a directory (embedb keeps a database in a directory)")
+        return problems, 0
+    db_file = root / SQLITE_NAME
+    if not db_file.exists() or db_file.stat().st_size == 0:
+        state = "missing" if not db_file.exists() else "empty (0 bytes)"
+        folders = embedb_collection_folders(root)
+        report(db_file, "catalog", f"is {state}" + (f" beside collection folders {sorted(folders)[:5]}" if folders else ""))
+        return problems, 1
+    try:
+        storage = Storage(root, read_only=True)
+    except StorageError as exc:
+        report(db_file, "catalog", exc.message)
+        return problems, 1
+    checked = 1
+    try:
+        _check_sqlite(storage, db_file, report)
+        try:
+            cols, _, _ = storage.load_catalog()
+        except StorageError as exc:
+            report(db_file, "catalog", exc.message)
+            return problems, checked
+        for cid, name, _info in cols:
+            checked += _check_collection(storage, cid, name, report)
+        _, foreign = storage.unknown_dirs({cid for cid, _, _ in cols})
+        for folder in foreign:
+            report(folder, "folder", "is a collection folder the catalog does not list (damaged or replaced "
+                   "catalog?)", f"{RESTORE}, or move the folder away if it is not needed")
+    finally:
+        storage.close()
+    return problems, checked
+
+
+def _check_sqlite(storage: Storage, db_file: Path, report) -> None:
+    try:
+        rows = [r[0] for r in storage.conn.execute("PRAGMA integrity_check")]
+    except sqlite3.Error as exc:
+        report(db_file, "catalog", f"SQLite cannot check it ({exc})")
+        return
+    if rows != ["ok"]:
+        report(db_file, "catalog", "SQLite integrity check: " + "; ".join(rows[:3]))
+    try:
+        entries = storage.conn.execute("SELECT seq, cid, payload FROM log ORDER BY seq")
+        for seq, cid, payload in entries:
+            try:
+                codec.decode_payload(payload, f"write log entry {seq}")
+            except StorageError as exc:
+                report(db_file, "log", f"{exc.message} (collection id {cid})")
+    except sqlite3.Error as exc:
+        report(db_file, "log", f"cannot be read ({exc})")
+
+
+def _check_collection(storage: Storage, cid: int, name: str, report) -> int:
+    cdir = storage.collection_dir(cid)
+    try:
+        manifest = storage.read_manifest(cid)
+        storage.check_manifest(cid, name, manifest)
+    except StorageError as exc:
+        report(cdir / "manifest.json", "manifest", exc.message)
+        return 1
+    if manifest is None:  # never checkpointed: the log holds every row
+        return 0
+    checked = 1
+    gen_dir = cdir / manifest["dir"]
+    for key, ent in manifest["files"].items():
+        path = gen_dir / ent["file"]
+        size = np.dtype(ent["dtype"]).itemsize * int(np.prod(ent["tail"], dtype=np.int64)) * int(ent["length"])
+        record = {"size": size, "crc": ent["crc"]} if "crc" in ent else {"size": size, "crc": None}
+        problem = _file_problem(path, record, HEADER_BYTES)
+        if problem:
+            report(path, f"column {key}", problem)
+        checked += 1
+    try:
+        storage.load_deleted(cid, manifest)
+    except StorageError as exc:
+        tomb = (manifest.get("deleted") or {}).get("file", "deleted.npy")
+        report(gen_dir / tomb, "tombstones", exc.message)
+    checked += 1
+    ext = cdir / "ext"
+    for fname, record in (manifest.get("ext") or {}).items():
+        problem = checksum.file_problem(ext / fname, record)
+        if problem:
+            report(ext / fname, "index" if fname.startswith("index_") else "full-text postings", problem, REBUILT)
+        checked += 1
+    return checked
+
+
+def _file_problem(path: Path, record: dict[str, Any], offset: int) -> str | None:
+    if record["crc"] is None:  # written before checksums: only its size can be checked
+        try:
+            actual = path.stat().st_size
+        except FileNotFoundError:
+            return "is missing"
+        return None if actual >= offset + record["size"] else f"is truncated ({actual} bytes)"
+    return checksum.file_problem(path, record, offset)
+
+
+def _short(message: str) -> str:
+    """A problem without the trailing restore hint (the action column says what to do)."""
+    return message.replace(f"; {RESTORE_HINT}", "").strip()
