@@ -18,7 +18,9 @@ $(VENV)/.core: pyproject.toml constraints.txt | $(VENV)/bin/python
 # Test install: core + test tools + the optional extras the tests exercise (torch CPU first).
 $(VENV)/.test: $(VENV)/.core
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[test,torch,sentence-transformers,model2vec,zh,parquet,geo,remote,serve,reference]"
+	$(PIP) -e ".[test,torch,sentence-transformers,model2vec,zh,parquet,geo,remote,serve,frameworks,reference]"
+	# LlamaIndex's Milvus store pins pymilvus<3 but runs on pymilvus 3 (tests/test_server_frameworks.py)
+	$(PIP) --no-deps llama-index-vector-stores-milvus==1.2.0
 	# the C++ Milvus server of milvus-lite 2.5.1, in a side folder (its package name clashes with
 	# milvus-lite 3): the remote and migrate tests run against it (tests/milvus_server.py)
 	$(PY) -m pip install -q --no-deps --target $(VENV)/milvus-lite-2.5.1 milvus-lite==2.5.1

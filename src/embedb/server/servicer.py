@@ -27,6 +27,7 @@ from .status import NOT_SUPPORTED, OK, from_exception, not_supported
 from .translate import records, results, schema, search
 
 log = logging.getLogger("embedb.server")
+log.addHandler(logging.NullHandler())  # a library: silent unless the application logs
 
 _SERVICE = milvus_pb2.DESCRIPTOR.services_by_name["MilvusService"]
 RESPONSE_TYPES: dict[str, type] = {
