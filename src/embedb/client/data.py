@@ -202,16 +202,21 @@ class DataMixin:
                               output_fields=output_fields or ["*"], limit=limit, offset=offset,
                               partitions=partitions, ids=keys)
             return QueryResult(rows)
-        matched = np.flatnonzero(coll.mask(filter, filter_params, partitions, keys))
-        if grouped:
-            return QueryResult(query_ops.group_query(coll, matched, group_by, aggs, plain,
-                                                     order_by, limit, offset))
-        fields = coll.resolve_output_fields(output_fields or ["*"])
-        pk_name = coll.schema.primary_field.name
-        fields = fields if pk_name in fields else [pk_name] + fields
-        rows = query_ops.order_rows(coll, matched, order_by)
-        stop = None if limit is None else offset + limit
-        return QueryResult(coll.entities(rows[offset:stop], fields))
+        from ..engine.collection import read_consistently
+
+        def ordered(view: Any) -> QueryResult:   # mask, order and rows from one snapshot
+            matched = np.flatnonzero(view.mask(filter, filter_params, partitions, keys))
+            if grouped:
+                return QueryResult(query_ops.group_query(view, matched, group_by, aggs, plain,
+                                                         order_by, limit, offset))
+            fields = view.resolve_output_fields(output_fields or ["*"])
+            pk_name = view.schema.primary_field.name
+            fields = fields if pk_name in fields else [pk_name] + fields
+            rows = query_ops.order_rows(view, matched, order_by)
+            stop = None if limit is None else offset + limit
+            return QueryResult(view.entities(rows[offset:stop], fields))
+
+        return read_consistently(coll, ordered, need_pk=True)
 
     def query_iterator(self, collection_name: str, batch_size: int = 1000, limit: int = -1,
                        filter: str = "", output_fields: list[str] | None = None,
@@ -266,30 +271,40 @@ class QueryIterator:
 
     def _snapshot(self, among: np.ndarray | None = None) -> None:
         """Rows matching now, in pk order; ``among``: only these primary keys (a re-read)."""
-        coll = self._coll
+        from ..engine.collection import read_consistently
+
         ids = None if among is None else among.tolist()
-        if ids is not None and not ids:
-            rows = np.empty(0, dtype=np.int64)
-        else:
-            rows = np.flatnonzero(coll.mask(self._filter, self._filter_params, self._partitions, ids))
-        pks = np.asarray(coll.pk_values(rows)) if len(rows) else np.empty(0, dtype=np.int64)
+
+        def matching(view: Any) -> tuple[np.ndarray, np.ndarray, int]:   # one snapshot
+            if ids is not None and not ids:
+                rows = np.empty(0, dtype=np.int64)
+            else:
+                rows = np.flatnonzero(view.mask(self._filter, self._filter_params, self._partitions, ids))
+            pks = np.asarray(view.pk_values(rows)) if len(rows) else np.empty(0, dtype=np.int64)
+            return rows, pks, view.generation
+
+        rows, pks, self._generation = read_consistently(self._coll, matching, need_pk=ids is not None)
         order = np.argsort(pks, kind="stable")
         self._rows, self._pks = rows[order], pks[order]
         self._pos = 0
-        self._generation = coll.generation
 
     def next(self) -> list[dict]:
         """The next batch (a list of dicts); ``[]`` once every row has been returned."""
         if self._closed or self._remaining == 0:
             return []
-        if self._coll.generation != self._generation:
+        from ..engine.collection import read_consistently
+
+        n = self._batch_size if self._remaining is None else min(self._batch_size, self._remaining)
+        while True:
+            rows = self._rows[self._pos:self._pos + n]
+            if not len(rows):
+                return []
+            batch = read_consistently(self._coll, lambda view: view.entities(rows, self._fields)
+                                      if view.generation == self._generation else None)
+            if batch is not None:
+                break
             # row numbers changed meaning: find the keys still to return by primary key
             self._snapshot(among=self._pks[self._pos:])
-        n = self._batch_size if self._remaining is None else min(self._batch_size, self._remaining)
-        rows = self._rows[self._pos:self._pos + n]
-        if not len(rows):
-            return []
-        batch = self._coll.entities(rows, self._fields)
         self._pos += len(rows)
         if self._remaining is not None:
             self._remaining -= len(rows)
