@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
-from pymilvus.grpc_gen import milvus_pb2, schema_pb2
+from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
 from ...schema import CollectionSchema, DataType
 from .records import fields_from_rows
@@ -17,7 +17,7 @@ def ids_proto(pks: list, pk_type: DataType) -> schema_pb2.IDs:
 
 
 def mutation_result(ids: list, pk_type: DataType, **counts: int) -> milvus_pb2.MutationResult:
-    return milvus_pb2.MutationResult(IDs=ids_proto(list(ids), pk_type),
+    return milvus_pb2.MutationResult(status=common_pb2.Status(), IDs=ids_proto(list(ids), pk_type),
                                      succ_index=list(range(len(ids))), **counts)
 
 
