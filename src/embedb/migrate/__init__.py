@@ -15,6 +15,7 @@ repeated run changes nothing. See docs/scale.md.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -134,19 +135,35 @@ def _copy_one(src: Endpoint, dst: Endpoint, plan: CollectionPlan, state: Migrati
               entry: dict, batch_size: int, show: bool, verify: bool,
               on_batch: Callable | None) -> None:
     loaded_by_us = ensure_loaded(src.client, plan.name)
+    seconds = entry["seconds"] = {}
+    clock = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[phase] = round(now - clock, 3)
+        clock = now
+
     try:
         entry["target"] = prepare_target(dst.client, plan)
+        if entry["target"] == "created":  # its rows are all ours: fresh batches can be inserts
+            state.collection(plan.name)["created"] = True
+            state.save()
+        lap("create")
         sample = PkSample(100)
         with _progress(plan.total_rows, show, plan.name) as bar:
             entry["rows_copied"] = copy_rows(src.client, dst.client, plan, state, batch_size, bar,
                                              sample, on_batch)
         dst.client.flush(plan.name)
+        lap("rows")
         entry["notes"] = list(plan.notes) + create_indexes(dst.client, plan) + \
             point_aliases(dst.client, plan)
         state.collection(plan.name)["done"] = True
         state.save()
+        lap("indexes")
         if verify:
             entry["verify"] = verify_collection(src.client, dst.client, plan, sample.keys)
+            lap("verify")
     finally:
         if loaded_by_us:
             src.client.release_collection(plan.name)

@@ -125,9 +125,16 @@ def copy_rows(src: Any, dst: Any, plan: CollectionPlan, state: MigrationState, b
               on_batch: Callable[[str, str | None, int, int], None] | None = None) -> int:
     """Stream every row of ``plan`` from ``src`` to ``dst``; returns the rows written now."""
     name, pk, computed = plan.name, plan.pk, plan.computed_fields
+    # Upsert by primary key makes every batch safe to repeat. Where migrate created the
+    # collection itself, a batch whose keys all lie past the last key any run may have sent
+    # ("pending_to", saved before each write) cannot be there yet, and is inserted instead: on a
+    # cluster an upsert is a delete plus an insert. Auto-id collections always upsert (servers
+    # may replace the ids of inserted rows).
+    fresh = state.collection(name).get("created", False) and not plan.schema.auto_id
     written = 0
     for stream in plan.streams():
         st = state.stream(name, stream or "*")
+        sent_upto = st.get("pending_to", st["last_pk"])
         progress.update(st["rows"])  # already copied by an earlier run
         flt = "" if st["last_pk"] is None else f"{pk} > {_literal(st['last_pk'])}"
         target_partition = stream if stream not in (None, DEFAULT_PARTITION) else ""
@@ -150,15 +157,21 @@ def copy_rows(src: Any, dst: Any, plan: CollectionPlan, state: MigrationState, b
                     break
                 rows = [{k: v for k, v in r.items() if k not in computed} for r in batch] \
                     if computed else list(batch)
+                keys = [r[pk] for r in rows]
+                insert = fresh and (sent_upto is None or keys[0] > sent_upto)
+                st["pending_to"] = keys[-1]
+                state.save()
                 try:
-                    dst.upsert(name, rows, partition_name=target_partition)
+                    if insert:
+                        dst.insert(name, rows, partition_name=target_partition)
+                    else:
+                        dst.upsert(name, rows, partition_name=target_partition)
                 except MilvusException as error:
                     raise MigrationError(
                         f"{where}: batch {st['batches'] + 1} ({len(rows)} rows after primary key "
                         f"{st['last_pk']!r}) was refused by the destination: {error.message}. The "
                         f"{st['rows']} rows before it are copied; fix the cause and rerun the same "
                         f"command to resume from this batch (state: {state.path})") from error
-                keys = [r[pk] for r in rows]
                 st["last_pk"] = keys[-1]
                 st["rows"] += len(rows)
                 st["batches"] += 1
