@@ -284,7 +284,7 @@ SEMANTIC_ERRORS = [
     ("1 + 2 is null", "IS NULL applies to a field"),
     ("age / 0 > 1 and 1 / 0 > 2", "division by zero"),
     ('name =~ "("', "invalid regular expression"),
-    ("st_contains(info, 'POINT(1 1)')", "st_contains() is not supported"),
+    ("st_contains(info, 'POINT(1 1)')", "st_contains() needs a GEOMETRY field"),
     ("element_filter(tags, $ > 1)", "not supported"),
     ("match_all(tags, x > 1)", "match_all() is not supported"),
     ("frobnicate(age)", "unknown function 'frobnicate'"),
@@ -293,7 +293,7 @@ SEMANTIC_ERRORS = [
     ("text_match(name, 'x', slop=2)", "unexpected keyword 'slop'"),
     ("random_sample(1.5)", "strictly between 0 and 1"),
     ("id == 99999999999999999999", "out of the int64 range"),
-    ("created > ISO '2025-01-01'", "not supported"),
+    ("created > ISO '2025-01-01'", "can only be compared with a TIMESTAMPTZ field"),
     ('name == "\\ud800"', "invalid escape"),
 ]
 

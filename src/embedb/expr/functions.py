@@ -19,8 +19,6 @@ _UNBOUND = Val(UNBOUND, None)
 # Names of the server grammar that embedb does not implement: a clear error, never a guess.
 UNSUPPORTED = {
     "element_filter", "match_all", "match_any", "match_least", "match_most", "match_exact",
-    "st_equals", "st_touches", "st_overlaps", "st_crosses", "st_contains", "st_intersects",
-    "st_within", "st_dwithin", "st_isvalid",
 }
 
 
