@@ -18,6 +18,8 @@ EXPECTED = {
     1: ["(1, "],
     2: ["Born in Maida Vale", "'year': 1951"],
     3: ["[2, ", "{'id': 1}", "{'id': 2}"],
+    4: ["Turing was born in Maida Vale"],   # embedb serve: LangChain
+    5: ["Turing was born in Maida Vale"],   # embedb serve: LlamaIndex
 }
 
 
