@@ -23,7 +23,8 @@ from typing import Any, Callable, Iterable
 from ..errors import ParamError
 from .copy import (MigrationError, PkSample, adapt_for_server, check_batch_size, copy_rows,
                    create_indexes, point_aliases, prepare_target)
-from .endpoints import Endpoint, open_endpoint
+from ..remote.client import is_remote_uri
+from .endpoints import Endpoint, open_endpoint, same_place
 from .plan import CollectionPlan, ensure_loaded, read_plan
 from .state import MigrationState, default_state_path
 from .verify import verify_collection
@@ -97,16 +98,16 @@ def migrate(source: str, destination: str, collections: Iterable[str] | str | No
     :class:`MigrationError` naming the collection, the batch and what to do.
     """
     batch_size = check_batch_size(batch_size)
+    if same_place(source, destination):
+        raise ParamError(f"migrate: the source and the destination are the same ({source!r})")
     say = echo or (lambda _msg: None)
     report = MigrationReport(source, destination, dry_run)
     src = open_endpoint(source, "source", **(source_options or {}))
     try:
-        if not dry_run:
-            dst = open_endpoint(destination, "destination", **(destination_options or {}))
-        elif Path(destination).expanduser().exists() or "://" in destination or destination.startswith("unix:"):
-            dst = open_endpoint(destination, "destination", **(destination_options or {}))
-        else:
-            dst = None
+        # a dry run opens the destination only to look (a path that does not exist is not made)
+        dst = None if dry_run and not is_remote_uri(destination) and \
+            not Path(destination).expanduser().exists() else \
+            open_endpoint(destination, "destination", **(destination_options or {}))
         try:
             state = MigrationState(Path(state_file) if state_file else default_state_path(source, destination),
                                    source, destination)

@@ -60,5 +60,12 @@ def open_endpoint(spec: str, role: str, *, token: str = "", db_name: str = "",
         return Endpoint(spec, kind, client, [server.stop, client.close])
     if role == "source" and not path.exists():
         raise ParamError(f"migrate: source {spec!r} does not exist")
-    client = MilvusClient(str(path))
+    # the source is only read: no write lock, so it may be copied while another process writes
+    client = MilvusClient(str(path), read_only=role == "source")
     return Endpoint(spec, "embedb", client, [client.close])
+
+
+def same_place(a: str, b: str) -> bool:
+    if is_remote_uri(a) or is_remote_uri(b):
+        return a.strip().rstrip("/") == b.strip().rstrip("/")
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
