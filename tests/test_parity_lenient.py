@@ -134,3 +134,28 @@ def test_import_embedb_does_not_import_pymilvus():
             "print('pymilvus' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_pymilvus_schema_and_index_params_accepted(client):
+    from pymilvus import CollectionSchema, FieldSchema
+    from pymilvus.milvus_client.index import IndexParams as PmIndexParams
+
+    schema = CollectionSchema([
+        FieldSchema("pk", pymilvus.DataType.VARCHAR, is_primary=True, max_length=16),
+        FieldSchema("name", pymilvus.DataType.VARCHAR, max_length=32, nullable=True,
+                    default_value="anon"),
+        FieldSchema("tags", pymilvus.DataType.ARRAY, element_type=pymilvus.DataType.INT64,
+                    max_capacity=4),
+        FieldSchema("e", pymilvus.DataType.FLOAT_VECTOR, dim=3),
+    ], enable_dynamic_field=True)
+    ip = PmIndexParams()
+    ip.add_index("e", index_type="IVF_FLAT", metric_type="L2", nlist=4)
+    client.create_collection("t", schema=schema, index_params=ip)
+    d = client.describe_collection("t")
+    assert [f["name"] for f in d["fields"]] == ["pk", "name", "tags", "e"]
+    assert d["enable_dynamic_field"] is True
+    idx = client.describe_index("t", "e")
+    assert (idx["index_type"], idx["metric_type"], idx["nlist"]) == ("IVF_FLAT", "L2", 4)
+    client.insert("t", [{"pk": "a", "tags": [1], "e": [0.0, 0.0, 1.0]}])
+    client.load_collection("t")
+    assert client.query("t", "pk == 'a'", output_fields=["name"])[0]["name"] == "anon"

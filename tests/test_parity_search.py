@@ -215,3 +215,26 @@ def test_sparse_ids_up_to_2_pow_32_minus_2():
         assert [h["distance"] for h in got] == pytest.approx([s for s, _ in ref])
         c.insert("s", [{"id": 4, "sv": {big: 10.0}}])     # the tail after the index
         assert c.search("s", [query], limit=1, anns_field="sv")[0][0]["id"] == 4
+
+
+def test_order_by_json_path_and_dynamic_key():
+    with MilvusClient(":memory:") as c:
+        s = c.create_schema(enable_dynamic_field=True)
+        s.add_field("id", DataType.INT64, is_primary=True)
+        s.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+        s.add_field("meta", DataType.JSON)
+        ip = c.prepare_index_params()
+        ip.add_index("v", index_type="FLAT", metric_type="L2")
+        c.create_collection("j", schema=s, index_params=ip)
+        ages = [31, None, 18, 44, 18, "n/a"]
+        rows = [{"id": i, "v": [float(i), 0.0], "meta": {} if a is None else {"age": a},
+                 "rank": 10 - i} for i, a in enumerate(ages)]
+        c.insert("j", rows)
+        got = c.query("j", "", order_by_fields='meta["age"]:asc', limit=10)
+        # numbers first, then strings, missing (NULL) last; ties by primary key
+        assert [r["id"] for r in got] == [2, 4, 0, 3, 5, 1]
+        got = c.query("j", "", order_by_fields=[{"field": "rank", "order": "asc"}], limit=3)
+        assert [r["id"] for r in got] == [5, 4, 3]
+        hits = c.search("j", [[0.0, 0.0]], limit=6, order_by_fields=[{"field": "meta['age']",
+                                                                     "order": "desc"}])
+        assert [h["id"] for h in hits[0]][:3] == [5, 3, 0]

@@ -54,6 +54,55 @@ def to_python(value: Any) -> Any:
     return value
 
 
+def _from_pymilvus(value: Any) -> bool:
+    return type(value).__module__.startswith("pymilvus.")
+
+
+def _proto_value(value: Any) -> Any:
+    """pymilvus keeps a field's default value as a protobuf ``ValueField``: its Python value."""
+    which = getattr(value, "WhichOneof", None)
+    if callable(which):
+        kind = which("data")
+        return getattr(value, kind) if kind else None
+    return value
+
+
+def native_schema(schema: Any) -> Any:
+    """A pymilvus ``CollectionSchema`` (``from pymilvus import CollectionSchema``) -> the equal
+    embedb schema; anything else is returned unchanged."""
+    if not _from_pymilvus(schema) or not hasattr(schema, "to_dict"):
+        return schema
+    from .schema import CollectionSchema
+
+    d = schema.to_dict()
+    fields = []
+    for f, fd in zip(schema.fields, d.get("fields", [])):
+        fd = dict(fd)
+        if "default_value" in fd:
+            fd["default_value"] = _proto_value(getattr(f, "default_value", None))
+            if fd["default_value"] is None:
+                del fd["default_value"]
+        fields.append(fd)
+    d["fields"] = fields
+    return CollectionSchema.from_dict(d)
+
+
+def native_index_params(index_params: Any) -> Any:
+    """pymilvus ``IndexParams`` / ``IndexParam`` -> embedb's; anything else unchanged."""
+    from .schema import IndexParam, IndexParams
+
+    def one(p: Any) -> Any:
+        if not _from_pymilvus(p) or not hasattr(p, "to_dict"):
+            return p
+        d = dict(p.to_dict())
+        return IndexParam(d.pop("field_name"), d.pop("index_type", "") or "",
+                          d.pop("index_name", "") or "", **d)
+
+    if isinstance(index_params, (list, tuple)) and any(_from_pymilvus(p) for p in index_params):
+        return IndexParams(one(p) for p in index_params)
+    return one(index_params)
+
+
 def _is_numpy(value: Any) -> bool:
     return type(value).__module__ == "numpy" and hasattr(value, "tolist")
 

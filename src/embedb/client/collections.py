@@ -49,6 +49,9 @@ def _consistency(value: Any) -> str:
 
 def _prepared_schema(schema: Any) -> CollectionSchema:
     """A verified private copy of the user's schema (later edits of theirs change nothing)."""
+    from ..lenient import native_schema
+
+    schema = native_schema(schema)   # pymilvus's CollectionSchema too
     if not isinstance(schema, CollectionSchema):
         raise ParamError(
             f"schema must be a CollectionSchema (MilvusClient.create_schema()), got {type(schema).__name__}"
@@ -367,14 +370,20 @@ class CollectionsMixin:
                           timeout: float | None = None, **kwargs: Any) -> None:
         check_name(old_name, "old_name")
         check_name(new_name, "new_name")
-        if target_db not in ("", "default", None):
-            raise ParamError(f"target_db {target_db!r}: embedb has a single database per path")
+        if target_db is not None and not isinstance(target_db, str):
+            raise ParamError(f"target_db must be a str, got {type(target_db).__name__}")
         coll = self._collection(old_name)
         if coll.name != old_name:
             raise ParamError(f"cannot rename {old_name!r}: it is an alias of {coll.name!r}")
-        if old_name == new_name:
+        source = self._database
+        target_db = target_db or source.db_name  # another database: the collection moves there
+        if old_name == new_name and target_db == source.db_name:
             raise ParamError(f"rename_collection: the new name equals the old one ({new_name!r})")
-        db = self._database
+        if not source.database.has_database(target_db):
+            from ..errors import DatabaseNotFoundError
+
+            raise DatabaseNotFoundError(f"database not found[database={target_db}]")
+        db = source.database.namespace(target_db)
         if db.has_collection(new_name):
             raise AlreadyExistsError(f"cannot rename {old_name!r}: collection {new_name!r} already exists")
         try:
@@ -383,7 +392,7 @@ class CollectionsMixin:
             pass
         else:
             raise AlreadyExistsError(f"cannot rename {old_name!r}: {new_name!r} is an alias")
-        db.rename_collection(old_name, new_name)
+        source.rename_collection(old_name, new_name, new_db=target_db)
 
     def truncate_collection(self, collection_name: str, timeout: float | None = None,
                             **kwargs: Any) -> None:

@@ -26,7 +26,9 @@ class IndexMixin:
     def create_index(self, collection_name: str, index_params: Any, timeout: float | None = None,
                      **kwargs: Any) -> None:
         from ..engine.index.manager import indexes_of
+        from ..lenient import native_index_params
 
+        index_params = native_index_params(index_params)   # pymilvus's IndexParams too
         if isinstance(index_params, IndexParam):
             index_params = [index_params]
         if not isinstance(index_params, (list, tuple)) or not index_params:

@@ -98,6 +98,61 @@ def _codes(column: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inv, valid
 
 
+_PATH_RE = re.compile(r"""^\s*([A-Za-z_$][A-Za-z0-9_]*)((?:\s*\[\s*(?:"[^"]*"|'[^']*'|-?\d+)\s*\])*)\s*$""")
+_KEY_RE = re.compile(r"""\[\s*(?:"([^"]*)"|'([^']*)'|(-?\d+))\s*\]""")
+
+
+def _order_codes(collection: Any, name: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks for one order-by key: a scalar field, a JSON path (``meta["age"]``) or a dynamic
+    key. JSON values rank numbers before strings before anything else; absent is NULL."""
+    m = _PATH_RE.match(name)
+    if m is None:
+        raise ParamError(f"order_by_fields: {name!r} is not a field name or JSON path")
+    base, path = m.group(1), m.group(2)
+    f = collection.schema.field(base)
+    if f is not None and not path:
+        _scalar_field(collection, base, "order_by_fields", _GROUPABLE)
+        return _codes(collection.source.column(base), rows)
+    keys: list[Any] = [int(num) if num else (dq or sq) for dq, sq, num in _KEY_RE.findall(path)]
+    if f is not None:
+        if f.dtype.name != "JSON":
+            raise ParamError(f"order_by_fields: {name!r}: only JSON fields take a path")
+        values = collection.source.column(base).values[rows]
+    elif collection.schema.enable_dynamic_field:
+        values = [d.get(base) if isinstance(d, dict) else None
+                  for d in collection.source.column("$meta").values[rows]]
+    else:
+        raise ParamError(f"order_by_fields: field {base!r} does not exist in collection "
+                         f"{collection.name!r}")
+    out = []
+    for v in values:
+        for k in keys:
+            if isinstance(k, int) and isinstance(v, list) and -len(v) <= k < len(v):
+                v = v[k]
+            elif isinstance(k, str) and isinstance(v, dict):
+                v = v.get(k)
+            else:
+                v = None
+                break
+        out.append(v)
+
+    def sort_key(v: Any) -> tuple:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return (0, float(v), "")
+        if isinstance(v, str):
+            return (1, 0.0, v)
+        import json
+
+        return (2, 0.0, json.dumps(v, sort_keys=True))
+
+    valid = np.fromiter((v is not None for v in out), dtype=bool, count=len(out))
+    distinct = sorted({sort_key(v) for v in out if v is not None})
+    rank = {k: i for i, k in enumerate(distinct)}
+    codes = np.fromiter((rank[sort_key(v)] if v is not None else 0 for v in out),
+                        dtype=np.int64, count=len(out))
+    return codes, valid
+
+
 def order_rows(collection: Any, rows: np.ndarray, order_by: list[tuple[str, bool]]) -> np.ndarray:
     """``rows`` sorted by the ``order_by`` fields (NULLs last), ties by ascending primary key."""
     if not order_by or len(rows) < 2:
@@ -113,8 +168,7 @@ def order_values(collection: Any, rows: np.ndarray, order_by: list[tuple[str, bo
     ``tie`` (default: the current order)."""
     keys = [np.arange(len(rows)) if tie is None else tie]
     for name, desc in reversed(order_by):
-        _scalar_field(collection, name, "order_by_fields", _GROUPABLE)
-        code, valid = _codes(collection.source.column(name), rows)
+        code, valid = _order_codes(collection, name, rows)
         code = -code if desc else code
         keys.append(code)
         keys.append(~valid)          # NULLs after every value (the more significant key)

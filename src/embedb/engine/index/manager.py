@@ -193,6 +193,8 @@ class IndexManager:
         return False
 
     def _build(self, entry: IndexEntry, view: Any) -> None:
+        if entry.kind == "scalar" or entry.spec.metric_type == "BM25":
+            return   # nothing to build: no vectors behind a scalar or BM25 index
         vectors = self._vectors(entry, view)
         with entry.lock:
             self._refresh(entry, True, view, vectors)
