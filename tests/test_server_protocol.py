@@ -171,3 +171,43 @@ def test_database_names_in_headers_reach_the_client(served):
     assert in_default.list_collections() == ["c"]
     in_default.close()
     client.close()
+
+
+def test_orm_and_async_clients(served):
+    import asyncio
+    import warnings
+
+    from pymilvus import AsyncMilvusClient, Collection, CollectionSchema, DataType, FieldSchema
+    from pymilvus import connections, utility
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the ORM is deprecated in pymilvus 3
+        connections.connect(alias="orm", uri=served)
+        schema = CollectionSchema([FieldSchema("id", DataType.INT64, is_primary=True),
+                                   FieldSchema("v", DataType.FLOAT_VECTOR, dim=4),
+                                   FieldSchema("t", DataType.VARCHAR, max_length=20)])
+        col = Collection("orm", schema, using="orm")
+        col.insert([[1, 2, 3], np.eye(4, dtype=np.float32)[:3].tolist(), ["a", "b", "c"]])
+        col.create_index("v", {"index_type": "HNSW", "metric_type": "L2", "params": {"M": 8}})
+        col.load()
+        assert utility.has_collection("orm", using="orm") and col.num_entities == 3
+        hits = col.search([[1, 0, 0, 0]], "v", {"metric_type": "L2"}, limit=2, expr="t != 'c'",
+                          output_fields=["t"])[0]
+        assert [(h.id, h.entity.get("t")) for h in hits] == [(1, "a"), (2, "b")]
+        it = col.query_iterator(batch_size=1, output_fields=["id"])
+        seen = []
+        while batch := it.next():
+            seen += [r["id"] for r in batch]
+        assert seen == [1, 2, 3]
+        col.drop()
+        connections.disconnect("orm")
+
+    async def run():
+        client = AsyncMilvusClient(uri=served)
+        await client.create_collection("a", dimension=3)
+        await client.insert("a", [{"id": i, "vector": [float(i), 1.0, 0.0]} for i in range(5)])
+        res = await client.search("a", [[4.0, 1.0, 0.0]], limit=2)
+        await client.close()
+        return [h["id"] for h in res[0]]
+
+    assert asyncio.run(run()) == [4, 3]

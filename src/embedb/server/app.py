@@ -130,6 +130,13 @@ class ServedURI(str):
     def stop(self) -> None:
         self.server.stop()
 
+    # copies are plain strings (pymilvus deep-copies connection arguments)
+    def __reduce__(self) -> tuple:
+        return (str, (str(self),))
+
+    def __deepcopy__(self, memo: dict) -> str:
+        return str(self)
+
     def __enter__(self) -> "ServedURI":
         return self
 
