@@ -405,3 +405,51 @@ def test_embedb_check_finds_a_damaged_log_entry_and_a_lost_catalog(built, tmp_pa
     (copy / "embedb.sqlite3").write_bytes(b"")
     result = CliRunner().invoke(cli, ["check", str(copy), "--json"])
     assert result.exit_code == 1 and "empty (0 bytes)" in result.output
+
+
+def test_a_database_from_before_checksums_opens_and_gains_them(tmp_path):
+    """Manifests, catalog entries and log entries without checksums (and no checkpoint
+    records) are read as before; the next checkpoint adds every checksum."""
+    import sqlite3
+
+    from embedb.engine import Database, codec
+
+    path = tmp_path / "legacy.db"
+    db = _small_db(path)
+    db.get_collection("c").delete(ids=[5, 6])
+    _abandon(db)
+    cdir = path / "collections" / "1"
+    m = json.loads((cdir / "manifest.json").read_text())
+    (cdir / m["dir"] / m["deleted"]["file"]).rename(cdir / m["dir"] / "deleted.npy")
+    for key in ("checksum", "deleted", "ext"):
+        m.pop(key)
+    m["format"] = 1
+    for ent in m["files"].values():
+        ent.pop("crc")
+    (cdir / "manifest.json").write_text(json.dumps(m))
+    con = sqlite3.connect(path / "embedb.sqlite3")
+    for cid, info in con.execute("SELECT id, info FROM collections").fetchall():
+        con.execute("UPDATE collections SET info=? WHERE id=?", (json.dumps(json.loads(info)["info"]), cid))
+    head = len(codec.MAGIC) + 8
+    for seq, payload in con.execute("SELECT seq, payload FROM log").fetchall():
+        old = codec.MAGIC_V1 + payload[len(codec.MAGIC):head] + payload[head + 4:]
+        con.execute("UPDATE log SET payload=? WHERE seq=?", (old, seq))
+    con.execute("DROP TABLE checkpoints")
+    con.execute("DROP TABLE dropped")
+    con.commit()
+    con.close()
+
+    db = Database.open(path)
+    c = db.get_collection("c")
+    assert c.num_rows == 418 + 42 - 2 and 5 not in {r["id"] for r in c.query(output_fields=["id"])}
+    db.close()
+    m = json.loads((cdir / "manifest.json").read_text())
+    assert "checksum" in m and all("crc" in e for e in m["files"].values())
+    vec = cdir / m["dir"] / "v.values.npy"
+    raw = bytearray(vec.read_bytes())
+    raw[300] ^= 1
+    vec.write_bytes(bytes(raw))
+    db = Database.open(path)
+    with pytest.raises(StorageError, match="v.values.npy is damaged"):
+        db.get_collection("c").dense_vectors("v")
+    db.close()
