@@ -52,12 +52,22 @@ def test_search_by_ids_equals_search_by_stored_vectors(client):
     by_data = client.search("t", vectors, limit=5, output_fields=["price"])
     assert _ids(by_ids) == _ids(by_data)
     assert [hits[0]["id"] for hits in by_ids] == keys      # each key is its own best match
-    with pytest.raises(ParamError, match="not found"):
+    # the server's errors
+    with pytest.raises(ParamError, match="do not exist: missing IDs"):
         client.search("t", ids=[5, 10_000], limit=3)
-    with pytest.raises(ParamError, match="data or ids"):
+    with pytest.raises(ParamError, match="not both"):
         client.search("t", [vectors[0]], ids=[5], limit=3)
-    with pytest.raises(ParamError):
+    with pytest.raises(ParamError, match="Either data or ids"):
         client.search("t", limit=3)
+    with pytest.raises(ParamError, match="duplicate IDs"):
+        client.search("t", ids=[1, 2, 1], limit=3)
+    with pytest.raises(ParamError, match="illegal"):
+        client.search("t", ids=[], limit=3)
+    with pytest.raises(ParamError, match="IDs type mismatch"):
+        client.search("t", ids=["1"], limit=3)
+    client.create_partition("t", "p")
+    with pytest.raises(ParamError, match="missing IDs"):   # keys are looked up where searched
+        client.search("t", ids=[5], limit=3, partition_names=["p"])
 
 
 def test_search_order_by_fields_reorders_each_query(client):

@@ -77,13 +77,11 @@ class SearchMixin:
         _refuse("search_aggregation", search_aggregation,
                 "use group_by_field / group_size, or query(group_by_fields=...) to aggregate")
         if data is not None and ids is not None:
-            raise ParamError("search() takes either data or ids, not both")
+            raise ParamError("Either ids or data must be provided, not both")
         if data is None and ids is None:
-            raise ParamError("search() needs data (query vectors) or ids (primary keys)")
+            raise ParamError("Either data or ids must be provided")
         if ids is not None:
-            ids = as_pk_list(ids)
-            if not ids:
-                raise ParamError("ids must not be empty")
+            ids = as_pk_list(ids)   # emptiness, duplicates and types: checked by the engine
         extras = _search_extras(kwargs, search_params)
         opts = _split_kwargs(kwargs, _SEARCH_KW, "search")
         return engine_search.search(

@@ -49,8 +49,9 @@ def resolve_anns_field(collection: Any, anns_field: str | None) -> Any:
                              f"{collection.name!r}; vector fields: {[v.name for v in vector_fields]}")
         return f
     if len(vector_fields) != 1:
-        raise ParamError(f"collection {collection.name!r} has several vector fields "
-                         f"{[v.name for v in vector_fields]}: name one with anns_field")
+        raise ParamError(f"multiple vector fields exist, please specify anns_field in "
+                         f"search_params: collection {collection.name!r} has vector fields "
+                         f"{[v.name for v in vector_fields]}")
     return vector_fields[0]
 
 
@@ -93,8 +94,9 @@ def plan_field(collection: Any, field: Any, metric: str | None) -> FieldPlan:
         return FieldPlan(field, kind, "BM25", entry, True)
     if entry is not None:
         if metric is not None and metric != entry.spec.metric_type:
-            raise ParamError(f"metric_type {metric!r} does not match the index of field "
-                             f"{field.name!r}, which uses {entry.spec.metric_type!r}")
+            raise ParamError(f"metric type not match: invalid parameter[expected="
+                             f"{entry.spec.metric_type}][actual={metric}]: metric_type {metric!r} "
+                             f"does not match the index of field {field.name!r}")
         return FieldPlan(field, kind, entry.spec.metric_type, entry, False)
     metric = metric or DEFAULT_METRIC[kind]
     if metric not in _KIND_METRICS[kind]:
@@ -311,7 +313,7 @@ def search(collection: Any, data: Any, *, anns_field: str | None = None, filter:
     """
     if ids is not None:
         field = resolve_anns_field(collection, anns_field)
-        data = stored_queries(collection, field, ids)
+        data = stored_queries(collection, field, ids, partition_names)
     if ranker is not None:
         strategy = _ranker_strategy(ranker)
         k = _int_arg(limit, "limit", 1, MAX_TOPK) + _int_arg(offset or 0, "offset", 0, MAX_TOPK)
@@ -332,13 +334,27 @@ def search(collection: Any, data: Any, *, anns_field: str | None = None, filter:
     return result
 
 
-def stored_queries(collection: Any, field: Any, ids: list) -> Any:
-    """The stored vectors of ``field`` for the primary keys ``ids``, as search data."""
+def stored_queries(collection: Any, field: Any, ids: list,
+                   partition_names: list[str] | None = None) -> Any:
+    """The stored vectors of ``field`` for the primary keys ``ids`` (looked up in the searched
+    partitions), as search data; the server's errors for empty, duplicate, mistyped or
+    missing keys."""
+    if not ids:
+        raise ParamError("`ids` value [] is illegal")
+    if len(set(ids)) != len(ids):
+        raise ParamError(f"duplicate IDs found in search request: {ids}")
+    pk_is_str = collection.schema.primary_field.dtype.name == "VARCHAR"
+    if any(isinstance(k, str) != pk_is_str for k in ids):
+        raise ParamError(f"primary key is {'varchar' if pk_is_str else 'int64'}, but IDs type "
+                         "mismatch")
     rows = np.asarray(collection.rows_of(ids), dtype=np.int64)
+    if partition_names:
+        inside = collection.mask("", None, partition_names)
+        rows = np.where((rows >= 0) & inside[np.maximum(rows, 0)], rows, -1)
     if (rows < 0).any():
-        missing = [ids[i] for i in np.flatnonzero(rows < 0)[:5]]
-        raise ParamError(f"search(ids=...): primary key(s) {missing} not found in collection "
-                         f"{collection.name!r}")
+        missing = [ids[i] for i in np.flatnonzero(rows < 0)[:10]]
+        raise ParamError(f"some of the provided primary key IDs do not exist: missing IDs "
+                         f"{missing} in collection {collection.name!r}")
     kind = field_kind(field.dtype)
     if kind == "sparse":
         if is_bm25_output(collection, field.name):
@@ -402,6 +418,10 @@ def _search_plain(collection: Any, data: Any, *, anns_field: str | None = None,
                   group_size: int | None = None, strict_group_size: bool = False) -> SearchResult:
     metric, params = split_search_params(search_params)
     offset = params.pop("offset", 0) if offset is None else offset
+    if not isinstance(limit, bool) and isinstance(limit, (int, np.integer)) and \
+            not 1 <= limit <= MAX_TOPK:   # the server's wording
+        raise ParamError(f"topk [{limit}] is invalid, it should be in range [1, {MAX_TOPK}], "
+                         f"but got {limit}")
     limit = _int_arg(limit, "limit", 1, MAX_TOPK)
     offset = _int_arg(offset or 0, "offset", 0, MAX_TOPK)
     if limit + offset > MAX_TOPK:

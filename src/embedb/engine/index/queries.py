@@ -18,7 +18,8 @@ def _check_count(n: int, field: str) -> None:
     if n == 0:
         raise ParamError(f"search data for field {field!r} is empty: pass at least one query vector")
     if n > MAX_NQ:
-        raise ParamError(f"too many query vectors for field {field!r}: {n} > {MAX_NQ}")
+        raise ParamError(f"nq [{n}] is invalid, nq (number of search vector per search request) "
+                         f"should be in range [1, {MAX_NQ}], but got {n} (field {field!r})")
 
 
 def dense_queries(data: Any, field: str, dtype: DataType, dim: int) -> np.ndarray:
