@@ -41,7 +41,9 @@ def test_missing_parent_directory(tmp_path):
 
 
 def test_unknown_database_name_rejected(tmp_path):
-    with pytest.raises(ParamError, match="db_name"):
+    from embedb.errors import DatabaseNotFoundError
+
+    with pytest.raises(DatabaseNotFoundError, match=r"database not found\[database=other\]"):
         MilvusClient(str(tmp_path / "x.db"), db_name="other")
 
 

@@ -251,7 +251,9 @@ def test_rename(client):
         client.rename_collection("new", "other")
     with milvus_raises(CollectionNotFoundError):
         client.rename_collection("missing", "x")
-    with milvus_raises(ParamError):
+    from embedb.errors import DatabaseNotFoundError
+
+    with milvus_raises(DatabaseNotFoundError):  # a missing target database, as the server
         client.rename_collection("new", "x", target_db="elsewhere")
 
 

@@ -28,6 +28,8 @@ class ErrorCode:
     READ_ONLY = 2002
     WRONG_PROCESS = 2003
     NOT_SUPPORTED = 3000  # merr.ErrOperationNotSupported
+    DATABASE_NOT_FOUND = 800  # merr.ErrDatabaseNotFound
+    DATABASE_INVALID_NAME = 802  # merr.ErrDatabaseInvalidName
 
 
 class MilvusException(Exception):
@@ -159,6 +161,13 @@ class IndexNotFoundError(MilvusException, KeyError):
 
 class AliasNotFoundError(MilvusException, KeyError):
     default_code = ErrorCode.ALIAS_NOT_FOUND
+
+    def __str__(self) -> str:
+        return MilvusException.__str__(self)
+
+
+class DatabaseNotFoundError(MilvusException, KeyError):
+    default_code = ErrorCode.DATABASE_NOT_FOUND
 
     def __str__(self) -> str:
         return MilvusException.__str__(self)

@@ -12,14 +12,17 @@ from .aliases import AliasesMixin
 from .analyzer import AnalyzerMixin
 from .base import ClientBase, LoadState
 from .collections import CollectionsMixin
+from .databases import DatabasesMixin, accept_db_name_keyword
 from .data import DataMixin, QueryIterator
 from .indexes import IndexMixin
 from .partitions import PartitionsMixin
 from .search import SearchMixin
 
 
+@accept_db_name_keyword
 class MilvusClient(
     CollectionsMixin,
+    DatabasesMixin,
     DataMixin,
     PartitionsMixin,
     AliasesMixin,

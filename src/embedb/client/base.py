@@ -184,10 +184,9 @@ class ClientBase(metaclass=abc.ABCMeta):
     ) -> None:
         # user/password/token/timeout have no meaning for a local database: accepted, ignored.
         self._db = None
-        if db_name not in ("", "default", None):
-            raise ParamError(
-                f"db_name {db_name!r}: embedb keeps one database per path; use db_name='' or 'default'"
-            )
+        if db_name is not None and not isinstance(db_name, str):
+            raise ParamError(f"db_name must be a str, got {type(db_name).__name__}")
+        self._db_name = db_name or "default"  # the Milvus database calls go to (use_database)
         read_only = kwargs.pop("read_only", False)
         if not isinstance(read_only, bool):
             raise ParamError(f"read_only must be a bool, got {type(read_only).__name__}")
@@ -198,6 +197,12 @@ class ClientBase(metaclass=abc.ABCMeta):
         from ..engine import Database  # the engine loads when a client opens, not at import
 
         self._db = Database.open(path, read_only=read_only)
+        if not self._db.has_database(self._db_name):  # as the server: connecting to a missing db fails
+            db, self._db = self._db, None
+            db.close()
+            from ..errors import DatabaseNotFoundError
+
+            raise DatabaseNotFoundError(f"database not found[database={self._db_name}]")
 
     # lifetime -----------------------------------------------------------------------------
     def close(self) -> None:
@@ -230,9 +235,21 @@ class ClientBase(metaclass=abc.ABCMeta):
     # helpers for the mixins ---------------------------------------------------------------
     @property
     def _database(self) -> Any:
+        """The engine catalog seen from the current Milvus database (client's ``db_name``, or a
+        call's ``db_name=`` keyword)."""
         if self._db is None:
             raise MilvusException("the client is closed; create a new MilvusClient to reconnect")
-        return self._db
+        name = self._current_db_name()
+        if name != "default" and not self._db.has_database(name):
+            from ..errors import DatabaseNotFoundError
+
+            raise DatabaseNotFoundError(f"database not found[database={name}]")
+        return self._db.namespace(name)
+
+    def _current_db_name(self) -> str:
+        from .databases import call_db_name
+
+        return call_db_name() or self._db_name
 
     def _collection(self, name: Any) -> Any:
         """The engine Collection behind a collection name or alias."""

@@ -86,6 +86,13 @@ class CollectionSource:
 class Collection:
     """One collection of a Database; all methods are thread-safe (the database's RLock)."""
 
+    db_name = "default"  # the Milvus database it belongs to (set by Database)
+
+    @property
+    def catalog_name(self) -> str:
+        """The name it is stored under in the catalog ("<db>/<name>" outside "default")."""
+        return self.name if self.db_name == "default" else f"{self.db_name}/{self.name}"
+
     def __init__(self, db: "Database", cid: int, name: str, info: dict[str, Any], partitions: dict[str, int]):
         self._db = db
         self._lock = db._lock
@@ -143,7 +150,7 @@ class Collection:
     def _save_info(self) -> None:
         self._db._check_writable()
         with self._db._storage.tx() as c:
-            self._db._storage.save_collection(c, self.id, self.name, self._info())
+            self._db._storage.save_collection(c, self.id, self.catalog_name, self._info())
 
     def save_meta(self) -> None:
         """Persist ``meta`` (durable and atomic when this returns)."""
@@ -306,7 +313,7 @@ class Collection:
             with storage.tx() as c:
                 storage.add_partition(c, self.id, name, pid)
                 self._next_pid = max(used | {pid}) + 1
-                storage.save_collection(c, self.id, self.name, self._info())
+                storage.save_collection(c, self.id, self.catalog_name, self._info())
             self._partitions[name] = pid
 
     def drop_partition(self, name: str) -> None:
@@ -754,8 +761,9 @@ class Collection:
             try:
                 hook(data_dir)
             except Exception as exc:  # an extension's files are a cache: never lose the rows for it
-                warnings.warn(f"collection {self.name!r}: checkpoint hook {hook!r} failed: {exc}", RuntimeWarning,
-                              stacklevel=2)
+                self._db._report_checkpoint_failure(exc, f"collection {self.name!r}: checkpoint hook "
+                                                    f"{getattr(hook, '__name__', hook)} failed ({exc}); its "
+                                                    "files are rebuilt from the rows when needed")
         manifest = self._manifest
         for name in [k for k in self._ext_files if not (data_dir / k).exists()]:
             del self._ext_files[name]  # files of dropped indexes

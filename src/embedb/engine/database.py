@@ -20,6 +20,8 @@ from ..errors import (
     AliasNotFoundError,
     AlreadyExistsError,
     CollectionNotFoundError,
+    DatabaseNotFoundError,
+    ErrorCode,
     ForeignProcessError,
     ParamError,
     ReadOnlyError,
@@ -39,6 +41,8 @@ from .lock import WriteLock
 from .storage import SQLITE_NAME, Storage
 
 CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024  # checkpoint once the log tail passes this size
+DEFAULT_DB = "default"
+MAX_DATABASES = 64  # rootCoord.maxDatabaseNum of the Milvus server
 _CONSISTENCY = {"strong": "Strong", "bounded": "Bounded", "session": "Session", "eventually": "Eventually",
                 "customized": "Customized"}
 
@@ -131,7 +135,9 @@ class Database:
             ):
                 break
         self._collections = collections
-        by_id = {c.id: c.name for c in self._collections.values()}
+        self._databases = {DEFAULT_DB: {"properties": {}, "created_at": 0, "id": 1},
+                           **self._storage.load_databases()}
+        by_id = {c.id: c.catalog_name for c in self._collections.values()}
         self._aliases: dict[str, str] = {a: by_id[cid] for a, cid in self._alias_ids.items() if cid in by_id}
         self._storage.remove_orphan_dirs(set(by_id))
 
@@ -139,10 +145,12 @@ class Database:
         cols, parts, aliases = self._storage.load_catalog()
         self._alias_ids = aliases
         collections: dict[str, Collection] = {}
-        for cid, name, info in cols:
+        for cid, key, info in cols:
+            db, name = split_key(key)
             coll = Collection(self, cid, name, info, parts.get(cid, {}))
+            coll.db_name = db
             coll._load()
-            collections[name] = coll
+            collections[key] = coll
         return collections
 
     def refresh(self) -> None:
@@ -250,16 +258,17 @@ class Database:
         self._log_bytes = 0
         self._storage.compact_sqlite()
 
-    def _report_checkpoint_failure(self, exc: BaseException) -> None:
-        """Warn once (until a checkpoint succeeds again) that a checkpoint failed."""
+    def _report_checkpoint_failure(self, exc: BaseException, what: str | None = None) -> None:
+        """Warn once (until a checkpoint succeeds in full again) that a checkpoint, or saving
+        an index's or posting lists' files in it, failed."""
         self._reported_in_pass = True
         if not self._checkpoint_failing:
             self._checkpoint_failing = True
-            warnings.warn(f"embedb: checkpoint of {str(self._root)!r} failed ({exc}); every "
-                          "acknowledged write is kept in the write log and the checkpoint is "
-                          "retried later", RuntimeWarning, stacklevel=5)
+            what = what or (f"checkpoint of {str(self._root)!r} failed ({exc}); every acknowledged "
+                            "write is kept in the write log and the checkpoint is retried later")
+            warnings.warn(f"embedb: {what}", RuntimeWarning, stacklevel=5)
 
-    def flush(self, name: str | None = None) -> None:
+    def flush(self, name: str | None = None, *, db: str = DEFAULT_DB) -> None:
         """Make everything durable and checkpoint (one collection, or all)."""
         with self._lock:
             self._check_open()
@@ -268,20 +277,25 @@ class Database:
             if name is None:
                 self._checkpoint_all()
             else:
-                self.get_collection(name)._checkpoint()
+                self.get_collection(name, db=db)._checkpoint()
 
     # ------------------------------------------------------------------ collections
     def create_collection(self, name: str, schema: CollectionSchema, *, properties: dict | None = None,
-                          consistency_level: str = "Bounded", num_partitions: int | None = None) -> Collection:
+                          consistency_level: str = "Bounded", num_partitions: int | None = None,
+                          db: str = DEFAULT_DB) -> Collection:
         with self._lock:
             self._check_writable()
+            self._check_database(db)
             _check_name(name, "collection")
             if not isinstance(schema, CollectionSchema):
                 raise SchemaError(f"schema must be a CollectionSchema, got {type(schema).__name__}")
-            if name in self._collections:
+            key = catalog_key(db, name)
+            if key in self._collections:
                 raise AlreadyExistsError(f"collection {name!r} already exists")
-            if name in self._aliases:
-                raise AlreadyExistsError(f"{name!r} is already an alias of collection {self._aliases[name]!r}")
+            if key in self._aliases:
+                raise AlreadyExistsError(f"{name!r} is already an alias of collection "
+                                         f"{split_key(self._aliases[key])[1]!r}")
+            self._check_collection_quota(db)
             schema = CollectionSchema.from_dict(schema.to_dict())  # our own copy
             schema.verify()
             for f in schema.fields:  # names reach file names and filters: Milvus rules
@@ -312,119 +326,233 @@ class Database:
             }
             storage = self._storage
             with storage.tx() as c:
-                cid = storage.add_collection(c, name, info)
+                cid = storage.add_collection(c, key, info)
                 for pname, pid in partitions.items():
                     storage.add_partition(c, cid, pname, pid)
             coll = Collection(self, cid, name, info, partitions)
-            self._collections[name] = coll
+            coll.db_name = db
+            self._collections[key] = coll
             return coll
 
-    def get_collection(self, name_or_alias: str) -> Collection:
+    def get_collection(self, name_or_alias: str, *, db: str = DEFAULT_DB) -> Collection:
         with self._lock:
             self._check_open()
-            coll = self._collections.get(name_or_alias)
-            if coll is None and name_or_alias in self._aliases:
-                coll = self._collections.get(self._aliases[name_or_alias])
+            key = catalog_key(db, name_or_alias)
+            coll = self._collections.get(key)
+            if coll is None and key in self._aliases:
+                coll = self._collections.get(self._aliases[key])
             if coll is None:
                 raise CollectionNotFoundError(f"collection {name_or_alias!r} does not exist")
             return coll
 
-    def has_collection(self, name: str) -> bool:
+    def has_collection(self, name: str, *, db: str = DEFAULT_DB) -> bool:
         with self._lock:
             self._check_open()
-            return name in self._collections
+            return catalog_key(db, name) in self._collections
 
-    def list_collections(self) -> list[str]:
+    def list_collections(self, *, db: str = DEFAULT_DB) -> list[str]:
         with self._lock:
             self._check_open()
-            return sorted(self._collections)
+            return sorted(c.name for c in self._collections.values() if c.db_name == db)
 
-    def drop_collection(self, name: str) -> None:
+    def drop_collection(self, name: str, *, db: str = DEFAULT_DB) -> None:
         """Drop a collection with its data, partitions and aliases (no-op if absent)."""
         with self._lock:
             self._check_writable()
-            coll = self._collections.get(name)
+            key = catalog_key(db, name)
+            coll = self._collections.get(key)
             if coll is None:
                 return
             storage = self._storage
             with storage.tx() as c:
                 storage.remove_collection(c, coll.id)
-            del self._collections[name]
-            self._aliases = {a: n for a, n in self._aliases.items() if n != name}
+            del self._collections[key]
+            self._aliases = {a: n for a, n in self._aliases.items() if n != key}
             coll.generation += 1
             coll._reset_rows()
             storage.remove_collection_files(coll.id)
 
-    def rename_collection(self, old: str, new: str) -> None:
+    def rename_collection(self, old: str, new: str, *, db: str = DEFAULT_DB,
+                          new_db: str | None = None) -> None:
+        """Rename a collection, possibly into another database (``new_db``); a collection
+        that moves to another database leaves its aliases behind (they are dropped)."""
         with self._lock:
             self._check_writable()
-            coll = self.get_collection_strict(old)
+            new_db = db if not new_db else new_db
+            self._check_database(new_db)
+            coll = self.get_collection_strict(old, db=db)
             _check_name(new, "collection")
-            if new in self._collections or new in self._aliases:
+            old_key, new_key = catalog_key(db, old), catalog_key(new_db, new)
+            if new_key in self._collections or new_key in self._aliases:
                 raise AlreadyExistsError(f"collection or alias {new!r} already exists")
+            if new_db != db:
+                self._check_collection_quota(new_db)
+            moved_aliases = [a for a, n in self._aliases.items() if n == old_key]
             storage = self._storage
             with storage.tx() as c:
-                storage.save_collection(c, coll.id, new, coll._info())
-            del self._collections[old]
-            coll.name = new
-            self._collections[new] = coll
-            self._aliases = {a: (new if n == old else n) for a, n in self._aliases.items()}
+                storage.save_collection(c, coll.id, new_key, coll._info())
+                if new_db != db:
+                    for a in moved_aliases:
+                        storage.remove_alias(c, a)
+            del self._collections[old_key]
+            coll.name, coll.db_name = new, new_db
+            self._collections[new_key] = coll
+            if new_db != db:
+                self._aliases = {a: n for a, n in self._aliases.items() if n != old_key}
+            else:
+                self._aliases = {a: (new_key if n == old_key else n) for a, n in self._aliases.items()}
 
-    def get_collection_strict(self, name: str) -> Collection:
+    def get_collection_strict(self, name: str, *, db: str = DEFAULT_DB) -> Collection:
         """A collection by its own name (not an alias)."""
-        coll = self._collections.get(name)
+        coll = self._collections.get(catalog_key(db, name))
         if coll is None:
             raise CollectionNotFoundError(f"collection {name!r} does not exist")
         return coll
 
     # ------------------------------------------------------------------ aliases
-    def create_alias(self, collection: str, alias: str) -> None:
+    def create_alias(self, collection: str, alias: str, *, db: str = DEFAULT_DB) -> None:
         with self._lock:
             self._check_writable()
-            coll = self.get_collection_strict(collection)
+            coll = self.get_collection_strict(collection, db=db)
             _check_name(alias, "alias")
-            if alias in self._collections:
+            key = catalog_key(db, alias)
+            if key in self._collections:
                 raise AlreadyExistsError(f"{alias!r} is a collection name and cannot be an alias")
-            if alias in self._aliases:
-                raise AlreadyExistsError(f"alias {alias!r} already exists (for collection {self._aliases[alias]!r})")
+            if key in self._aliases:
+                raise AlreadyExistsError(f"alias {alias!r} already exists (for collection "
+                                         f"{split_key(self._aliases[key])[1]!r})")
             with self._storage.tx() as c:
-                self._storage.set_alias(c, alias, coll.id)
-            self._aliases[alias] = coll.name
+                self._storage.set_alias(c, key, coll.id)
+            self._aliases[key] = coll.catalog_name
 
-    def drop_alias(self, alias: str) -> None:
+    def drop_alias(self, alias: str, *, db: str = DEFAULT_DB) -> None:
         """Drop an alias (no-op if absent, as on the server)."""
         with self._lock:
             self._check_writable()
-            if alias not in self._aliases:
+            key = catalog_key(db, alias)
+            if key not in self._aliases:
                 return
             with self._storage.tx() as c:
-                self._storage.remove_alias(c, alias)
-            del self._aliases[alias]
+                self._storage.remove_alias(c, key)
+            del self._aliases[key]
 
-    def alter_alias(self, collection: str, alias: str) -> None:
+    def alter_alias(self, collection: str, alias: str, *, db: str = DEFAULT_DB) -> None:
         with self._lock:
             self._check_writable()
-            coll = self.get_collection_strict(collection)
-            if alias not in self._aliases:
+            coll = self.get_collection_strict(collection, db=db)
+            key = catalog_key(db, alias)
+            if key not in self._aliases:
                 raise AliasNotFoundError(f"alias {alias!r} does not exist")
             with self._storage.tx() as c:
-                self._storage.set_alias(c, alias, coll.id)
-            self._aliases[alias] = coll.name
+                self._storage.set_alias(c, key, coll.id)
+            self._aliases[key] = coll.catalog_name
 
-    def describe_alias(self, alias: str) -> dict[str, str]:
+    def describe_alias(self, alias: str, *, db: str = DEFAULT_DB) -> dict[str, str]:
         with self._lock:
             self._check_open()
-            if alias not in self._aliases:
+            key = catalog_key(db, alias)
+            if key not in self._aliases:
                 raise AliasNotFoundError(f"alias {alias!r} does not exist")
-            return {"alias": alias, "collection_name": self._aliases[alias]}
+            return {"alias": alias, "collection_name": split_key(self._aliases[key])[1]}
 
-    def list_aliases(self, collection: str | None = None) -> list[str]:
+    def list_aliases(self, collection: str | None = None, *, db: str = DEFAULT_DB) -> list[str]:
         with self._lock:
             self._check_open()
             if collection:
-                self.get_collection_strict(collection)
-                return sorted(a for a, n in self._aliases.items() if n == collection)
-            return sorted(self._aliases)
+                target = self.get_collection_strict(collection, db=db).catalog_name
+                return sorted(split_key(a)[1] for a, n in self._aliases.items() if n == target)
+            return sorted(name for d, name in map(split_key, self._aliases) if d == db)
+
+    # ------------------------------------------------------------------ databases
+    def namespace(self, db: str = DEFAULT_DB) -> "Namespace":
+        """This database's catalog seen from one Milvus database: the collection and alias
+        methods without their ``db=`` argument."""
+        return Namespace(self, db)
+
+    def _check_database(self, name: str) -> None:
+        if name not in self._databases:
+            raise DatabaseNotFoundError(f"database not found[database={name}]")
+
+    def _check_collection_quota(self, db: str) -> None:
+        """``database.max.collections``, as the server enforces it at create time."""
+        limit = self._databases[db]["properties"].get("database.max.collections")
+        try:
+            limit = int(limit) if limit is not None else None
+        except ValueError:
+            return
+        if limit is not None and limit >= 0 and \
+                sum(c.db_name == db for c in self._collections.values()) >= limit:
+            raise ParamError(f"exceeded the limit number of collections[dbName={db}][limit={limit}]",
+                             code=ErrorCode.ALREADY_EXISTS)
+
+    def create_database(self, name: str, properties: dict[str, str] | None = None) -> None:
+        with self._lock:
+            self._check_writable()
+            check_database_name(name)
+            if name in self._databases:
+                raise AlreadyExistsError(f"database already exist: {name}")
+            if len(self._databases) >= MAX_DATABASES:
+                raise ParamError(f"database number ({len(self._databases)}) exceeds max configuration "
+                                 f"({MAX_DATABASES})", code=ErrorCode.ALREADY_EXISTS)
+            info = {"properties": dict(properties or {}), "created_at": now_ms(),
+                    "id": max(d.get("id", 1) for d in self._databases.values()) + 1}
+            with self._storage.tx() as c:
+                self._storage.save_database(c, name, info)
+            self._databases[name] = info
+
+    def drop_database(self, name: str) -> None:
+        """Drop an empty database; a missing one is not an error (as the server since 2.6.6)."""
+        with self._lock:
+            self._check_writable()
+            check_database_name(name)
+            if name == DEFAULT_DB:
+                raise ParamError("can not drop default database")
+            if name not in self._databases:
+                return
+            if any(c.db_name == name for c in self._collections.values()):
+                raise ParamError(f"database:{name} not empty, must drop all collections before drop database",
+                                 code=ErrorCode.ALREADY_EXISTS)
+            with self._storage.tx() as c:
+                self._storage.remove_database(c, name)
+            del self._databases[name]
+
+    def has_database(self, name: str) -> bool:
+        with self._lock:
+            self._check_open()
+            return name in self._databases
+
+    def list_databases(self) -> list[str]:
+        """``default`` first, then the others in the order they were created (as the server)."""
+        with self._lock:
+            self._check_open()
+            return sorted(self._databases, key=lambda n: (n != DEFAULT_DB, self._databases[n].get("id", 0), n))
+
+    def describe_database(self, name: str) -> dict[str, Any]:
+        """``{"name", "id", "created_at", "properties"}`` of a database."""
+        with self._lock:
+            self._check_open()
+            self._check_database(name)
+            info = self._databases[name]
+            return {"name": name, "id": info.get("id", 1), "created_at": info.get("created_at", 0),
+                    "properties": dict(info["properties"])}
+
+    def alter_database_properties(self, name: str, properties: dict[str, str] | None = None,
+                                  delete_keys: list[str] | None = None) -> None:
+        with self._lock:
+            self._check_writable()
+            self._check_database(name)
+            if not properties and not delete_keys:
+                raise ParamError("alter database requires either properties or deletekeys to modify or "
+                                 "delete keys, both cannot be empty", code=ErrorCode.ALREADY_EXISTS)
+            info = dict(self._databases[name])
+            props = dict(info["properties"])
+            props.update(properties or {})
+            for key in delete_keys or ():
+                props.pop(key, None)
+            info["properties"] = props
+            with self._storage.tx() as c:
+                self._storage.save_database(c, name, info)
+            self._databases[name] = info
 
     def __repr__(self) -> str:
         where = "memory" if self._root is None else str(self._root)
@@ -485,3 +613,56 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# ---------------------------------------------------------------------------------------------
+# databases: catalog keys and the per-database view
+def catalog_key(db: str, name: str) -> str:
+    """The name a collection or alias of database ``db`` is stored under in the catalog."""
+    return name if db == DEFAULT_DB else f"{db}/{name}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    db, sep, name = key.partition("/")
+    return (db, name) if sep else (DEFAULT_DB, key)
+
+
+def check_database_name(name: Any) -> None:
+    """Milvus's rules for database names (error code 802)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ParamError(f"database name should not be empty: invalid database name[database={name}]",
+                         code=ErrorCode.DATABASE_INVALID_NAME)
+    if len(name) > 255:
+        raise ParamError(f"the length of a database name must be less than 255 characters: invalid "
+                         f"database name[database={name}]", code=ErrorCode.DATABASE_INVALID_NAME)
+    if not (name[0].isascii() and (name[0].isalpha() or name[0] == "_")):
+        raise ParamError(f"the first character of a database name must be an underscore or letter: "
+                         f"invalid database name[database={name}]", code=ErrorCode.DATABASE_INVALID_NAME)
+    if not all(ch.isascii() and (ch.isalnum() or ch == "_") for ch in name):
+        raise ParamError(f"database name can only contain numbers, letters and underscores: invalid "
+                         f"database name[database={name}]", code=ErrorCode.DATABASE_INVALID_NAME)
+
+
+class Namespace:
+    """The collection and alias methods of a :class:`Database` bound to one Milvus database
+    (``db.namespace("sales").list_collections()``); everything else is the database's."""
+
+    _BOUND = frozenset({"create_collection", "get_collection", "has_collection", "list_collections",
+                        "drop_collection", "rename_collection", "get_collection_strict", "create_alias",
+                        "drop_alias", "alter_alias", "describe_alias", "list_aliases", "flush"})
+
+    def __init__(self, database: Database, db: str) -> None:
+        self.database = database
+        self.db_name = db
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.database, name)
+        if name in self._BOUND:
+            db = self.db_name
+
+            def bound(*args: Any, **kwargs: Any) -> Any:
+                kwargs.setdefault("db", db)
+                return attr(*args, **kwargs)
+
+            return bound
+        return attr

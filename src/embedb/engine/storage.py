@@ -403,6 +403,31 @@ class Storage:
             c.execute("DELETE FROM checkpoints WHERE cid=?", (cid,))
             c.execute("INSERT OR IGNORE INTO dropped(cid) VALUES(?)", (cid,))
 
+    # Databases (namespaces of collections) live in the meta table, which every format has, as
+    # "database/<name>" -> JSON; "default" needs no record. A collection or alias of another
+    # database is stored under "<db>/<name>" (names never contain "/"), so a database written
+    # before databases existed opens with everything in "default".
+    def load_databases(self) -> dict[str, dict]:
+        with self._lock:
+            try:
+                rows = list(self.conn.execute("SELECT key, value FROM meta WHERE key LIKE 'database/%'"))
+            except sqlite3.Error as exc:
+                raise self.catalog_error(exc) from None
+        out = {}
+        for key, value in rows:
+            try:
+                out[key[len("database/"):]] = json.loads(value)
+            except ValueError as exc:
+                raise StorageError(f"the catalog entry of database {key!r} in {self.db_file} is damaged "
+                                   f"({exc}); {RESTORE_HINT}") from None
+        return out
+
+    def save_database(self, c: sqlite3.Connection, name: str, info: dict) -> None:
+        c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (f"database/{name}", json.dumps(info)))
+
+    def remove_database(self, c: sqlite3.Connection, name: str) -> None:
+        c.execute("DELETE FROM meta WHERE key=?", (f"database/{name}",))
+
     def add_partition(self, c: sqlite3.Connection, cid: int, name: str, pid: int) -> None:
         c.execute("INSERT INTO partitions(cid, name, pid) VALUES(?, ?, ?)", (cid, name, pid))
 
