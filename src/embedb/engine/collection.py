@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import time
-import warnings
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
