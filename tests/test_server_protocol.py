@@ -163,16 +163,6 @@ def test_each_failed_call_logs_one_line_with_method_and_status(served, caplog):
     client.close()
 
 
-def test_database_names_in_headers_reach_the_client(served):
-    client = pymilvus.MilvusClient(uri=served)
-    assert "default" in client.list_databases()
-    client.create_collection("c", dimension=2)
-    in_default = pymilvus.MilvusClient(uri=served, db_name="default")
-    assert in_default.list_collections() == ["c"]
-    in_default.close()
-    client.close()
-
-
 def test_orm_and_async_clients(served):
     import asyncio
     import warnings
@@ -211,3 +201,27 @@ def test_orm_and_async_clients(served):
         return [h["id"] for h in res[0]]
 
     assert asyncio.run(run()) == [4, 3]
+
+
+def test_databases_through_the_wire(served):
+    client = pymilvus.MilvusClient(uri=served)
+    client.create_database("books", properties={"owner": "lib"})
+    assert sorted(client.list_databases()) == ["books", "default"]
+    assert client.describe_database("books")["owner"] == "lib"
+    client.create_collection("c", dimension=2)  # in default
+    books = pymilvus.MilvusClient(uri=served, db_name="books")  # dbname metadata on every call
+    assert books.list_collections() == []
+    books.create_collection("c", dimension=3)
+    books.insert("c", [{"id": 1, "vector": [1.0, 0.0, 0.0]}])
+    assert books.get_collection_stats("c")["row_count"] == 1
+    assert client.get_collection_stats("c")["row_count"] == 0
+    client.use_database("books")
+    assert client.describe_collection("c")["fields"][1]["params"]["dim"] == 3
+    with pytest.raises(PyMilvusError):
+        pymilvus.MilvusClient(uri=served, db_name="nope").list_collections()
+    books.drop_collection("c")
+    client.use_database("default")
+    client.drop_database("books")
+    assert client.list_databases() == ["default"]
+    books.close()
+    client.close()

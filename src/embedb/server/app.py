@@ -50,7 +50,7 @@ class MilvusServer:
             raise missing_dependency(exc.name or "grpcio", "serve") from None
         from ..client import MilvusClient
         from .auth import AuthInterceptor, Authenticator, load_users
-        from .servicer import ClientPool, MilvusServicer
+        from .servicer import MilvusServicer
 
         if not _is_loopback(host) and not allow_remote:
             raise ParamError(
@@ -67,7 +67,8 @@ class MilvusServer:
             log.warning(msg)
         self.host = host
         self.tls = bool(tls_cert)
-        self._pool = ClientPool(path, MilvusClient(path))  # the engine's lock error surfaces here
+        self.path = path
+        self._client = MilvusClient(path)  # the engine's lock error surfaces here
         try:
             interceptors = [AuthInterceptor(self.auth)] if self.auth.enabled else []
             workers = max_workers or min(32, (os.cpu_count() or 1) * 4)
@@ -77,7 +78,7 @@ class MilvusServer:
                 options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                          ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                          ("grpc.so_reuseport", 0)])
-            milvus_pb2_grpc.add_MilvusServiceServicer_to_server(MilvusServicer(self._pool), self._grpc)
+            milvus_pb2_grpc.add_MilvusServiceServicer_to_server(MilvusServicer(self._client), self._grpc)
             address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             if tls_cert:
                 with open(tls_key, "rb") as k, open(tls_cert, "rb") as c:
@@ -86,7 +87,7 @@ class MilvusServer:
             else:
                 self.port = self._grpc.add_insecure_port(address)
         except Exception:
-            self._pool.close()
+            self._client.close()
             raise
         self._stopped = threading.Event()
         self._closed = False
@@ -100,7 +101,7 @@ class MilvusServer:
 
     def start(self) -> "MilvusServer":
         self._grpc.start()
-        log.info("embedb serve: %s on %s", self._pool.uri, self.uri)
+        log.info("embedb serve: %s on %s", self.path, self.uri)
         return self
 
     def stop(self, grace: float | None = 5.0) -> None:
@@ -109,7 +110,7 @@ class MilvusServer:
             return
         self._closed = True
         self._grpc.stop(grace).wait()
-        self._pool.close()
+        self._client.close()
         self._stopped.set()
 
     def wait(self, timeout: float | None = None) -> bool:

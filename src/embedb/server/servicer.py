@@ -9,6 +9,7 @@ descriptor so every one of them returns the message type its caller expects.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import logging
 import re
@@ -16,7 +17,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from google.protobuf import message_factory
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, milvus_pb2_grpc, schema_pb2
@@ -34,6 +35,9 @@ RESPONSE_TYPES: dict[str, type] = {
     m.name: message_factory.GetMessageClass(m.output_type) for m in _SERVICE.methods}
 
 DEFAULT_DB = "default"
+# their request's db_name is the database they act on, not the one they run in
+_DATABASE_METHODS = frozenset({"CreateDatabase", "DropDatabase", "ListDatabases",
+                               "DescribeDatabase", "AlterDatabase"})
 _ITERATOR_TTL_S = 600.0
 _MAX_ITERATORS = 1024
 
@@ -46,13 +50,16 @@ def _respond(method: str, st: common_pb2.Status) -> Any:
 
 
 def rpc(fn: Callable) -> Callable:
-    """Run a handler; any exception becomes the error status of the method's response type."""
+    """Run a handler in the Milvus database the call names; any exception becomes the error
+    status of the method's response type."""
     method = fn.__name__
 
     @functools.wraps(fn)
     def handler(self: "MilvusServicer", request: Any, context: Any) -> Any:
         try:
-            return fn(self, request, context)
+            db = "" if method in _DATABASE_METHODS else database_of(request, context)
+            with in_database(self.client, db):
+                return fn(self, request, context)
         except Exception as exc:  # every failure is an answer, never a dropped connection
             st = from_exception(exc)
             if st.code == 1:
@@ -64,50 +71,44 @@ def rpc(fn: Callable) -> Callable:
     return handler
 
 
-class ClientPool:
-    """The embedded clients of one database path: one per Milvus database name."""
+def database_of(request: Any, context: Any) -> str:
+    """The database a call names: the request's ``db_name``, else the ``dbname`` metadata
+    pymilvus sends for a client made with ``db_name=`` (or after ``use_database``)."""
+    db = getattr(request, "db_name", "") or ""
+    if not db and context is not None:
+        for key, value in context.invocation_metadata() or ():
+            if key == "dbname" and value:
+                return value
+    return db
 
-    def __init__(self, uri: str, client: Any) -> None:
-        self.uri = uri
-        self.default = client
-        self._others: dict[str, Any] = {}
-        self._lock = threading.Lock()
 
-    def get(self, db_name: str) -> Any:
-        if not db_name or db_name == DEFAULT_DB:
-            return self.default
-        with self._lock:
-            client = self._others.get(db_name)
-            if client is None:
-                from ..client import MilvusClient
+@contextlib.contextmanager
+def in_database(client: Any, db: str) -> Iterator[None]:
+    """Run the client's calls of this thread in database ``db``: what its ``db_name=`` keyword
+    does for one call, for a whole handler (which may make several calls)."""
+    if not db or db == DEFAULT_DB:
+        yield
+        return
+    from ..client import databases
 
-                client = MilvusClient(self.uri, db_name=db_name)
-                self._others[db_name] = client
-            return client
-
-    def close(self) -> None:
-        with self._lock:
-            others, self._others = list(self._others.values()), {}
-        for c in others:
-            c.close()
-        self.default.close()
+    client.describe_database(db)  # DatabaseNotFoundError when there is none
+    previous = databases.call_db_name()
+    databases._call.db_name = db
+    try:
+        yield
+    finally:
+        databases._call.db_name = previous
 
 
 class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
-    def __init__(self, pool: ClientPool) -> None:
-        self._pool = pool
+    def __init__(self, client: Any) -> None:
+        self.client = client
         self._iterators: OrderedDict[str, tuple[Any, float]] = OrderedDict()
         self._iter_lock = threading.Lock()
 
     # helpers -------------------------------------------------------------------------------
     def _client(self, request: Any, context: Any) -> Any:
-        db = getattr(request, "db_name", "") or ""
-        if not db and context is not None:
-            for key, value in context.invocation_metadata() or ():
-                if key == "dbname" and value:
-                    db = value
-                    break
-        return self._pool.get(db)
+        return self.client
 
     @staticmethod
     def _schema(client: Any, name: str) -> Any:
@@ -134,52 +135,35 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
         return milvus_pb2.AllocTimestampResponse(status=OK, timestamp=int(time.time() * 1000) << 18)
 
     # databases -----------------------------------------------------------------------------
-    def _database_call(self, method: str, name: str, *args: Any) -> Any:
-        fn = getattr(self._pool.default, name, None)
-        if fn is None:
-            raise _Unsupported(method)
-        return fn(*args)
-
     @rpc
     def CreateDatabase(self, request, context):
-        props = schema.kv_dict(request.properties) or None
-        args = (request.db_name,) + ((props,) if props else ())
-        self._database_call("CreateDatabase", "create_database", *args)
+        self.client.create_database(request.db_name, schema.kv_dict(request.properties) or None)
         return OK
 
     @rpc
     def DropDatabase(self, request, context):
-        self._database_call("DropDatabase", "drop_database", request.db_name)
+        self.client.drop_database(request.db_name)
         return OK
 
     @rpc
     def ListDatabases(self, request, context):
-        names = self._database_call("ListDatabases", "list_databases") \
-            if hasattr(self._pool.default, "list_databases") else [DEFAULT_DB]
-        return milvus_pb2.ListDatabasesResponse(status=OK, db_names=list(names))
+        return milvus_pb2.ListDatabasesResponse(status=OK, db_names=list(self.client.list_databases()))
 
     @rpc
     def DescribeDatabase(self, request, context):
         name = request.db_name or DEFAULT_DB
-        if hasattr(self._pool.default, "describe_database"):
-            d = dict(self._pool.default.describe_database(name))
-        elif name == DEFAULT_DB:
-            d = {"name": DEFAULT_DB}
-        else:
-            raise _Unsupported("DescribeDatabase")
-        props = {k: v for k, v in d.items() if k not in ("name", "db_name", "id", "created_timestamp")}
+        props = dict(self.client.describe_database(name))
+        props.pop("name", None)
         return milvus_pb2.DescribeDatabaseResponse(
-            status=OK, db_name=d.get("name", name), dbID=int(d.get("id") or 0),
+            status=OK, db_name=name,
             properties=[common_pb2.KeyValuePair(key=str(k), value=str(v)) for k, v in props.items()])
 
     @rpc
     def AlterDatabase(self, request, context):
         if request.delete_keys:
-            self._database_call("AlterDatabase", "drop_database_properties", request.db_name,
-                                list(request.delete_keys))
+            self.client.drop_database_properties(request.db_name, list(request.delete_keys))
         if request.properties:
-            self._database_call("AlterDatabase", "alter_database_properties", request.db_name,
-                                schema.kv_dict(request.properties))
+            self.client.alter_database_properties(request.db_name, schema.kv_dict(request.properties))
         return OK
 
     # collections ---------------------------------------------------------------------------
@@ -324,7 +308,7 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
 
     @rpc
     def GetCompactionState(self, request, context):
-        state = self._pool.default.get_compaction_state(int(request.compactionID))
+        state = self.client.get_compaction_state(int(request.compactionID))
         code = common_pb2.Completed if state == "Completed" else common_pb2.UndefiedState
         return milvus_pb2.GetCompactionStateResponse(status=OK, state=code,
                                                      completedPlanNo=1 if state == "Completed" else 0)
