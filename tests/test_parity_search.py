@@ -146,10 +146,12 @@ def test_query_group_by_aggregates_match_reference(client):
     total = client.query("t", "", output_fields=["sum(price)", "count(*)"])
     assert total == [{"sum(price)": sum(r["price"] for r in client.rows), "count(*)": N}]
     top = client.query("t", "", group_by_fields=["price"], output_fields=["price", "count(*)"],
-                       order_by_fields=[{"field": "count(*)", "order": "desc"}], limit=2)
-    counts = sorted({r["price"]: sum(x["price"] == r["price"] for x in client.rows)
-                     for r in client.rows}.values(), reverse=True)
-    assert [g["count(*)"] for g in top] == counts[:2]
+                       order_by_fields=[{"field": "price", "order": "desc"}], limit=2)
+    prices = sorted({r["price"] for r in client.rows}, reverse=True)[:2]
+    assert [g["price"] for g in top] == prices
+    assert [g["count(*)"] for g in top] == [sum(r["price"] == p for r in client.rows) for p in prices]
+    with pytest.raises(ParamError, match="ORDER BY can only reference GROUP BY columns"):
+        client.query("t", "", output_fields=["sum(price)"], order_by_fields="price", limit=3)
     with pytest.raises(ParamError, match="neither"):
         client.query("t", "", group_by_fields=["color"], output_fields=["price"])
 
@@ -240,11 +242,46 @@ def test_order_by_json_path_and_dynamic_key():
         rows = [{"id": i, "v": [float(i), 0.0], "meta": {} if a is None else {"age": a},
                  "rank": 10 - i} for i, a in enumerate(ages)]
         c.insert("j", rows)
-        got = c.query("j", "", order_by_fields='meta["age"]:asc', limit=10)
-        # numbers first, then strings, missing (NULL) last; ties by primary key
-        assert [r["id"] for r in got] == [2, 4, 0, 3, 5, 1]
-        got = c.query("j", "", order_by_fields=[{"field": "rank", "order": "asc"}], limit=3)
-        assert [r["id"] for r in got] == [5, 4, 3]
-        hits = c.search("j", [[0.0, 0.0]], limit=6, order_by_fields=[{"field": "meta['age']",
-                                                                     "order": "desc"}])
-        assert [h["id"] for h in hits[0]][:3] == [5, 3, 0]
+        q = [[0.0, 0.0]]
+        hits = c.search("j", q, limit=6, order_by_fields='meta["age"]:asc')
+        # numbers first, then strings, missing (NULL) last; ties keep the distance order
+        assert [h["id"] for h in hits[0]] == [2, 4, 0, 3, 5, 1]
+        hits = c.search("j", q, limit=6, order_by_fields=[{"field": "meta['age']", "order": "desc"}])
+        assert [h["id"] for h in hits[0]] == [1, 5, 3, 0, 2, 4]      # DESC: NULLs first
+        hits = c.search("j", q, limit=3, order_by_fields=[{"field": "rank", "order": "asc"}])
+        assert [h["id"] for h in hits[0]] == [2, 1, 0]               # a dynamic key
+        # the server orders query results by schema fields only
+        for field in ('meta["age"]', "rank"):
+            with pytest.raises(ParamError, match="does not exist in collection schema"):
+                c.query("j", "", order_by_fields=[{"field": field}], limit=3)
+        with pytest.raises(ParamError, match="has type JSON which is not sortable"):
+            c.query("j", "", order_by_fields="meta", limit=3)
+        with pytest.raises(ParamError, match="has unsortable type FloatVector"):
+            c.search("j", q, limit=3, order_by_fields=[{"field": "v"}])
+        with pytest.raises(ParamError, match="'field' key is required"):
+            c.search("j", q, limit=3, order_by_fields=[{"order": "asc"}])
+
+
+def test_order_by_nulls_directions_and_limits(client):
+    key = lambda r: r["id"]  # noqa: E731
+    rows = sorted(client.rows, key=key)
+    with_w = [r for r in rows if r["w"] is not None]
+    nulls = [r["id"] for r in rows if r["w"] is None]
+
+    def ids(order):
+        return [r["id"] for r in client.query("t", "", output_fields=["w"], order_by_fields=order,
+                                                limit=N)]
+    asc = [r["id"] for r in sorted(with_w, key=lambda r: r["w"])]
+    desc = [r["id"] for r in sorted(with_w, key=lambda r: -r["w"])]
+    assert ids([{"field": "w", "order": "ASCENDING"}]) == asc + nulls       # NULLS LAST
+    assert ids([{"field": "w", "order": "Desc"}]) == nulls + desc          # NULLS FIRST
+    assert ids(["w:asc:nulls_first"]) == nulls + asc
+    assert ids(["w:desc:nulls_last"]) == desc + nulls
+    with pytest.raises(ParamError, match="ORDER BY requires explicit limit"):
+        client.query("t", "", order_by_fields="w")
+    with pytest.raises(ParamError, match="invalid order direction 'up' for field 'w', must be"):
+        client.query("t", "", order_by_fields=[{"field": "w", "order": "up"}], limit=2)
+    with pytest.raises(ParamError, match="ORDER BY with iterator is not supported"):
+        client.query_iterator("t", order_by_fields="w")
+    with pytest.raises(ParamError, match="order_by is not supported when using search iterator"):
+        client.search_iterator("t", [client.rows[0]["v"]], order_by_fields="w")

@@ -197,6 +197,8 @@ class DataMixin:
             return QueryResult([])
         plain, aggs = query_ops.parse_aggregates(output_fields)
         grouped = bool(group_by) or any(a.label != "count(*)" for a in aggs)
+        if order_by and not grouped and limit is None:
+            raise ParamError("ORDER BY requires explicit limit")
         if not grouped and not order_by:
             rows = coll.query(filter, filter_params=filter_params,
                               output_fields=output_fields or ["*"], limit=limit, offset=offset,
@@ -232,6 +234,8 @@ class DataMixin:
             raise ParamError(f"limit must be -1 (no limit) or an int >= 0, got {limit!r}")
         offset = _check_count(kwargs.pop("offset", 0) or 0, "offset", 0)
         filter_params = _check_filter_params(kwargs.pop("filter_params", None))
+        if kwargs.get("order_by_fields") or kwargs.get("order_by"):
+            raise ParamError("ORDER BY with iterator is not supported")
         warn_unknown("query_iterator", set(kwargs) - _IGNORED_QUERY_KW)
         output_fields = _check_output_fields(output_fields)
         partitions = as_name_list(partition_names, "partition_names")

@@ -36,7 +36,7 @@ def _search_extras(kwargs: dict, search_params: dict | None) -> dict:
     if order is None and isinstance(search_params, dict):
         order = search_params.get("order_by_fields")
     if order:
-        out["order_by"] = parse_order_by(order)
+        out["order_by"] = parse_order_by(order, "search")
     fields = kwargs.pop("group_by_fields", None)
     if fields is not None:
         if not isinstance(fields, list):
@@ -111,6 +111,8 @@ class SearchMixin:
 
         if kwargs.get("offset"):
             raise ParamError("Offset is not supported for search_iterator (as Search Iterator V2)")
+        if kwargs.get("order_by_fields") or kwargs.get("order_by"):
+            raise ParamError("order_by is not supported when using search iterator")
         kwargs.pop("offset", None)
         limit = to_python(limit) if limit is not None else -1
         opts = _split_kwargs(kwargs, ("filter_params", "external_filter_func"), "search_iterator")

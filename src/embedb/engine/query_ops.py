@@ -2,16 +2,18 @@
 aggregates ``count(*)``, ``count(f)``, ``sum(f)``, ``avg(f)``, ``min(f)``, ``max(f)``.
 
 Ordering ranks each named column once (``np.unique``), then sorts all rows with one
-``np.lexsort``; ties keep ascending primary key, NULLs sort last in either direction. Grouping
+``np.lexsort``; ties keep ascending primary key; NULLs come last ascending and first
+descending unless ``:nulls_first`` / ``:nulls_last`` says otherwise (the server's rules).
+Queries order by schema scalar fields; searches also by JSON paths and dynamic keys. Grouping
 turns each key column into integer codes, combines them into one group id per row and reduces
-each aggregate with ``np.bincount`` / ``ufunc.reduceat`` over the rows sorted by group.
+each aggregate with ``np.bincount`` over the rows sorted by group.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -30,9 +32,19 @@ class Aggregate:
     label: str       # the output key, e.g. "sum(price)"
 
 
-def parse_order_by(value: Any) -> list[tuple[str, bool]]:
-    """``"price:desc,id"``, ``["price:desc"]`` or ``[{"field": "price", "order": "desc"}]`` ->
-    ``[(field, descending)]``."""
+class OrderKey(NamedTuple):
+    field: str
+    desc: bool
+    nulls_first: bool   # default: NULLS LAST ascending, NULLS FIRST descending (the server's)
+
+
+_DIRECTIONS = {"asc": False, "ascending": False, "desc": True, "descending": True}
+
+
+def parse_order_by(value: Any, where: str = "query") -> list[OrderKey]:
+    """``"price:desc,id"``, ``["price:desc:nulls_last"]`` or
+    ``[{"field": "price", "order": "desc"}]`` -> order keys. ``where`` ("query" or "search")
+    picks the server's wording of the errors, which differs between the two."""
     if value is None or value == "" or value == []:
         return []
     items: list[Any]
@@ -44,21 +56,33 @@ def parse_order_by(value: Any) -> list[tuple[str, bool]]:
         raise ParamError(f"order_by_fields must be a str or a list, got {type(value).__name__}")
     out = []
     for item in items:
+        nulls = None
         if isinstance(item, dict):
             name, direction = item.get("field"), str(item.get("order", "asc"))
+            if where == "search" and not name:   # pymilvus's own check on the search path
+                raise ParamError("Invalid order_by_fields item: 'field' key is required and "
+                                 "cannot be empty")
         elif isinstance(item, str):
-            name, _, direction = item.strip().partition(":")
+            name, _, rest = item.strip().partition(":")
+            direction, _, nulls = rest.partition(":")
             direction = direction or "asc"
         else:
-            raise ParamError(f"order_by_fields items must be 'field[:asc|desc]' or "
-                             f"{{'field': ..., 'order': ...}}, got {item!r}")
-        direction = direction.strip().lower()
-        if not isinstance(name, str) or not name.strip():
-            raise ParamError("order_by_fields: an item has no field name")
-        if direction not in ("asc", "desc"):
-            raise ParamError(f"order_by_fields: direction of {name!r} must be 'asc' or 'desc', "
-                             f"got {direction!r}")
-        out.append((name.strip(), direction == "desc"))
+            raise ParamError(f"Invalid order_by_fields item format, expect dict with 'field' and "
+                             f"'order' keys, got {type(item)}")
+        name = (name or "").strip() if isinstance(name, str) else name
+        if not isinstance(name, str) or not name:
+            raise ParamError(f"order_by field '{name or ''}' does not exist in collection schema")
+        key = direction.strip().lower()
+        if key not in _DIRECTIONS:
+            expect = "expected" if where == "search" else "must be"
+            raise ParamError(f"invalid order direction '{direction}' for field '{name}', "
+                             f"{expect} 'asc' or 'desc'")
+        desc = _DIRECTIONS[key]
+        nulls = (nulls or "").strip().lower()
+        if nulls not in ("", "nulls_first", "nulls_last"):
+            raise ParamError(f"invalid nulls ordering '{nulls}' for field '{name}', expected "
+                             "'nulls_first' or 'nulls_last'")
+        out.append(OrderKey(name, desc, nulls == "nulls_first" if nulls else desc))
     return out
 
 
@@ -102,28 +126,64 @@ _PATH_RE = re.compile(r"""^\s*([A-Za-z_$][A-Za-z0-9_]*)((?:\s*\[\s*(?:"[^"]*"|'[
 _KEY_RE = re.compile(r"""\[\s*(?:"([^"]*)"|'([^']*)'|(-?\d+))\s*\]""")
 
 
-def _order_codes(collection: Any, name: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ranks for one order-by key: a scalar field, a JSON path (``meta["age"]``) or a dynamic
-    key. JSON values rank numbers before strings before anything else; absent is NULL."""
+# Milvus's display names of the types, as its order_by errors print them
+_TYPE_NAMES = {"BOOL": "Bool", "INT8": "Int8", "INT16": "Int16", "INT32": "Int32",
+               "INT64": "Int64", "FLOAT": "Float", "DOUBLE": "Double", "VARCHAR": "VarChar",
+               "STRING": "String", "JSON": "JSON", "ARRAY": "Array", "GEOMETRY": "Geometry",
+               "TIMESTAMPTZ": "Timestamptz", "FLOAT_VECTOR": "FloatVector",
+               "BINARY_VECTOR": "BinaryVector", "FLOAT16_VECTOR": "Float16Vector",
+               "BFLOAT16_VECTOR": "BFloat16Vector", "SPARSE_FLOAT_VECTOR": "SparseFloatVector",
+               "INT8_VECTOR": "Int8Vector"}
+
+
+def check_order_by(collection: Any, order_by: list[OrderKey], where: str = "query") -> None:
+    """The server's checks of order-by keys: queries sort by schema scalar fields only;
+    searches also by JSON paths (``meta["age"]``) and dynamic keys."""
+    for key in order_by:
+        _order_source(collection, key.field, where)
+
+
+def _order_source(collection: Any, name: str, where: str) -> tuple[Any, str, list]:
+    missing = ParamError(f"order_by field '{name}' does not exist in collection schema")
     m = _PATH_RE.match(name)
     if m is None:
-        raise ParamError(f"order_by_fields: {name!r} is not a field name or JSON path")
+        raise missing
     base, path = m.group(1), m.group(2)
     f = collection.schema.field(base)
-    if f is not None and not path:
-        _scalar_field(collection, base, "order_by_fields", _GROUPABLE)
+    if path and where != "search":
+        raise missing   # the server orders query results by schema fields only
+    if f is None:
+        if where != "search" or not collection.schema.enable_dynamic_field:
+            raise missing
+        return None, base, _path_keys(path)
+    if path and f.dtype.name == "JSON":
+        return f, base, _path_keys(path)
+    if path or f.dtype.name not in _GROUPABLE:
+        tname = _TYPE_NAMES.get(f.dtype.name, f.dtype.name)
+        if where == "search":
+            raise ParamError(f"order_by field '{name}' has unsortable type {tname}; supported "
+                             "types: bool, int8/16/32/64, float, double, string, varchar; for "
+                             "JSON fields use path syntax like field[\"key\"]")
+        raise ParamError(f"order_by field '{name}' has type {tname} which is not sortable")
+    return f, base, []
+
+
+def _path_keys(path: str) -> list:
+    return [int(num) if num else (dq or sq) for dq, sq, num in _KEY_RE.findall(path)]
+
+
+def _order_codes(collection: Any, name: str, rows: np.ndarray,
+                 where: str = "query") -> tuple[np.ndarray, np.ndarray]:
+    """Ranks for one order-by key: a scalar field, a JSON path (``meta["age"]``) or a dynamic
+    key. JSON values rank numbers before strings before anything else; absent is NULL."""
+    f, base, keys = _order_source(collection, name, where)
+    if f is not None and f.dtype.name != "JSON":
         return _codes(collection.source.column(base), rows)
-    keys: list[Any] = [int(num) if num else (dq or sq) for dq, sq, num in _KEY_RE.findall(path)]
     if f is not None:
-        if f.dtype.name != "JSON":
-            raise ParamError(f"order_by_fields: {name!r}: only JSON fields take a path")
         values = collection.source.column(base).values[rows]
-    elif collection.schema.enable_dynamic_field:
+    else:
         values = [d.get(base) if isinstance(d, dict) else None
                   for d in collection.source.column("$meta").values[rows]]
-    else:
-        raise ParamError(f"order_by_fields: field {base!r} does not exist in collection "
-                         f"{collection.name!r}")
     out = []
     for v in values:
         for k in keys:
@@ -153,8 +213,9 @@ def _order_codes(collection: Any, name: str, rows: np.ndarray) -> tuple[np.ndarr
     return codes, valid
 
 
-def order_rows(collection: Any, rows: np.ndarray, order_by: list[tuple[str, bool]]) -> np.ndarray:
-    """``rows`` sorted by the ``order_by`` fields (NULLs last), ties by ascending primary key."""
+def order_rows(collection: Any, rows: np.ndarray, order_by: list[OrderKey]) -> np.ndarray:
+    """``rows`` sorted by the ``order_by`` keys, ties by ascending primary key."""
+    check_order_by(collection, order_by)
     if not order_by or len(rows) < 2:
         return rows
     pks = np.asarray(collection.pk_values(rows))
@@ -162,21 +223,20 @@ def order_rows(collection: Any, rows: np.ndarray, order_by: list[tuple[str, bool
                              tie=np.unique(pks, return_inverse=True)[1].reshape(-1))]
 
 
-def order_values(collection: Any, rows: np.ndarray, order_by: list[tuple[str, bool]],
-                 tie: np.ndarray | None = None) -> np.ndarray:
-    """The permutation that sorts ``rows`` by the ``order_by`` fields (NULLs last); ties by
-    ``tie`` (default: the current order)."""
+def order_values(collection: Any, rows: np.ndarray, order_by: list[OrderKey],
+                 tie: np.ndarray | None = None, where: str = "query") -> np.ndarray:
+    """The permutation that sorts ``rows`` by the ``order_by`` keys; ties by ``tie`` (default:
+    the current order)."""
     keys = [np.arange(len(rows)) if tie is None else tie]
-    for name, desc in reversed(order_by):
-        code, valid = _order_codes(collection, name, rows)
-        code = -code if desc else code
-        keys.append(code)
-        keys.append(~valid)          # NULLs after every value (the more significant key)
+    for key in reversed(order_by):
+        code, valid = _order_codes(collection, key.field, rows, where)
+        keys.append(-code if key.desc else code)
+        keys.append(valid if key.nulls_first else ~valid)   # the more significant key
     return np.lexsort(keys)
 
 
 def group_query(collection: Any, rows: np.ndarray, group_by: list[str], aggs: list[Aggregate],
-                plain: list[str], order_by: list[tuple[str, bool]], limit: int | None,
+                plain: list[str], order_by: list[OrderKey], limit: int | None,
                 offset: int) -> list[dict]:
     """One dict per group: the group's key fields plus each aggregate."""
     for name in plain:
@@ -185,6 +245,10 @@ def group_query(collection: Any, rows: np.ndarray, group_by: list[str], aggs: li
                              "aggregate such as count(*), sum(f), avg(f), min(f), max(f)")
     for name in group_by:
         _scalar_field(collection, name, "group_by_fields", _GROUPABLE)
+    for key in order_by:
+        if key.field not in group_by:
+            raise ParamError(f"ORDER BY can only reference GROUP BY columns: "
+                             f"{key.field!r} is not one of {list(group_by)}")
     for a in aggs:
         if a.field != "*":
             allowed = _NUMERIC if a.op in ("sum", "avg") else _GROUPABLE
@@ -210,15 +274,11 @@ def group_query(collection: Any, rows: np.ndarray, group_by: list[str], aggs: li
         values = _aggregate(collection, a, srows, sgid, starts, n_groups)
         for d, v in zip(out, values):
             d[a.label] = v
-    if order_by:
-        for name, _ in order_by:
-            if name not in group_by and name not in {a.label for a in aggs}:
-                raise ParamError(f"order_by_fields: {name!r} is not a group key or aggregate of "
-                                 "this grouped query")
-        for name, desc in reversed(order_by):   # stable sorts, least significant key first
-            present = [d for d in out if d[name] is not None]
-            present.sort(key=lambda d: d[name], reverse=desc)
-            out = present + [d for d in out if d[name] is None]
+    for key in reversed(order_by):   # stable sorts, least significant key first
+        present = [d for d in out if d[key.field] is not None]
+        present.sort(key=lambda d: d[key.field], reverse=key.desc)
+        nulls = [d for d in out if d[key.field] is None]
+        out = nulls + present if key.nulls_first else present + nulls
     stop = None if limit is None else offset + limit
     return out[offset:stop]
 

@@ -304,11 +304,11 @@ def search(collection: Any, data: Any, *, anns_field: str | None = None, filter:
            partition_names: list[str] | None = None, offset: int | None = None,
            round_decimal: int = -1, group_by_field: str | None = None, group_size: int | None = None,
            strict_group_size: bool = False, ids: list | None = None,
-           order_by: list[tuple[str, bool]] | None = None, ranker: Any = None) -> SearchResult:
+           order_by: list | None = None, ranker: Any = None) -> SearchResult:
     """``MilvusClient.search`` on one engine collection (see docs/search.md).
 
     ``ids``: search with the stored vectors of these primary keys (one query each) instead of
-    ``data``. ``order_by``: ``[(field, descending)]`` re-orders each query's hits by scalar
+    ``data``. ``order_by``: ``query_ops.OrderKey``s that re-order each query's hits by scalar
     fields. ``ranker``: an rrf / weighted ranker applied to the single result list.
     """
     if ids is not None:
@@ -394,10 +394,12 @@ def _rerank_single(collection, result, strategy, search_params, anns_field, limi
     return _order_hits(collection, out, order_by) if order_by else out
 
 
-def _order_hits(collection: Any, result: SearchResult, order_by: list[tuple[str, bool]]):
-    """Each query's hits re-ordered by the ``order_by`` fields (ties keep the score order)."""
-    from .query_ops import order_values
+def _order_hits(collection: Any, result: SearchResult, order_by: list):
+    """Each query's hits re-ordered by the ``order_by`` keys (scalar fields, JSON paths, dynamic
+    keys; ties keep the score order)."""
+    from .query_ops import check_order_by, order_values
 
+    check_order_by(collection, order_by, "search")
     pk_name = collection.schema.primary_field.name
     out = []
     for hits in result:
@@ -405,7 +407,7 @@ def _order_hits(collection: Any, result: SearchResult, order_by: list[tuple[str,
             out.append(hits)
             continue
         rows = np.asarray(collection.rows_of([h[pk_name] for h in hits]), dtype=np.int64)
-        order = order_values(collection, rows, order_by)
+        order = order_values(collection, rows, order_by, where="search")
         out.append(Hits([hits[i] for i in order]))
     return SearchResult(out)
 
