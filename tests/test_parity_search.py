@@ -172,10 +172,26 @@ def test_upsert_field_ops(client):
     assert got[1]["tags"] == rows[1]["tags"] + [7, 8] and got[1]["price"] == rows[1]["price"]
     assert got[2]["tags"] == rows[2]["tags"] + [0, 2]
     assert got[3]["tags"] == [x for x in rows[3]["tags"] if x != 0]
-    with pytest.raises(ParamError, match="not an ARRAY"):
-        client.upsert("t", [{"id": 1, "price": 3}], field_ops={"price": "array_append"})
-    with pytest.raises(ParamError, match="unknown field_op"):
-        client.upsert("t", [{"id": 1, "tags": [1]}], field_ops={"tags": "prepend"})
+    # a row without payload keeps its stored array
+    client.upsert("t", [{"id": 4, "tags": None}, {"id": 5, "tags": [9]}],
+                  field_ops={"tags": "array_append"})
+    got = {r["id"]: r["tags"] for r in client.query("t", "id in [4, 5]", output_fields=["tags"])}
+    assert got == {4: rows[4]["tags"], 5: rows[5]["tags"] + [9]}
+    # the server's errors; nothing is written
+    before = client.query("t", "id == 1", output_fields=["tags", "price"])
+    for ops, row, message in [
+        ({"price": "array_append"}, {"id": 1, "price": 3},
+         'op ARRAY_APPEND requires Array field, but field "price" is Int64'),
+        ({"id": "array_remove"}, {"id": 1}, "is the primary key and cannot carry"),
+        ({"nope": "array_append"}, {"id": 1, "nope": [1]}, "nope"),
+        ({"tags": "array_append"}, {"id": 1}, 'field "tags" not present in fields_data'),
+        ({"tags": "prepend"}, {"id": 1, "tags": [1]}, "unknown field_op"),
+        ({"tags": "array_append"}, {"id": 1, "tags": list(range(16))},
+         "array length 20 exceeds max_capacity 16"),
+    ]:
+        with pytest.raises(ParamError, match=message):
+            client.upsert("t", [row], field_ops=ops)
+    assert client.query("t", "id == 1", output_fields=["tags", "price"]) == before
 
 
 def test_search_iterator_options(client):

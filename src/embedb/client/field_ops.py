@@ -16,6 +16,16 @@ from ..errors import DataError, ParamError
 _NAMES = {0: "replace", 1: "array_append", 2: "array_remove"}
 
 
+def _same(x: Any) -> Any:
+    return (type(x) is bool, x)   # True and 1 are different elements
+
+
+def _as_float32(x: Any) -> Any:
+    import numpy as np
+
+    return float(np.float32(x))
+
+
 def normalize_field_ops(field_ops: Any) -> dict[str, str]:
     """``{field: op}`` in any pymilvus form -> ``{field: "array_append" | "array_remove"}``
     (replace entries dropped)."""
@@ -48,13 +58,24 @@ def normalize_field_ops(field_ops: Any) -> dict[str, str]:
 
 def apply_field_ops(coll: Any, rows: list[dict], ops: dict[str, str]) -> list[dict]:
     """Rows with each op field replaced by its merged array (stored value op given value)."""
+    from ..engine.query_ops import _TYPE_NAMES
+
     schema = coll.schema
-    for name in ops:
-        f = schema.field(name)
-        if f is None or f.dtype.name != "ARRAY":
-            raise ParamError(f"field_ops: field {name!r} is not an ARRAY field of collection "
-                             f"{coll.name!r}; array_append/array_remove apply to ARRAY fields")
     pk = schema.primary_field.name
+    for name, kind in ops.items():   # the server's checks and wording
+        f = schema.field(name)
+        if f is None:
+            raise ParamError(f"partial-update op targets field \"{name}\", which does not exist "
+                             f"in collection {coll.name!r}")
+        if name == pk:
+            raise ParamError(f"field \"{name}\" is the primary key and cannot carry a "
+                             "partial-update op")
+        if f.dtype.name != "ARRAY":
+            raise ParamError(f"op {kind.upper()} requires Array field, but field \"{name}\" is "
+                             f"{_TYPE_NAMES.get(f.dtype.name, f.dtype.name)}")
+        if not any(name in r for r in rows):
+            raise ParamError(f"partial-update op targets field \"{name}\" not present in "
+                             "fields_data")
     for i, r in enumerate(rows):
         if pk not in r:
             raise DataError(f"row {i}, field {pk!r}: field_ops need the primary key")
@@ -65,7 +86,8 @@ def apply_field_ops(coll: Any, rows: list[dict], ops: dict[str, str]) -> list[di
         r = dict(r)
         base = stored.get(r[pk], {})
         for name, kind in ops.items():
-            if name not in r:
+            if r.get(name) is None:   # no payload for this row: its stored value stays
+                r.pop(name, None)
                 continue
             given = r[name]
             if given is not None and not isinstance(given, (list, tuple)):
@@ -78,8 +100,9 @@ def apply_field_ops(coll: Any, rows: list[dict], ops: dict[str, str]) -> list[di
             current = list(base.get(name) or [])
             if kind == "array_append":
                 r[name] = current + given
-            else:
-                drop = set(given)
-                r[name] = [x for x in current if x not in drop]
+            else:   # FLOAT elements are stored as float32: compare them as float32
+                same = _as_float32 if schema.field(name).element_type.name == "FLOAT" else _same
+                drop = {same(x) for x in given}
+                r[name] = [x for x in current if same(x) not in drop]
         out.append(r)
     return out

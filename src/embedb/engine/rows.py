@@ -20,7 +20,7 @@ from ..schema import CollectionSchema, DataType, FieldSchema
 from ..geometry import GeometryError
 from ..timestamptz import UTC, TimestampError, to_micros
 from .columns import STRING_DTYPE, spec_for_field
-from .jsonvalues import canonical_values, encode_values
+from .jsonvalues import decode_texts, encode_values
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -57,12 +57,16 @@ class ColumnBatch:
     values: dict[str, Any]
     valid: dict[str, np.ndarray | None] = dc_field(default_factory=dict)
     partition: np.ndarray | None = None  # int16 partition id per row
+    # JSON text of JSON and $meta values from validation, so the log does not encode them again
+    texts: dict[str, list[str]] = dc_field(default_factory=dict)
 
     def select(self, idx: np.ndarray) -> "ColumnBatch":
         values = {k: v[idx] for k, v in self.values.items()}
         valid = {k: (None if v is None else v[idx]) for k, v in self.valid.items()}
         part = None if self.partition is None else self.partition[idx]
-        return ColumnBatch(len(idx), values, valid, part)
+        keep = np.asarray(idx).tolist()
+        texts = {k: [t[i] for i in keep] for k, t in self.texts.items()}
+        return ColumnBatch(len(idx), values, valid, part, texts)
 
 
 def _err(row: int, name: str, what: str) -> DataError:
@@ -187,7 +191,11 @@ def _is_utf8(text: str) -> bool:
 
 def _convert_json(f: FieldSchema, vals: list, types: set) -> np.ndarray:
     # Checked (limits, UTF-8) and stored as fresh canonical copies; NumPy values become Python
-    return canonical_values(vals, lambda i, what: _err(i, f.name, f"value {what}"))
+    return decode_texts(_json_texts(f, vals))
+
+
+def _json_texts(f: FieldSchema, vals: list) -> list[str]:
+    return encode_values(vals, lambda i, what: _err(i, f.name, f"value {what}"))
 
 
 def _array_element_ok(et: DataType, f: FieldSchema) -> Callable[[Any], bool]:
@@ -216,7 +224,7 @@ def _convert_array(f: FieldSchema, vals: list, types: set) -> np.ndarray:
             raise _err(i, f.name, f"expected a list of {et.name}, got {_type_name(v)}")
         items = v.tolist() if isinstance(v, np.ndarray) else list(v)
         if len(items) > cap:
-            raise _err(i, f.name, f"array of {len(items)} elements exceeds max_capacity {cap}")
+            raise _err(i, f.name, f"array length {len(items)} exceeds max_capacity {cap}")
         for x in items:
             if not ok(x):
                 raise _err(i, f.name, f"array element {_show(x)} is not a valid {et.name}")
@@ -474,9 +482,10 @@ _NULL_FILL = {  # placeholder stored in NULL slots (masked by `valid`)
 }
 
 
-def _convert_field(f: FieldSchema, vals: list, timezone: str = UTC) -> tuple[Any, np.ndarray | None]:
+def _convert_field(f: FieldSchema, vals: list, timezone: str = UTC,
+                   texts: dict[str, list[str]] | None = None) -> tuple[Any, np.ndarray | None]:
     """Convert one field's values (MISSING where absent) into (column values, valid);
-    ``timezone`` reads naive TIMESTAMPTZ text."""
+    ``timezone`` reads naive TIMESTAMPTZ text; a JSON field's text goes into ``texts``."""
     types = set(map(type, vals))
     valid = None
     if _Missing in types or type(None) in types:
@@ -500,6 +509,9 @@ def _convert_field(f: FieldSchema, vals: list, timezone: str = UTC) -> tuple[Any
         valid = np.ones(len(vals), dtype=bool)
     if f.dtype == DataType.TIMESTAMPTZ:
         return _convert_timestamptz(f, vals, timezone), valid
+    if f.dtype == DataType.JSON and texts is not None:
+        texts[f.name] = _json_texts(f, vals)
+        return decode_texts(texts[f.name]), valid
     return _CONVERTERS[f.dtype](f, vals, types), valid
 
 
@@ -535,6 +547,7 @@ def build_batch(
     pk = schema.primary_field
     values: dict[str, Any] = {}
     valid: dict[str, np.ndarray | None] = {}
+    texts: dict[str, list[str]] = {}
     known = {f.name for f in schema.fields}
     for f in schema.fields:
         vals = [r.get(f.name, MISSING) for r in rows]
@@ -553,23 +566,24 @@ def build_batch(
                 raise _err(i, f.name, "the primary key is missing")
             values[f.name] = _CONVERTERS[f.dtype](f, vals, types)
             continue
-        values[f.name], v = _convert_field(f, vals, timezone)
+        values[f.name], v = _convert_field(f, vals, timezone, texts)
         if f.nullable:
             valid[f.name] = v
     if schema.enable_dynamic_field:
-        values[META] = _dynamic_values(rows, known)
+        texts[META] = _dynamic_texts(rows, known)
+        values[META] = decode_texts(texts[META])
     else:
         for i, r in enumerate(rows):
             extra = r.keys() - known
             if extra:
                 name = sorted(map(str, extra))[0]
                 raise _err(i, name, "is not in the schema (dynamic fields are disabled)")
-    return ColumnBatch(n, values, valid)
+    return ColumnBatch(n, values, valid, texts=texts)
 
 
-def _dynamic_values(rows: list[dict], known: set[str]) -> np.ndarray:
+def _dynamic_texts(rows: list[dict], known: set[str]) -> list[str]:
     """Each row's keys outside the schema (and a nested ``$meta`` dict), in row order, as
-    checked canonical JSON objects (see jsonvalues.py): the row's own dicts are not kept."""
+    checked JSON object text (see jsonvalues.py); decoded, they are the stored values."""
     metas = []
     for r in rows:
         d = {k: v for k, v in r.items() if k not in known and k != META}
@@ -586,7 +600,7 @@ def _dynamic_values(rows: list[dict], known: set[str]) -> np.ndarray:
                 return _err(i, str(key), f"dynamic field value {what}")
         return _err(i, META, f"dynamic field object {what}")
 
-    return canonical_values(metas, error)
+    return encode_values(metas, error)
 
 
 def dedupe_last_wins(batch: ColumnBatch, pks: np.ndarray) -> ColumnBatch:
