@@ -93,6 +93,9 @@ def test_ranker_routing(client):
                      params={"reranker": "decay", "function": "gauss", "origin": 0, "scale": 1})
     with pytest.raises(ParamError, match="'decay' is not supported"):
         client.search("t", q, limit=3, ranker=decay)
+    bogus = Function("b", FunctionType.RERANK, ["price"], params={"reranker": "invalid"})
+    with pytest.raises(ParamError, match="unsupported reranker invalid"):
+        client.search("t", q, limit=3, ranker=bogus)
     reqs = [AnnSearchRequest(q, "v", {}, 10), AnnSearchRequest([client.rows[4]["v"]], "v", {}, 10)]
     as_function = client.hybrid_search("t", reqs, rrf, limit=5)
     assert _ids(as_function) == _ids(client.hybrid_search("t", reqs, RRFRanker(10), limit=5))

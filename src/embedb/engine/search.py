@@ -541,6 +541,9 @@ def _ranker_strategy(ranker: Any) -> dict:
     else:
         raise ParamError("ranker must be RRFRanker(k), WeightedRanker(*weights) or a rerank "
                          f"Function, got {type(ranker).__name__}")
+    if strategy not in FUSION_RANKERS + ("decay", "model", "boost"):   # the server's wording
+        raise ParamError(f"unsupported reranker {strategy}; embedb supports: "
+                         f"{list(FUSION_RANKERS)}")
     if strategy not in FUSION_RANKERS:
         raise ParamError(f"ranker {strategy or '(none)'!r} is not supported by embedb; supported "
                          f"rankers: {list(FUSION_RANKERS)} (RRFRanker, WeightedRanker, or a "
