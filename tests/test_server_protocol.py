@@ -225,3 +225,37 @@ def test_databases_through_the_wire(served):
     assert client.list_databases() == ["default"]
     books.close()
     client.close()
+
+
+def test_search_by_ids_rerank_group_by_and_query_aggregates_equal_in_process(served):
+    from pymilvus import DataType, Function, FunctionType
+
+    def run(c):
+        s = c.create_schema(enable_dynamic_field=True)
+        s.add_field("id", DataType.INT64, is_primary=True)
+        s.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
+        s.add_field("g", DataType.INT64)
+        ip = c.prepare_index_params()
+        ip.add_index("vector", index_type="FLAT", metric_type="L2")
+        c.create_collection("c", schema=s, index_params=ip)
+        c.insert("c", [{"id": i, "vector": [float(i), 1.0], "g": i % 3, "p": i * 1.5} for i in range(12)])
+        rrf = Function(name="r", input_field_names=[], function_type=FunctionType.RERANK,
+                       params={"reranker": "rrf", "k": 60})
+        hits = [c.search("c", ids=[3, 5], limit=3),
+                c.search("c", [[1.0, 1.0]], limit=3, ranker=rrf),
+                c.search("c", [[1.0, 1.0]], limit=3, group_by_field="g", output_fields=["g"]),
+                c.search("c", [[1.0, 1.0]], limit=3, group_by_field="g")]
+        rows = [c.query("c", filter="id >= 0", output_fields=["id", "g"], limit=3,
+                        order_by_fields=[{"field": "g", "order": "desc"}, {"field": "id", "order": "asc"}]),
+                c.query("c", filter="id >= 0", output_fields=["g", "count(*)"], group_by_fields=["g"])]
+        hits = [[[(h["id"], h["distance"], dict(h["entity"])) for h in q] for q in r] for r in hits]
+        return hits, [list(r) for r in rows]
+
+    wire_hits, wire_rows = run(pymilvus.MilvusClient(uri=served))
+    with embedb.MilvusClient(":memory:") as local:
+        local_hits, local_rows = run(local)
+    assert wire_rows == local_rows
+    for wire, here in zip(wire_hits, local_hits):
+        assert [[(i, e) for i, _, e in q] for q in wire] == [[(i, e) for i, _, e in q] for q in here]
+        # scores travel as float32 on the wire (SearchResultData.scores)
+        assert [[d for _, d, _ in q] for q in wire] == pytest.approx([[d for _, d, _ in q] for q in here], rel=1e-6)

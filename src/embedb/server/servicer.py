@@ -486,6 +486,11 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
         for key in ("limit", "offset"):
             if params.get(key):
                 kwargs[key] = int(params[key])
+        for key in ("order_by_fields", "timezone"):
+            if params.get(key):
+                kwargs[key] = params[key]
+        if params.get("group_by_fields"):
+            kwargs["group_by_fields"] = [f for f in params["group_by_fields"].split(",") if f]
         fp = search.filter_params(request.expr_template_values)
         keys = None if "iterator" in params or fp else _pk_list(request.expr, sch.primary_field.name)
         if keys is not None:
@@ -509,6 +514,8 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
         res = client.search(name, **call.kwargs)
         sch = self._schema(client, name)
         data = results.search_result_data(res, sch, call.kwargs["limit"], call.kwargs["output_fields"])
+        if call.kwargs.get("group_by_field"):
+            data.group_by_field_value.CopyFrom(results.group_values(res, sch, call.kwargs["group_by_field"]))
         return milvus_pb2.SearchResults(status=OK, results=data, collection_name=name)
 
     @rpc

@@ -47,7 +47,7 @@ def query_fields(rows: list[dict], schema: CollectionSchema,
                  output_fields: list[str] | None) -> tuple[list[schema_pb2.FieldData], list[str]]:
     """Query rows -> (columns, output field names), with a column for every requested schema
     field even when no row matched (pymilvus needs at least one)."""
-    if rows and "count(*)" in rows[0]:
+    if rows and list(rows[0]) == ["count(*)"]:  # an aggregate alone: one INT64 column
         from .records import field_data
 
         return [field_data("count(*)", DataType.INT64, [int(r["count(*)"]) for r in rows])], \
@@ -60,3 +60,15 @@ def query_fields(rows: list[dict], schema: CollectionSchema,
             names.append(n)
     return fields_from_rows(rows, schema, names)
 
+
+
+def group_values(result: list, schema: CollectionSchema, field: str) -> schema_pb2.FieldData:
+    """The group-by value of every hit (``group_by_field_value``), which pymilvus puts in each
+    hit's entity even when the field is not an output field."""
+    from .records import field_data
+
+    f = schema.field(field)
+    values = [dict.__getitem__(h, "entity").get(field) for hits in result for h in hits]
+    if f is None:
+        raise ValueError(f"group_by_field {field!r} is not a field of the collection")
+    return field_data(field, f.dtype, values, element_type=f.element_type, nullable=f.nullable)

@@ -40,7 +40,7 @@ def _type_params(pairs: Iterable[common_pb2.KeyValuePair]) -> dict[str, Any]:
     for kv in pairs:
         key = "mmap_enabled" if kv.key == "mmap.enabled" else kv.key
         value = loads_or_text(kv.value)
-        if key in _INT_PARAMS and isinstance(value, str):
+        if key in _INT_PARAMS and isinstance(value, (str, bool, float)):
             raise SchemaError(f"type parameter {key} must be an integer, got {kv.value!r}")
         params[key] = value
     return params

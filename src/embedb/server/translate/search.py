@@ -14,6 +14,7 @@ from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
 from ...errors import ParamError
 from ...rankers import AnnSearchRequest, RRFRanker, WeightedRanker
+from ...schema import Function
 from .records import sparse_row
 from .schema import kv_dict, loads_or_text
 
@@ -115,12 +116,25 @@ class SearchCall:
     iterator_batch: int = 0
 
 
+def ranker_of(score: schema_pb2.FunctionScore) -> Function:
+    """A FunctionScore (pymilvus's ``ranker=Function(..., FunctionType.RERANK)``) -> the same
+    rerank Function for the client."""
+    if len(score.functions) != 1:
+        raise ParamError(f"a search takes one rerank function, got {len(score.functions)}")
+    fn = score.functions[0]
+    return Function(fn.name or "ranker", int(fn.type), list(fn.input_field_names), [],
+                    fn.description, {kv.key: loads_or_text(kv.value) for kv in fn.params})
+
+
+def _ids(ids: schema_pb2.IDs) -> list:
+    kind = ids.WhichOneof("id_field")
+    return [] if kind is None else list(getattr(ids, kind).data)
+
+
 def search_call(req: milvus_pb2.SearchRequest) -> SearchCall:
-    if req.HasField("function_score") or len(req.function_chains):
-        raise ParamError("search with a function score or function chain is not supported by "
-                         "embedb; use hybrid_search with RRFRanker or WeightedRanker")
-    if req.HasField("ids") or req.search_by_primary_keys:
-        raise ParamError("search by primary keys is not supported by embedb; pass query vectors")
+    if len(req.function_chains):
+        raise ParamError("search with function chains is not supported by embedb; use "
+                         "hybrid_search or a rerank Function")
     params = kv_dict(req.search_params)
     limit = _int(params, "topk", 10)
     if limit is not None and not 1 <= limit <= MAX_TOPK:
@@ -132,7 +146,6 @@ def search_call(req: milvus_pb2.SearchRequest) -> SearchCall:
     if params.get("metric_type"):
         search_params["metric_type"] = params["metric_type"]
     kwargs: dict[str, Any] = {
-        "data": placeholder_data(req.placeholder_group),
         "filter": req.dsl,
         "limit": limit,
         "output_fields": list(req.output_fields) or None,
@@ -140,6 +153,20 @@ def search_call(req: milvus_pb2.SearchRequest) -> SearchCall:
         "partition_names": list(req.partition_names) or None,
         "anns_field": params.get("anns_field") or None,
     }
+    if req.HasField("ids"):  # search with the stored vectors of these primary keys
+        kwargs["ids"] = _ids(req.ids)
+        if len(kwargs["ids"]) > MAX_NQ:
+            raise ParamError(f"nq (number of search vectors per search request) should be in "
+                             f"range [1, {MAX_NQ}], but got {len(kwargs['ids'])}")
+    else:
+        kwargs["data"] = placeholder_data(req.placeholder_group)
+    if req.HasField("function_score"):
+        kwargs["ranker"] = ranker_of(req.function_score)
+    for key in ("order_by_fields", "timezone"):
+        if params.get(key):
+            kwargs[key] = params[key]
+    if params.get("group_by_fields"):
+        kwargs["group_by_fields"] = [f for f in params["group_by_fields"].split(",") if f]
     fp = filter_params(req.expr_template_values)
     if fp:
         kwargs["filter_params"] = fp
@@ -167,14 +194,16 @@ def search_call(req: milvus_pb2.SearchRequest) -> SearchCall:
 
 def hybrid_call(req: milvus_pb2.HybridSearchRequest) -> dict:
     """HybridSearchRequest -> keyword arguments of the client's hybrid_search."""
-    if req.HasField("function_score") or len(req.function_chains):
-        raise ParamError("hybrid_search with a function score is not supported by embedb; "
-                         "use RRFRanker or WeightedRanker")
+    if len(req.function_chains):
+        raise ParamError("hybrid_search with function chains is not supported by embedb; "
+                         "use RRFRanker, WeightedRanker or a rerank Function")
     if not req.requests:
         raise ParamError("hybrid_search needs at least one AnnSearchRequest")
     reqs = []
     for sub in req.requests:
         call = search_call(sub).kwargs
+        if "data" not in call:
+            raise ParamError("hybrid_search sub-requests take query vectors, not primary keys")
         reqs.append(AnnSearchRequest(call["data"], call["anns_field"] or "",
                                      call["search_params"], call["limit"],
                                      expr=call["filter"] or None,
@@ -184,7 +213,9 @@ def hybrid_call(req: milvus_pb2.HybridSearchRequest) -> dict:
     inner = loads_or_text(rank.get("params") or "{}")
     if not isinstance(inner, dict):
         raise ParamError(f"rank params must be a JSON object, got {rank.get('params')!r}")
-    if strategy == "rrf":
+    if req.HasField("function_score"):
+        ranker = ranker_of(req.function_score)
+    elif strategy == "rrf":
         ranker = RRFRanker(inner.get("k", 60))
     elif strategy == "weighted":
         ranker = WeightedRanker(*inner.get("weights", []), norm_score=inner.get("norm_score", True))
