@@ -258,4 +258,4 @@ def test_search_by_ids_rerank_group_by_and_query_aggregates_equal_in_process(ser
     for wire, here in zip(wire_hits, local_hits):
         assert [[(i, e) for i, _, e in q] for q in wire] == [[(i, e) for i, _, e in q] for q in here]
         # scores travel as float32 on the wire (SearchResultData.scores)
-        assert [[d for _, d, _ in q] for q in wire] == pytest.approx([[d for _, d, _ in q] for q in here], rel=1e-6)
+        assert [d for q in wire for _, d, _ in q] == pytest.approx([d for q in here for _, d, _ in q], rel=1e-6)
