@@ -113,6 +113,12 @@ class SearchMixin:
             raise ParamError("Offset is not supported for search_iterator (as Search Iterator V2)")
         if kwargs.get("order_by_fields") or kwargs.get("order_by"):
             raise ParamError("order_by is not supported when using search iterator")
+        if kwargs.get("ids") is not None:   # no search by primary keys in iterators
+            if data is not None:
+                raise ParamError("Either ids or data must be provided, not both")
+            raise ParamError("search_iterator takes query vectors as data; search by primary "
+                             "keys (ids) is not supported by iterators")
+        kwargs.pop("ids", None)
         kwargs.pop("offset", None)
         limit = to_python(limit) if limit is not None else -1
         opts = _split_kwargs(kwargs, ("filter_params", "external_filter_func"), "search_iterator")

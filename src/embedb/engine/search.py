@@ -589,7 +589,8 @@ class SearchIterator:
         self._plan = plan_field(collection, field, metric)
         self._queries = convert_queries(self._plan, data)
         if num_queries(self._queries) != 1:
-            raise ParamError("search_iterator takes exactly one query vector")
+            raise ParamError("search_iterator_v2 does not support processing multiple vectors "
+                             "simultaneously: search_iterator takes exactly one query vector")
         self._radius, self._range_filter = _range_args(self._params, self._plan.metric)
         self._filter = filter or ""
         self._filter_params = filter_params
