@@ -110,8 +110,20 @@ def test_search_group_by_fields_one_field(client):
     a = client.search("t", q, limit=3, group_by_fields=["price"], output_fields=["price"])
     b = client.search("t", q, limit=3, group_by_field="price", output_fields=["price"])
     assert _ids(a) == _ids(b)
-    with pytest.raises(ParamError, match="several fields"):
-        client.search("t", q, limit=3, group_by_fields=["price", "color"])
+    # several fields: one group per (price, color) combination, ranked by its best hit
+    hits = client.search("t", q, limit=4, group_by_fields=["price", "color"], group_size=2,
+                         output_fields=["price", "color"])[0]
+    full = client.search("t", q, limit=N, output_fields=["price", "color"])[0]
+    ref, groups = [], {}
+    for h in full:
+        key = (h["entity"]["price"], h["entity"]["color"])
+        if key not in groups and len(groups) == 4:
+            continue
+        members = groups.setdefault(key, [])
+        if len(members) < 2:
+            members.append(h["id"])
+    ref = [i for members in groups.values() for i in members]
+    assert [h["id"] for h in hits] == ref
 
 
 def test_query_order_by_fields(client):

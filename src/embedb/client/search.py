@@ -41,13 +41,11 @@ def _search_extras(kwargs: dict, search_params: dict | None) -> dict:
     if fields is not None:
         if not isinstance(fields, list):
             raise ParamError("group_by_fields must be a list")
-        if len(fields) > 1:
-            raise ParamError(f"search grouping by several fields {fields} is not supported by "
-                             "embedb; group by one field (group_by_field=...)")
-        if fields:
-            if kwargs.get("group_by_field") not in (None, fields[0]):
+        if fields:   # several fields: one group per combination of their values
+            if kwargs.get("group_by_field") not in (None, fields[0]) or \
+                    (kwargs.get("group_by_field") is not None and len(fields) > 1):
                 raise ParamError("give group_by_field or group_by_fields, not both")
-            kwargs["group_by_field"] = fields[0]
+            kwargs["group_by_field"] = fields[0] if len(fields) == 1 else list(fields)
     return out
 
 

@@ -246,19 +246,37 @@ def _normalize_output_fields(output_fields: Any) -> list[str] | None:
 
 # ---------------------------------------------------------------------------------------------
 # group by
-def group_rows(collection, plan, queries, mask, params, group_field: str, limit: int,
-               group_size: int, strict: bool):
+def _group_codes(columns: list, r: np.ndarray) -> np.ndarray:
+    """One int code per row of ``r``, equal for equal group keys (a NULL value is a value)."""
+    parts = []
+    for column in columns:
+        vals = column.values[r]
+        _, inv = np.unique(vals.astype(str) if vals.dtype == object else vals, return_inverse=True)
+        codes = inv.astype(np.int64).reshape(-1)
+        if column.valid is not None:
+            codes = np.where(column.valid[r], codes, -1)   # NULL is a group of its own
+        parts.append(codes)
+    if len(parts) == 1:
+        return parts[0]
+    return np.unique(np.stack(parts, axis=1), axis=0, return_inverse=True)[1].reshape(-1)
+
+
+def group_rows(collection, plan, queries, mask, params, group_field: str | list[str],
+               limit: int, group_size: int, strict: bool):
     """Up to ``limit`` groups per query (groups ranked by their best hit), each with up to
-    ``group_size`` hits. Widens the candidate list until enough groups (``strict``: and enough
-    hits in each) are found or the rows run out."""
-    f = collection.schema.field(group_field)
-    if f is None:
-        raise ParamError(f"group_by_field {group_field!r} is not a field of collection "
-                         f"{collection.name!r}")
-    if f.dtype.is_vector or f.dtype.name in ("JSON", "ARRAY", "FLOAT", "DOUBLE"):
-        raise ParamError(f"group_by_field {group_field!r} has type {f.dtype.name}; group by "
-                         "needs a BOOL, INT or VARCHAR field")
-    column = collection.source.column(group_field)
+    ``group_size`` hits; ``group_field`` may name several fields (one group per combination).
+    Widens the candidate list until enough groups (``strict``: and enough hits in each) are
+    found or the rows run out."""
+    fields = [group_field] if isinstance(group_field, str) else list(group_field)
+    for name in fields:
+        f = collection.schema.field(name)
+        if f is None:
+            raise ParamError(f"group_by_field {name!r} is not a field of collection "
+                             f"{collection.name!r}")
+        if f.dtype.is_vector or f.dtype.name in ("JSON", "ARRAY", "FLOAT", "DOUBLE"):
+            raise ParamError(f"group_by_field {name!r} has type {f.dtype.name}; group by "
+                             "needs a BOOL, INT or VARCHAR field")
+    columns = [collection.source.column(name) for name in fields]
     total = int(collection.num_rows_total) if mask is None else int(mask.sum())
     want = min(max(limit * group_size * 4, 64), max(total, 1))
     nq = num_queries(queries)
@@ -269,12 +287,7 @@ def group_rows(collection, plan, queries, mask, params, group_field: str, limit:
         enough = True
         for q in range(nq):
             r = rows[q][rows[q] >= 0]
-            vals = column.values[r]
-            _, inv = np.unique(vals.astype(str) if vals.dtype == object else vals,
-                               return_inverse=True)
-            codes = inv.astype(np.int64)
-            if column.valid is not None:
-                codes = np.where(column.valid[r], codes, -1)   # NULL is a group of its own
+            codes = _group_codes(columns, r)
             uniq, first_pos, inv = np.unique(codes, return_index=True, return_inverse=True)
             rank_of = np.argsort(np.argsort(first_pos))[inv]     # groups by their best hit
             order = np.argsort(inv, kind="stable")
@@ -453,16 +466,19 @@ def _search_plain(collection: Any, data: Any, *, anns_field: str | None = None,
     return build_result(collection, rows[:, offset:], dist[:, offset:], output_fields, round_decimal)
 
 
-def _add_group_values(collection, result: SearchResult, rows: np.ndarray, group_field: str) -> None:
-    """Milvus returns the group value of each hit in its entity."""
+def _add_group_values(collection, result: SearchResult, rows: np.ndarray,
+                      group_field: str | list[str]) -> None:
+    """Milvus returns the group value(s) of each hit in its entity."""
+    fields = [group_field] if isinstance(group_field, str) else list(group_field)
     flat = rows[rows >= 0]
     if not len(flat):
         return
-    values = collection.entities(flat, [group_field])
+    values = collection.entities(flat, fields)
     i = 0
     for hits in result:
         for hit in hits:
-            hit.entity[group_field] = values[i].get(group_field)
+            for name in fields:
+                hit.entity[name] = values[i].get(name)
             i += 1
 
 
