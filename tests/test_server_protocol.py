@@ -259,3 +259,23 @@ def test_search_by_ids_rerank_group_by_and_query_aggregates_equal_in_process(ser
         assert [[(i, e) for i, _, e in q] for q in wire] == [[(i, e) for i, _, e in q] for q in here]
         # scores travel as float32 on the wire (SearchResultData.scores)
         assert [d for q in wire for _, d, _ in q] == pytest.approx([d for q in here for _, d, _ in q], rel=1e-6)
+
+
+def test_schema_evolution_equals_in_process(served):
+    from pymilvus import DataType
+
+    def run(c):
+        c.create_collection("c", dimension=2)
+        c.insert("c", [{"id": i, "vector": [float(i), 1.0]} for i in range(3)])
+        c.add_collection_field("c", "score", DataType.INT64, nullable=True)
+        c.add_collection_field("c", "label", DataType.VARCHAR, max_length=10, default_value="none")
+        c.insert("c", [{"id": 9, "vector": [9.0, 1.0], "score": 5, "label": "x"}])
+        c.alter_collection_properties("c", {"collection.ttl.seconds": 3600})
+        c.alter_collection_field("c", "label", {"max_length": 20})
+        d = c.describe_collection("c")
+        rows = list(c.query("c", filter="id >= 0", output_fields=["id", "score", "label"]))
+        return rows, [(f["name"], f.get("params"), f.get("nullable")) for f in d["fields"]], d["properties"]
+
+    wire = run(pymilvus.MilvusClient(uri=served))
+    with embedb.MilvusClient(":memory:") as local:
+        assert wire == run(local)

@@ -19,12 +19,14 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Iterator
 
+import grpc
 from google.protobuf import message_factory
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, milvus_pb2_grpc, schema_pb2
 
 from .. import __version__
-from ..errors import IndexNotFoundError, MilvusException, ParamError
-from .status import NOT_SUPPORTED, OK, from_exception, not_supported
+from ..errors import IndexNotFoundError, ParamError
+from ..schema import DataType
+from .status import OK, from_exception, not_supported
 from .translate import records, results, schema, search
 
 log = logging.getLogger("embedb.server")
@@ -42,11 +44,22 @@ _ITERATOR_TTL_S = 600.0
 _MAX_ITERATORS = 1024
 
 
+def _status_field(cls: type) -> str | None:
+    """The name of a response's Status field (``status`` mostly, ``alter_status``...)."""
+    for f in cls.DESCRIPTOR.fields:
+        if f.message_type is not None and f.message_type.full_name == common_pb2.Status.DESCRIPTOR.full_name:
+            return f.name
+    return None
+
+
 def _respond(method: str, st: common_pb2.Status) -> Any:
     cls = RESPONSE_TYPES[method]
     if cls is common_pb2.Status:
         return st
-    return cls(status=st) if "status" in cls.DESCRIPTOR.fields_by_name else cls()
+    name = _status_field(cls)
+    if name is None:  # no status to carry the error: fail the call at the gRPC level instead
+        raise _CallFailed(st)
+    return cls(**{name: st})
 
 
 def rpc(fn: Callable) -> Callable:
@@ -66,9 +79,16 @@ def rpc(fn: Callable) -> Callable:
                 log.exception("%s failed: code=%d %s", method, st.code, st.reason)
             else:
                 log.warning("%s failed: code=%d %s", method, st.code, st.reason)
-            return _respond(method, st)
+            try:
+                return _respond(method, st)
+            except _CallFailed:
+                context.abort(grpc.StatusCode.UNKNOWN, f"code={st.code}: {st.reason}")
 
     return handler
+
+
+class _CallFailed(Exception):
+    """An error for a response type that has no Status field."""
 
 
 def database_of(request: Any, context: Any) -> str:
@@ -224,17 +244,46 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
 
     @rpc
     def AlterCollection(self, request, context):
-        client = self._client(request, context)
         if request.delete_keys:
-            fn = getattr(client, "drop_collection_properties", None)
-            if fn is None:
-                raise _Unsupported("AlterCollection")
-            fn(request.collection_name, list(request.delete_keys))
+            self.client.drop_collection_properties(request.collection_name, list(request.delete_keys))
         if request.properties:
-            fn = getattr(client, "alter_collection_properties", None)
-            if fn is None:
-                raise _Unsupported("AlterCollection")
-            fn(request.collection_name, schema.kv_dict(request.properties))
+            self.client.alter_collection_properties(request.collection_name,
+                                                    schema.kv_dict(request.properties))
+        return OK
+
+    @rpc
+    def AddCollectionField(self, request, context):
+        proto = schema_pb2.FieldSchema()
+        proto.ParseFromString(request.schema)
+        self._add_field(request.collection_name, proto)
+        return OK
+
+    @rpc
+    def AlterCollectionSchema(self, request, context):
+        """pymilvus 3's add_collection_field: add fields (functions and drops: unsupported)."""
+        action = request.action
+        add = action.add_request if action.WhichOneof("op") == "add_request" else None
+        if add is None or len(add.func_schema):
+            what = "adding functions" if add is not None else "dropping fields or functions"
+            return milvus_pb2.AlterCollectionSchemaResponse(
+                alter_status=not_supported("AlterCollectionSchema", what))
+        for info in add.field_infos:
+            self._add_field(request.collection_name, info.field_schema)
+        return milvus_pb2.AlterCollectionSchemaResponse(alter_status=OK)
+
+    def _add_field(self, collection: str, proto: Any) -> None:
+        kwargs = schema.field_kwargs(proto)
+        kwargs.update(kwargs.pop("params"))
+        kwargs = {k: v for k, v in kwargs.items() if v not in (None, False)}
+        self.client.add_collection_field(collection, proto.name, DataType(proto.data_type),
+                                         proto.description, **kwargs)
+
+    @rpc
+    def AlterCollectionField(self, request, context):
+        props = {kv.key: schema.loads_or_text(kv.value) for kv in request.properties}
+        kwargs = {"delete_keys": list(request.delete_keys)} if request.delete_keys else {}
+        self.client.alter_collection_field(request.collection_name, request.field_name, props,
+                                           **kwargs)
         return OK
 
     @rpc
@@ -597,13 +646,6 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
         return resp
 
 
-class _Unsupported(MilvusException):
-    """A call embedb has no counterpart for; answered with the "unsupported operation" status."""
-
-    def __init__(self, method: str) -> None:
-        super().__init__(not_supported(method).reason, code=NOT_SUPPORTED)
-
-
 _PK_IN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(\[.*\])\s*$", re.S)
 
 
@@ -625,8 +667,12 @@ def _pk_list(expr: str, pk_name: str) -> list | None:
 
 def _unsupported_handler(method: str) -> Callable:
     def handler(self: MilvusServicer, request: Any, context: Any) -> Any:
-        log.warning("%s failed: code=%d unsupported operation", method, not_supported(method).code)
-        return _respond(method, not_supported(method))
+        st = not_supported(method)
+        log.warning("%s failed: code=%d %s", method, st.code, st.reason)
+        try:
+            return _respond(method, st)
+        except _CallFailed:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, st.reason)
 
     handler.__name__ = method
     return handler

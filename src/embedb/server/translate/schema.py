@@ -4,6 +4,7 @@ parameters and descriptions."""
 
 from __future__ import annotations
 
+import ast
 import json
 from typing import Any, Iterable
 
@@ -28,11 +29,18 @@ def kv_pairs(values: dict) -> list[common_pb2.KeyValuePair]:
 
 
 def loads_or_text(value: str) -> Any:
-    """A parameter value as pymilvus sends it: JSON for non-strings, the text itself otherwise."""
+    """A parameter value as pymilvus sends it: JSON for non-strings (``str()`` of a Python
+    value on some paths: ``True``, ``{'type': 'english'}``), the text itself otherwise."""
     try:
         return json.loads(value)
     except (ValueError, TypeError):
-        return value
+        pass
+    if value[:1] in ("{", "[") or value in ("True", "False", "None"):
+        try:
+            return ast.literal_eval(value)  # literals only: no code runs
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            pass
+    return value
 
 
 def _type_params(pairs: Iterable[common_pb2.KeyValuePair]) -> dict[str, Any]:
@@ -62,19 +70,22 @@ def value_field(dtype: DataType, value: Any) -> schema_pb2.ValueField | None:
     return schema_pb2.ValueField(**{slot: value})
 
 
+def field_kwargs(f: schema_pb2.FieldSchema) -> dict[str, Any]:
+    """The keyword arguments of ``FieldSchema``/``add_collection_field`` for a field proto."""
+    kwargs: dict[str, Any] = {
+        "is_primary": f.is_primary_key, "auto_id": f.autoID, "nullable": f.nullable,
+        "default_value": default_value(f.default_value) if f.HasField("default_value") else None,
+        "is_partition_key": f.is_partition_key, "is_clustering_key": f.is_clustering_key,
+        "is_dynamic": f.is_dynamic, "is_function_output": f.is_function_output,
+        "params": _type_params(f.type_params)}
+    if f.element_type:
+        kwargs["element_type"] = DataType(f.element_type)
+    return kwargs
+
+
 def schema_from_proto(proto: schema_pb2.CollectionSchema) -> CollectionSchema:
-    fields = []
-    for f in proto.fields:
-        kwargs: dict[str, Any] = {}
-        if f.element_type:
-            kwargs["element_type"] = DataType(f.element_type)
-        dv = default_value(f.default_value) if f.HasField("default_value") else None
-        fields.append(FieldSchema(
-            f.name, DataType(f.data_type), f.description, is_primary=f.is_primary_key,
-            auto_id=f.autoID, nullable=f.nullable, default_value=dv,
-            is_partition_key=f.is_partition_key, is_clustering_key=f.is_clustering_key,
-            is_dynamic=f.is_dynamic, is_function_output=f.is_function_output,
-            params=_type_params(f.type_params), **kwargs))
+    fields = [FieldSchema(f.name, DataType(f.data_type), f.description, **field_kwargs(f))
+              for f in proto.fields]
     if proto.struct_array_fields:
         raise SchemaError("struct array fields are not supported by embedb")
     functions = [Function(fn.name, int(fn.type), list(fn.input_field_names),
