@@ -165,7 +165,10 @@ def map_npy(path: Path, dtype: str, tail: list[int], length: int) -> np.ndarray:
     if length == 0 or dt.itemsize == 0 or 0 in tail:
         return np.empty(shape, dtype=dt)
     # a plain ndarray view (its base keeps the map alive), so slices are not np.memmap objects
-    return np.asarray(np.memmap(path, dtype=dt, mode="r", offset=HEADER_BYTES, shape=shape))
+    try:
+        return np.asarray(np.memmap(path, dtype=dt, mode="r", offset=HEADER_BYTES, shape=shape))
+    except OSError as exc:
+        raise StorageError(f"{path} cannot be read ({exc.strerror or exc})") from None
 
 
 _MANIFEST_KEYS = {"format", "generation", "dir", "num_rows", "log_seq", "files", "collection",
@@ -555,7 +558,11 @@ class Storage:
         for key, ent in manifest["files"].items():
             col, _, part = key.rpartition("/")
             path = gen_dir / ent["file"]
-            arr = map_npy(path, ent["dtype"], ent["tail"], ent["length"])
+            try:
+                arr = map_npy(path, ent["dtype"], ent["tail"], ent["length"])
+            except (KeyError, TypeError, ValueError) as exc:  # only a manifest without checksums
+                raise StorageError(f"{gen_dir.parent / 'manifest.json'} is damaged (entry {key!r}: "
+                                   f"{exc}); {RESTORE_HINT}") from None
             out.setdefault(col, {})[part] = arr
             if "crc" in ent and checksum.VERIFY:
                 checks.setdefault(col, []).append((path, arr, ent["crc"]))
