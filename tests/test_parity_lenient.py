@@ -159,3 +159,13 @@ def test_pymilvus_schema_and_index_params_accepted(client):
     client.insert("t", [{"pk": "a", "tags": [1], "e": [0.0, 0.0, 1.0]}])
     client.load_collection("t")
     assert client.query("t", "pk == 'a'", output_fields=["name"])[0]["name"] == "anon"
+
+
+def test_quick_mode_metric_enum_and_numpy_limits(client):
+    client.create_collection("q", dimension=4, metric_type=PmMetricType.L2)
+    assert client.describe_index("q", "vector")["metric_type"] == "L2"
+    client.insert("q", [{"id": i, "vector": np.full(4, float(i))} for i in range(5)])
+    hits = client.search("q", np.ones((1, 4)), limit=np.int32(2), offset=np.int64(1),
+                         round_decimal=np.int64(2), group_by_field="id", group_size=np.int64(1))
+    assert [h["id"] for h in hits[0]] == [0, 2]
+    assert [r["id"] for r in client.query("q", "id >= 0", limit=np.int64(2), offset=np.int64(1))] == [1, 2]

@@ -234,6 +234,9 @@ class CollectionsMixin:
             raise ParamError(f"auto_id must be a bool, got {auto_id!r}")
         check_name(primary_field_name, "primary_field_name")
         check_name(vector_field_name, "vector_field_name")
+        from ..lenient import enum_text
+
+        metric_type = enum_text(metric_type)   # pymilvus's MetricType members too
         if not isinstance(metric_type, str):
             raise ParamError(f"metric_type must be a str, got {metric_type!r}")
         if id_type in ("int", DataType.INT64):
