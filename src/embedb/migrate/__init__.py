@@ -155,8 +155,8 @@ def _copy_one(src: Endpoint, dst: Endpoint, plan: CollectionPlan, state: Migrati
         with _progress(plan.total_rows, show, plan.name) as bar:
             entry["rows_copied"] = copy_rows(src.client, dst.client, plan, state, batch_size, bar,
                                              sample, on_batch)
-        dst.client.flush(plan.name)
         lap("rows")
+        dst.client.flush(plan.name)  # seal what was written before the indexes are built
         entry["notes"] = list(plan.notes) + create_indexes(dst.client, plan) + \
             point_aliases(dst.client, plan)
         state.collection(plan.name)["done"] = True

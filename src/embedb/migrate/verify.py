@@ -34,6 +34,22 @@ def _filter_for(pk: str, keys: list) -> str:
     return f"{pk} in [{', '.join(json.dumps(k) if isinstance(k, str) else str(int(k)) for k in keys)}]"
 
 
+def _thorough(client: Any, name: str, field: str) -> dict:
+    """Search parameters that make an approximate index search nearly exhaustively, so the two
+    sides' answers differ only where their data does (graph: a wide ef; IVF: every list)."""
+    info = {}
+    for ix in client.list_indexes(name):
+        d = client.describe_index(name, ix)
+        if d.get("field_name") == field:
+            info = d
+    kind = str(info.get("index_type", "")).upper()
+    if kind.startswith("IVF") or kind.startswith("BIN_IVF"):
+        return {"params": {"nprobe": int(info.get("nlist", 128))}}
+    if kind in ("HNSW", "AUTOINDEX", "HNSW_SQ", "HNSW_PQ", "HNSW_PRQ"):
+        return {"params": {"ef": 512}}
+    return {}
+
+
 def verify_collection(src: Any, dst: Any, plan: CollectionPlan, sample_keys: list,
                       sample_size: int = 100, searches: int = 10) -> dict:
     """Compare source and destination; returns a report with ``ok`` and the problems found."""
@@ -78,8 +94,10 @@ def verify_collection(src: Any, dst: Any, plan: CollectionPlan, sample_keys: lis
         queries = [r[field.name] for r in list(a.values())[:searches] if r.get(field.name) is not None]
         if not queries:
             continue
-        ra = src.search(name, queries, anns_field=field.name, limit=TOP_K)
-        rb = dst.search(name, queries, anns_field=field.name, limit=TOP_K)
+        ra = src.search(name, queries, anns_field=field.name, limit=TOP_K,
+                        search_params=_thorough(src, name, field.name))
+        rb = dst.search(name, queries, anns_field=field.name, limit=TOP_K,
+                        search_params=_thorough(dst, name, field.name))
         identical, overlap = 0, 0.0
         for ha, hb in zip(ra, rb):
             ids_a, ids_b = [h.id for h in ha], [h.id for h in hb]
