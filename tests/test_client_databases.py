@@ -40,13 +40,13 @@ def test_create_describe_alter_drop_properties(client):
     assert client.list_databases() == ["default", "db1", "db2"]
     # values are strings, as they come back from the server
     assert client.describe_database("db1") == {"name": "db1", "database.replica.number": "3",
-                                               "database.force.deny.writing": "false"}
+                                               "database.force.deny.writing": "False"}
     client.alter_database_properties("db1", {"database.replica.number": "2", "timezone": "Asia/Shanghai"})
     assert client.describe_database("db1") == {"name": "db1", "database.replica.number": "2",
-                                               "database.force.deny.writing": "false",
+                                               "database.force.deny.writing": "False",
                                                "timezone": "Asia/Shanghai"}
     client.drop_database_properties("db1", ["database.replica.number", "no.such.key"])
-    assert client.describe_database("db1") == {"name": "db1", "database.force.deny.writing": "false",
+    assert client.describe_database("db1") == {"name": "db1", "database.force.deny.writing": "False",
                                                "timezone": "Asia/Shanghai"}
     with pytest.raises(ParamError, match="both cannot be empty"):
         client.drop_database_properties("db1", [])

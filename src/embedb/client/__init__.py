@@ -16,6 +16,7 @@ from .databases import DatabasesMixin, accept_db_name_keyword
 from .data import DataMixin, QueryIterator
 from .indexes import IndexMixin
 from .partitions import PartitionsMixin
+from .properties import PropertiesMixin
 from .search import SearchMixin
 
 
@@ -23,6 +24,7 @@ from .search import SearchMixin
 class MilvusClient(
     CollectionsMixin,
     DatabasesMixin,
+    PropertiesMixin,
     DataMixin,
     PartitionsMixin,
     AliasesMixin,

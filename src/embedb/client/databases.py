@@ -33,7 +33,7 @@ def _as_properties(properties: Any, what: str = "properties") -> dict[str, str]:
 
 
 def _format(value: Any) -> str:
-    return "true" if value is True else "false" if value is False else str(value)
+    return str(value)  # as pymilvus sends it (True -> "True")
 
 
 class DatabasesMixin:

@@ -24,9 +24,10 @@ from ..errors import (
 )
 from ..schema import CollectionSchema, DataType, FieldSchema
 from ..timestamptz import effective_timezone, format_micros
-from . import codec
+from . import codec, evolution
 from .columns import META_SPEC, PARTITION_SPEC, Column, ColumnSpec, GrowArray, spec_for_field, values_from_parts
 from .jsonvalues import copy_out
+from .evolution import INSERT_TS, INSERT_TS_SPEC
 from .pkindex import PKIndex
 from .rows import META, ColumnBatch, build_batch, dedupe_last_wins, new_auto_ids
 
@@ -117,6 +118,7 @@ class Collection:
         if self.schema.enable_dynamic_field:
             self._specs[META] = META_SPEC
         self._specs[PARTITION] = PARTITION_SPEC
+        self._specs[INSERT_TS] = INSERT_TS_SPEC  # insert time per row, for collection.ttl.seconds
         self._reset_rows()
         self._manifest: dict[str, Any] | None = None
         self._ext_files: dict[str, Any] = {}  # checksums of extension files (in the manifest)
@@ -187,7 +189,7 @@ class Collection:
     def timezone(self) -> str:
         """The IANA zone of TIMESTAMPTZ reads and naive writes: the call's ``timezone=``, else
         the collection's ``timezone`` property, else the database's, else UTC."""
-        db_props = getattr(self._db, "properties", None)
+        db_props = self._db.database_properties(self.db_name)
         db_tz = db_props.get("timezone") if isinstance(db_props, dict) else None
         return effective_timezone(self.properties.get("timezone"), db_tz)
 
@@ -208,7 +210,10 @@ class Collection:
             n = int(manifest["num_rows"])
             parts, verifiers = storage.load_parts(self.id, manifest)
             for name, spec in self._specs.items():
-                self._columns[name] = Column.from_parts(spec, parts.get(name, {}), n, verifiers.get(name))
+                self._columns[name] = Column.from_parts(spec, parts[name], n, verifiers.get(name)) \
+                    if name in parts else evolution.filled_column(self, name, n)  # added since
+            if self._specs.keys() - parts.keys():
+                self._dirty = True  # store the filled columns at the next checkpoint
             deleted = storage.load_deleted(self.id, manifest)
             self._deleted = GrowArray(np.bool_, base=deleted)
             self._n = n
@@ -233,6 +238,8 @@ class Collection:
                 if name == PARTITION:
                     continue
                 values[name], valid[name] = values_from_parts(self._specs[name], parts, n)
+            for name in self._specs.keys() - values.keys() - {PARTITION}:  # written before it existed
+                values[name], valid[name] = evolution.fill_values(self, name, n)
             part = np.asarray(grouped[PARTITION]["values"], dtype=np.int16)
             self._apply_write(ColumnBatch(n, values, valid, part))
         elif op == "delete":
@@ -429,6 +436,7 @@ class Collection:
             batch = build_batch(self.schema, rows, auto_id_source=self._next_auto_ids, require_pk=upsert,
                                 timezone=self.timezone)
             all_pks = batch.values[self._pk_name]
+            batch.values[INSERT_TS] = np.full(batch.n, evolution.clock_ms(), dtype=np.int64)
             batch.partition = self._route(batch, partition)
             batch = dedupe_last_wins(batch, all_pks)
             self._log_and_apply("write", batch.n, lambda: codec.batch_arrays(batch, self._specs),
@@ -552,6 +560,7 @@ class Collection:
         Returns the number of rows removed."""
         with self._lock:
             self._db._check_writable()
+            evolution.expire_rows(self)  # rows past collection.ttl.seconds go with the deleted
             removed = self._n - self._live
             if removed == 0:
                 return 0
@@ -578,7 +587,7 @@ class Collection:
     def _mask(self, filter: str = "", filter_params: dict | None = None, partitions: Any = None,
               ids: Any = None) -> np.ndarray:
         with self._lock:
-            m = ~self._deleted.view
+            m = evolution.apply_ttl(self, ~self._deleted.view)  # expired rows are invisible
             if partitions:
                 pids = self._pids(partitions)
                 if len(set(pids)) < len(self._partitions):
@@ -777,7 +786,10 @@ class Collection:
         else:
             start = self._persisted_rows
         try:
-            new_parts = {name: col.parts(start, self._n) for name, col in self._columns.items()}
+            stored = {k.rpartition("/")[0] for k in manifest["files"]} if manifest is not None else set()
+            # a column added since the last snapshot (add_field) is written whole
+            new_parts = {name: col.parts(start if name in stored else 0, self._n)
+                         for name, col in self._columns.items()}
             self._manifest = storage.write_snapshot(
                 self.id, manifest, self.generation, self._n, self._applied_seq, new_parts,
                 self._deleted.view, {"collection": self.name, "ext": dict(self._ext_files)},

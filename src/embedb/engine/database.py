@@ -120,6 +120,9 @@ class Database:
         _track(self)
 
     def _load_catalog(self) -> None:
+        # databases first: collections read their database's properties (timezone) as they load
+        self._databases = {DEFAULT_DB: {"properties": {}, "created_at": 0, "id": 1},
+                           **self._storage.load_databases()}
         attempts = 1 if not self._read_only else 8
         for attempt in range(attempts):
             try:
@@ -135,8 +138,6 @@ class Database:
             ):
                 break
         self._collections = collections
-        self._databases = {DEFAULT_DB: {"properties": {}, "created_at": 0, "id": 1},
-                           **self._storage.load_databases()}
         by_id = {c.id: c.catalog_name for c in self._collections.values()}
         self._aliases: dict[str, str] = {a: by_id[cid] for a, cid in self._alias_ids.items() if cid in by_id}
         self._storage.remove_orphan_dirs(set(by_id))
@@ -526,6 +527,12 @@ class Database:
         with self._lock:
             self._check_open()
             return sorted(self._databases, key=lambda n: (n != DEFAULT_DB, self._databases[n].get("id", 0), n))
+
+    def database_properties(self, name: str = DEFAULT_DB) -> dict[str, Any]:
+        """The properties of a database ({} for a missing one); read by its collections
+        (e.g. ``timezone``)."""
+        info = self.__dict__.get("_databases", {}).get(name)
+        return dict(info["properties"]) if info else {}
 
     def describe_database(self, name: str) -> dict[str, Any]:
         """``{"name", "id", "created_at", "properties"}`` of a database."""
