@@ -169,3 +169,10 @@ def test_quick_mode_metric_enum_and_numpy_limits(client):
                          round_decimal=np.int64(2), group_by_field="id", group_size=np.int64(1))
     assert [h["id"] for h in hits[0]] == [0, 2]
     assert [r["id"] for r in client.query("q", "id >= 0", limit=np.int64(2), offset=np.int64(1))] == [1, 2]
+
+
+def test_create_collection_accepts_unknown_keywords(client):
+    # pymilvus passes unknown keywords on to the server unchecked; embedb warns once
+    with pytest.warns(UserWarning, match="bogus_option"):
+        client.create_collection("c", dimension=4, bogus_option=1, num_shards=2, timeout=3)
+    assert client.has_collection("c")

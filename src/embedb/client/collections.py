@@ -164,8 +164,9 @@ class CollectionsMixin:
         check_name(collection_name)
         unknown = set(kwargs) - _IGNORED_CREATE_KW - _SCHEMA_KW - {
             "consistency_level", "properties", "num_partitions", "max_length"}
-        if unknown:
-            raise ParamError(f"create_collection() got unexpected keyword argument(s) {sorted(unknown)}")
+        from ..lenient import warn_unknown
+
+        warn_unknown("create_collection", unknown)   # accepted as pymilvus accepts them
         consistency = _consistency(kwargs.get("consistency_level"))
         properties = kwargs.get("properties")
         if properties is not None and not isinstance(properties, dict):
