@@ -24,7 +24,9 @@ _SCALAR_SLOT = {
     DataType.BOOL: "bool_data", DataType.INT8: "int_data", DataType.INT16: "int_data",
     DataType.INT32: "int_data", DataType.INT64: "long_data", DataType.FLOAT: "float_data",
     DataType.DOUBLE: "double_data", DataType.VARCHAR: "string_data", DataType.JSON: "json_data",
-    DataType.ARRAY: "array_data",
+    DataType.ARRAY: "array_data", DataType.TEXT: "string_data",
+    # as pymilvus sends them: RFC 3339 text and WKT text
+    DataType.TIMESTAMPTZ: "string_data", DataType.GEOMETRY: "geometry_wkt_data",
 }
 _BYTE_VECTOR_SLOT = {
     DataType.BINARY_VECTOR: "binary_vector", DataType.FLOAT16_VECTOR: "float16_vector",
@@ -33,7 +35,8 @@ _BYTE_VECTOR_SLOT = {
 # bytes per element of the byte-vector slots (binary: 1/8, handled apart)
 _BYTE_WIDTH = {DataType.FLOAT16_VECTOR: 2, DataType.BFLOAT16_VECTOR: 2, DataType.INT8_VECTOR: 1}
 _PLACEHOLDER = {"bool_data": False, "int_data": 0, "long_data": 0, "float_data": 0.0,
-                "double_data": 0.0, "string_data": "", "json_data": b"null"}
+                "double_data": 0.0, "string_data": "", "json_data": b"null",
+                "geometry_wkt_data": ""}
 _SPARSE_PAIR = np.dtype([("i", "<u4"), ("v", "<f4")])
 
 
@@ -70,6 +73,9 @@ def _column(fd: schema_pb2.FieldData, n: int) -> list:
         dtype = DataType(fd.type)
     except ValueError:
         raise DataError(f"field {name!r}: unsupported data type {fd.type}") from None
+    if dtype in (DataType.FLOAT16_VECTOR, DataType.BFLOAT16_VECTOR) and \
+            fd.vectors.WhichOneof("data") == "float_vector":
+        dtype = DataType.FLOAT_VECTOR  # pymilvus sends float lists for these as float32
     if dtype in _SCALAR_SLOT:
         slot = _SCALAR_SLOT[dtype]
         raw = getattr(fd.scalars, slot).data

@@ -76,8 +76,10 @@ def placeholder_data(blob: bytes, nq_declared: int = 0) -> list | np.ndarray:
         if len(widths) != 1 or next(iter(widths)) % 4:
             raise ParamError("query vectors must all have the same dim")
         return np.frombuffer(b"".join(values), dtype="<f4").reshape(nq, -1)
-    if kind in (_PT.BinaryVector, _PT.Float16Vector, _PT.BFloat16Vector, _PT.Int8Vector):
-        return values
+    if kind == _PT.Int8Vector:
+        return [np.frombuffer(v, dtype=np.int8) for v in values]
+    if kind in (_PT.BinaryVector, _PT.Float16Vector, _PT.BFloat16Vector):
+        return values  # bytes: what the client takes for these types
     if kind == _PT.SparseFloatVector:
         return [sparse_row(v) for v in values]
     if kind == _PT.VarChar:
