@@ -453,3 +453,29 @@ def test_a_database_from_before_checksums_opens_and_gains_them(tmp_path):
     with pytest.raises(StorageError, match="v.values.npy is damaged"):
         db.get_collection("c").dense_vectors("v")
     db.close()
+
+
+def test_a_write_over_a_damaged_column_fails_whole_before_it_is_stored(tmp_path):
+    from embedb.engine import Database
+
+    path = tmp_path / "w.db"
+    _small_db(path).close()
+    vec = path / "collections" / "1" / "g0" / "v.values.npy"
+    good = vec.read_bytes()
+    raw = bytearray(good)
+    raw[-3] ^= 0x08
+    vec.write_bytes(bytes(raw))
+    db = Database.open(path)
+    c = db.get_collection("c")
+    with pytest.raises(StorageError, match="v.values.npy is damaged"):
+        c.insert([{"id": 10**6, "v": [1, 1]}])
+    with pytest.raises(StorageError, match="v.values.npy is damaged"):
+        c.compact() if c.delete(ids=[0]) else None
+    assert len(c.query(output_fields=["id"])) == 460 - 1   # the delete (ids intact) was stored
+    with pytest.warns(RuntimeWarning, match="v.values.npy is damaged"):
+        db.close()   # its checkpoint cannot read the column: reported, the log keeps the delete
+    vec.write_bytes(good)   # restored from a backup: the failed insert left nothing behind
+    db = Database.open(path)
+    ids = {r["id"] for r in db.get_collection("c").query(output_fields=["id"])}
+    assert 10**6 not in ids and 0 not in ids and len(ids) == 459
+    db.close()

@@ -331,6 +331,7 @@ class Collection:
                 raise ParamError(f"the partition {name!r} cannot be dropped")
             pid = self._partitions[name]
             storage = self._db._storage
+            self._verify_columns([PARTITION, self._pk_name])
             with storage.tx() as c:
                 storage.remove_partition(c, self.id, name)
                 payload = codec.encode_payload("drop_partition", {"n": 0, "pid": pid}, {})
@@ -464,7 +465,14 @@ class Collection:
             merged[i] = row
         return merged
 
+    def _verify_columns(self, names: Any = None) -> None:
+        """Verify the snapshot checksums of these columns (all when None) now: a damaged file
+        must fail a write before its log entry commits, never halfway through applying it."""
+        for name in (self._columns if names is None else names):
+            self._columns[name].ensure_verified()
+
     def _log_and_apply(self, op: str, n: int, arrays: Callable[[], dict], apply: Callable[[], None], info: dict | None = None) -> None:
+        self._verify_columns(None if op == "write" else [self._pk_name])
         storage = self._db._storage
         size = 0
         if storage.in_memory:
@@ -565,6 +573,7 @@ class Collection:
             if removed == 0:
                 return 0
             keep = np.flatnonzero(~self._deleted.view)
+            self._verify_columns()  # all or none: a damaged file fails before any column changes
             for col in self._columns.values():
                 col.keep(keep)
             self._deleted = GrowArray(np.bool_)
@@ -770,7 +779,8 @@ class Collection:
                 hook(data_dir)
             except Exception as exc:  # an extension's files are a cache: never lose the rows for it
                 self._db._report_checkpoint_failure(exc, f"collection {self.name!r}: checkpoint hook "
-                                                    f"{getattr(hook, '__name__', hook)} failed ({exc}); its "
+                                                    f"{getattr(hook, '__name__', hook)} failed "
+                                                    f"({getattr(exc, 'message', exc)}); its "
                                                     "files are rebuilt from the rows when needed")
         manifest = self._manifest
         for name in [k for k in self._ext_files if not (data_dir / k).exists()]:

@@ -341,6 +341,11 @@ class Column:
             col._max_index = int(idx.max()) if len(idx) else -1
         return col
 
+    def ensure_verified(self) -> None:
+        """Check the snapshot parts' checksums now (StorageError naming a damaged file)."""
+        if self._deferred is not None:
+            self._resolve()
+
     def _resolve(self) -> None:
         """Verify the snapshot parts (first use) and take them as this column's content."""
         with _RESOLVE_LOCK:

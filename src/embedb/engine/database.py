@@ -265,7 +265,7 @@ class Database:
         self._reported_in_pass = True
         if not self._checkpoint_failing:
             self._checkpoint_failing = True
-            what = what or (f"checkpoint of {str(self._root)!r} failed ({exc}); every acknowledged "
+            what = what or (f"checkpoint of {str(self._root)!r} failed ({getattr(exc, 'message', exc)}); every acknowledged "
                             "write is kept in the write log and the checkpoint is retried later")
             warnings.warn(f"embedb: {what}", RuntimeWarning, stacklevel=5)
 
