@@ -164,6 +164,9 @@ def search_call(req: milvus_pb2.SearchRequest) -> SearchCall:
         kwargs["data"] = placeholder_data(req.placeholder_group)
     if req.HasField("function_score"):
         kwargs["ranker"] = ranker_of(req.function_score)
+    for name in ("highlighter", "search_aggregation"):  # the client refuses these, in its words
+        if req.HasField(name):
+            kwargs[name] = getattr(req, name)
     for key in ("order_by_fields", "timezone"):
         if params.get(key):
             kwargs[key] = params[key]
