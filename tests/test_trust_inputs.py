@@ -428,3 +428,26 @@ def test_database_with_a_deep_value_stored_before_the_limit_opens(tmp_path):
         assert c.query("t", filter="id == 2", output_fields=["id"]) == [{"id": 2}]
         c.close()
     assert sys.getrecursionlimit() == limit
+
+
+def test_log_payload_reuses_validation_text_exactly():
+    """The JSON text kept from validation is byte for byte what Column.parts would encode."""
+    from embedb.engine import codec
+    from embedb.engine.columns import Column, spec_for_field, META_SPEC
+    from embedb.engine.rows import META, build_batch
+
+    c = MilvusClient(":memory:")
+    schema = make_schema(c)
+    specs = {f.name: spec_for_field(f) for f in schema.fields}
+    specs[META] = META_SPEC
+    batch = build_batch(schema, [row(1, j={"a": [1, {"b": "é"}]}, dyn={2: (3,)}), row(2, j=None),
+                                 row(3, j="text", **{"x y": 1.5})])
+    batch = batch.select(np.array([0, 2, 1]))
+    assert set(batch.texts) == {"j", META}
+    arrays = codec.batch_arrays(batch, specs)
+    for name in ("j", META):
+        col = Column(specs[name])
+        col.append(batch.values[name], batch.valid.get(name))
+        for part, arr in col.parts(0, batch.n).items():
+            np.testing.assert_array_equal(arrays[f"{name}/{part}"], arr)
+    c.close()

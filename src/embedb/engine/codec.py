@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import StorageError
-from .columns import ColumnSpec, Column
+from .columns import ColumnSpec, Column, encode_texts
 from .rows import ColumnBatch
 
 MAGIC = b"EMBLOG2\n"
@@ -90,6 +90,13 @@ def batch_arrays(batch: ColumnBatch, specs: dict[str, ColumnSpec]) -> dict[str, 
         spec = specs[name]
         if spec.kind == "fixed":  # already in part form: no copy
             arrays[f"{name}/values"] = values
+            if spec.nullable:
+                valid = batch.valid.get(name)
+                arrays[f"{name}/valid"] = np.ones(batch.n, bool) if valid is None else valid
+            continue
+        texts = batch.texts.get(name)
+        if texts is not None:  # JSON text from validation (rows.py), the same Column.parts makes
+            arrays[f"{name}/lengths"], arrays[f"{name}/data"] = encode_texts(texts)
             if spec.nullable:
                 valid = batch.valid.get(name)
                 arrays[f"{name}/valid"] = np.ones(batch.n, bool) if valid is None else valid
