@@ -279,3 +279,21 @@ def test_schema_evolution_equals_in_process(served):
     wire = run(pymilvus.MilvusClient(uri=served))
     with embedb.MilvusClient(":memory:") as local:
         assert wire == run(local)
+
+
+def test_search_iterator_v1_as_pymilvus_drives_it(served):
+    from pymilvus.client.iterator.search_iterator import SearchIterator
+
+    client = pymilvus.MilvusClient(uri=served)
+    client.create_collection("c", dimension=2, metric_type="L2")
+    rng = np.random.default_rng(0)
+    client.insert("c", [{"id": i, "vector": rng.random(2).tolist()} for i in range(200)])
+    it = SearchIterator(client._get_connection(), None, "c", [[0.5, 0.5]], "vector",
+                        {"metric_type": "L2", "params": {}}, batch_size=30, output_fields=["id"],
+                        schema=client.describe_collection("c"))
+    seen = []
+    while batch := it.next():
+        seen += [h["id"] for h in batch]
+    # range searches with excluded ids walk the same order as one exact search
+    assert seen == [h["id"] for h in client.search("c", [[0.5, 0.5]], limit=200)[0]]
+    client.close()

@@ -152,7 +152,7 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
 
     @rpc
     def AllocTimestamp(self, request, context):
-        return milvus_pb2.AllocTimestampResponse(status=OK, timestamp=int(time.time() * 1000) << 18)
+        return milvus_pb2.AllocTimestampResponse(status=OK, timestamp=_session_ts())
 
     # databases -----------------------------------------------------------------------------
     @rpc
@@ -551,7 +551,7 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
         fields, sent = results.query_fields(list(rows), sch, output_fields)
         return milvus_pb2.QueryResults(status=OK, fields_data=fields, collection_name=name,
                                        output_fields=sent, primary_field_name=sch.primary_field.name,
-                                       session_ts=int(time.time() * 1000) << 18)
+                                       session_ts=_session_ts())
 
     @rpc
     def Search(self, request, context):
@@ -565,7 +565,8 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
         data = results.search_result_data(res, sch, call.kwargs["limit"], call.kwargs["output_fields"])
         if call.kwargs.get("group_by_field"):
             data.group_by_field_value.CopyFrom(results.group_values(res, sch, call.kwargs["group_by_field"]))
-        return milvus_pb2.SearchResults(status=OK, results=data, collection_name=name)
+        return milvus_pb2.SearchResults(status=OK, results=data, collection_name=name,
+                                        session_ts=_session_ts())
 
     @rpc
     def HybridSearch(self, request, context):
@@ -611,7 +612,7 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
         data.search_iterator_v2_results.token = token
         data.search_iterator_v2_results.last_bound = last
         return milvus_pb2.SearchResults(status=OK, results=data, collection_name=name,
-                                        session_ts=int(time.time() * 1000) << 18)
+                                        session_ts=_session_ts())
 
     # analyzers -----------------------------------------------------------------------------
     @rpc
@@ -644,6 +645,11 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
                                     if k in ("token", "start_offset", "end_offset", "position",
                                              "position_length", "hash")})
         return resp
+
+
+def _session_ts() -> int:
+    """A Milvus hybrid timestamp for now (iterators pin it; embedb's reads are always current)."""
+    return int(time.time() * 1000) << 18
 
 
 _PK_IN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(\[.*\])\s*$", re.S)
