@@ -652,12 +652,13 @@ def _session_ts() -> int:
     return int(time.time() * 1000) << 18
 
 
-_PK_IN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(\[.*\])\s*$", re.S)
+# exactly what pymilvus writes for get() and query(ids=...): `id in [1,2]`, `id in ['a','b']`
+_PK_IN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*) in (\[(?:-?\d+(?:,-?\d+)*|'[^']*'(?:,'[^']*')*)\])$")
 
 
 def _pk_list(expr: str, pk_name: str) -> list | None:
-    """The keys of ``<pk> in [..]`` (what pymilvus sends for get() and query(ids=...)), so they
-    come back in the order asked for, as in-process; None for any other filter."""
+    """The keys of a get()/query(ids=...) filter, so rows come back in the order asked for, as
+    in-process; None for any other filter (a filter the user wrote keeps primary-key order)."""
     m = _PK_IN.match(expr or "")
     if not m or m.group(1) != pk_name:
         return None
