@@ -451,3 +451,18 @@ def test_log_payload_reuses_validation_text_exactly():
         for part, arr in col.parts(0, batch.n).items():
             np.testing.assert_array_equal(arrays[f"{name}/{part}"], arr)
     c.close()
+
+
+def test_huge_numbers_in_reads_are_clear_or_work():
+    c = MilvusClient(":memory:")
+    c.create_collection("t", dimension=2)
+    c.insert("t", [{"id": 1, "vector": [0, 1], "big": 10**400}, {"id": 2, "vector": [1, 0], "big": 5}])
+    # a JSON integer beyond the double range compares as infinity
+    assert c.query("t", filter="big > 1e300", output_fields=["id"]) == [{"id": 1}]
+    assert c.query("t", filter="big in [5, 6]", output_fields=["id"]) == [{"id": 2}]
+    assert c.query("t", filter="id == 1", output_fields=["big"])[0]["big"] == 10**400
+    with pytest.raises(ParamError, match="query 0"):
+        c.search("t", [[10**400, 0]], limit=1)
+    with pytest.raises(ParamError):
+        c.get("t", ids=[10**400])
+    c.close()

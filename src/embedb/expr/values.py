@@ -103,7 +103,7 @@ def _extract(obj: np.ndarray, cls: str) -> tuple[np.ndarray, np.ndarray]:
         raw = items if ok.all() else [x if o else 0 for x, o in zip(items, ok_list)]
         values = np.array(raw) if n else np.zeros(0, dtype=np.int64)
         if values.dtype.kind not in "if":  # ints beyond int64: compare as doubles
-            values = np.array([float(x) for x in raw], dtype=np.float64)
+            values = np.array([_as_double(x) for x in raw], dtype=np.float64)
         return values, ok
     if cls == "str":
         ok_list = [t is str for t in map(type, items)]
@@ -115,6 +115,14 @@ def _extract(obj: np.ndarray, cls: str) -> tuple[np.ndarray, np.ndarray]:
         values = np.array([x is True for x in items], dtype=bool) if n else np.zeros(0, bool)
         return values, ok
     raise ValueError(cls)
+
+
+def _as_double(x: Any) -> float:
+    """A JSON number as a double; an integer beyond the double range is +-infinity."""
+    try:
+        return float(x)
+    except OverflowError:
+        return float("inf") if x > 0 else float("-inf")
 
 
 def present_mask(val: Val) -> np.ndarray:

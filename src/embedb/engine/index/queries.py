@@ -47,8 +47,9 @@ def dense_queries(data: Any, field: str, dtype: DataType, dim: int) -> np.ndarra
                 v = raw.view(np.float16) if dtype == DataType.FLOAT16_VECTOR else \
                     (raw.astype(np.uint32) << 16).view(np.float32)
             try:
-                a = np.asarray(v, dtype=np.float32)
-            except (TypeError, ValueError):
+                with np.errstate(over="ignore"):  # beyond float32 is inf: refused below as such
+                    a = np.asarray(v, dtype=np.float32)
+            except (TypeError, ValueError, OverflowError):  # OverflowError: e.g. 10**400
                 raise ParamError(f"query {i} for field {field!r} is not a numeric vector") from None
             if a.ndim != 1:
                 raise ParamError(f"query {i} for field {field!r} must be a 1-D vector, got shape "
