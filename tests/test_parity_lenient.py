@@ -176,3 +176,19 @@ def test_create_collection_accepts_unknown_keywords(client):
     with pytest.warns(UserWarning, match="bogus_option"):
         client.create_collection("c", dimension=4, bogus_option=1, num_shards=2, timeout=3)
     assert client.has_collection("c")
+
+
+def test_index_properties_are_kept_and_persisted(tmp_path):
+    path = str(tmp_path / "db")
+    with MilvusClient(path) as c:
+        c.create_collection("c", dimension=4)
+        c.release_collection("c")
+        c.alter_index_properties("c", "vector", properties={"mmap.enabled": True})
+        assert c.describe_index("c", "vector")["mmap.enabled"] == "True"
+        with pytest.raises(E.IndexNotFoundError):
+            c.alter_index_properties("c", "nope", properties={"mmap.enabled": True})
+    with MilvusClient(path) as c:
+        assert c.describe_index("c", "vector")["mmap.enabled"] == "True"
+        c.drop_index_properties("c", "vector", property_keys=["mmap.enabled"])
+        assert "mmap.enabled" not in c.describe_index("c", "vector")
+        assert c._using == MilvusClient(path)._using      # one shared database per path

@@ -197,6 +197,8 @@ class ClientBase(metaclass=abc.ABCMeta):
         from ..engine import Database  # the engine loads when a client opens, not at import
 
         self._db = Database.open(path, read_only=read_only)
+        # pymilvus's name of the shared connection: clients of one path share one database
+        self._using = f"embedb:{os.path.abspath(path) if path else f'memory-{id(self._db)}'}"
         if not self._db.has_database(self._db_name):  # as the server: connecting to a missing db fails
             db, self._db = self._db, None
             db.close()

@@ -51,13 +51,58 @@ class IndexMixin:
         turns the server's "index not found" into None)."""
         from ..engine.index.manager import indexes_of
 
-        manager = indexes_of(self._collection(collection_name))
+        coll = self._collection(collection_name)
+        manager = indexes_of(coll)
         if index_name not in manager.list():
             return None
-        return manager.describe(index_name)
+        out = manager.describe(index_name)
+        out.update(_index_properties(coll).get(index_name, {}))
+        return out
 
     def drop_index(self, collection_name: str, index_name: str, timeout: float | None = None,
                    **kwargs: Any) -> None:
         from ..engine.index.manager import indexes_of
 
-        indexes_of(self._collection(collection_name)).drop(index_name)
+        coll = self._collection(collection_name)
+        indexes_of(coll).drop(index_name)
+        props = _index_properties(coll)
+        if props.pop(index_name, None) is not None:
+            coll.save_meta()
+
+    def alter_index_properties(self, collection_name: str, index_name: str, properties: dict,
+                               timeout: float | None = None, **kwargs: Any) -> None:
+        """Set index properties (``{"mmap.enabled": True}``...); ``describe_index`` shows them.
+        They are kept for Milvus compatibility: embedb's indexes live in memory either way."""
+        coll, props = self._index_props_of(collection_name, index_name)
+        if not isinstance(properties, dict) or not properties:
+            raise ParamError("properties must be a non-empty dict")
+        for key, value in properties.items():
+            if not isinstance(key, str) or not key:
+                raise ParamError(f"index property names must be non-empty str, got {key!r}")
+            props[key] = str(value)   # the server keeps (and returns) every value as a string
+        coll.save_meta()
+
+    def drop_index_properties(self, collection_name: str, index_name: str,
+                              property_keys: list[str], timeout: float | None = None,
+                              **kwargs: Any) -> None:
+        """Remove index properties set by :meth:`alter_index_properties` (missing keys: no-op)."""
+        coll, props = self._index_props_of(collection_name, index_name)
+        if isinstance(property_keys, str):
+            property_keys = [property_keys]
+        if not isinstance(property_keys, (list, tuple)):
+            raise ParamError("property_keys must be a list of str")
+        for key in property_keys:
+            props.pop(key, None)
+        coll.save_meta()
+
+    def _index_props_of(self, collection_name: str, index_name: str) -> tuple[Any, dict]:
+        from ..engine.index.manager import indexes_of
+
+        coll = self._collection(collection_name)
+        indexes_of(coll).entry(index_name)   # IndexNotFoundError naming the index
+        return coll, _index_properties(coll).setdefault(index_name, {})
+
+
+def _index_properties(coll: Any) -> dict:
+    """``{index_name: {key: value}}``, persisted with the collection's metadata."""
+    return coll.meta.setdefault("index_properties", {})
