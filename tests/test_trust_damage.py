@@ -166,6 +166,7 @@ def test_every_file_kind_is_checked(built):
         assert expected in names, expected
 
 
+@pytest.mark.slow   # about 30 reopenings per kind of damage
 @pytest.mark.parametrize("how", DAMAGES)
 def test_damage_gives_the_full_answer_or_an_error_naming_the_file(built, tmp_path, how):
     base, reference = built
