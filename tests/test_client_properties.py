@@ -4,6 +4,7 @@ rows, add_collection_field and alter_collection_field, persistence and log repla
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -209,6 +210,34 @@ def test_insert_times_survive_reopen_and_log_replay(tmp_path, clock):
     c.close()
     c = MilvusClient(path)
     assert count(c) == 3
+    clock.advance(5)
+    assert count(c) == 0
+    c.close()
+
+
+def test_rows_stored_without_insert_times_never_expire_early(tmp_path, clock):
+    """A snapshot written before insert times were kept (no ``$ts`` column) opens with its rows
+    counted as inserted at that first open; the filled times are stored from then on."""
+    from embedb.engine.storage import manifest_bytes, write_file_atomic
+
+    path = tmp_path / "old.db"
+    c = new_client(str(path))
+    c.insert("c", [{"id": i, "vector": vec(i)} for i in range(4)])
+    c.close()
+    mpath = next((path / "collections").glob("*/manifest.json"))
+    manifest = json.loads(mpath.read_text())
+    manifest["files"] = {k: v for k, v in manifest["files"].items() if not k.startswith("$ts/")}
+    write_file_atomic(mpath, manifest_bytes(manifest))  # as an older embedb wrote it
+
+    clock.advance(3600)                       # the rows are an hour old, but nobody knows it
+    c = MilvusClient(str(path))
+    c.alter_collection_properties("c", {"collection.ttl.seconds": 10})
+    assert count(c) == 4
+    c.close()
+    assert any(k.startswith("$ts/") for k in json.loads(mpath.read_text())["files"])
+    clock.advance(5)
+    c = MilvusClient(str(path))
+    assert count(c) == 4                      # 5 s since the first open
     clock.advance(5)
     assert count(c) == 0
     c.close()

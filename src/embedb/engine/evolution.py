@@ -177,16 +177,16 @@ def alter_properties(coll: "Collection", properties: dict[str, str] | None,
 def _evolve(coll: "Collection", schema: CollectionSchema, new_specs: dict[str, ColumnSpec]) -> None:
     """Switch ``coll`` to ``schema`` with new columns ``new_specs`` filled for the rows it holds;
     the catalog is written first, so a failure leaves everything as it was."""
-    old_schema, old_specs = coll.schema, dict(coll._specs)
+    old_schema, old_specs = coll.schema, coll._specs
     coll.schema = schema
-    coll._specs.update(new_specs)
+    coll._specs = {**old_specs, **new_specs}  # new dicts: read views keep the ones they copied
     try:
         columns = {name: filled_column(coll, name, coll._n) for name in new_specs}
         coll._save_info()
     except BaseException:
         coll.schema, coll._specs = old_schema, old_specs
         raise
-    coll._columns.update(columns)
+    coll._columns = {**coll._columns, **columns}
 
 
 def add_field(coll: "Collection", field: FieldSchema) -> None:
