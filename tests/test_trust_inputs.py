@@ -218,8 +218,8 @@ BAD_VALUES = [
 @pytest.mark.parametrize("field,value,message", BAD_VALUES,
                          ids=[f"{f}-{m.split()[0]}-{i}" for i, (f, _, m) in enumerate(BAD_VALUES)])
 @pytest.mark.parametrize("op", ["insert", "upsert"])
-def test_bad_value_is_rejected_whole_with_a_clear_error(path, field, value, message, op):
-    c = MilvusClient(path)
+def test_bad_value_is_rejected_whole_with_a_clear_error(field, value, message, op):
+    c = MilvusClient(":memory:")
     create(c)
     c.insert("t", [row(0, j={"keep": True})])
     before = everything(c)
@@ -229,7 +229,20 @@ def test_bad_value_is_rejected_whole_with_a_clear_error(path, field, value, mess
     assert "row 1" in text and f"'{field}'" in text and message in text, text
     assert everything(c) == before  # the good row of the batch was not stored either
     c.close()
-    c = MilvusClient(path)  # and the database still closes and opens
+
+
+def test_bad_values_leave_a_database_that_closes_and_reopens(path):
+    c = MilvusClient(path)
+    create(c)
+    c.insert("t", [row(0, j={"keep": True})])
+    before = everything(c)
+    for field, value, _ in BAD_VALUES:
+        for op in (c.insert, c.upsert):
+            with pytest.raises(DataError):
+                op("t", [row(1), {**row(2), field: value}])
+    c.flush("t")
+    c.close()
+    c = MilvusClient(path)
     assert everything(c) == before
     c.close()
 
@@ -465,4 +478,18 @@ def test_huge_numbers_in_reads_are_clear_or_work():
         c.search("t", [[10**400, 0]], limit=1)
     with pytest.raises(ParamError):
         c.get("t", ids=[10**400])
+    c.close()
+
+
+def test_partition_count_limit():
+    c = MilvusClient(":memory:")
+    c.create_collection("t", dimension=2)
+    for i in range(1023):
+        c.create_partition("t", f"p{i}")
+    with pytest.raises(ParamError, match="at most 1024 partitions"):
+        c.create_partition("t", "one_too_many")
+    c.drop_partition("t", "p5")
+    c.create_partition("t", "again")  # a freed slot (and its id) is usable again
+    c.insert("t", [{"id": 1, "vector": [0, 1]}], partition_name="again")
+    assert c.query("t", filter="", partition_names=["again"], output_fields=["id"]) == [{"id": 1}]
     c.close()
