@@ -27,7 +27,8 @@ from embedb.errors import CollectionNotFoundError, MilvusException, ParamError
 
 HERE = Path(__file__).parent
 PORTED = ["test_client_collections", "test_client_data", "test_client_iterator",
-          "test_client_partitions_aliases", "test_search_client"]
+          "test_client_partitions_aliases", "test_search_client", "test_client_databases",
+          "test_client_properties"]
 # Not ported: index-quality and white-box engine checks, which measure the engine rather than
 # the client surface (they would only repeat the same engine work, slowly).
 NOT_PORTED = {
