@@ -141,5 +141,6 @@ def test_default_value_and_persistence(tmp_path):
     reopened.load_collection("g")
     rows = reopened.query("g", "id >= 0", output_fields=["geo"])
     assert [r["geo"] for r in rows] == ["POINT (1.5 2.5)", "LINESTRING (0 0, 1 1)"]
+    (tmp_path / "x").mkdir()
     with pytest.raises(SchemaError):
         _client(tmp_path / "x", default_value="POINT (")

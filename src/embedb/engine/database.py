@@ -37,6 +37,8 @@ from .collection import (
     _check_name,
     now_ms,
 )
+from . import evolution
+from .jsonvalues import check_setting
 from .lock import WriteLock
 from .storage import SQLITE_NAME, Storage
 
@@ -50,7 +52,7 @@ _CONSISTENCY = {"strong": "Strong", "bounded": "Bounded", "session": "Session", 
 # (= each Collection._lock and IndexManager's spec lock; Storage._lock inside it), then at most
 # one leaf lock: an IndexEntry.lock or fulltext._lock. Nothing holding a leaf lock takes another
 # lock. Reads copy a snapshot under Database._lock and compute without it (engine/readview.py).
-_open_lock = threading.Lock()
+_open_lock = threading.RLock()  # reentrant: a client's __del__ may close a database mid-open
 _open_writers: dict[str, "Database"] = {}
 _all_open: "weakref.WeakSet[Database]" = weakref.WeakSet()   # for the exit and fork hooks
 _exit_hook_registered = False
@@ -299,6 +301,7 @@ class Database:
             self._check_collection_quota(db)
             schema = CollectionSchema.from_dict(schema.to_dict())  # our own copy
             schema.verify()
+            check_setting(dict(properties or {}), "collection properties")  # catalog JSON
             for f in schema.fields:  # names reach file names and filters: Milvus rules
                 _check_name(f.name, "field")
             level = _CONSISTENCY.get(str(consistency_level).lower())
@@ -317,7 +320,7 @@ class Database:
                 num_partitions = None
             info = {
                 "schema": schema.to_dict(),
-                "properties": dict(properties or {}),
+                "properties": evolution.checked_properties(properties),  # strings, as pymilvus sends
                 "created_at": now_ms(),
                 "consistency_level": level,
                 "num_partitions": num_partitions,
@@ -598,7 +601,7 @@ def _after_fork_in_child() -> None:
     handle of its own. The inherited LOCK file descriptor is closed without unlocking: the lock
     is the parent's and stays held by it; the child just stops keeping it alive."""
     global _open_lock
-    _open_lock = threading.Lock()
+    _open_lock = threading.RLock()
     _open_writers.clear()
     for db in list(_all_open):
         db._lock = threading.RLock()
