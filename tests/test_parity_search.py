@@ -316,3 +316,86 @@ def test_order_by_nulls_directions_and_limits(client):
         client.query_iterator("t", order_by_fields="w")
     with pytest.raises(ParamError, match="order_by is not supported when using search iterator"):
         client.search_iterator("t", [client.rows[0]["v"]], order_by_fields="w")
+
+
+def _brand_reference(rows, q, n_buckets, per_bucket):
+    """Buckets as the server builds them: the first n_buckets distinct brands in L2 order,
+    each with its best per_bucket hits."""
+    ranked = sorted((float(np.sum((np.asarray(r["v"]) - q) ** 2)), r["id"], r["color"])
+                    for r in rows)
+    groups: dict = {}
+    for score, pk, color in ranked:
+        if color not in groups:
+            if len(groups) >= n_buckets:
+                continue
+            groups[color] = []
+        if len(groups[color]) < per_bucket:
+            groups[color].append((pk, score))
+    return groups
+
+
+@pytest.mark.parametrize("spec_from", ["embedb", "pymilvus"])
+def test_search_aggregation_matches_reference(client, spec_from):
+    if spec_from == "pymilvus":
+        pm = pytest.importorskip("pymilvus")
+        SA, TH = pm.SearchAggregation, pm.TopHits
+    else:
+        from embedb import SearchAggregation as SA, TopHits as TH
+    q = np.asarray(client.rows[7]["v"])
+    spec = SA(fields=["color"], size=3,
+              metrics={"n": {"count": "*"}, "best": {"min": "_score"}, "avg_price": {"avg": "price"},
+                       "n_w": {"count": "w"}},
+              order=[{"_key": "asc"}], top_hits=TH(size=2, sort=[{"_score": "asc"}]))
+    res = client.search("t", [q], limit=1, output_fields=["color"], search_aggregation=spec)
+    assert len(res) == 1 and len(res[0]) == 0 and len(res.agg_buckets) == 1
+    ref = _brand_reference(client.rows, q, 3, 2)
+    by_id = {r["id"]: r for r in client.rows}
+    buckets = res.agg_buckets[0]
+    keys = [b.key[0]["value"] for b in buckets]
+    assert keys == sorted(ref, key=lambda k: (k is None, k or ""))      # NULL is a bucket too
+    for b in buckets:
+        expected = ref[b.key[0]["value"]]
+        assert b.key[0]["field_name"] == "color"
+        assert [h.pk for h in b.hits] == [pk for pk, _ in expected]
+        assert [h.score for h in b.hits] == pytest.approx([s for _, s in expected], rel=1e-5)
+        assert all(h.fields == {"color": b.key[0]["value"]} for h in b.hits)
+        assert b.count == b.metrics["n"] == len(expected)
+        assert b.metrics["best"] == pytest.approx(expected[0][1], rel=1e-5)
+        assert b.metrics["avg_price"] == pytest.approx(
+            sum(by_id[pk]["price"] for pk, _ in expected) / len(expected))
+        assert b.metrics["n_w"] == sum(by_id[pk]["w"] is not None for pk, _ in expected)
+
+
+def test_search_aggregation_nesting_and_server_checks(client):
+    from embedb import SearchAggregation as SA, TopHits as TH
+
+    q = [client.rows[3]["v"]]
+    res = client.search("t", q, search_aggregation=SA(
+        ["color"], 2, order=[{"_count": "desc"}],
+        sub_aggregation=SA(["price"], 2, top_hits=TH(1))))
+    for bucket in res.agg_buckets[0]:
+        assert 1 <= len(bucket.sub_groups) <= 2
+        assert sum(s.count for s in bucket.sub_groups) <= bucket.count
+        for sub in bucket.sub_groups:
+            assert len(sub.hits) == 1
+            assert client.rows[sub.hits[0].pk]["color"] == bucket.key[0]["value"]
+            assert client.rows[sub.hits[0].pk]["price"] == sub.key[0]["value"]
+    deep = SA(["color"], 1, sub_aggregation=SA(["price"], 1, sub_aggregation=SA(
+        ["id"], 1, sub_aggregation=SA(["color"], 1, sub_aggregation=SA(["price"], 1)))))
+    for kwargs, message in [
+        ({"search_aggregation": deep}, "nesting exceeds max 4 levels"),
+        ({"search_aggregation": SA(["nope"], 1)}, "not found in schema"),
+        ({"search_aggregation": SA(["w"], 1)}, "FLOAT / DOUBLE fields are not supported"),
+        ({"search_aggregation": SA(["color"], 50, sub_aggregation=SA(["price"], 50,
+                                                                     top_hits=TH(5)))},
+         "result entries is too large"),
+        ({"search_aggregation": SA(["color"], 2), "group_by_field": "price"},
+         "mutually exclusive"),
+        ({"search_aggregation": SA(["color"], 2), "offset": 1}, "offset is not supported"),
+    ]:
+        with pytest.raises(ParamError, match=message):
+            client.search("t", q, **kwargs)
+    with pytest.raises(ParamError, match="must be a metric alias"):
+        SA(["color"], 1, order=[{"unknown_metric": "desc"}])
+    with pytest.raises(ParamError, match="TopHits.size must be a positive int"):
+        TH(0)

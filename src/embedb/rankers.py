@@ -75,3 +75,17 @@ class WeightedRanker(BaseRanker):
 
     def __repr__(self) -> str:
         return f"WeightedRanker({', '.join(map(str, self.weights))}, norm_score={self.norm_score})"
+
+
+class FunctionScore:
+    """pymilvus's wrapper of rerank Functions for ``search(ranker=...)`` /
+    ``hybrid_search(ranker=...)``; embedb runs one rrf or weighted Function in it."""
+
+    def __init__(self, functions: Any, params: dict | None = None) -> None:
+        self.functions = list(functions) if isinstance(functions, (list, tuple)) else [functions]
+        if not self.functions:
+            raise ParamError("FunctionScore needs at least one rerank Function")
+        self.params = dict(params or {})
+
+    def __repr__(self) -> str:
+        return f"FunctionScore({self.functions!r}, params={self.params!r})"

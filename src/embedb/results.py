@@ -94,6 +94,7 @@ class SearchResult(list):
         super().__init__(hits)
         self.extra = extra if extra is not None else {"cost": 0}
         self.recalls = recalls if recalls is not None else []
+        self.agg_buckets: list = []   # per query, the buckets of a search_aggregation
 
     def __str__(self) -> str:
         return f"data: {list.__repr__(self)}" + (f", extra_info: {self.extra}" if self.extra.get("cost") else "")

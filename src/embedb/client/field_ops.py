@@ -9,11 +9,36 @@ empty array. Any non-replace op makes the upsert partial, as in pymilvus.
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any
 
 from ..errors import DataError, ParamError
 
 _NAMES = {0: "replace", 1: "array_append", 2: "array_remove"}
+
+
+class FieldOpType(IntEnum):
+    """The partial-update operators, numbered as pymilvus's ``FieldOpType``."""
+
+    REPLACE = 0
+    ARRAY_APPEND = 1
+    ARRAY_REMOVE = 2
+
+
+class FieldOp:
+    """``upsert(..., field_ops={"tags": FieldOp.array_append()})``, as pymilvus's ``FieldOp``."""
+
+    @staticmethod
+    def replace() -> FieldOpType:
+        return FieldOpType.REPLACE
+
+    @staticmethod
+    def array_append() -> FieldOpType:
+        return FieldOpType.ARRAY_APPEND
+
+    @staticmethod
+    def array_remove() -> FieldOpType:
+        return FieldOpType.ARRAY_REMOVE
 
 
 def _same(x: Any) -> Any:

@@ -72,8 +72,11 @@ class SearchMixin:
 
         _refuse("function_chains", function_chains, "use hybrid_search() or a ranker")
         _refuse("highlighter", highlighter, "search results carry no highlights in embedb")
-        _refuse("search_aggregation", search_aggregation,
-                "use group_by_field / group_size, or query(group_by_fields=...) to aggregate")
+        if search_aggregation is not None:
+            if kwargs.get("group_by_field") is not None:
+                raise ParamError("search_aggregation and group_by_field are mutually exclusive")
+            if kwargs.get("group_by_fields"):
+                raise ParamError("search_aggregation and group_by_fields are mutually exclusive")
         if data is not None and ids is not None:
             raise ParamError("Either ids or data must be provided, not both")
         if data is None and ids is None:
@@ -85,7 +88,8 @@ class SearchMixin:
         return engine_search.search(
             self._loaded_collection(collection_name), data, anns_field=anns_field, filter=filter,
             limit=limit, output_fields=output_fields, search_params=search_params,
-            partition_names=partition_names, ids=ids, ranker=ranker, **extras, **opts)
+            partition_names=partition_names, ids=ids, ranker=ranker,
+            search_aggregation=search_aggregation, **extras, **opts)
 
     @honours_timezone
     def hybrid_search(self, collection_name: str, reqs: list, ranker: Any, limit: int = 10,

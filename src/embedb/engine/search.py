@@ -317,16 +317,30 @@ def search(collection: Any, data: Any, *, anns_field: str | None = None, filter:
            partition_names: list[str] | None = None, offset: int | None = None,
            round_decimal: int = -1, group_by_field: str | None = None, group_size: int | None = None,
            strict_group_size: bool = False, ids: list | None = None,
-           order_by: list | None = None, ranker: Any = None) -> SearchResult:
+           order_by: list | None = None, ranker: Any = None,
+           search_aggregation: Any = None) -> SearchResult:
     """``MilvusClient.search`` on one engine collection (see docs/search.md).
 
     ``ids``: search with the stored vectors of these primary keys (one query each) instead of
     ``data``. ``order_by``: ``query_ops.OrderKey``s that re-order each query's hits by scalar
     fields. ``ranker``: an rrf / weighted ranker applied to the single result list.
+    ``search_aggregation``: bucket the hits (``result.agg_buckets``; the hit lists are empty).
     """
     if ids is not None:
         field = resolve_anns_field(collection, anns_field)
         data = stored_queries(collection, field, ids, partition_names)
+    if search_aggregation is not None:
+        if group_by_field:
+            raise ParamError("search_aggregation and group_by_field are mutually exclusive")
+        if offset or (search_params or {}).get("offset") or \
+                ((search_params or {}).get("params") or {}).get("offset"):
+            raise ParamError("offset is not supported with search_aggregation")
+        if ranker is not None:
+            raise ParamError("search_aggregation cannot be combined with a ranker")
+        return _aggregate(collection, data, search_aggregation, anns_field=anns_field,
+                          filter=filter, filter_params=filter_params,
+                          search_params=search_params, partition_names=partition_names,
+                          output_fields=output_fields)
     if ranker is not None:
         strategy = _ranker_strategy(ranker)
         k = _int_arg(limit, "limit", 1, MAX_TOPK) + _int_arg(offset or 0, "offset", 0, MAX_TOPK)
@@ -344,6 +358,33 @@ def search(collection: Any, data: Any, *, anns_field: str | None = None, filter:
                            strict_group_size=strict_group_size)
     if order_by:
         result = _order_hits(collection, result, order_by)
+    return result
+
+
+def _aggregate(collection: Any, data: Any, spec: Any, *, anns_field, filter, filter_params,
+               search_params, partition_names, output_fields) -> SearchResult:
+    """Search aggregation (see :mod:`embedb.engine.aggregation`): a grouped search over the
+    composite key of every level picks the pool, then each query's buckets are built."""
+    from ..aggregation import native_aggregation
+    from .aggregation import build_buckets, plan_pool
+
+    spec = native_aggregation(spec)
+    metric, params = split_search_params(search_params)
+    plan = plan_field(collection, resolve_anns_field(collection, anns_field), metric)
+    queries = convert_queries(plan, data)
+    fields, groups, per_group = plan_pool(collection, spec, num_queries(queries))
+    mask = collection.mask(filter or "", filter_params, partition_names)
+    radius, range_filter = _range_args(params, plan.metric)
+    rows, dist = group_rows(collection, plan, queries, mask, params, fields, groups, per_group,
+                            False)
+    if radius is not None or range_filter is not None:   # the pool keeps hits in range only
+        inside = in_range(dist, plan.metric, radius, range_filter)
+        rows = np.where(inside, rows, -1)
+    output_fields = _normalize_output_fields(output_fields)
+    result = SearchResult([Hits() for _ in range(len(rows))])
+    result.agg_buckets = [build_buckets(collection, spec, rows[q], dist[q],
+                                        larger_is_better(plan.metric), output_fields)
+                          for q in range(len(rows))]
     return result
 
 
