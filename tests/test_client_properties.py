@@ -71,6 +71,21 @@ def test_alter_and_drop_properties_shown_and_persisted(tmp_path):
     c.close()
 
 
+def test_properties_given_at_create(clock):
+    c = MilvusClient(":memory:")
+    c.create_collection("c", dimension=DIM, properties={"collection.ttl.seconds": 5, "mmap.enabled": False})
+    assert c.describe_collection("c")["properties"] == {"collection.ttl.seconds": "5", "mmap.enabled": "False"}
+    c.create_collection("c", dimension=DIM, properties={"collection.ttl.seconds": 5, "mmap.enabled": False})
+    c.insert("c", [{"id": 1, "vector": vec(1)}])
+    clock.advance(4.999)
+    assert count(c) == 1
+    clock.advance(0.001)
+    assert count(c) == 0
+    with pytest.raises(ParamError, match="collection TTL"):
+        c.create_collection("d", dimension=DIM, properties={"collection.ttl.seconds": -5})
+    assert not c.has_collection("d")
+
+
 def test_mmap_properties_need_a_released_collection():
     c = new_client()
     assert c.get_load_state("c")["state"].name == "Loaded"

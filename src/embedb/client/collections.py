@@ -269,7 +269,8 @@ class CollectionsMixin:
         diff = _schema_difference(coll.schema, schema)
         if diff is None and consistency != coll.consistency_level:
             diff = f"consistency_level: existing {coll.consistency_level!r}, requested {consistency!r}"
-        if diff is None and properties is not None and dict(properties) != dict(coll.properties or {}):
+        if diff is None and properties is not None and \
+                {str(k): str(v) for k, v in properties.items()} != dict(coll.properties or {}):
             diff = f"properties: existing {coll.properties!r}, requested {properties!r}"
         missing = IndexParams()
         if diff is None and index_params:

@@ -29,6 +29,7 @@ from ..errors import (
     StorageError,
 )
 from ..schema import CollectionSchema
+from ..timestamptz import check_timezone
 from .collection import (
     DEFAULT_NUM_PARTITIONS,
     DEFAULT_PARTITION,
@@ -318,9 +319,13 @@ class Database:
                     raise ParamError("num_partitions needs a partition key field in the schema")
                 partitions = {DEFAULT_PARTITION: 0}
                 num_partitions = None
+            props = evolution.checked_properties(properties)
+            db_tz = self.database_properties(db).get("timezone")
+            if db_tz and "timezone" not in props:  # as Milvus: the database's zone when created
+                props["timezone"] = db_tz
             info = {
                 "schema": schema.to_dict(),
-                "properties": evolution.checked_properties(properties),  # strings, as pymilvus sends
+                "properties": props,  # strings, as pymilvus sends
                 "created_at": now_ms(),
                 "consistency_level": level,
                 "num_partitions": num_partitions,
@@ -554,6 +559,8 @@ class Database:
             if not properties and not delete_keys:
                 raise ParamError("alter database requires either properties or deletekeys to modify or "
                                  "delete keys, both cannot be empty", code=ErrorCode.ALREADY_EXISTS)
+            if properties and "timezone" in properties:
+                check_timezone(properties["timezone"])
             info = dict(self._databases[name])
             props = dict(info["properties"])
             props.update(properties or {})

@@ -25,7 +25,9 @@ import numpy as np
 
 from ..errors import ErrorCode, MilvusException, ParamError, SchemaError
 from ..schema import CollectionSchema, DataType, FieldSchema
+from ..timestamptz import check_timezone
 from .columns import META_SPEC, Column, ColumnSpec, spec_for_field
+from .jsonvalues import check_setting
 from .rows import META, build_batch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -92,6 +94,16 @@ def _check_ttl(value: Any) -> None:
         raise ParamError(f"collection TTL is not a valid positive integer: {TTL_KEY}={value!r}")
 
 
+def checked_properties(properties: dict | None) -> dict[str, str]:
+    """Properties of a new collection: values as strings (as pymilvus sends them), TTL checked."""
+    out = {str(k): v if isinstance(v, str) else str(v) for k, v in (properties or {}).items()}
+    if TTL_KEY in out:
+        _check_ttl(out[TTL_KEY])
+    if "timezone" in out:
+        check_timezone(out["timezone"])
+    return out
+
+
 # ------------------------------------------------------------------------------- filling columns
 def fill_values(coll: "Collection", name: str, n: int) -> tuple[Any, np.ndarray | None]:
     """Values of column ``name`` for ``n`` rows written before the column existed: the field's
@@ -142,12 +154,15 @@ def alter_properties(coll: "Collection", properties: dict[str, str] | None,
         coll._db._check_writable()
         if not properties and not delete_keys:
             raise ParamError("alter collection requires either properties or delete keys")
+        check_setting(properties, "collection properties")  # kept in the catalog as JSON
         if coll.loaded and any(k in MMAP_KEYS for k in properties):
             raise _loaded_error(coll, "can not alter mmap properties if collection loaded")
         if coll.loaded and any(k in MMAP_KEYS for k in delete_keys):
             raise _loaded_error(coll, "can not delete mmap properties if collection loaded")
         if TTL_KEY in properties:
             _check_ttl(properties[TTL_KEY])
+        if "timezone" in properties:
+            check_timezone(properties["timezone"])
         enable_dynamic = False
         if DYNAMIC_KEY in properties:
             wanted = str(properties.pop(DYNAMIC_KEY)).strip().lower()
