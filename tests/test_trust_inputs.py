@@ -493,3 +493,24 @@ def test_partition_count_limit():
     c.insert("t", [{"id": 1, "vector": [0, 1]}], partition_name="again")
     assert c.query("t", filter="", partition_names=["again"], output_fields=["id"]) == [{"id": 1}]
     c.close()
+
+
+def test_catalog_settings_are_checked_at_the_door(path):
+    """Collection properties and index parameters live in the catalog as JSON: a value that
+    could not be read back on opening is refused when given."""
+    c = MilvusClient(path)
+    with pytest.raises(ParamError, match="collection properties is nested"):
+        c.create_collection("t", dimension=2, properties={"x": nested(2000)})
+    c.create_collection("t", dimension=2)
+    with pytest.raises(ParamError, match="surrogate"):
+        c.alter_collection_properties("t", properties={"y": "\ud800"})
+    index = c.prepare_index_params()
+    index.add_index("vector", index_type="HNSW", metric_type="L2", params={"M": 8, "x": nested(2000)})
+    c.release_collection("t")
+    c.drop_index("t", "vector")
+    with pytest.raises(ParamError, match="index params is nested"):
+        c.create_index("t", index)
+    c.close()
+    c = MilvusClient(path)
+    assert c.list_collections() == ["t"]
+    c.close()

@@ -89,6 +89,14 @@ def encode_values(values: list, err: Callable[[int, str], DataError], *,
     return texts
 
 
+def check_setting(value: Any, what: str) -> None:
+    """ParamError unless ``value`` (collection properties, index parameters: kept in the
+    catalog as JSON) is JSON within the limits, so the catalog always reads back."""
+    from ..errors import ParamError
+
+    encode_values([value], lambda _i, reason: ParamError(f"{what} {reason}"))
+
+
 def _is_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")

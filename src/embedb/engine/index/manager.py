@@ -20,6 +20,7 @@ import numpy as np
 from ...errors import IndexNotFoundError, ParamError
 from ...schema import DataType, IndexParam
 from ..collection import _check_name, read_consistently
+from ..jsonvalues import check_setting
 from ..storage import bounded_stem
 from . import topk
 from .base import SearchRequest, VectorIndex
@@ -128,6 +129,7 @@ class IndexManager:
             raise ParamError("add_index needs a field_name")
         if param.index_name:  # Milvus naming rules (the name also becomes a file name)
             _check_name(param.index_name, "index")
+        check_setting(dict(param.params or {}), "index params")  # kept in the catalog as JSON
         f = self._field(param.field_name)
         kind = field_kind(f.dtype)
         itype = (param.index_type or "AUTOINDEX").upper()
