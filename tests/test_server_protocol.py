@@ -297,3 +297,31 @@ def test_search_iterator_v1_as_pymilvus_drives_it(served):
     # range searches with excluded ids walk the same order as one exact search
     assert seen == [h["id"] for h in client.search("c", [[0.5, 0.5]], limit=200)[0]]
     client.close()
+
+
+def test_search_iterator_pages_equal_in_process_and_unknown_tokens_are_refused(served):
+    client = pymilvus.MilvusClient(uri=served)
+    client.create_collection("c", dimension=2, metric_type="L2")
+    rng = np.random.default_rng(7)
+    vectors = rng.random((120, 2)).tolist()
+    client.insert("c", [{"id": i, "vector": v} for i, v in enumerate(vectors)])
+    it = client.search_iterator("c", [[0.5, 0.5]], batch_size=25, filter="id % 2 == 0")
+    pages = []
+    while page := it.next():
+        pages.append([h["id"] for h in page])
+    with embedb.MilvusClient(":memory:") as local:
+        local.create_collection("c", dimension=2, metric_type="L2")
+        local.insert("c", [{"id": i, "vector": v} for i, v in enumerate(vectors)])
+        lit = local.search_iterator("c", [[0.5, 0.5]], batch_size=25, filter="id % 2 == 0")
+        assert pages == [[h["id"] for h in page] for page in iter(lit.next, [])]
+    assert [len(p) for p in pages] == [25, 25, 10]
+    channel, stub = stub_for(served)
+    one = common_pb2.PlaceholderGroup(placeholders=[common_pb2.PlaceholderValue(
+        tag="$0", type=common_pb2.PlaceholderType.FloatVector, values=[np.zeros(2, np.float32).tobytes()])])
+    with channel:
+        stale = stub.Search(milvus_pb2.SearchRequest(
+            collection_name="c", placeholder_group=one.SerializeToString(), nq=1,
+            search_params=[common_pb2.KeyValuePair(key=k, value=v) for k, v in
+                           [("topk", "5"), ("search_iter_v2", "True"), ("search_iter_id", "nope")]]))
+    assert stale.status.code == 1100 and "expired" in stale.status.reason
+    client.close()

@@ -13,10 +13,7 @@ import contextlib
 import functools
 import logging
 import re
-import secrets
-import threading
 import time
-from collections import OrderedDict
 from typing import Any, Callable, Iterator
 
 import grpc
@@ -26,6 +23,7 @@ from pymilvus.grpc_gen import common_pb2, milvus_pb2, milvus_pb2_grpc, schema_pb
 from .. import __version__
 from ..errors import IndexNotFoundError, ParamError
 from ..schema import DataType
+from .iterators import SearchIteratorSessions
 from .status import OK, from_exception, not_supported
 from .translate import records, results, schema, search
 
@@ -40,8 +38,6 @@ DEFAULT_DB = "default"
 # their request's db_name is the database they act on, not the one they run in
 _DATABASE_METHODS = frozenset({"CreateDatabase", "DropDatabase", "ListDatabases",
                                "DescribeDatabase", "AlterDatabase"})
-_ITERATOR_TTL_S = 600.0
-_MAX_ITERATORS = 1024
 
 
 def _status_field(cls: type) -> str | None:
@@ -123,13 +119,9 @@ def in_database(client: Any, db: str) -> Iterator[None]:
 class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
     def __init__(self, client: Any) -> None:
         self.client = client
-        self._iterators: OrderedDict[str, tuple[Any, float]] = OrderedDict()
-        self._iter_lock = threading.Lock()
+        self._iterators = SearchIteratorSessions()
 
     # helpers -------------------------------------------------------------------------------
-    def _client(self, request: Any, context: Any) -> Any:
-        return self.client
-
     @staticmethod
     def _schema(client: Any, name: str) -> Any:
         return client._collection(name).schema
@@ -198,30 +190,30 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
             kwargs["properties"] = props
         if request.num_partitions:
             kwargs["num_partitions"] = int(request.num_partitions)
-        client = self._client(request, context)
+        client = self.client
         client.create_collection(request.collection_name, schema=schema.schema_from_proto(proto),
                                  **kwargs)
         return OK
 
     @rpc
     def DropCollection(self, request, context):
-        self._client(request, context).drop_collection(request.collection_name)
+        self.client.drop_collection(request.collection_name)
         return OK
 
     @rpc
     def HasCollection(self, request, context):
-        value = self._client(request, context).has_collection(request.collection_name)
+        value = self.client.has_collection(request.collection_name)
         return milvus_pb2.BoolResponse(status=OK, value=value)
 
     @rpc
     def DescribeCollection(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         d = client.describe_collection(request.collection_name)
         return schema.describe_response(d, request.db_name or DEFAULT_DB)
 
     @rpc
     def ShowCollections(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         names = client.list_collections()
         if request.collection_names:
             wanted = set(request.collection_names)
@@ -233,13 +225,13 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
 
     @rpc
     def RenameCollection(self, request, context):
-        self._client(request, context).rename_collection(request.oldName, request.newName,
+        self.client.rename_collection(request.oldName, request.newName,
                                                          request.newDBName or "")
         return OK
 
     @rpc
     def TruncateCollection(self, request, context):
-        self._client(request, context).truncate_collection(request.collection_name)
+        self.client.truncate_collection(request.collection_name)
         return milvus_pb2.TruncateCollectionResponse(status=OK)
 
     @rpc
@@ -288,13 +280,13 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
 
     @rpc
     def GetCollectionStatistics(self, request, context):
-        stats = self._client(request, context).get_collection_stats(request.collection_name)
+        stats = self.client.get_collection_stats(request.collection_name)
         return milvus_pb2.GetCollectionStatisticsResponse(
             status=OK, stats=[common_pb2.KeyValuePair(key=k, value=str(v)) for k, v in stats.items()])
 
     @rpc
     def LoadCollection(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         if request.refresh:
             client.refresh_load(request.collection_name)
         else:
@@ -303,12 +295,12 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
 
     @rpc
     def ReleaseCollection(self, request, context):
-        self._client(request, context).release_collection(request.collection_name)
+        self.client.release_collection(request.collection_name)
         return OK
 
     @rpc
     def GetLoadState(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         parts = list(request.partition_names)
         state = LoadStateNotExist = 0
         if parts:
@@ -322,13 +314,13 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
 
     @rpc
     def GetLoadingProgress(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         client._loaded_collection(request.collection_name)  # an error status when not loaded
         return milvus_pb2.GetLoadingProgressResponse(status=OK, progress=100, refresh_progress=100)
 
     @rpc
     def Flush(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         resp = milvus_pb2.FlushResponse(status=OK, db_name=request.db_name or DEFAULT_DB)
         now = int(time.time())
         for name in request.collection_names:
@@ -347,7 +339,7 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
 
     @rpc
     def ManualCompaction(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         name = request.collection_name
         if not name:
             raise ParamError("compaction needs a collection name")
@@ -365,23 +357,23 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
     # partitions ----------------------------------------------------------------------------
     @rpc
     def CreatePartition(self, request, context):
-        self._client(request, context).create_partition(request.collection_name, request.partition_name)
+        self.client.create_partition(request.collection_name, request.partition_name)
         return OK
 
     @rpc
     def DropPartition(self, request, context):
-        self._client(request, context).drop_partition(request.collection_name, request.partition_name)
+        self.client.drop_partition(request.collection_name, request.partition_name)
         return OK
 
     @rpc
     def HasPartition(self, request, context):
-        value = self._client(request, context).has_partition(request.collection_name,
+        value = self.client.has_partition(request.collection_name,
                                                              request.partition_name)
         return milvus_pb2.BoolResponse(status=OK, value=value)
 
     @rpc
     def ShowPartitions(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         names = client.list_partitions(request.collection_name)
         if request.partition_names:
             wanted = set(request.partition_names)
@@ -393,19 +385,19 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
 
     @rpc
     def LoadPartitions(self, request, context):
-        self._client(request, context).load_partitions(request.collection_name,
+        self.client.load_partitions(request.collection_name,
                                                        list(request.partition_names))
         return OK
 
     @rpc
     def ReleasePartitions(self, request, context):
-        self._client(request, context).release_partitions(request.collection_name,
+        self.client.release_partitions(request.collection_name,
                                                           list(request.partition_names))
         return OK
 
     @rpc
     def GetPartitionStatistics(self, request, context):
-        stats = self._client(request, context).get_partition_stats(request.collection_name,
+        stats = self.client.get_partition_stats(request.collection_name,
                                                                    request.partition_name)
         return milvus_pb2.GetPartitionStatisticsResponse(
             status=OK, stats=[common_pb2.KeyValuePair(key=k, value=str(v)) for k, v in stats.items()])
@@ -413,28 +405,28 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
     # aliases -------------------------------------------------------------------------------
     @rpc
     def CreateAlias(self, request, context):
-        self._client(request, context).create_alias(request.collection_name, request.alias)
+        self.client.create_alias(request.collection_name, request.alias)
         return OK
 
     @rpc
     def DropAlias(self, request, context):
-        self._client(request, context).drop_alias(request.alias)
+        self.client.drop_alias(request.alias)
         return OK
 
     @rpc
     def AlterAlias(self, request, context):
-        self._client(request, context).alter_alias(request.collection_name, request.alias)
+        self.client.alter_alias(request.collection_name, request.alias)
         return OK
 
     @rpc
     def DescribeAlias(self, request, context):
-        d = self._client(request, context).describe_alias(request.alias)
+        d = self.client.describe_alias(request.alias)
         return milvus_pb2.DescribeAliasResponse(status=OK, db_name=request.db_name or DEFAULT_DB,
                                                 alias=d["alias"], collection=d["collection_name"])
 
     @rpc
     def ListAliases(self, request, context):
-        d = self._client(request, context).list_aliases(request.collection_name or "")
+        d = self.client.list_aliases(request.collection_name or "")
         return milvus_pb2.ListAliasesResponse(status=OK, db_name=request.db_name or DEFAULT_DB,
                                               collection_name=d.get("collection_name", ""),
                                               aliases=list(d["aliases"]))
@@ -442,13 +434,13 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
     # indexes -------------------------------------------------------------------------------
     @rpc
     def CreateIndex(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         param = schema.index_param(request.field_name, request.index_name, request.extra_params)
         client.create_index(request.collection_name, [param])
         return OK
 
     def _index_descriptions(self, request, context) -> list:
-        client = self._client(request, context)
+        client = self.client
         names = client.list_indexes(request.collection_name, request.field_name or "")
         if request.index_name:
             if request.index_name not in names:
@@ -482,7 +474,7 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
 
     @rpc
     def DropIndex(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         name = request.index_name
         if not name:
             names = client.list_indexes(request.collection_name, request.field_name or "")
@@ -496,7 +488,7 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
     # writes --------------------------------------------------------------------------------
     @rpc
     def Insert(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         rows = records.rows_from_fields(request.fields_data, request.num_rows)
         res = client.insert(request.collection_name, rows, partition_name=request.partition_name)
         pk = self._schema(client, request.collection_name).primary_field
@@ -504,7 +496,7 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
 
     @rpc
     def Upsert(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         rows = records.rows_from_fields(request.fields_data, request.num_rows)
         kwargs = {"partial_update": True} if request.partial_update else {}
         res = client.upsert(request.collection_name, rows, partition_name=request.partition_name,
@@ -514,7 +506,7 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
 
     @rpc
     def Delete(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         params = search.filter_params(request.expr_template_values)
         kwargs = {"filter_params": params} if params else {}
         res = client.delete(request.collection_name, filter=request.expr,
@@ -525,7 +517,7 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
     # reads ---------------------------------------------------------------------------------
     @rpc
     def Query(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         name = request.collection_name
         sch = self._schema(client, name)
         params = schema.kv_dict(request.query_params)
@@ -555,7 +547,7 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
 
     @rpc
     def Search(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         name = request.collection_name
         call = search.search_call(request)
         if call.iterator_v2:
@@ -570,42 +562,23 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
 
     @rpc
     def HybridSearch(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         name = request.collection_name
         kwargs = search.hybrid_call(request)
         res = client.hybrid_search(name, **kwargs)
         sch = self._schema(client, name)
         data = results.search_result_data(res, sch, kwargs["limit"], kwargs["output_fields"])
-        return milvus_pb2.SearchResults(status=OK, results=data, collection_name=name)
+        return milvus_pb2.SearchResults(status=OK, results=data, collection_name=name,
+                                        session_ts=_session_ts())
 
     def _search_iterator_page(self, client: Any, name: str, call: search.SearchCall) -> Any:
-        """Search iterator v2: the client's search_iterator kept under a token; each call with
-        the token returns its next batch (pymilvus sends the token back on every page)."""
+        """Search iterator v2: one page of the session named by the token pymilvus sends."""
         kw = call.kwargs
-        now = time.monotonic()
-        with self._iter_lock:
-            for token in [t for t, (_, seen) in self._iterators.items() if now - seen > _ITERATOR_TTL_S]:
-                del self._iterators[token]
-            entry = self._iterators.get(call.iterator_token) if call.iterator_token else None
-        token = call.iterator_token
-        if entry is None:
-            it_kwargs = {k: kw[k] for k in ("filter", "output_fields", "search_params",
-                                            "partition_names", "anns_field") if k in kw}
-            if "round_decimal" in kw:
-                it_kwargs["round_decimal"] = kw["round_decimal"]
-            if "filter_params" in kw:
-                it_kwargs["filter_params"] = kw["filter_params"]
-            iterator = client.search_iterator(name, kw["data"], batch_size=call.iterator_batch,
-                                              **it_kwargs)
-            token = token or secrets.token_hex(8)
-        else:
-            iterator = entry[0]
-        hits = iterator.next()
-        with self._iter_lock:
-            self._iterators[token] = (iterator, now)
-            self._iterators.move_to_end(token)
-            while len(self._iterators) > _MAX_ITERATORS:
-                self._iterators.popitem(last=False)
+        it_kwargs = {k: kw[k] for k in ("filter", "output_fields", "search_params",
+                                        "partition_names", "anns_field", "round_decimal",
+                                        "filter_params") if k in kw}
+        hits, token = self._iterators.next_page(client, name, call.iterator_token, kw["data"],
+                                                call.iterator_batch, it_kwargs)
         sch = self._schema(client, name)
         data = results.search_result_data([hits], sch, call.iterator_batch, kw["output_fields"])
         last = float(hits[-1]["distance"]) if len(hits) else 0.0
@@ -617,7 +590,7 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
     # analyzers -----------------------------------------------------------------------------
     @rpc
     def RunAnalyzer(self, request, context):
-        client = self._client(request, context)
+        client = self.client
         try:
             texts = [t.decode("utf-8") for t in request.placeholder]
         except UnicodeDecodeError:
