@@ -214,3 +214,36 @@ def test_bad_input_changes_nothing(tmp_path):
 def test_bad_default_is_a_schema_error(tmp_path, default):
     with pytest.raises(SchemaError):
         _client(tmp_path, default_value=default)
+
+
+def test_database_and_collection_timezone_properties(tmp_path):
+    """As the Milvus server: a collection takes its database's zone when it is created, keeps
+    its own after the database's changes, and a bad zone name is refused everywhere."""
+    client = MilvusClient(str(tmp_path / "zones.db"))
+    client.create_database("tz", properties={"timezone": "America/New_York"})
+    client.using_database("tz")
+    schema = client.create_schema()
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=2)
+    schema.add_field("tsz", DataType.TIMESTAMPTZ, nullable=True)
+    client.create_collection("a", schema=schema)
+    assert client.describe_collection("a")["properties"]["timezone"] == "America/New_York"
+    client.alter_database_properties("tz", properties={"timezone": "America/Los_Angeles"})
+    client.create_collection("b", schema=schema)
+    for name in ("a", "b"):
+        index = client.prepare_index_params()
+        index.add_index("vec", index_type="FLAT", metric_type="L2")
+        client.create_index(name, index)
+        client.load_collection(name)
+        client.insert(name, [{"id": 0, "vec": [0.0, 0.0], "tsz": "2025-07-01T12:00:00Z"}])
+    assert client.query("a", "id == 0", output_fields=["tsz"])[0]["tsz"] == "2025-07-01T08:00:00-04:00"
+    assert client.query("b", "id == 0", output_fields=["tsz"])[0]["tsz"] == "2025-07-01T05:00:00-07:00"
+    client.alter_collection_properties("b", properties={"timezone": "Asia/Shanghai"})
+    assert client.query("b", "id == 0", output_fields=["tsz"])[0]["tsz"] == "2025-07-01T20:00:00+08:00"
+    with pytest.raises(ParamError):
+        client.alter_collection_properties("b", properties={"timezone": "error"})
+    with pytest.raises(ParamError):
+        client.alter_database_properties("tz", properties={"timezone": "error"})
+    with pytest.raises(ParamError):
+        client.create_collection("c", schema=schema, properties={"timezone": "Nowhere/City"})
+    assert client.describe_collection("b")["properties"]["timezone"] == "Asia/Shanghai"
