@@ -82,6 +82,7 @@ def test_issue_examples():
 
 
 def test_analyzer_yaml_matches_default(tmp_path):
+    pytest.importorskip("yaml")
     from embedb.model.sparse.bm25 import build_analyzer_from_yaml, build_default_analyzer
 
     path = tmp_path / "lang.yaml"

@@ -42,9 +42,10 @@ def build_analyzer_from_yaml(filepath: str, name: str) -> Analyzer:
     try:
         import yaml
     except ModuleNotFoundError:
-        from embedb.errors import missing_dependency
+        from embedb.errors import MissingDependencyError
 
-        raise missing_dependency("yaml", "yaml") from None
+        raise MissingDependencyError("reading an analyzer YAML file needs PyYAML; install it "
+                                     "with: pip install pyyaml") from None
     with Path(filepath).open(encoding="utf-8") as fh:
         config = yaml.safe_load(fh) or {}
     spec = config.get(name)
