@@ -295,6 +295,22 @@ def test_add_field_to_a_collection_with_rows(tmp_path):
     c.close()
 
 
+def test_schema_version_and_update_timestamp(tmp_path):
+    path = str(tmp_path / "v.db")
+    c = new_client(path)
+    d0 = c.describe_collection("c")
+    assert d0["schema_version"] == 0 and d0["update_timestamp"] == d0["created_timestamp"]
+    c.alter_collection_properties("c", {"k": "v"})
+    d1 = c.describe_collection("c")
+    assert d1["schema_version"] == 0 and d1["update_timestamp"] >= d0["update_timestamp"]
+    c.add_collection_field("c", "f", DataType.INT64, nullable=True)
+    c.alter_collection_field("c", "f", {"field.description": "an int"})
+    c.close()
+    c = MilvusClient(path)
+    assert c.describe_collection("c")["schema_version"] == 2
+    c.close()
+
+
 def test_add_field_errors_change_nothing():
     c = new_client()
     c.insert("c", [{"id": 1, "vector": vec(1)}])

@@ -315,8 +315,10 @@ class CollectionsMixin:
             "properties": dict(coll.properties or {}),
             "num_partitions": len(coll.list_partitions()),
             "enable_dynamic_field": schema.enable_dynamic_field,
+            "schema_version": int(coll.meta.get("schema_version", 0)),  # + 1 per schema change
             # a Milvus hybrid timestamp: physical milliseconds shifted past 18 logical bits
             "created_timestamp": int(coll.created_at) << 18,
+            "update_timestamp": int(coll.meta.get("updated_at") or coll.created_at) << 18,
         }
 
     @staticmethod

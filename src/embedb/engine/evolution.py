@@ -175,8 +175,9 @@ def alter_properties(coll: "Collection", properties: dict[str, str] | None,
         new.update(properties)
         for key in delete_keys:
             new.pop(key, None)
-        old_props = coll.properties
+        old_props, old_meta = coll.properties, dict(coll.meta)
         coll.properties = new
+        _touch(coll, schema_changed=enable_dynamic)
         try:
             if enable_dynamic:
                 schema = CollectionSchema.from_dict({**coll.schema.to_dict(), "enable_dynamic_field": True})
@@ -185,21 +186,35 @@ def alter_properties(coll: "Collection", properties: dict[str, str] | None,
                 coll._save_info()
         except BaseException:
             coll.properties = old_props
+            coll.meta.clear()
+            coll.meta.update(old_meta)
             raise
+
+
+def _touch(coll: "Collection", schema_changed: bool) -> None:
+    """Record an alteration in the collection's meta (describe_collection's update_timestamp
+    and schema_version); persisted by the caller's catalog write."""
+    coll.meta["updated_at"] = int(time.time() * 1000)
+    if schema_changed:
+        coll.meta["schema_version"] = int(coll.meta.get("schema_version", 0)) + 1
 
 
 # ------------------------------------------------------------------------------- schema evolution
 def _evolve(coll: "Collection", schema: CollectionSchema, new_specs: dict[str, ColumnSpec]) -> None:
     """Switch ``coll`` to ``schema`` with new columns ``new_specs`` filled for the rows it holds;
     the catalog is written first, so a failure leaves everything as it was."""
-    old_schema, old_specs = coll.schema, coll._specs
+    old_schema, old_specs, old_meta = coll.schema, coll._specs, dict(coll.meta)
     coll.schema = schema
     coll._specs = {**old_specs, **new_specs}  # new dicts: read views keep the ones they copied
     try:
         columns = {name: filled_column(coll, name, coll._n) for name in new_specs}
+        if not new_specs.keys() & {META}:  # alter_properties counted the dynamic field already
+            _touch(coll, schema_changed=True)
         coll._save_info()
     except BaseException:
         coll.schema, coll._specs = old_schema, old_specs
+        coll.meta.clear()
+        coll.meta.update(old_meta)
         raise
     coll._columns = {**coll._columns, **columns}
 
@@ -289,12 +304,15 @@ def alter_field(coll: "Collection", field_name: str, params: dict[str, str] | No
         d["fields"] = fields
         schema = CollectionSchema.from_dict(d)
         schema.verify()
-        old = coll.schema
+        old, old_meta = coll.schema, dict(coll.meta)
         coll.schema = schema
+        _touch(coll, schema_changed=True)
         try:
             coll._save_info()
         except BaseException:
             coll.schema = old
+            coll.meta.clear()
+            coll.meta.update(old_meta)
             raise
 
 
