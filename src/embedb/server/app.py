@@ -77,7 +77,12 @@ class MilvusServer:
                 interceptors=interceptors,
                 options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                          ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                         ("grpc.so_reuseport", 0)])
+                         ("grpc.so_reuseport", 0),
+                         # pymilvus pings every 10 s, also while idle; gRPC's default policy
+                         # answers such pings with GOAWAY "too_many_pings" (as Milvus, allow them)
+                         ("grpc.keepalive_permit_without_calls", 1),
+                         ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+                         ("grpc.http2.max_ping_strikes", 0)])
             milvus_pb2_grpc.add_MilvusServiceServicer_to_server(MilvusServicer(self._client), self._grpc)
             address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             if tls_cert:
