@@ -99,3 +99,23 @@ def test_a_refused_batch_names_the_collection_the_batch_and_what_to_do(tmp_path)
     assert "collection 'c'" in message and "batch 3" in message and "after primary key 19" in message
     assert "rerun the same command to resume" in message and str(state) in message
     assert json.loads(state.read_text())["collections"]["c"]["streams"]["_default"]["rows"] == 20
+
+
+def test_verify_finds_a_row_changed_on_the_destination(tmp_path):
+    from embedb.migrate.plan import read_plan
+    from embedb.migrate.verify import verify_collection
+
+    with MilvusClient(str(tmp_path / "a.db")) as a:
+        a.create_collection("c", dimension=4, metric_type="L2")
+        a.insert("c", [{"id": i, "vector": [float(i), 1.0, 2.0, 3.0], "tag": f"t{i}"} for i in range(50)])
+    assert migrate(str(tmp_path / "a.db"), str(tmp_path / "b.db"), state_file=tmp_path / "s").ok
+    with MilvusClient(str(tmp_path / "a.db")) as a, MilvusClient(str(tmp_path / "b.db")) as b:
+        b.upsert("c", [{"id": 7, "vector": [7.0, 1.0, 2.0, 3.5], "tag": "t7"}])
+        plan = read_plan(a, "c")
+        report = verify_collection(a, b, plan, [7, 8])
+        assert not report["ok"]
+        assert any("row 7, field 'vector'" in p for p in report["problems"])
+        assert any("score the same ids differently" in p for p in report["problems"])
+        b.delete("c", ids=[9])
+        assert "50 rows in partition '_default' in the source, 49 in the destination" in \
+            verify_collection(a, b, plan, [8])["problems"]
