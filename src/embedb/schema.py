@@ -300,8 +300,8 @@ class FieldSchema(_Record):
             raise SchemaError(f"field {self.name!r}: auto_id is only allowed on the primary key")
         if self.auto_id and t != DataType.INT64:
             raise SchemaError(f"field {self.name!r}: auto_id needs an INT64 primary key")
-        if t.is_vector and self.nullable:
-            raise SchemaError(f"field {self.name!r}: vector fields cannot be nullable")
+        if t.is_vector and self.default_value is not None:  # nullable vectors are allowed (2.6)
+            raise SchemaError(f"field {self.name!r}: vector fields cannot have a default_value")
         if self.is_partition_key and t not in (DataType.INT64, DataType.VARCHAR):
             raise SchemaError(f"field {self.name!r}: a partition key must be INT64 or VARCHAR")
         if self.params.get("enable_match") and not self.params.get("enable_analyzer"):
@@ -513,6 +513,8 @@ class CollectionSchema(_Record):
                 raise SchemaError(
                     f"function {fn.name!r}: output must be an existing SPARSE_FLOAT_VECTOR field"
                 )
+            if dst.nullable:
+                raise SchemaError(f"function {fn.name!r}: output field {dst.name!r} cannot be nullable")
             if dst.name in outputs:
                 raise SchemaError(f"field {dst.name!r} is the output of more than one function")
             outputs.add(dst.name)

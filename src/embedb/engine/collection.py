@@ -721,22 +721,18 @@ class Collection:
 
             mat = sp.csr_array(mat)
             ind, dat, ptr = mat.indices.tolist(), mat.data.tolist(), mat.indptr.tolist()
-            return [dict(zip(ind[ptr[i]:ptr[i + 1]], dat[ptr[i]:ptr[i + 1]])) for i in range(len(rows))]
-        vals = col.values[rows]
-        if t in _BYTES_VECTORS:
-            return [r.tobytes() for r in vals]
-        if t == DataType.TIMESTAMPTZ:  # RFC 3339 text in the zone in force, as Milvus returns it
-            out = format_micros(vals, self.timezone)
-            valid = col.valid
-            if valid is not None:
-                for i in np.flatnonzero(~valid[rows]):
-                    out[i] = None
-            return out
-        if col.spec.kind == "json":  # copies: mutating a result must not change the store
-            out = copy_out(vals.tolist())
+            out = [dict(zip(ind[ptr[i]:ptr[i + 1]], dat[ptr[i]:ptr[i + 1]])) for i in range(len(rows))]
         else:
-            out = vals.tolist()
-        valid = col.valid
+            vals = col.values[rows]
+            if t in _BYTES_VECTORS:
+                out = [r.tobytes() for r in vals]
+            elif t == DataType.TIMESTAMPTZ:  # RFC 3339 text in the zone in force, as Milvus returns it
+                out = format_micros(vals, self.timezone)
+            elif col.spec.kind == "json":  # copies: mutating a result must not change the store
+                out = copy_out(vals.tolist())
+            else:
+                out = vals.tolist()
+        valid = col.valid  # NULL rows (nullable scalars and vectors) read None
         if valid is not None:
             v = valid[rows]
             if not v.all():
@@ -757,6 +753,12 @@ class Collection:
 
     def sparse_vectors(self, field: str) -> sp.csr_array:
         return read_consistently(self, lambda view: view.sparse_vectors(field))
+
+    def vector_valid(self, field: str) -> np.ndarray | None:
+        """Rows whose ``field`` vector is not NULL (None: the field is not nullable)."""
+        with self._lock:
+            col = self._columns[field]
+            return None if col.valid is None else np.asarray(col.valid)
 
     def _sparse_vectors(self, field: str) -> sp.csr_array:
         with self._lock:

@@ -90,9 +90,9 @@ def spec_for_field(field: FieldSchema) -> ColumnSpec:
     if t in _VECTOR_DTYPES:
         dim = int(field.dim or 0)
         width = dim // 8 if t == DataType.BINARY_VECTOR else dim
-        return ColumnSpec("fixed", _VECTOR_DTYPES[t], width, False)
+        return ColumnSpec("fixed", _VECTOR_DTYPES[t], width, field.nullable)  # NULL rows: zeros
     if t == DataType.SPARSE_FLOAT_VECTOR:
-        return ColumnSpec("sparse")
+        return ColumnSpec("sparse", nullable=field.nullable)  # NULL rows: empty
     raise ValueError(f"field {field.name!r}: data type {t.name} cannot be stored")
 
 
@@ -260,6 +260,8 @@ class Column:
         kind = self.spec.kind
         if kind == "sparse":
             self._append_sparse(values)
+            if self._valid is not None:
+                self._valid.append(np.ones(values.shape[0], np.bool_) if valid is None else valid)
             return
         self._materialize()
         self._values.append(values)
@@ -286,7 +288,7 @@ class Column:
             self._resolve()
         valid = None if self._valid is None else self._valid.view[rows]
         if self.spec.kind == "sparse":
-            return self.csr()[rows], None
+            return self.csr()[rows], valid
         return self.values[rows], valid
 
     # -- parts for persistence -------------------------------------------------------------
@@ -302,6 +304,8 @@ class Column:
             out["lengths"] = np.diff(indptr[start : stop + 1])
             out["indices"] = self._indices.view[lo:hi]
             out["values"] = self._svalues.view[lo:hi]
+            if self._valid is not None:
+                out["valid"] = self._valid.view[start:stop]
             return out
         if kind == "fixed":
             out["values"] = self._values.view[start:stop]
@@ -364,8 +368,11 @@ class Column:
             import scipy.sparse as sp
 
             mat = self.csr()[keep_rows]
+            valid = None if self._valid is None else self._valid.view[keep_rows]
             self.reset()
             self._append_sparse(sp.csr_array(mat))
+            if valid is not None:
+                self._valid.append(valid)
             return
         vals, valid = self.take(keep_rows)
         self._values = GrowArray(vals.dtype, self.spec.tail_shape)
@@ -402,7 +409,7 @@ def values_from_parts(spec: ColumnSpec, parts: dict[str, np.ndarray], n: int) ->
         import scipy.sparse as sp
 
         ncols = int(idx.max()) + 1 if len(idx) else 1
-        return sp.csr_array((np.asarray(parts["values"], np.float32), idx, indptr), shape=(n, ncols)), None
+        return sp.csr_array((np.asarray(parts["values"], np.float32), idx, indptr), shape=(n, ncols)), valid
     texts = decode_texts(parts["lengths"], parts["data"])
     if spec.kind == "string":
         return (np.array(texts, dtype=STRING_DTYPE) if texts else np.empty(0, STRING_DTYPE)), valid

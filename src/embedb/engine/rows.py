@@ -482,6 +482,15 @@ _NULL_FILL = {  # placeholder stored in NULL slots (masked by `valid`)
 }
 
 
+def _null_fill(f: FieldSchema) -> Any:
+    """The placeholder a NULL slot holds: zeros for a nullable vector (search skips the row)."""
+    if f.dtype.is_dense_vector:
+        return [0] * int(f.dim or 0)
+    if f.dtype == DataType.SPARSE_FLOAT_VECTOR:
+        return {}
+    return _NULL_FILL.get(f.dtype, 0)
+
+
 def _convert_field(f: FieldSchema, vals: list, timezone: str = UTC,
                    texts: dict[str, list[str]] | None = None) -> tuple[Any, np.ndarray | None]:
     """Convert one field's values (MISSING where absent) into (column values, valid);
@@ -500,7 +509,7 @@ def _convert_field(f: FieldSchema, vals: list, timezone: str = UTC,
             for i in np.flatnonzero(missing):
                 vals[i] = default
         else:
-            fill = _NULL_FILL.get(f.dtype, 0)
+            fill = _null_fill(f)
             for i in np.flatnonzero(missing):
                 vals[i] = fill
             valid = ~missing

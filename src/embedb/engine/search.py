@@ -133,6 +133,7 @@ def search_rows(collection: Any, plan: FieldPlan, queries: Any, k: int, mask: np
     Returns ``(rows (nq, k) int64 with -1 padding, distances (nq, k))`` in the metric's own
     convention (L2 ascending, IP/COSINE/BM25 descending).
     """
+    mask = _skip_null_vectors(collection, plan, mask)
     pk_of = pk_getter(collection)
     if plan.bm25:
         from . import fulltext
@@ -156,11 +157,22 @@ def search_rows(collection: Any, plan: FieldPlan, queries: Any, k: int, mask: np
     return rows, dist
 
 
+def _skip_null_vectors(collection: Any, plan: FieldPlan, mask: np.ndarray | None) -> np.ndarray | None:
+    """A nullable vector field: rows whose vector is NULL are never candidates (as Milvus)."""
+    if not plan.field.nullable:
+        return mask
+    valid = collection.vector_valid(plan.field.name)
+    if valid is None or valid.all():
+        return mask
+    return valid.copy() if mask is None else mask & valid[: len(mask)]
+
+
 def range_rows(collection: Any, plan: FieldPlan, queries: Any, k: int, mask: np.ndarray | None,
                params: dict, radius: float | None, range_filter: float | None):
     """Top ``k`` rows inside the range (Milvus: L2-like ``range_filter <= d < radius``, IP-like
     ``radius < d <= range_filter``). Exact paths filter while scoring; ANN and sparse paths widen
     the candidate list until every query has k rows in range or the range is exhausted."""
+    mask = _skip_null_vectors(collection, plan, mask)
     if plan.entry is None and plan.kind != "sparse" and not plan.bm25:
         vectors = collection.dense_vectors(plan.field.name)
         rows, keys = exact_search(queries, vectors, plan.metric, k, allowed=mask,
