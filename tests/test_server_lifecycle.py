@@ -66,3 +66,24 @@ def test_sigterm_closes_the_database_and_a_second_serve_is_refused(tmp_path):
     with embedb.MilvusClient(str(path)) as reopened:  # the lock went with the server
         assert reopened.query("c", filter="id >= 0", output_fields=["id"], limit=100) == \
             [{"id": i} for i in range(10)]
+
+
+def test_read_only_server_beside_a_writer(tmp_path):
+    path = str(tmp_path / "shared.db")
+    with embedb.MilvusClient(path) as writer:  # this process holds the write lock
+        writer.create_collection("c", dimension=2)
+        writer.insert("c", [{"id": 1, "vector": [1.0, 0.0]}])
+        writer.flush("c")
+        port = free_port()
+        proc = start_serve(path, port, "--read-only")
+        try:
+            wait_ready(proc, port)
+            client = pymilvus.MilvusClient(uri=f"http://127.0.0.1:{port}")
+            assert client.query("c", filter="id >= 0", output_fields=["id"]) == [{"id": 1}]
+            with pytest.raises(pymilvus.exceptions.MilvusException) as info:
+                client.insert("c", [{"id": 2, "vector": [0.0, 1.0]}])
+            assert info.value.code == 2002
+            client.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)

@@ -36,13 +36,15 @@ class MilvusServer:
     """Serve the database at ``path`` (or ``":memory:"``) on ``host:port`` (port 0: any free).
 
     ``allow_remote`` must be given to bind anything but a loopback address; ``token`` and/or
-    ``users_file`` turn on authentication; ``tls_cert``/``tls_key`` (PEM files) turn on TLS.
+    ``users_file`` turn on authentication; ``tls_cert``/``tls_key`` (PEM files) turn on TLS;
+    ``read_only`` serves reads while another process may write (writes: code 2002).
     """
 
     def __init__(self, path: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
                  token: str | None = None, users_file: str | None = None,
                  tls_cert: str | None = None, tls_key: str | None = None,
-                 allow_remote: bool = False, max_workers: int | None = None) -> None:
+                 allow_remote: bool = False, max_workers: int | None = None,
+                 read_only: bool = False) -> None:
         try:
             import grpc
             from pymilvus.grpc_gen import milvus_pb2_grpc
@@ -68,7 +70,8 @@ class MilvusServer:
         self.host = host
         self.tls = bool(tls_cert)
         self.path = path
-        self._client = MilvusClient(path)  # the engine's lock error surfaces here
+        # the engine's lock error surfaces here; read-only takes no lock (another process writes)
+        self._client = MilvusClient(path, read_only=True) if read_only else MilvusClient(path)
         try:
             interceptors = [AuthInterceptor(self.auth)] if self.auth.enabled else []
             workers = max_workers or min(32, (os.cpu_count() or 1) * 4)
