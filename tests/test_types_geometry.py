@@ -144,3 +144,17 @@ def test_default_value_and_persistence(tmp_path):
     (tmp_path / "x").mkdir()
     with pytest.raises(SchemaError):
         _client(tmp_path / "x", default_value="POINT (")
+
+
+def test_rtree_index_accepted_inverted_refused(tmp_path):
+    from embedb.errors import ParamError
+
+    client = _client(tmp_path)
+    index = client.prepare_index_params()
+    index.add_index("geo", index_type="RTREE")
+    client.create_index("g", index)
+    assert client.describe_index("g", "geo")["index_type"] == "RTREE"
+    bad = client.prepare_index_params()
+    bad.add_index("geo", index_type="INVERTED", index_name="geo_inv")
+    with pytest.raises(ParamError):
+        client.create_index("g", bad)

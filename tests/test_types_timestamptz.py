@@ -247,3 +247,15 @@ def test_database_and_collection_timezone_properties(tmp_path):
     with pytest.raises(ParamError):
         client.create_collection("c", schema=schema, properties={"timezone": "Nowhere/City"})
     assert client.describe_collection("b")["properties"]["timezone"] == "Asia/Shanghai"
+
+
+def test_scalar_index_types_as_the_server(tmp_path):
+    client = _client(tmp_path)
+    index = client.prepare_index_params()
+    index.add_index("tsz", index_type="STL_SORT")
+    client.create_index("c", index)
+    assert client.describe_index("c", "tsz")["index_type"] == "STL_SORT"
+    bad = client.prepare_index_params()
+    bad.add_index("tsz", index_type="INVERTED", index_name="tsz_inv")
+    with pytest.raises(ParamError):
+        client.create_index("c", bad)

@@ -31,6 +31,9 @@ from .metrics import BINARY_METRICS, FLOAT_METRICS
 from .sparse import SPARSE_INDEXES, drop_smallest, exact_sparse_search, parse_drop_ratio_search
 
 SCALAR_INDEX_TYPES = ("INVERTED", "STL_SORT", "BITMAP", "TRIE", "AUTOINDEX", "SORTED", "NGRAM")
+# Milvus 2.6 allows only these on its new scalar types (INVERTED on a TIMESTAMPTZ is an error)
+_TYPED_SCALAR_INDEXES = {DataType.TIMESTAMPTZ: ("STL_SORT", "AUTOINDEX"),
+                         DataType.GEOMETRY: ("RTREE", "AUTOINDEX")}
 
 # the tail is folded into an ANN index once it has this many rows ...
 FOLD_ROWS = 10_000
@@ -135,9 +138,10 @@ class IndexManager:
         itype = (param.index_type or "AUTOINDEX").upper()
         metric = param.metric_type.upper() if isinstance(param.metric_type, str) else None
         if kind == "scalar":
-            if itype not in SCALAR_INDEX_TYPES:
+            allowed = _TYPED_SCALAR_INDEXES.get(f.dtype, SCALAR_INDEX_TYPES)
+            if itype not in allowed:
                 raise ParamError(f"index_type {itype!r} is not valid for scalar field "
-                                 f"{f.name!r} ({f.dtype.name}); valid: {list(SCALAR_INDEX_TYPES)}")
+                                 f"{f.name!r} ({f.dtype.name}); valid: {list(allowed)}")
             return IndexParam(f.name, itype, param.index_name or f.name, None, dict(param.params))
         table = _KIND_INDEXES[kind]
         if itype == "BRUTE_FORCE":   # Milvus Lite's name for the exact index
