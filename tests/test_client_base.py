@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import milvus_raises
 
 from embedb import MilvusClient
 from embedb.client import LoadState
@@ -99,10 +100,10 @@ def test_context_manager_closes(tmp_path):
         assert again.list_collections() == ["c"]
 
 
-def test_two_clients_on_one_path_share_the_database(tmp_path):
+def test_two_clients_on_one_path_share_the_database(tmp_path, open_client):
     path = str(tmp_path / "shared.db")
-    a = MilvusClient(path)
-    b = MilvusClient(path)
+    a = open_client(path)
+    b = open_client(path)
     a.create_collection("c", dimension=2)
     a.insert("c", [{"id": 1, "vector": [0.1, 0.2]}])
     assert b.get("c", 1)[0]["id"] == 1
@@ -111,23 +112,23 @@ def test_two_clients_on_one_path_share_the_database(tmp_path):
     b.close()
 
 
-def test_memory_clients_are_independent():
-    a, b = MilvusClient(":memory:"), MilvusClient(":memory:")
+def test_memory_clients_are_independent(open_client):
+    a, b = open_client(":memory:"), open_client(":memory:")
     a.create_collection("c", dimension=2)
     assert b.list_collections() == []
     a.close()
     b.close()
 
 
-def test_missing_collection_error_names_it():
-    with MilvusClient(":memory:") as client:
-        with pytest.raises(CollectionNotFoundError, match=r"collection not found\[collection=nope\]") as ei:
-            client.describe_collection("nope")
-        assert ei.value.code == 100
-        with pytest.raises(ParamError):
-            client.describe_collection("")
-        with pytest.raises(ParamError):
-            client.describe_collection(12)
+def test_missing_collection_error_names_it(open_client):
+    client = open_client(":memory:")  # closed by the fixture
+    with milvus_raises(CollectionNotFoundError, match=r"collection not found\[collection=nope\]") as ei:
+        client.describe_collection("nope")
+    assert ei.value.code == 100
+    with milvus_raises(ParamError):
+        client.describe_collection("")
+    with milvus_raises(ParamError):
+        client.describe_collection(12)
 
 
 def test_read_only_client(tmp_path):
