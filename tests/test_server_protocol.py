@@ -325,3 +325,13 @@ def test_search_iterator_pages_equal_in_process_and_unknown_tokens_are_refused(s
                            [("topk", "5"), ("search_iter_v2", "True"), ("search_iter_id", "nope")]]))
     assert stale.status.code == 1100 and "expired" in stale.status.reason
     client.close()
+
+
+def test_index_properties_through_the_wire(served):
+    client = pymilvus.MilvusClient(uri=served)
+    client.create_collection("c", dimension=2)
+    client.alter_index_properties("c", "vector", {"mmap.enabled": True})
+    assert client.describe_index("c", "vector")["mmap.enabled"] == "True"  # text, as from Milvus
+    client.drop_index_properties("c", "vector", ["mmap.enabled"])
+    assert "mmap.enabled" not in client.describe_index("c", "vector")
+    client.close()

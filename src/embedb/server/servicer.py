@@ -473,6 +473,16 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
                                                         total_rows=d.total_rows)
 
     @rpc
+    def AlterIndex(self, request, context):
+        if request.delete_keys:
+            self.client.drop_index_properties(request.collection_name, request.index_name,
+                                              list(request.delete_keys))
+        if request.extra_params:
+            props = {kv.key: schema.loads_or_text(kv.value) for kv in request.extra_params}
+            self.client.alter_index_properties(request.collection_name, request.index_name, props)
+        return OK
+
+    @rpc
     def DropIndex(self, request, context):
         client = self.client
         name = request.index_name
