@@ -148,6 +148,10 @@ def test_rename_into_another_database(client):
     client.create_database("db1")
     client.create_collection("c", dimension=2)
     client.insert("c", rows(4, 2))
+    client.create_alias("c", "al")
+    with pytest.raises(ParamError, match="must drop all aliases"):
+        client.rename_collection("c", "c", target_db="db1")
+    client.drop_alias("al")
     client.rename_collection("c", "c", target_db="db1")
     assert client.list_collections() == []
     assert client.query("c", "", output_fields=["count(*)"], db_name="db1")[0]["count(*)"] == 4

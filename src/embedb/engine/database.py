@@ -383,8 +383,8 @@ class Database:
 
     def rename_collection(self, old: str, new: str, *, db: str = DEFAULT_DB,
                           new_db: str | None = None) -> None:
-        """Rename a collection, possibly into another database (``new_db``); a collection
-        that moves to another database leaves its aliases behind (they are dropped)."""
+        """Rename a collection, possibly into another database (``new_db``; a collection with
+        aliases cannot move, as on the server)."""
         with self._lock:
             self._check_writable()
             new_db = db if not new_db else new_db
@@ -395,21 +395,17 @@ class Database:
             if new_key in self._collections or new_key in self._aliases:
                 raise AlreadyExistsError(f"collection or alias {new!r} already exists")
             if new_db != db:
+                if any(n == old_key for n in self._aliases.values()):
+                    raise ParamError("fail to rename db name, must drop all aliases of this collection "
+                                     "before rename")
                 self._check_collection_quota(new_db)
-            moved_aliases = [a for a, n in self._aliases.items() if n == old_key]
             storage = self._storage
             with storage.tx() as c:
                 storage.save_collection(c, coll.id, new_key, coll._info())
-                if new_db != db:
-                    for a in moved_aliases:
-                        storage.remove_alias(c, a)
             del self._collections[old_key]
             coll.name, coll.db_name = new, new_db
             self._collections[new_key] = coll
-            if new_db != db:
-                self._aliases = {a: n for a, n in self._aliases.items() if n != old_key}
-            else:
-                self._aliases = {a: (new_key if n == old_key else n) for a, n in self._aliases.items()}
+            self._aliases = {a: (new_key if n == old_key else n) for a, n in self._aliases.items()}
 
     def get_collection_strict(self, name: str, *, db: str = DEFAULT_DB) -> Collection:
         """A collection by its own name (not an alias)."""
