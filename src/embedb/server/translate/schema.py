@@ -11,7 +11,7 @@ from typing import Any, Iterable
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
 from ...client.collections import QUICK_VARCHAR_MAX_LENGTH
-from ...errors import SchemaError
+from ...errors import ErrorCode, SchemaError
 from ...schema import CollectionSchema, DataType, FieldSchema, Function, IndexParam
 
 # the Milvus consistency levels by their common.proto numbers
@@ -86,8 +86,9 @@ def field_kwargs(f: schema_pb2.FieldSchema) -> dict[str, Any]:
 def schema_from_proto(proto: schema_pb2.CollectionSchema) -> CollectionSchema:
     fields = [FieldSchema(f.name, DataType(f.data_type), f.description, **field_kwargs(f))
               for f in proto.fields]
-    if proto.struct_array_fields:
-        raise SchemaError("struct array fields are not supported by embedb")
+    for struct in proto.struct_array_fields:  # as in-process: "unsupported operation"
+        raise SchemaError(f"field {struct.name!r}: data type STRUCT is not supported by embedb "
+                          "(see docs/api.md, Data types)", code=ErrorCode.NOT_SUPPORTED)
     functions = [Function(fn.name, int(fn.type), list(fn.input_field_names),
                           list(fn.output_field_names), fn.description,
                           {kv.key: loads_or_text(kv.value) for kv in fn.params})
