@@ -158,3 +158,22 @@ def test_rtree_index_accepted_inverted_refused(tmp_path):
     bad.add_index("geo", index_type="INVERTED", index_name="geo_inv")
     with pytest.raises(ParamError):
         client.create_index("g", bad)
+
+
+def test_parsed_geometries_follow_writes_and_compaction(tmp_path):
+    """Parsed geometries are cached between filters: new rows, upserts and a compaction
+    (which renumbers rows) must all be seen."""
+    client = _client(tmp_path)
+    box = "POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0))"
+
+    def inside():
+        return {r["id"] for r in client.query("g", f"st_within(geo, '{box}')", output_fields=["id"])}
+
+    client.insert("g", [{"id": i, "vec": [0.0, 0.0], "geo": f"POINT ({i} {i})"} for i in range(20)])
+    assert inside() == set(range(1, 10))
+    client.insert("g", [{"id": 100, "vec": [0.0, 0.0], "geo": "POINT (5 6)"}])
+    assert inside() == set(range(1, 10)) | {100}
+    client.upsert("g", [{"id": 3, "vec": [0.0, 0.0], "geo": "POINT (50 50)"}])
+    client.delete("g", ids=[4])
+    client.compact("g")
+    assert inside() == set(range(1, 10)) - {3, 4} | {100}

@@ -105,8 +105,13 @@ def dwithin(column: np.ndarray, point: Any, meters: float) -> np.ndarray:
     if not present.any():
         return out
     geoms = column[present]
-    lines = shapely.shortest_line(geoms, point)  # first coordinate lies on the geometry
-    coords = shapely.get_coordinates(lines).reshape(-1, 2, 2)[:, 0, :]
+    coords = np.empty((len(geoms), 2), dtype=np.float64)
+    points = shapely.get_type_id(geoms) == 0
+    if points.any():  # a point is its own nearest point: no GEOS call per row
+        coords[points] = shapely.get_coordinates(geoms[points])
+    if not points.all():
+        lines = shapely.shortest_line(geoms[~points], point)  # first coordinate lies on the geometry
+        coords[~points] = shapely.get_coordinates(lines).reshape(-1, 2, 2)[:, 0, :]
     lon0, lat0 = shapely.get_x(point), shapely.get_y(point)
     dist = haversine_m(coords[:, 0], coords[:, 1], lon0, lat0)
     out[present] = dist <= meters
@@ -131,3 +136,26 @@ def check_default(field: Any) -> None:
         normalize_wkt([value])
     except GeometryError as exc:
         raise SchemaError(f"field {field.name!r}: default_value {exc}") from None
+
+
+_CACHE_LOCK = __import__("threading").Lock()
+
+
+def cached_geometries(store: dict, field: str, generation: int, wkt: np.ndarray) -> np.ndarray:
+    """Parsed geometries of an append-only WKT column, kept in ``store`` (a collection's
+    ``extensions``) so a filter parses only the rows appended since the last one."""
+    shapely = shapely_module()
+    n = len(wkt)
+    key = ("geometry", field)
+    with _CACHE_LOCK:
+        entry = store.get(key)
+    if entry is not None and entry[0] == generation and len(entry[1]) >= n:
+        return entry[1][:n]
+    start = len(entry[1]) if entry is not None and entry[0] == generation else 0
+    fresh = shapely.from_wkt(np.asarray(wkt[start:n], dtype=object), on_invalid="ignore")
+    geoms = fresh if start == 0 else np.concatenate([entry[1][:start], fresh])
+    with _CACHE_LOCK:
+        current = store.get(key)
+        if current is None or current[0] != generation or len(current[1]) < n:
+            store[key] = (generation, geoms)
+    return geoms

@@ -72,6 +72,13 @@ class CollectionSource:
         """The zone naive TIMESTAMPTZ literals of a filter are read in."""
         return self._c.timezone
 
+    def geometries(self, name: str):
+        """Parsed shapely geometries of GEOMETRY column ``name`` (cached across filters)."""
+        from ..geometry import cached_geometries
+
+        c = self._c
+        return cached_geometries(c.extensions, name, c.generation, c._columns[name].values)
+
     def text_match(self, field: str, query: str, minimum_should_match: int) -> np.ndarray:
         from . import fulltext
 
@@ -522,14 +529,26 @@ class Collection:
     def delete(self, ids: Any = None, filter: str | None = None, filter_params: dict | None = None,
                partitions: Any = None) -> int:
         """Delete rows by primary keys or by filter; returns the number of rows deleted."""
+        from .readview import StaleViewError
+
+        has_filter = bool(filter and filter.strip())
+        if ids is not None and has_filter:
+            raise ParamError("pass either ids or filter to delete, not both")
+        if ids is None and not has_filter:
+            raise ParamError("delete needs ids or a filter")
+        m = view = None
+        if has_filter:  # a slow filter is evaluated on a snapshot, without the lock ...
+            self._db._check_writable()
+            view = self.read_view()
+            try:
+                m = view.mask(filter, filter_params, partitions)
+            except StaleViewError:
+                m = None
         with self._lock:
             self._db._check_writable()
-            has_filter = bool(filter and filter.strip())
-            if ids is not None and has_filter:
-                raise ParamError("pass either ids or filter to delete, not both")
-            if ids is None and not has_filter:
-                raise ParamError("delete needs ids or a filter")
-            m = self.mask(filter or "", filter_params, partitions, ids)
+            # ... and used if no write, compaction or truncate came in between; else again here
+            if m is None or view.generation != self.generation or view._applied_seq != self._applied_seq:
+                m = self.mask(filter or "", filter_params, partitions, ids)
             rows = np.flatnonzero(m)
             if not len(rows):
                 return 0

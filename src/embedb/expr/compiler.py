@@ -398,14 +398,16 @@ class _Compiler:
         if name == "st_isvalid":
             def valid_rows(env: _Env) -> Val:
                 col = _load(env, field.name)
-                return typed.geometry_is_valid(col.values, col.valid, env.dry)
+                load = lambda: typed.column_geometries(env.source, field.name, col.values, col.valid)  # noqa: E731
+                return typed.geometry_is_valid(load, col.valid, env.dry)
             return valid_rows
         query = self.compile(node.args[1])
         distance = self.compile(node.args[2]) if name == "st_dwithin" else None
 
         def run(env: _Env) -> Val:
             col = _load(env, field.name)
-            return typed.geometry_predicate(name, col.values, col.valid, query(env),
+            load = lambda: typed.column_geometries(env.source, field.name, col.values, col.valid)  # noqa: E731
+            return typed.geometry_predicate(name, load, col.valid, query(env),
                                             distance(env) if distance else None, env.dry)
 
         return run

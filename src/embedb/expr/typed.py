@@ -100,9 +100,15 @@ def arith(op: str, a: Val, b: Val) -> Val | None:
 
 # ---- geometry --------------------------------------------------------------------------------
 
-def geometry_predicate(name: str, column: np.ndarray, valid: np.ndarray | None, query: Val,
+def column_geometries(source: Any, name: str, column: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """The source's parsed geometries when it keeps them (a collection caches), else parsed now."""
+    cached = getattr(source, "geometries", None)
+    return cached(name) if cached is not None else geometry.column_geometries(column, valid)
+
+
+def geometry_predicate(name: str, load: Any, valid: np.ndarray | None, query: Val,
                        distance: Val | None, dry: bool) -> Val:
-    """``name(geo, 'WKT'[, meters])`` over the whole column."""
+    """``name(geo, 'WKT'[, meters])`` over the whole column; ``load()`` gives its geometries."""
     if query.kind == UNBOUND or (distance is not None and distance.kind == UNBOUND):
         return Val(UNBOUND, None)
     if query.kind != CONST or type(query.v) is not str:
@@ -119,7 +125,7 @@ def geometry_predicate(name: str, column: np.ndarray, valid: np.ndarray | None, 
                 f"{name}() needs a POINT as its second argument, got {query.v!r}")
         if dry:
             return Val(BOOL, np.zeros(0, dtype=bool), None)
-        geoms = geometry.column_geometries(column, valid)
+        geoms = load()
         hits = (geometry.dwithin(geoms, target, meters) if meters is not None
                 else geometry.predicate(name, geoms, target))
     except geometry.GeometryError as exc:
@@ -127,9 +133,8 @@ def geometry_predicate(name: str, column: np.ndarray, valid: np.ndarray | None, 
     return Val(BOOL, hits, valid)
 
 
-def geometry_is_valid(column: np.ndarray, valid: np.ndarray | None, dry: bool) -> Val:
+def geometry_is_valid(load: Any, valid: np.ndarray | None, dry: bool) -> Val:
     if dry:
         return Val(BOOL, np.zeros(0, dtype=bool), None)
     shapely = geometry.shapely_module()
-    geoms = geometry.column_geometries(column, valid)
-    return Val(BOOL, np.asarray(shapely.is_valid(geoms), dtype=bool), valid)
+    return Val(BOOL, np.asarray(shapely.is_valid(load()), dtype=bool), valid)
