@@ -121,3 +121,31 @@ def test_nullable_rules(tmp_path):
     schema.add_field("v", DataType.FLOAT_VECTOR, dim=2, nullable=True, default_value=[0.0, 0.0])
     with pytest.raises(SchemaError):
         client.create_collection("bad", schema=schema)
+
+
+def test_the_2_6_types_through_every_door(open_client):
+    """TIMESTAMPTZ, GEOMETRY and a nullable vector give the same answers in-process and
+    through pymilvus to ``embedb serve``."""
+    pytest.importorskip("shapely")
+    client = open_client()
+    schema = client.create_schema()
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=3, nullable=True)
+    schema.add_field("tsz", DataType.TIMESTAMPTZ, nullable=True)
+    schema.add_field("geo", DataType.GEOMETRY, nullable=True)
+    index = client.prepare_index_params()
+    index.add_index("vec", index_type="FLAT", metric_type="L2")
+    client.create_collection("t", schema=schema, index_params=index)
+    client.insert("t", [{"id": 0, "vec": [1, 2, 3], "tsz": "2025-01-01T00:00:00+08:00", "geo": "POINT(1 2)"},
+                        {"id": 1, "vec": None, "tsz": None, "geo": None},
+                        {"id": 2, "vec": [0, 0, 0], "tsz": "2025-06-01 12:00:00", "geo": "LINESTRING(0 0, 3 3)"}])
+    rows = client.query("t", "id >= 0", output_fields=["tsz", "geo", "vec"])
+    assert [(r["id"], r["tsz"], r["geo"]) for r in rows] == [
+        (0, "2024-12-31T16:00:00Z", "POINT (1 2)"), (1, None, None),
+        (2, "2025-06-01T12:00:00Z", "LINESTRING (0 0, 3 3)")]
+    assert rows[1]["vec"] is None and list(rows[0]["vec"]) == [1.0, 2.0, 3.0]
+    rows = client.query("t", "tsz < ISO '2025-03-01 08:00:00'", output_fields=["tsz"], timezone="Asia/Shanghai")
+    assert [(r["id"], r["tsz"]) for r in rows] == [(0, "2025-01-01T00:00:00+08:00")]
+    hits = client.search("t", [[1, 2, 3]], limit=5, output_fields=["geo"],
+                         filter="st_intersects(geo, 'POLYGON ((0 0, 2 0, 2 2.5, 0 2.5, 0 0))') or id == 1")
+    assert [h["id"] for h in hits[0]] == [0, 2]  # row 1 passes the filter but its vector is NULL
