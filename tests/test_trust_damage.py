@@ -480,3 +480,45 @@ def test_a_write_over_a_damaged_column_fails_whole_before_it_is_stored(tmp_path)
     ids = {r["id"] for r in db.get_collection("c").query(output_fields=["id"])}
     assert 10**6 not in ids and 0 not in ids and len(ids) == 459
     db.close()
+
+
+def test_damage_in_the_middle_of_sqlites_write_ahead_log_is_an_error(tmp_path):
+    """After a crash the newest writes live in embedb.sqlite3-wal. SQLite drops everything from
+    a frame that fails its checksum on; when a committed transaction follows, that would lose
+    acknowledged writes silently, so opening refuses instead."""
+    from embedb.engine import Database
+
+    child = textwrap.dedent("""
+        import os, sys
+        from embedb.engine import Database
+        from embedb.schema import CollectionSchema, DataType
+        db = Database.open(sys.argv[1])
+        s = CollectionSchema()
+        s.add_field("id", DataType.INT64, is_primary=True)
+        s.add_field("v", DataType.FLOAT_VECTOR, dim=64)
+        c = db.create_collection("c", s)
+        for b in range(4):
+            c.insert([{"id": b * 1000 + i, "v": [float(i)] * 64} for i in range(300)])
+        os._exit(0)
+    """)
+    base = tmp_path / "wal.db"
+    subprocess.run([sys.executable, "-c", child, str(base)], check=True, timeout=120)
+    wal = base / "embedb.sqlite3-wal"
+    data = wal.read_bytes()
+    frame = 24 + int.from_bytes(data[8:12], "big")
+    commits = [i for i in range((len(data) - 32) // frame)
+               if int.from_bytes(data[32 + i * frame + 4: 32 + i * frame + 8], "big")]
+    assert len(commits) >= 4
+    copy = tmp_path / "intact.db"
+    shutil.copytree(base, copy)
+    db = Database.open(copy)   # an intact log after a crash opens with every write
+    assert db.get_collection("c").num_rows == 1200
+    db.close()
+    for target in (commits[0], commits[-2] + 1, commits[-1]):   # in the first, a middle and the last transaction
+        copy = tmp_path / f"f{target}.db"
+        shutil.copytree(base, copy)
+        raw = bytearray(data)
+        raw[32 + target * frame + 100] ^= 0xFF
+        (copy / "embedb.sqlite3-wal").write_bytes(bytes(raw))
+        with pytest.raises(StorageError, match="embedb.sqlite3-wal is damaged"):
+            Database.open(copy)

@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import sqlite3
+import sys
 import threading
 import zlib
 from contextlib import contextmanager
@@ -304,6 +305,9 @@ class Storage:
         (root / "collections").mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(db_file), isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA busy_timeout=5000")
+        # before any pragma that may write (auto_vacuum on a database that looks empty restarts
+        # the log, which would overwrite the frames this looks at)
+        self._refuse_damaged_wal(db_file)
         # big pages: log payloads are MB-sized blobs (2.5x faster than 4 KiB pages); both
         # pragmas only take effect on a new file, before the first table exists
         self.conn.execute("PRAGMA page_size=65536")
@@ -317,6 +321,47 @@ class Storage:
                 c.execute("INSERT INTO meta(key, value) VALUES('format', ?)", (str(FORMAT_VERSION),))
             elif int(row[0]) > FORMAT_VERSION:
                 raise StorageError(f"database format {row[0]} is newer than this embedb ({FORMAT_VERSION})")
+
+    def _refuse_damaged_wal(self, db_file: Path) -> None:
+        """SQLite reads its write-ahead log up to the first frame whose checksum fails and
+        ignores the rest, as if those writes had never happened. That is right for a frame torn
+        by a crash, but when a later frame of the same log ends a committed transaction, the
+        damage is in the middle and acknowledged writes would be lost: StorageError."""
+        wal = db_file.with_name(db_file.name + "-wal")
+        try:
+            size = wal.stat().st_size
+        except OSError:
+            return
+        with open(wal, "rb") as fh:
+            head = fh.read(32)
+            if len(head) < 32 or head[:4] not in (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83"):
+                return  # no log, or its header is gone: SQLite starts a new one
+            frame = 24 + int.from_bytes(head[8:12], "big")
+            total = (size - 32) // frame
+            valid = self._wal_frames_accepted(db_file)
+            for i in range(valid, total if valid >= 0 else 0):
+                fh.seek(32 + i * frame)
+                h = fh.read(24)
+                if h[8:16] == head[16:24] and int.from_bytes(h[4:8], "big") != 0:
+                    self.conn.close()
+                    raise StorageError(
+                        f"{wal} is damaged: a frame before frame {i + 1} of {total} fails its "
+                        f"checksum, and frame {i + 1} ends a committed transaction (SQLite would drop "
+                        f"acknowledged writes from the damaged frame on); {RESTORE_HINT}")
+
+    def _wal_frames_accepted(self, db_file: Path) -> int:
+        """How many log frames SQLite accepted when it opened the log (-1: unknown). A read
+        makes SQLite recover the log into its index (the -shm file, written in place, nothing
+        else); the index header holds that count (``mxFrame``, native byte order)."""
+        self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        try:
+            with open(db_file.with_name(db_file.name + "-shm"), "rb") as fh:
+                hdr = fh.read(48)
+        except OSError:
+            return -1
+        if len(hdr) < 48 or hdr[12] != 1:  # isInit: the index was built
+            return -1
+        return int.from_bytes(hdr[16:20], sys.byteorder)
 
     @property
     def in_memory(self) -> bool:
