@@ -149,3 +149,17 @@ def test_the_2_6_types_through_every_door(open_client):
     hits = client.search("t", [[1, 2, 3]], limit=5, output_fields=["geo"],
                          filter="st_intersects(geo, 'POLYGON ((0 0, 2 0, 2 2.5, 0 2.5, 0 0))') or id == 1")
     assert [h["id"] for h in hits[0]] == [0, 2]  # row 1 passes the filter but its vector is NULL
+
+
+def test_search_by_ids_refuses_a_null_vector(tmp_path):
+    from embedb.errors import ParamError
+
+    rows, dense, null_dense, _, _ = _data(40, seed=4)
+    client = _client(tmp_path / "ids.db")
+    client.insert("nv", rows)
+    null_id, set_id = int(np.flatnonzero(null_dense)[0]), int(np.flatnonzero(~null_dense)[0])
+    hits = client.search("nv", ids=[set_id], anns_field="dense", limit=3)
+    assert hits[0][0]["id"] == set_id
+    with pytest.raises(ParamError) as info:
+        client.search("nv", ids=[set_id, null_id], anns_field="dense", limit=3)
+    assert str(null_id) in info.value.message and "NULL" in info.value.message

@@ -421,6 +421,10 @@ def stored_queries(collection: Any, field: Any, ids: list,
         missing = [ids[i] for i in np.flatnonzero(rows < 0)[:10]]
         raise ParamError(f"some of the provided primary key IDs do not exist: missing IDs "
                          f"{missing} in collection {collection.name!r}")
+    valid = collection.vector_valid(field.name) if field.nullable else None
+    if valid is not None and not valid[rows].all():
+        nulls = [ids[i] for i in np.flatnonzero(~valid[rows])[:10]]
+        raise ParamError(f"search(ids=...): the {field.name!r} vector of IDs {nulls} is NULL")
     kind = field_kind(field.dtype)
     if kind == "sparse":
         if is_bm25_output(collection, field.name):
@@ -581,7 +585,7 @@ def hybrid_search(collection: Any, reqs: list, ranker: Any, *, limit: int = 10,
                         round_decimal)
 
 
-FUSION_RANKERS = ("rrf", "weighted")
+FUSION_RANKERS = ("rrf", "weighted", "dbsf", "convex")   # dbsf, convex: embedb's own
 
 
 def _ranker_strategy(ranker: Any) -> dict:
@@ -621,6 +625,10 @@ def _ranker_strategy(ranker: Any) -> dict:
         weights = params.get("weights")
         if not isinstance(weights, (list, tuple)) or not weights:
             raise ParamError("a weighted ranker needs params['weights'], one per search request")
+    if strategy in ("dbsf", "convex") and params.get("weights") is not None and \
+            not isinstance(params["weights"], (list, tuple)):
+        raise ParamError(f"a {strategy} ranker's params['weights'] must be a list, one number "
+                         "per search request")
     return {"strategy": strategy, "params": params}
 
 
@@ -628,6 +636,9 @@ def _fuse(strategy: dict, results: list, metrics: list[str], k: int, pk_of: Any)
     if strategy["strategy"] == "rrf":
         return fusion.rrf(results, k, float(strategy["params"].get("k", 60)), pk_of=pk_of)
     p = strategy["params"]
+    if strategy["strategy"] in ("dbsf", "convex"):
+        fuse = fusion.dbsf if strategy["strategy"] == "dbsf" else fusion.convex
+        return fuse(results, metrics, k, p.get("weights"), pk_of=pk_of)
     return fusion.weighted(results, metrics, [float(w) for w in p.get("weights", [])], k,
                            bool(p.get("norm_score", True)), pk_of=pk_of)
 
