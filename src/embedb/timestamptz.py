@@ -150,6 +150,24 @@ def _days_in_month(y: Any, m: Any) -> Any:
 
 
 # ---------------------------------------------------------------- parsing
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _day_number(y: int, m: int, d: int) -> int:
+    """days_from_civil on Python ints (the per-row parse path: no NumPy scalar overhead)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+def _month_length(y: int, m: int) -> int:
+    if m == 2 and y % 4 == 0 and (y % 100 != 0 or y % 400 == 0):
+        return 29
+    return _MONTH_DAYS[m - 1]
+
+
 def parse_iso(text: str, zone_name: str = UTC) -> int:
     """UTC microseconds of ISO-8601 ``text``; naive text is read in ``zone_name``."""
     match = _ISO.fullmatch(text) if isinstance(text, str) else None
@@ -161,7 +179,7 @@ def parse_iso(text: str, zone_name: str = UTC) -> int:
     h, mi, s = int(g["h"] or 0), int(g["mi"] or 0), int(g["s"] or 0)
     frac = g["f"] or ""
     us = int((frac + "000000")[:6]) if frac else 0
-    if not 1 <= mo <= 12 or not 1 <= d <= int(_days_in_month(y, mo)):
+    if not 1 <= mo <= 12 or not 1 <= d <= _month_length(y, mo):
         raise TimestampError(f"invalid timestamp string: {text!r}: day {d} does not exist in {y:04d}-{mo:02d}")
     if h > 23 or mi > 59 or s > 59:
         raise TimestampError(f"invalid timestamp string: {text!r}: time of day out of range")
@@ -176,7 +194,7 @@ def parse_iso(text: str, zone_name: str = UTC) -> int:
         if oh > 23 or om > 59:
             raise TimestampError(f"invalid timestamp string: {text!r}: UTC offset {tz} is out of range")
         offset = (oh * 3600 + om * 60) * (-1 if tz[0] == "-" else 1)
-    seconds = int(days_from_civil(y, mo, d)) * 86400 + h * 3600 + mi * 60 + s - offset
+    seconds = _day_number(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset
     return seconds * US_PER_SECOND + us
 
 
@@ -252,23 +270,21 @@ def format_micros(values: Any, zone_name: str = UTC) -> list[str]:
                 cache[hour] = off
             offsets[i] = off
     local = seconds + offsets
-    days, tod = np.divmod(local, 86400)
-    y, m, d = civil_from_days(days)
+    # date and time of day for all rows at once (NumPy prints years 0000-9999 as four digits)
+    text = np.datetime_as_string(local.astype("datetime64[s]"), unit="s").astype(object)
     frac = arr - seconds * US_PER_SECOND
-    out = []
-    for yy, mm, dd, t, f, off in zip(y.tolist(), m.tolist(), d.tolist(), tod.tolist(), frac.tolist(),
-                                     offsets.tolist()):
-        text = f"{yy:04d}-{mm:02d}-{dd:02d}T{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
-        if f:
-            text += "." + f"{f:06d}".rstrip("0")
-        if off == 0:
-            text += "Z"
-        else:
-            sign = "+" if off > 0 else "-"
-            a = abs(off)
-            text += f"{sign}{a // 3600:02d}:{a // 60 % 60:02d}"
-        out.append(text)
-    return out
+    for i in np.flatnonzero(frac):  # fractional seconds only where they are not zero
+        text[i] += "." + f"{int(frac[i]):06d}".rstrip("0")
+    zones, which = np.unique(offsets, return_inverse=True)
+    suffix = np.array([_offset_text(int(z)) for z in zones], dtype=object)[which.reshape(-1)]
+    return (text + suffix).tolist()
+
+
+def _offset_text(offset: int) -> str:
+    if offset == 0:
+        return "Z"
+    a = abs(offset)
+    return f"{'+' if offset > 0 else '-'}{a // 3600:02d}:{a // 60 % 60:02d}"
 
 
 def check_default(field: Any) -> None:
