@@ -177,3 +177,16 @@ def test_parsed_geometries_follow_writes_and_compaction(tmp_path):
     client.delete("g", ids=[4])
     client.compact("g")
     assert inside() == set(range(1, 10)) - {3, 4} | {100}
+
+
+def test_missing_shapely_names_the_extra(tmp_path, monkeypatch):
+    from embedb.errors import MissingDependencyError
+
+    client = _client(tmp_path)
+    monkeypatch.setitem(__import__("sys").modules, "shapely", None)  # as if not installed
+    with pytest.raises(MissingDependencyError) as info:
+        client.insert("g", [{"id": 0, "vec": [0.0, 0.0], "geo": "POINT (1 1)"}])
+    assert 'embedb[geo]' in str(info.value)
+    client.insert("g", [{"id": 0, "vec": [0.0, 0.0], "geo": None}])  # no geometry: no shapely needed
+    with pytest.raises(MissingDependencyError):
+        client.query("g", "st_within(geo, 'POINT (1 1)')")

@@ -54,6 +54,8 @@ def shapely_module():
 
 def normalize_wkt(values: list) -> list[str]:
     """Parse WKT strings (None = a NULL slot, kept as "") and return shapely's WKT of each."""
+    if all(v is None for v in values):  # only NULLs: nothing to parse, shapely not needed
+        return [""] * len(values)
     shapely = shapely_module()
     arr = np.array([v if isinstance(v, str) else None for v in values], dtype=object)
     present = np.array([v is not None for v in values], dtype=bool)
