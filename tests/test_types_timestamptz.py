@@ -259,3 +259,17 @@ def test_scalar_index_types_as_the_server(tmp_path):
     bad.add_index("tsz", index_type="INVERTED", index_name="tsz_inv")
     with pytest.raises(ParamError):
         client.create_index("c", bad)
+
+
+def test_iterators_format_in_the_call_zone(tmp_path):
+    client = _client(tmp_path)
+    client.insert("c", _rows(["2025-01-01T00:00:00Z"] * 5))
+    it = client.query_iterator("c", batch_size=2, output_fields=["tsz"], timezone="Asia/Shanghai")
+    batches = []
+    while batch := it.next():
+        batches.append([r["tsz"] for r in batch])
+    it.close()
+    assert batches == [["2025-01-01T08:00:00+08:00"] * 2] * 2 + [["2025-01-01T08:00:00+08:00"]]
+    it = client.search_iterator("c", [[0.0, 0.0]], batch_size=3, output_fields=["tsz"], timezone="America/New_York")
+    assert {h["entity"]["tsz"] for h in it.next()} == {"2024-12-31T19:00:00-05:00"}
+    it.close()

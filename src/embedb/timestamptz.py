@@ -310,3 +310,26 @@ def honours_timezone(method: Any) -> Any:
             return method(*args, **kwargs)
 
     return wrapper
+
+
+def iterator_honours_timezone(factory: Any) -> Any:
+    """Like :func:`honours_timezone` for a method returning an iterator: every ``next()`` of
+    the iterator runs in the ``timezone=`` the call named."""
+    import functools
+
+    @functools.wraps(factory)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        zone = kwargs.pop("timezone", None)
+        with use_timezone(zone):
+            iterator = factory(*args, **kwargs)
+        if zone is not None:
+            step = iterator.next
+
+            def next_in_zone() -> Any:
+                with use_timezone(zone):
+                    return step()
+
+            iterator.next = next_in_zone  # the instance attribute shadows the method
+        return iterator
+
+    return wrapper

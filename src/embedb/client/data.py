@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import ParamError
 from ..lenient import warn_unknown
 from ..results import OmitZeroDict, QueryResult
-from ..timestamptz import honours_timezone
+from ..timestamptz import honours_timezone, iterator_honours_timezone
 from .base import MAX_QUERY_WINDOW, as_name_list, as_pk_list, as_rows, check_name
 
 # query() keyword arguments accepted for compatibility, without effect (reads are always strong).
@@ -220,6 +220,7 @@ class DataMixin:
 
         return read_consistently(coll, ordered, need_pk=True)
 
+    @iterator_honours_timezone
     def query_iterator(self, collection_name: str, batch_size: int = 1000, limit: int = -1,
                        filter: str = "", output_fields: list[str] | None = None,
                        partition_names: list[str] | None = None, timeout: float | None = None,

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import ParamError
 from ..lenient import warn_unknown
-from ..timestamptz import honours_timezone
+from ..timestamptz import honours_timezone, iterator_honours_timezone
 
 # keyword arguments of pymilvus search() that embedb honours
 _SEARCH_KW = ("offset", "round_decimal", "group_by_field", "group_size", "strict_group_size",
@@ -102,6 +102,7 @@ class SearchMixin:
             self._loaded_collection(collection_name), reqs, ranker, limit=limit,
             output_fields=output_fields, partition_names=partition_names, **opts)
 
+    @iterator_honours_timezone
     def search_iterator(self, collection_name: str, data: Any, batch_size: int = 1000,
                         filter: str | None = None, limit: int = -1,
                         output_fields: list[str] | None = None, search_params: dict | None = None,
