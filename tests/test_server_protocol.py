@@ -335,3 +335,19 @@ def test_index_properties_through_the_wire(served):
     client.drop_index_properties("c", "vector", ["mmap.enabled"])
     assert "mmap.enabled" not in client.describe_index("c", "vector")
     client.close()
+
+
+def test_a_thread_server_lives_until_stopped_even_if_only_its_uri_text_is_kept():
+    import gc
+
+    from embedb.server import app
+
+    text = str(embedb.serve_in_thread(":memory:"))
+    gc.collect()
+    client = pymilvus.MilvusClient(uri=text)
+    client.create_collection("c", dimension=2)
+    assert client.list_collections() == ["c"]
+    client.close()
+    (server,) = [s for s in app._running if s.uri == text]
+    server.stop()
+    assert server not in app._running

@@ -117,6 +117,8 @@ class MilvusServer:
         if self._closed:
             return
         self._closed = True
+        with _running_lock:
+            _running.discard(self)
         self._grpc.stop(grace).wait()
         self._client.close()
         self._stopped.set()
@@ -164,5 +166,18 @@ def serve_in_thread(path: str, host: str = "127.0.0.1", port: int = 0, **kwargs:
     server = MilvusServer(path, host, port, **kwargs).start()
     uri = ServedURI(server.uri)
     uri.server = server
-    atexit.register(server.stop, 1.0)
+    with _running_lock:  # kept alive until stopped, even if the caller keeps only the URI text
+        _running.add(server)
     return uri
+
+
+_running: set[MilvusServer] = set()
+_running_lock = threading.Lock()
+
+
+@atexit.register
+def _stop_running_servers() -> None:
+    with _running_lock:
+        servers = list(_running)
+    for server in servers:
+        server.stop(1.0)
