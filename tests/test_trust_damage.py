@@ -488,6 +488,10 @@ def test_damage_in_the_middle_of_sqlites_write_ahead_log_is_an_error(tmp_path):
     acknowledged writes silently, so opening refuses instead."""
     from embedb.engine import Database
 
+    from click.testing import CliRunner
+
+    from embedb.cli import cli
+
     child = textwrap.dedent("""
         import os, sys
         from embedb.engine import Database
@@ -520,5 +524,7 @@ def test_damage_in_the_middle_of_sqlites_write_ahead_log_is_an_error(tmp_path):
         raw = bytearray(data)
         raw[32 + target * frame + 100] ^= 0xFF
         (copy / "embedb.sqlite3-wal").write_bytes(bytes(raw))
+        result = CliRunner().invoke(cli, ["check", str(copy), "--json"])   # read-only: sees it too
+        assert result.exit_code == 1 and "embedb.sqlite3-wal" in result.output, result.output
         with pytest.raises(StorageError, match="embedb.sqlite3-wal is damaged"):
             Database.open(copy)

@@ -68,6 +68,12 @@ def check_database(path: str | Path) -> tuple[list[dict[str, Any]], int]:
 
 def _check_sqlite(storage: Storage, db_file: Path, report) -> None:
     try:
+        problem = storage.wal_problem()
+    except (OSError, sqlite3.Error) as exc:
+        problem = f"cannot be read ({exc})"
+    if problem:
+        report(db_file.with_name(db_file.name + "-wal"), "catalog log", problem)
+    try:
         rows = [r[0] for r in storage.conn.execute("PRAGMA integrity_check")]
     except sqlite3.Error as exc:
         report(db_file, "catalog", f"SQLite cannot check it ({exc})")

@@ -323,19 +323,26 @@ class Storage:
                 raise StorageError(f"database format {row[0]} is newer than this embedb ({FORMAT_VERSION})")
 
     def _refuse_damaged_wal(self, db_file: Path) -> None:
+        problem = self.wal_problem()
+        if problem:
+            self.conn.close()
+            raise StorageError(f"{db_file.with_name(db_file.name + '-wal')} {problem}; {RESTORE_HINT}")
+
+    def wal_problem(self) -> str | None:
         """SQLite reads its write-ahead log up to the first frame whose checksum fails and
         ignores the rest, as if those writes had never happened. That is right for a frame torn
         by a crash, but when a later frame of the same log ends a committed transaction, the
-        damage is in the middle and acknowledged writes would be lost: StorageError."""
+        damage is in the middle and acknowledged writes would be lost: say so."""
+        db_file = self.db_file
         wal = db_file.with_name(db_file.name + "-wal")
         try:
             size = wal.stat().st_size
         except OSError:
-            return
+            return None
         with open(wal, "rb") as fh:
             head = fh.read(32)
             if len(head) < 32 or head[:4] not in (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83"):
-                return  # no log, or its header is gone: SQLite starts a new one
+                return None  # no log, or its header is gone: SQLite starts a new one
             frame = 24 + int.from_bytes(head[8:12], "big")
             total = (size - 32) // frame
             valid = self._wal_frames_accepted(db_file)
@@ -343,11 +350,10 @@ class Storage:
                 fh.seek(32 + i * frame)
                 h = fh.read(24)
                 if h[8:16] == head[16:24] and int.from_bytes(h[4:8], "big") != 0:
-                    self.conn.close()
-                    raise StorageError(
-                        f"{wal} is damaged: a frame before frame {i + 1} of {total} fails its "
-                        f"checksum, and frame {i + 1} ends a committed transaction (SQLite would drop "
-                        f"acknowledged writes from the damaged frame on); {RESTORE_HINT}")
+                    return (f"is damaged: a frame before frame {i + 1} of {total} fails its checksum, "
+                            f"and frame {i + 1} ends a committed transaction (SQLite would drop "
+                            "acknowledged writes from the damaged frame on)")
+        return None
 
     def _wal_frames_accepted(self, db_file: Path) -> int:
         """How many log frames SQLite accepted when it opened the log (-1: unknown). A read
