@@ -87,3 +87,33 @@ def test_read_only_server_beside_a_writer(tmp_path):
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
+
+
+def test_stop_lets_calls_in_flight_finish_and_every_acknowledged_write_survives(tmp_path):
+    import threading
+
+    path = str(tmp_path / "inflight.db")
+    uri = embedb.serve_in_thread(path)
+    client = pymilvus.MilvusClient(uri=uri)
+    client.create_collection("c", dimension=8)
+    acknowledged = []
+    started = threading.Event()
+
+    def write():
+        try:
+            for b in range(1000):
+                client.insert("c", [{"id": b * 100 + i, "vector": [float(i)] * 8} for i in range(100)])
+                acknowledged.append(b)
+                started.set()
+        except Exception:  # the server stopped: later calls are refused, none is half-done
+            pass
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert started.wait(60)
+    uri.stop()  # grace: the insert in flight completes, then the database closes
+    writer.join(60)
+    client.close()
+    with embedb.MilvusClient(path) as reopened:
+        count = reopened.query("c", output_fields=["count(*)"])[0]["count(*)"]
+    assert count >= 100 * len(acknowledged) and count % 100 == 0

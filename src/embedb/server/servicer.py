@@ -65,10 +65,14 @@ def rpc(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def handler(self: "MilvusServicer", request: Any, context: Any) -> Any:
+        start = time.perf_counter()
         try:
             db = "" if method in _DATABASE_METHODS else database_of(request, context)
             with in_database(self.client, db):
-                return fn(self, request, context)
+                response = fn(self, request, context)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s ok in %.2f ms", method, (time.perf_counter() - start) * 1e3)
+            return response
         except Exception as exc:  # every failure is an answer, never a dropped connection
             st = from_exception(exc)
             if st.code == 1:
