@@ -190,3 +190,12 @@ def test_missing_shapely_names_the_extra(tmp_path, monkeypatch):
     client.insert("g", [{"id": 0, "vec": [0.0, 0.0], "geo": None}])  # no geometry: no shapely needed
     with pytest.raises(MissingDependencyError):
         client.query("g", "st_within(geo, 'POINT (1 1)')")
+
+
+@pytest.mark.parametrize("bad", ["INVALID WKT STRING", "POINT ()", "POINT (abc def)", "POLYGON ((0 0, 1 1))",
+                                 "LINESTRING (0 0)", "POINT (1 2 3 4 5)", "POLYGON ((0 0, 1 0, 1 1, 0 1))", ""])
+def test_invalid_wkt_is_a_syntax_error_as_the_server(tmp_path, bad):
+    client = _client(tmp_path)
+    with pytest.raises(DataError) as info:
+        client.insert("g", [{"id": 0, "vec": [0.0, 0.0], "geo": bad}])
+    assert info.value.code == 1001 and "syntax error" in info.value.message

@@ -64,7 +64,8 @@ def normalize_wkt(values: list) -> list[str]:
     bad = present & shapely.is_missing(geoms)
     if bad.any():
         i = int(np.argmax(bad))
-        raise GeometryError(f"{values[i]!r} is not valid WKT (e.g. 'POINT (13.4 52.5)')", i)
+        raise GeometryError(f"{values[i]!r} is not valid WKT: syntax error (expected e.g. "
+                            f"'POINT (13.4 52.5)')", i)
     texts = shapely.to_wkt(geoms, rounding_precision=-1, trim=True)
     return ["" if t is None else t for t in texts.tolist()]
 

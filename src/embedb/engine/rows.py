@@ -448,7 +448,8 @@ def _convert_geometry(f: FieldSchema, vals: list, types: set) -> np.ndarray:
     try:
         texts = normalize_wkt(vals)
     except GeometryError as exc:
-        raise _err(exc.row, f.name, str(exc)) from None
+        # Milvus answers a WKT syntax error with code 1001
+        raise DataError(_err(exc.row, f.name, str(exc)).message, code=1001) from None
     return np.array(texts, dtype=STRING_DTYPE) if texts else np.empty(0, STRING_DTYPE)
 
 
