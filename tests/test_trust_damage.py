@@ -528,3 +528,19 @@ def test_damage_in_the_middle_of_sqlites_write_ahead_log_is_an_error(tmp_path):
         assert result.exit_code == 1 and "embedb.sqlite3-wal" in result.output, result.output
         with pytest.raises(StorageError, match="embedb.sqlite3-wal is damaged"):
             Database.open(copy)
+
+
+def test_embedb_check_beside_a_writer_reports_nothing_for_an_intact_database(tmp_path):
+    from click.testing import CliRunner
+
+    from embedb.cli import cli
+
+    path = tmp_path / "live.db"
+    db = _small_db(path)   # open for writing, rows in the snapshot and in the log
+    try:
+        for i in range(3):
+            db.get_collection("c").insert([{"id": 10_000 + i, "v": [0, 0]}])
+        result = CliRunner().invoke(cli, ["check", str(path)])
+        assert result.exit_code == 0 and result.output.startswith("ok:"), result.output
+    finally:
+        db.close()
