@@ -139,6 +139,12 @@ class IndexManager:
         metric = param.metric_type.upper() if isinstance(param.metric_type, str) else None
         if kind == "scalar":
             allowed = _TYPED_SCALAR_INDEXES.get(f.dtype, SCALAR_INDEX_TYPES)
+            if itype == "RTREE" and f.dtype != DataType.GEOMETRY:  # the server's wording
+                raise ParamError(f"RTREE index can only be built on geometry field, not on "
+                                 f"{f.name!r} ({f.dtype.name})")
+            if itype not in allowed and f.dtype in _TYPED_SCALAR_INDEXES:
+                raise ParamError(f"{itype} are not supported on {f.dtype.name.title()} field "
+                                 f"{f.name!r}; valid: {list(allowed)}")
             if itype not in allowed:
                 raise ParamError(f"index_type {itype!r} is not valid for scalar field "
                                  f"{f.name!r} ({f.dtype.name}); valid: {list(allowed)}")
