@@ -85,3 +85,25 @@ def test_vector_types_defaults_and_dynamic_fields():
 
     wire, here = both_doors(run)
     assert wire == here
+
+
+def test_upsert_field_ops():
+    from embedb.client.field_ops import FieldOp as EmbedbFieldOp
+
+    def run(c):
+        field_op = pymilvus.FieldOp if isinstance(c, pymilvus.MilvusClient) else EmbedbFieldOp
+        s = c.create_schema()
+        s.add_field("id", DataType.INT64, is_primary=True)
+        s.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+        s.add_field("tags", DataType.ARRAY, element_type=DataType.INT64, max_capacity=10)
+        ip = c.prepare_index_params()
+        ip.add_index("v", index_type="FLAT", metric_type="L2")
+        c.create_collection("c", schema=s, index_params=ip)
+        c.insert("c", [{"id": 1, "v": [1.0, 0.0], "tags": [1, 2]}])
+        c.upsert("c", [{"id": 1, "tags": [3]}], field_ops={"tags": field_op.array_append()})
+        appended = list(c.query("c", filter="id == 1", output_fields=["tags"]))
+        c.upsert("c", [{"id": 1, "tags": [1]}], field_ops={"tags": field_op.array_remove()})
+        return appended, list(c.query("c", filter="id == 1", output_fields=["tags"]))
+
+    wire, here = both_doors(run)
+    assert wire == here == ([{"id": 1, "tags": [1, 2, 3]}], [{"id": 1, "tags": [2, 3]}])

@@ -512,7 +512,9 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
     def Upsert(self, request, context):
         client = self.client
         rows = records.rows_from_fields(request.fields_data, request.num_rows)
-        kwargs = {"partial_update": True} if request.partial_update else {}
+        kwargs: dict[str, Any] = {"partial_update": True} if request.partial_update else {}
+        if request.field_ops:  # per-field partial-update operators, by their FieldOpType number
+            kwargs["field_ops"] = {op.field_name: int(op.op) for op in request.field_ops}
         res = client.upsert(request.collection_name, rows, partition_name=request.partition_name,
                             **kwargs)
         pk = self._schema(client, request.collection_name).primary_field
