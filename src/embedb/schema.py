@@ -403,6 +403,33 @@ class Function(_Record):
 
 
 
+def _verify_text_embedding(fn: Function, names: dict, outputs: set) -> None:
+    """Milvus 2.6's limits: one VARCHAR input that is never null, one FLOAT_VECTOR or
+    INT8_VECTOR output; the provider's params are checked by embedb.functions."""
+    if len(fn.input_field_names) != 1 or len(fn.output_field_names) != 1:
+        raise SchemaError(f"function {fn.name!r}: TEXTEMBEDDING takes one input and one output field")
+    src = names.get(fn.input_field_names[0])
+    dst = names.get(fn.output_field_names[0])
+    if src is None or src.dtype != DataType.VARCHAR:
+        raise SchemaError(f"function {fn.name!r}: input must be an existing VARCHAR field, got "
+                          f"{fn.input_field_names[0]!r}")
+    if src.nullable:
+        raise SchemaError(f"function {fn.name!r}: input field {src.name!r} cannot be nullable "
+                          "(every row's text is embedded)")
+    if dst is None or dst.dtype not in (DataType.FLOAT_VECTOR, DataType.INT8_VECTOR):
+        raise SchemaError(f"function {fn.name!r}: output must be an existing FLOAT_VECTOR or "
+                          f"INT8_VECTOR field, got {fn.output_field_names[0]!r}")
+    if dst.nullable:
+        raise SchemaError(f"function {fn.name!r}: output field {dst.name!r} cannot be nullable")
+    if dst.name in outputs:
+        raise SchemaError(f"field {dst.name!r} is the output of more than one function")
+    from .functions.embedding import check_params
+
+    check_params(fn)
+    outputs.add(dst.name)
+    dst.is_function_output = True
+
+
 class CollectionSchema(_Record):
     def __init__(
         self,
@@ -494,10 +521,13 @@ class CollectionSchema(_Record):
         names = {f.name: f for f in self.fields}
         outputs: set[str] = set()
         for fn in self.functions:
+            if fn.type == FunctionType.TEXTEMBEDDING:
+                _verify_text_embedding(fn, names, outputs)
+                continue
             if fn.type != FunctionType.BM25:
                 raise SchemaError(
-                    f"function {fn.name!r}: only FunctionType.BM25 runs inside embedb; "
-                    f"got {fn.type.name}"
+                    f"function {fn.name!r}: only FunctionType.BM25 and TEXTEMBEDDING run in a "
+                    f"schema; got {fn.type.name}"
                 )
             if len(fn.input_field_names) != 1 or len(fn.output_field_names) != 1:
                 raise SchemaError(f"function {fn.name!r}: BM25 takes one input and one output field")

@@ -195,7 +195,9 @@ class ClientBase(metaclass=abc.ABCMeta):
         if path is not None:
             refuse_foreign_database(path)
         from ..engine import Database  # the engine loads when a client opens, not at import
+        from ..functions import install as install_functions
 
+        install_functions()   # TEXTEMBEDDING runs models through embedb.functions (engine hook)
         self._db = Database.open(path, read_only=read_only)
         # pymilvus's name of the shared connection: clients of one path share one database
         self._using = f"embedb:{os.path.abspath(path) if path else f'memory-{id(self._db)}'}"

@@ -24,7 +24,7 @@ from ..errors import (
 )
 from ..schema import CollectionSchema, DataType, FieldSchema
 from ..timestamptz import effective_timezone, format_micros
-from . import codec, evolution
+from . import codec, evolution, model_functions
 from .columns import META_SPEC, PARTITION_SPEC, Column, ColumnSpec, GrowArray, spec_for_field, values_from_parts
 from .jsonvalues import copy_out
 from .evolution import INSERT_TS, INSERT_TS_SPEC
@@ -182,11 +182,9 @@ class Collection:
     def read_view(self, need_pk: bool = False) -> "ReadView":
         """A snapshot of the rows as they are now, read without the database lock (see
         ``engine/readview.py``). ``need_pk``: include the primary-key index (ids, ordering)."""
-        from .readview import ReadView
-
         with self._lock:
             self._db._check_process()
-            return ReadView(self, need_pk)
+            return _readview().ReadView(self, need_pk)
 
     @property
     def num_rows_total(self) -> int:
@@ -427,6 +425,11 @@ class Collection:
             rows = [rows]
         if not isinstance(rows, (list, tuple)):
             raise DataError(f"rows must be a list of dicts, got {type(rows).__name__}")
+        embeds = bool(model_functions.embedding_functions(self.schema))
+        if embeds and rows and not partial_update:
+            # the model runs before the lock: other threads keep reading and writing meanwhile
+            rows = [dict(r) if isinstance(r, dict) else r for r in rows]
+            model_functions.fill_embeddings(self, rows)
         with self._lock:
             self._db._check_writable()
             if not rows:
@@ -434,6 +437,8 @@ class Collection:
             rows = list(rows)
             if upsert and partial_update:
                 rows = self._merge_partial(rows)
+                if embeds:   # the merged rows' texts (stored or new) are embedded again
+                    model_functions.fill_embeddings(self, rows)
             if self.schema.functions:
                 from . import fulltext
 
@@ -529,8 +534,7 @@ class Collection:
     def delete(self, ids: Any = None, filter: str | None = None, filter_params: dict | None = None,
                partitions: Any = None) -> int:
         """Delete rows by primary keys or by filter; returns the number of rows deleted."""
-        from .readview import StaleViewError
-
+        StaleViewError = _readview().StaleViewError
         has_filter = bool(filter and filter.strip())
         if ids is not None and has_filter:
             raise ParamError("pass either ids or filter to delete, not both")
@@ -860,6 +864,19 @@ class Collection:
         return checksum.file_problem(path, rec) is None
 
 
+_READVIEW: Any = None
+
+
+def _readview() -> Any:
+    """The readview module (it imports this one; looked up once, reads are a hot path)."""
+    global _READVIEW
+    if _READVIEW is None:
+        from . import readview
+
+        _READVIEW = readview
+    return _READVIEW
+
+
 def read_consistently(collection: Any, read: Callable[[Any], Any], need_pk: bool = False) -> Any:
     """``read(view)`` on a fresh snapshot of ``collection``, outside the database lock.
 
@@ -867,14 +884,13 @@ def read_consistently(collection: Any, read: Callable[[Any], Any], need_pk: bool
     posting lists) past the snapshot; the read then raises ``StaleViewError`` and is run again
     on a new snapshot, and after a few such races once more under the database lock (where no
     generation can change). On a view, ``read`` runs on that view."""
-    from .readview import ReadView, StaleViewError
-
-    if isinstance(collection, ReadView) or not hasattr(collection, "read_view"):
+    views = _readview()
+    if isinstance(collection, views.ReadView) or not hasattr(collection, "read_view"):
         return read(collection)
     for _ in range(3):
         try:
             return read(collection.read_view(need_pk))
-        except StaleViewError:
+        except views.StaleViewError:
             continue
     with collection._lock:
         return read(collection.read_view(need_pk))

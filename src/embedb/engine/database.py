@@ -38,7 +38,7 @@ from .collection import (
     _check_name,
     now_ms,
 )
-from . import evolution
+from . import evolution, model_functions
 from .jsonvalues import check_setting
 from .lock import WriteLock
 from .storage import SQLITE_NAME, Storage
@@ -302,6 +302,8 @@ class Database:
             self._check_collection_quota(db)
             schema = CollectionSchema.from_dict(schema.to_dict())  # our own copy
             schema.verify()
+            # TEXTEMBEDDING: load each model once, check its dim, keep its identity in meta
+            function_models = model_functions.prepare(schema)
             check_setting(dict(properties or {}), "collection properties")  # catalog JSON
             for f in schema.fields:  # names reach file names and filters: Milvus rules
                 _check_name(f.name, "field")
@@ -330,7 +332,7 @@ class Database:
                 "consistency_level": level,
                 "num_partitions": num_partitions,
                 "loaded": False,
-                "meta": {},
+                "meta": {model_functions.META_KEY: function_models} if function_models else {},
                 "next_pid": len(partitions),
             }
             storage = self._storage

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ParamError
 from ..results import Hit, Hits, SearchResult
-from . import fusion
+from . import fusion, model_functions
 from .index import topk
 from .index.base import MAX_TOPK
 from .index.exact import exact_search
@@ -105,8 +105,12 @@ def plan_field(collection: Any, field: Any, metric: str | None) -> FieldPlan:
     return FieldPlan(field, kind, metric, None, False)
 
 
-def convert_queries(plan: FieldPlan, data: Any) -> Any:
+def convert_queries(plan: FieldPlan, data: Any, collection: Any = None) -> Any:
+    """Search data of one field as the kernels take it; with ``collection``, texts given for
+    the output of a TEXTEMBEDDING function are embedded with the model's query convention."""
     f = plan.field
+    if collection is not None:
+        data = model_functions.embed_query_texts(collection, f, data)
     if plan.bm25:
         return text_queries(data, f.name)
     if plan.kind == "sparse":
@@ -383,7 +387,7 @@ def _aggregate(collection: Any, data: Any, spec: Any, *, anns_field, filter, fil
     spec = native_aggregation(spec)
     metric, params = split_search_params(search_params)
     plan = plan_field(collection, resolve_anns_field(collection, anns_field), metric)
-    queries = convert_queries(plan, data)
+    queries = convert_queries(plan, data, collection)
     fields, groups, per_group = plan_pool(collection, spec, num_queries(queries))
     mask = collection.mask(filter or "", filter_params, partition_names)
     radius, range_filter = _range_args(params, plan.metric)
@@ -502,7 +506,7 @@ def _search_plain(collection: Any, data: Any, *, anns_field: str | None = None,
     output_fields = _normalize_output_fields(output_fields)
     field = resolve_anns_field(collection, anns_field)
     plan = plan_field(collection, field, metric)
-    queries = convert_queries(plan, data)
+    queries = convert_queries(plan, data, collection)
     mask = collection.mask(filter or "", filter_params, partition_names)
     radius, range_filter = _range_args(params, plan.metric)
     group_by_field = group_by_field or params.pop("group_by_field", None)
@@ -563,7 +567,7 @@ def hybrid_search(collection: Any, reqs: list, ranker: Any, *, limit: int = 10,
         metric, params = split_search_params(req.param)
         field = resolve_anns_field(collection, req.anns_field)
         plan = plan_field(collection, field, metric)
-        queries = convert_queries(plan, req.data)
+        queries = convert_queries(plan, req.data, collection)
         n = num_queries(queries)
         if nq is not None and n != nq:
             raise ParamError(f"every AnnSearchRequest needs the same number of queries: "
@@ -667,7 +671,7 @@ class SearchIterator:
         self._radius, self._range_filter = None, None
         field = resolve_anns_field(collection, anns_field)
         self._plan = plan_field(collection, field, metric)
-        self._queries = convert_queries(self._plan, data)
+        self._queries = convert_queries(self._plan, data, collection)
         if num_queries(self._queries) != 1:
             raise ParamError("search_iterator_v2 does not support processing multiple vectors "
                              "simultaneously: search_iterator takes exactly one query vector")

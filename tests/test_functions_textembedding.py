@@ -1,0 +1,190 @@
+"""FunctionType.TEXTEMBEDDING with local models built by the test (a tiny BERT
+sentence-transformers folder): insert text only, search by text, hybrid with BM25 on the same
+text, reopen, a different model behind the same function refused, and the schema limits.
+Each vector is compared with the one embedb.model computes directly (the reference)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from embedb import (AnnSearchRequest, DataType, DBSFRanker, Function, FunctionType,  # noqa: E402
+                    MilvusClient, RRFRanker)
+from embedb.engine import model_functions  # noqa: E402
+from embedb.errors import MilvusException  # noqa: E402
+from embedb.functions import embedding  # noqa: E402
+from embedb.model.dense import MiniLMEmbeddingFunction  # noqa: E402
+
+from test_model_local_fixtures import build_bert, make_sentence_transformer_folder  # noqa: E402
+
+TEXTS = ["alan turing was born in london", "paris is the capital of france",
+         "the quick brown fox jumps over the lazy dog", "machine learning model for search",
+         "chess program logic theory", "the cat sat on the mat"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny_st")
+    return make_sentence_transformer_folder(build_bert(folder, seed=1))
+
+
+@pytest.fixture(scope="module")
+def reference(model_dir):
+    return MiniLMEmbeddingFunction(model_dir, runtime="numpy")
+
+
+def forget_models():
+    """What a new process sees: no loaded model, no identity checked."""
+    embedding._models.clear()
+    embedding._identities.clear()
+    model_functions._checked.clear()
+
+
+def make_schema(model_dir, dim=32, **params):
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("text", DataType.VARCHAR, max_length=500, enable_analyzer=True)
+    schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function("embed", FunctionType.TEXTEMBEDDING, ["text"], ["dense"],
+                                 params={"provider": "local", "model_name": str(model_dir),
+                                         **params}))
+    schema.add_function(Function("bm25", FunctionType.BM25, ["text"], ["sparse"]))
+    return schema
+
+
+def create(client, model_dir, name="docs"):
+    idx = client.prepare_index_params()
+    idx.add_index("dense", index_type="FLAT", metric_type="COSINE")
+    idx.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    client.create_collection(name, schema=make_schema(model_dir), index_params=idx)
+
+
+@pytest.fixture
+def client(tmp_path, model_dir):
+    forget_models()
+    c = MilvusClient(str(tmp_path / "te.db"))
+    create(c, model_dir)
+    c.insert("docs", [{"id": i, "text": t} for i, t in enumerate(TEXTS)])
+    yield c
+    c.close()
+
+
+def stored(client, ids):
+    rows = client.query("docs", filter=f"id in {list(ids)}", output_fields=["dense"])
+    by_id = {r["id"]: np.asarray(r["dense"], np.float32) for r in rows}
+    return np.stack([by_id[i] for i in ids])
+
+
+def test_insert_text_only_stores_the_models_document_vectors(client, reference):
+    np.testing.assert_allclose(stored(client, range(len(TEXTS))),
+                               np.stack(reference.encode_documents(TEXTS)), atol=1e-5)
+
+
+def test_search_with_text_equals_search_with_the_query_vector(client, reference):
+    queries = ["where was turing born", "capital of france"]
+    by_text = client.search("docs", queries, anns_field="dense", limit=3)
+    by_vec = client.search("docs", reference.encode_queries(queries), anns_field="dense", limit=3)
+    for a, b in zip(by_text, by_vec):
+        assert [h["id"] for h in a] == [h["id"] for h in b]
+        np.testing.assert_allclose([h["distance"] for h in a], [h["distance"] for h in b],
+                                   rtol=1e-5)
+
+
+@pytest.mark.parametrize("ranker", [RRFRanker(60), DBSFRanker()])
+def test_hybrid_takes_the_same_text_for_both_fields(client, reference, ranker):
+    q = "the fox and the dog"
+    text_reqs = [AnnSearchRequest([q], "dense", {}, 4), AnnSearchRequest([q], "sparse", {}, 4)]
+    vec_reqs = [AnnSearchRequest(reference.encode_queries([q]), "dense", {}, 4),
+                AnnSearchRequest([q], "sparse", {}, 4)]
+    a = client.hybrid_search("docs", text_reqs, ranker, limit=4)[0]
+    b = client.hybrid_search("docs", vec_reqs, ranker, limit=4)[0]
+    assert [h["id"] for h in a] == [h["id"] for h in b] and a[0]["id"] == 2
+
+
+def test_upsert_and_partial_update_embed_the_new_text(client, reference):
+    client.upsert("docs", [{"id": 0, "text": "music play game"}])
+    np.testing.assert_allclose(stored(client, [0]), np.stack(reference.encode_documents(
+        ["music play game"])), atol=1e-5)
+    client.upsert("docs", [{"id": 1, "text": "river city"}], partial_update=True)
+    np.testing.assert_allclose(stored(client, [1]), np.stack(reference.encode_documents(
+        ["river city"])), atol=1e-5)
+
+
+def test_writing_the_output_or_a_null_text_is_an_error(client):
+    before = client.get_collection_stats("docs")["row_count"]
+    with pytest.raises(MilvusException, match="output of TEXTEMBEDDING function 'embed'"):
+        client.insert("docs", [{"id": 50, "text": "a", "dense": [0.0] * 32}])
+    with pytest.raises(MilvusException, match="cannot be null"):
+        client.insert("docs", [{"id": 51, "text": "ok"}, {"id": 52, "text": None}])
+    with pytest.raises(MilvusException, match="cannot be null"):
+        client.insert("docs", [{"id": 53}])
+    assert client.get_collection_stats("docs")["row_count"] == before
+
+
+def test_reopen_and_a_different_model_is_refused(tmp_path, model_dir, reference):
+    forget_models()
+    folder = tmp_path / "model"
+    shutil.copytree(model_dir, folder)
+    path = str(tmp_path / "reopen.db")
+    with MilvusClient(path) as c:
+        create(c, folder)
+        c.insert("docs", [{"id": i, "text": t} for i, t in enumerate(TEXTS)])
+    forget_models()
+    with MilvusClient(path) as c:   # the same model: text search works after reopening
+        c.load_collection("docs")
+        hits = c.search("docs", ["turing london"], anns_field="dense", limit=1)[0]
+        assert hits[0]["id"] == 0
+        ident = c.describe_collection("docs")   # describe works without the model
+        assert ident["functions"][0]["params"]["model_name"] == str(folder)
+    build_bert(folder, seed=7)   # other weights behind the same folder name
+    forget_models()
+    with MilvusClient(path) as c:
+        c.load_collection("docs")
+        with pytest.raises(MilvusException, match="refusing to mix two vector spaces"):
+            c.search("docs", ["turing london"], anns_field="dense", limit=1)
+        with pytest.raises(MilvusException, match="refusing to mix"):
+            c.insert("docs", [{"id": 99, "text": "new"}])
+        # vectors given by hand still search: the stored space is untouched
+        assert c.search("docs", reference.encode_queries(["turing london"]), anns_field="dense",
+                        limit=1)[0][0]["id"] == 0
+
+
+def test_a_model_is_loaded_once_per_process(tmp_path, model_dir):
+    forget_models()
+    with MilvusClient(str(tmp_path / "a.db")) as a, MilvusClient(str(tmp_path / "b.db")) as b:
+        create(a, model_dir, "one")
+        create(b, model_dir, "two")
+        assert len(embedding._models) == 1
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda s: s.field("text").__setattr__("nullable", True), "cannot be nullable"),
+    (lambda s: s.functions[0].__setattr__("output_field_names", ["sparse"]),
+     "FLOAT_VECTOR or INT8_VECTOR"),
+    (lambda s: s.functions[0].__setattr__("input_field_names", ["id"]), "VARCHAR"),
+    (lambda s: s.functions[0].params.__setitem__("provider", "nope"), "unknown provider"),
+    (lambda s: s.functions[0].params.__setitem__("model_name", "/no/such/folder"),
+     "not a local folder"),
+    (lambda s: s.functions[0].params.pop("provider"), "needs params\\['provider'\\]"),
+])
+def test_schema_limits(tmp_path, model_dir, change, match):
+    schema = make_schema(model_dir)
+    change(schema)
+    with MilvusClient(str(tmp_path / "bad.db")) as c:
+        with pytest.raises(MilvusException, match=match):
+            c.create_collection("bad", schema=schema)
+        assert not c.has_collection("bad")
+
+
+def test_dimension_mismatch_refused_at_create(tmp_path, model_dir):
+    with MilvusClient(str(tmp_path / "dim.db")) as c:
+        with pytest.raises(MilvusException, match="makes 32-d vectors but output field 'dense' "
+                                                  "has dim 16"):
+            c.create_collection("bad", schema=make_schema(model_dir, dim=16))
+        assert not c.has_collection("bad")
