@@ -28,6 +28,8 @@ _EXPORTS = {
     "AnnSearchRequest": "embedb.rankers",
     "RRFRanker": "embedb.rankers",
     "WeightedRanker": "embedb.rankers",
+    "DBSFRanker": "embedb.rankers",
+    "ConvexRanker": "embedb.rankers",
     "FunctionScore": "embedb.rankers",
     "SearchAggregation": "embedb.aggregation",
     "TopHits": "embedb.aggregation",

@@ -77,6 +77,46 @@ class WeightedRanker(BaseRanker):
         return f"WeightedRanker({', '.join(map(str, self.weights))}, norm_score={self.norm_score})"
 
 
+def _score_weights(name: str, weights: tuple) -> list[float]:
+    for w in weights:
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0 or w == float("inf"):
+            raise ParamError(f"{name} weights must be finite numbers >= 0, got {w!r}")
+    return [float(w) for w in weights]
+
+
+class DBSFRanker(BaseRanker):
+    """Distribution-based score fusion (as Qdrant's DBSF; embedb's own ranker): each request's
+    scores scaled by ``(s - (mu - 3 sigma)) / (6 sigma)`` per query, then summed, optionally
+    weighted (one weight per request; none = equal). The same as
+    ``Function(..., FunctionType.RERANK, params={"reranker": "dbsf", "weights": [...]})``."""
+
+    def __init__(self, *weights: float) -> None:
+        self.weights = _score_weights("DBSFRanker", weights)
+
+    def dict(self) -> dict:
+        return {"strategy": "dbsf", "params": {"weights": list(self.weights)}}
+
+    def __repr__(self) -> str:
+        return f"DBSFRanker({', '.join(map(str, self.weights))})"
+
+
+class ConvexRanker(BaseRanker):
+    """Convex combination of min-max scaled scores (embedb's own ranker): each request's scores
+    scaled into [0, 1] per query, then ``sum alpha_i * s_i`` with the weights scaled to sum to 1.
+    The same as ``Function(..., params={"reranker": "convex", "weights": [...]})``."""
+
+    def __init__(self, *weights: float) -> None:
+        self.weights = _score_weights("ConvexRanker", weights)
+        if self.weights and sum(self.weights) <= 0:
+            raise ParamError("ConvexRanker weights must not all be 0")
+
+    def dict(self) -> dict:
+        return {"strategy": "convex", "params": {"weights": list(self.weights)}}
+
+    def __repr__(self) -> str:
+        return f"ConvexRanker({', '.join(map(str, self.weights))})"
+
+
 class FunctionScore:
     """pymilvus's wrapper of rerank Functions for ``search(ranker=...)`` /
     ``hybrid_search(ranker=...)``; embedb runs one rrf or weighted Function in it."""

@@ -102,23 +102,27 @@ def corpus_is_loaded(client, name: str, ds: BeirDataset, model: str) -> bool:
 
 
 def run_method(client, layout: Layout, queries: dict[str, str], method: str, ef=None, reranker=None,
-               depth: int = 100, bar=None) -> tuple[dict[str, list[str]], list[float]]:
+               depth: int = 100, bar=None, fusion: str | None = None
+               ) -> tuple[dict[str, list[str]], list[float]]:
     """Run one method over the queries one at a time (as a user would); returns the ranked doc
-    ids per query and each query's latency in seconds (query embedding included)."""
+    ids per query and each query's latency in seconds (query embedding included). ``fusion``:
+    the ``--fusion`` spec of hybrid searches (default: the measured best)."""
     if method not in METHODS:
         raise ParamError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     if method == "reranked" and reranker is None:
         raise ParamError("the 'reranked' method needs a reranker model (--rerank MODEL)")
     mode = "hybrid" if method == "reranked" else method
-    task = bar.add_task(f"queries: {method}", total=len(queries)) if bar is not None else None
+    label = method if fusion is None or mode != "hybrid" else f"{method} [{fusion}]"
+    task = bar.add_task(f"queries: {label}", total=len(queries)) if bar is not None else None
     first = next(iter(queries.values()), None)
     if first is not None:  # warm-up: the first call pays for lazy model loading, not the method
-        search_texts(client, layout, [first], mode, ef, limit=10)
+        search_texts(client, layout, [first], mode, ef, limit=10, fusion=fusion)
     run: dict[str, list[str]] = {}
     latencies: list[float] = []
     for qid, text in queries.items():
         t0 = time.perf_counter()
-        hits = search_texts(client, layout, [text], mode, ef, limit=depth, candidates=depth)[0]
+        hits = search_texts(client, layout, [text], mode, ef, limit=depth, candidates=depth,
+                            fusion=fusion)[0]
         ranked = [h["id"] for h in hits]
         if reranker is not None and method == "reranked":
             top = rerank_hits(reranker, text, list(hits[:RERANK_DEPTH]), layout, RERANK_DEPTH)
@@ -142,13 +146,18 @@ def score_run(method: str, run: dict[str, list[str]], latencies: list[float], ds
 
 
 def evaluate_methods(client, layout: Layout, ds: BeirDataset, methods, ef=None, reranker=None,
-                     bar=None) -> list[dict]:
-    """Score each method on the judged queries of ``ds``; one result row per method."""
+                     bar=None, fusions: list[str] | None = None) -> list[dict]:
+    """Score each method on the judged queries of ``ds``; one result row per method, and per
+    fusion spec for ``hybrid``/``reranked`` when several are given (``hybrid [dbsf]``)."""
     queries = ds.judged_queries()
     if not queries:
         raise ParamError("the data set has no judged queries (qrels) to evaluate")
     rows = []
     for method in methods:
-        run, latencies = run_method(client, layout, queries, method, ef, reranker, bar=bar)
-        rows.append(score_run(method, run, latencies, ds))
+        specs = fusions if fusions and method in ("hybrid", "reranked") else [None]
+        for spec in specs:
+            run, latencies = run_method(client, layout, queries, method, ef, reranker, bar=bar,
+                                        fusion=spec)
+            name = method if spec is None or len(specs) == 1 else f"{method} [{spec}]"
+            rows.append(score_run(name, run, latencies, ds))
     return rows

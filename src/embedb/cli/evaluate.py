@@ -12,6 +12,7 @@ from ..eval import load_beir, subsample
 from .app import db_option, ensure_loaded, open_client
 from .benchmark import (METHODS, collection_name_for, corpus_is_loaded, corpus_vectors,
                         evaluate_methods, load_corpus)
+from .fusion import DEFAULT_FUSION, parse_fusion_list
 from .layout import read_layout
 from .models import DEFAULT_MODEL, load_embedding, load_reranker
 from .output import emit_rows, output_options, progress, to_jsonable
@@ -41,6 +42,9 @@ def parse_methods(text: str, have_reranker: bool) -> list[str]:
               help="Embedding model for the corpus and the queries.")
 @click.option("--rerank", default=None, metavar="MODEL",
               help="Local cross-encoder folder (or bge:FOLDER) for the 'reranked' method.")
+@click.option("--fusion", default=DEFAULT_FUSION, show_default=True, metavar="LIST",
+              help="Comma-separated fusions for hybrid, one result row each: rrf[:K], "
+                   "weighted[:W], dbsf[:W], convex[:W] (W = dense weight).")
 @click.option("--split", default="test", show_default=True, help="qrels file: qrels/<split>.tsv.")
 @click.option("--max-docs", type=click.IntRange(min=1), default=None,
               help="Use at most N documents (judged ones first).")
@@ -52,7 +56,7 @@ def parse_methods(text: str, have_reranker: bool) -> list[str]:
               metavar="FILE", help="Also write the results as JSON to FILE.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @output_options
-def evaluate(dataset_dir, db, collection, methods, model, rerank, split, max_docs, max_queries,
+def evaluate(dataset_dir, db, collection, methods, model, rerank, fusion, split, max_docs, max_queries,
              rebuild, no_cache, save_json, quiet, fmt):
     """Evaluate dense, BM25, hybrid and reranked search on a BEIR-format folder
     (corpus.jsonl, queries.jsonl, qrels/test.tsv): nDCG@10, recall@100 and latency per query.
@@ -64,9 +68,11 @@ def evaluate(dataset_dir, db, collection, methods, model, rerank, split, max_doc
     Example:
         embedb eval ./msmarco-5k --db bench.db
         embedb eval ./scifact --db bench.db --methods bm25,hybrid --max-queries 50 --json
+        embedb eval ./msmarco-5k --db bench.db --methods hybrid --fusion rrf,rrf:10,dbsf,convex:0.7
     """
     method_list = parse_methods(methods or "dense,bm25,hybrid" + (",reranked" if rerank else ""),
                                 have_reranker=bool(rerank))
+    fusions = parse_fusion_list(fusion)
     ds = load_beir(dataset_dir, split=split)
     if max_docs is not None or max_queries is not None:
         ds = subsample(ds, max_docs, max_queries)
@@ -87,9 +93,10 @@ def evaluate(dataset_dir, db, collection, methods, model, rerank, split, max_doc
         else:
             ensure_loaded(client, name)
             layout = read_layout(client, name)
-        rows = evaluate_methods(client, layout, ds, method_list, ef, reranker, bar=bar)
+        rows = evaluate_methods(client, layout, ds, method_list, ef, reranker, bar=bar,
+                                fusions=fusions)
     report = {"dataset": str(Path(dataset_dir)), "collection": name, "documents": len(ds.corpus),
-              "model": model, "reranker": rerank, "results": rows}
+              "model": model, "reranker": rerank, "fusion": fusions, "results": rows}
     if save_json:
         Path(save_json).write_text(json.dumps(to_jsonable(report), indent=2) + "\n", encoding="utf-8")
     if fmt == "json":

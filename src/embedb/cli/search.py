@@ -1,4 +1,4 @@
-"""``embedb search``: dense, BM25 or hybrid (RRF) search with raw query text, optional filter and
+"""``embedb search``: dense, BM25 or hybrid (fused) search with raw query text, optional filter and
 reranking. :func:`search_texts` is also what ``embedb eval`` and the demo measure."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import click
 
 from ..errors import ParamError
 from .app import collection_option, db_option, ensure_loaded, open_client, resolve_collection
+from .fusion import DEFAULT_FUSION, parse_fusion
 from .layout import Layout, read_layout
 from .models import DEFAULT_MODEL, load_embedding, load_reranker
 from .output import emit_rows, output_options
 
 MODES = ("dense", "bm25", "hybrid")
-RRF_K = 60
 
 
 def embedding_for(layout: Layout, model: str | None = None):
@@ -35,9 +35,10 @@ def embedding_for(layout: Layout, model: str | None = None):
 
 def search_texts(client, layout: Layout, queries: list[str], mode: str, ef=None, limit: int = 10,
                  filter: str = "", output_fields: list[str] | None = None,
-                 candidates: int | None = None) -> list[list[dict]]:
+                 candidates: int | None = None, fusion: str | None = None) -> list[list[dict]]:
     """Search with raw texts; one list of hits (``{"id", "distance", "entity"}``) per query.
-    ``candidates`` is how many hits each side of a hybrid search contributes to the fusion."""
+    ``candidates`` is how many hits each side of a hybrid search contributes to the fusion;
+    ``fusion`` a ``--fusion`` spec (:mod:`embedb.cli.fusion`; default: the measured best)."""
     if mode not in MODES:
         raise ParamError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
     if not queries:
@@ -53,14 +54,14 @@ def search_texts(client, layout: Layout, queries: list[str], mode: str, ef=None,
     if mode == "dense":
         return client.search(layout.name, data=vectors, anns_field=dense, limit=limit,
                              filter=filter, output_fields=fields)
-    from embedb import AnnSearchRequest, RRFRanker
+    from embedb import AnnSearchRequest
 
     per_side = max(candidates or 0, limit)
     reqs = [AnnSearchRequest(data=vectors, anns_field=dense, param={}, limit=per_side,
                              expr=filter or None),
             AnnSearchRequest(data=list(queries), anns_field=layout.require_bm25(), param={},
                              limit=per_side, expr=filter or None)]
-    return client.hybrid_search(layout.name, reqs, RRFRanker(RRF_K), limit=limit,
+    return client.hybrid_search(layout.name, reqs, parse_fusion(fusion), limit=limit,
                                 output_fields=fields)
 
 
@@ -88,8 +89,11 @@ def snippet(text: str, width: int = 160) -> str:
 @db_option
 @collection_option
 @click.option("--mode", type=click.Choice(MODES), default=None,
-              help="dense vectors, BM25 full text, or both fused with RRF (default: hybrid when "
+              help="dense vectors, BM25 full text, or both fused (default: hybrid when "
                    "the collection has both).")
+@click.option("--fusion", default=DEFAULT_FUSION, show_default=True, metavar="SPEC",
+              help="How hybrid merges dense and BM25: rrf[:K], weighted[:W], dbsf[:W], "
+                   "convex[:W] (W = dense weight).")
 @click.option("--filter", "filter_", default="", metavar="EXPR",
               help="Filter expression, e.g. 'source like \"%faq%\"'.")
 @click.option("--limit", "-n", default=5, show_default=True, type=click.IntRange(1, 16384),
@@ -102,7 +106,7 @@ def snippet(text: str, width: int = 160) -> str:
 @click.option("--output-field", "-o", "extra_fields", multiple=True, metavar="FIELD",
               help="Also show this field (repeatable).")
 @output_options
-def search(query, db, collection, mode, filter_, limit, rerank, candidates, model, extra_fields, fmt):
+def search(query, db, collection, mode, fusion, filter_, limit, rerank, candidates, model, extra_fields, fmt):
     """Search a collection with text and print ranked hits with score and a snippet.
 
     \b
@@ -122,7 +126,7 @@ def search(query, db, collection, mode, filter_, limit, rerank, candidates, mode
         fields.append("$meta")  # JSON and CSV carry each hit's metadata (dynamic fields) too
     fetch = max(limit, candidates) if rerank else limit
     hits = search_texts(client, layout, [query], mode, ef, limit=fetch, filter=filter_,
-                        output_fields=fields, candidates=candidates)[0]
+                        output_fields=fields, candidates=candidates, fusion=fusion)[0]
     scored = [(h, float(h["distance"])) for h in hits]
     if rerank:
         scored = rerank_hits(load_reranker(rerank), query, list(hits), layout, limit)

@@ -7,6 +7,18 @@
   ``norm_score`` similarity scores are used as they are and distances get the last mapping so
   that larger is always better (Milvus does the same).
 
+Score fusions measured in docs/search.md (embedb's own, beside Milvus's two):
+
+- DBSF (distribution-based score fusion, as Qdrant): each list's scores of one query are mapped
+  with ``(s - (mu - 3 sigma)) / (6 sigma)`` (population sigma; a list with one hit or equal
+  scores gives 0.5), then summed (times an optional weight per list).
+- Convex combination: each list's scores of one query min-max scaled into [0, 1] (``(s - min) /
+  (max - min)``, equal scores give 1), then ``sum alpha_i * s_i`` with the weights scaled to sum
+  to 1.
+
+In both a row missing from a list adds nothing for that list; distances (L2, HAMMING, JACCARD)
+are negated first so that larger is better.
+
 Inputs are ``(rows (nq, k_i), dist (nq, k_i))`` per list with -1 padding; the output is
 ``(rows (nq, k), scores (nq, k))`` best first, ties by primary key.
 """
@@ -85,4 +97,67 @@ def weighted(results: list[tuple[np.ndarray, np.ndarray]], metrics: list[str], w
     for (rows, dist), metric, w in zip(results, metrics, weights):
         contribs.append((rows, float(w) * normalize(np.asarray(dist, dtype=np.float64), metric,
                                                     norm_score)))
+    return _fuse(contribs, k, pk_of)
+
+
+def _as_scores(dist: np.ndarray, metric_type: str) -> np.ndarray:
+    d = np.asarray(dist, dtype=np.float64)
+    return d if metric_type.upper() in LARGER_IS_BETTER else -d
+
+
+def _list_weights(weights: list[float] | None, n: int, name: str) -> list[float]:
+    if weights is None or len(weights) == 0:
+        return [1.0] * n
+    if len(weights) != n:
+        raise ParamError(f"{name} ranker has {len(weights)} weights for {n} search requests: "
+                         "give one weight per AnnSearchRequest")
+    out = [float(w) for w in weights]
+    if any(not np.isfinite(w) or w < 0 for w in out):
+        raise ParamError(f"{name} ranker weights must be finite numbers >= 0, got {weights!r}")
+    return out
+
+
+def dbsf_normalize(rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Per query (row of the arrays): ``(s - (mu - 3 sigma)) / (6 sigma)`` over the valid hits."""
+    valid = rows >= 0
+    n = valid.sum(axis=1, keepdims=True)
+    safe_n = np.maximum(n, 1)
+    s = np.where(valid, scores, 0.0)
+    mu = s.sum(axis=1, keepdims=True) / safe_n
+    var = (np.where(valid, scores - mu, 0.0) ** 2).sum(axis=1, keepdims=True) / safe_n
+    sigma = np.sqrt(var)
+    flat = sigma <= 1e-12 * np.maximum(np.abs(mu), 1.0)
+    out = (scores - (mu - 3.0 * sigma)) / np.where(flat, 1.0, 6.0 * sigma)
+    return np.where(valid, np.where(flat, 0.5, out), 0.0)
+
+
+def minmax_normalize(rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Per query: ``(s - min) / (max - min)`` over the valid hits (1.0 when all are equal)."""
+    valid = rows >= 0
+    lo = np.where(valid, scores, np.inf).min(axis=1, keepdims=True)
+    hi = np.where(valid, scores, -np.inf).max(axis=1, keepdims=True)
+    span = hi - lo
+    flat = ~(span > 0)
+    out = (scores - np.where(np.isfinite(lo), lo, 0.0)) / np.where(flat, 1.0, span)
+    return np.where(valid, np.where(flat, 1.0, out), 0.0)
+
+
+def dbsf(results: list[tuple[np.ndarray, np.ndarray]], metrics: list[str], k: int,
+         weights: list[float] | None = None, pk_of=None) -> tuple[np.ndarray, np.ndarray]:
+    """Distribution-based score fusion of ``results`` (see the module docstring)."""
+    ws = _list_weights(weights, len(results), "dbsf")
+    contribs = [(rows, w * dbsf_normalize(rows, _as_scores(dist, metric)))
+                for (rows, dist), metric, w in zip(results, metrics, ws)]
+    return _fuse(contribs, k, pk_of)
+
+
+def convex(results: list[tuple[np.ndarray, np.ndarray]], metrics: list[str], k: int,
+           weights: list[float] | None = None, pk_of=None) -> tuple[np.ndarray, np.ndarray]:
+    """Convex combination of min-max scaled scores (see the module docstring)."""
+    ws = _list_weights(weights, len(results), "convex")
+    total = sum(ws)
+    if total <= 0:
+        raise ParamError("convex ranker weights must not all be 0")
+    contribs = [(rows, (w / total) * minmax_normalize(rows, _as_scores(dist, metric)))
+                for (rows, dist), metric, w in zip(results, metrics, ws)]
     return _fuse(contribs, k, pk_of)
