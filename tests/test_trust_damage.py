@@ -527,6 +527,8 @@ def test_damage_in_the_middle_of_sqlites_write_ahead_log_is_an_error(tmp_path):
         result = CliRunner().invoke(cli, ["check", str(copy), "--json"])   # read-only: sees it too
         assert result.exit_code == 1 and "embedb.sqlite3-wal" in result.output, result.output
         with pytest.raises(StorageError, match="embedb.sqlite3-wal is damaged"):
+            Database.open(copy, read_only=True)
+        with pytest.raises(StorageError, match="embedb.sqlite3-wal is damaged"):
             Database.open(copy)
 
 

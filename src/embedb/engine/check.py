@@ -10,9 +10,7 @@ next open, so their damage is reported with that action. Used by ``embedb check`
 
 from __future__ import annotations
 
-import os
 import sqlite3
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +18,7 @@ import numpy as np
 
 from ..errors import StorageError
 from . import checksum, codec
-from .lock import LOCK_NAME
-from .storage import HEADER_BYTES, RESTORE_HINT, SQLITE_NAME, Storage, embedb_collection_folders
+from .storage import HEADER_BYTES, RESTORE_HINT, SQLITE_NAME, Storage, embedb_collection_folders, no_writer
 
 RESTORE = "restore the database directory from a backup"
 REBUILT = "none: rebuilt from the columns at the next open (or delete the file)"
@@ -46,7 +43,7 @@ def check_database(path: str | Path) -> tuple[list[dict[str, Any]], int]:
         report(db_file, "catalog", f"is {state}" + (f" beside collection folders {sorted(folders)[:5]}" if folders else ""))
         return problems, 1
     try:
-        storage = Storage(root, read_only=True)
+        storage = Storage(root, read_only=True, check_wal=False)  # judged below, as a problem
     except StorageError as exc:
         report(db_file, "catalog", exc.message)
         return problems, 1
@@ -70,7 +67,7 @@ def check_database(path: str | Path) -> tuple[list[dict[str, Any]], int]:
 
 
 def _check_sqlite(storage: Storage, db_file: Path, report) -> None:
-    with _no_writer(db_file.parent) as alone:
+    with no_writer(db_file.parent) as alone:
         if alone:  # a writer appends to the log meanwhile: its new frames would look like damage
             try:
                 problem = storage.wal_problem()
@@ -94,34 +91,6 @@ def _check_sqlite(storage: Storage, db_file: Path, report) -> None:
                 report(db_file, "log", f"{exc.message} (collection id {cid})")
     except sqlite3.Error as exc:
         report(db_file, "log", f"cannot be read ({exc})")
-
-
-@contextmanager
-def _no_writer(root: Path):
-    """Yields True while no process holds the write lock (and none can take it meanwhile: a
-    shared lock on LOCK; the file is only read), False when a writer is open."""
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): cannot tell
-        yield False
-        return
-    try:
-        fd = os.open(root / LOCK_NAME, os.O_RDONLY)
-    except FileNotFoundError:
-        yield True
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
 
 
 def _check_collection(storage: Storage, cid: int, name: str, report) -> int:

@@ -231,6 +231,34 @@ def bounded_stem(stem: str) -> str:
     return f"{stem[:MAX_STEM - 9]}_{zlib.crc32(stem.encode('utf-8', 'surrogatepass')):08x}"
 
 
+@contextmanager
+def no_writer(root: Path):
+    """Yields True while no process holds the write lock (and none can take it meanwhile: a
+    shared lock on LOCK; the file is only read), False when a writer is open."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): cannot tell
+        yield False
+        return
+    try:
+        fd = os.open(root / "LOCK", os.O_RDONLY)
+    except FileNotFoundError:
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 def embedb_collection_folders(root: Path) -> list[str]:
     """Names of the folders under ``root/collections`` that embedb wrote (a manifest, a
     snapshot generation or extension files inside), to tell a damaged embedb database from
@@ -255,7 +283,7 @@ def safe_name(name: str) -> str:
 class Storage:
     """SQLite catalog and log, and snapshot files, of one database (or none in memory)."""
 
-    def __init__(self, root: Path | None, read_only: bool = False):
+    def __init__(self, root: Path | None, read_only: bool = False, check_wal: bool = True):
         self.root = root
         self.read_only = read_only
         self._mem_seq = 0
@@ -274,6 +302,9 @@ class Storage:
             try:
                 self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
                 self.conn.execute("PRAGMA busy_timeout=5000")
+                with no_writer(root) as alone:  # with a writer open, its log is its to judge
+                    if alone and check_wal:
+                        self._refuse_damaged_wal(db_file)
             except sqlite3.Error as exc:
                 raise self.catalog_error(exc) from None
             return
