@@ -391,8 +391,11 @@ class Storage:
         makes SQLite recover the log into its index (the -shm file, written in place, nothing
         else); the index header holds that count (``mxFrame``, native byte order)."""
         self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        shm = db_file.with_name(db_file.name + "-shm")
+        if not os.access(shm, os.W_OK):  # SQLite keeps the index in memory then: unknown
+            return -1
         try:
-            with open(db_file.with_name(db_file.name + "-shm"), "rb") as fh:
+            with open(shm, "rb") as fh:
                 hdr = fh.read(48)
         except OSError:
             return -1
