@@ -177,10 +177,11 @@ _MANIFEST_KEYS = {"format", "generation", "dir", "num_rows", "log_seq", "files",
 
 
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:
-    """The manifest as JSON with a CRC-32 of its canonical body under ``checksum``."""
+    """The manifest as JSON with a CRC-32 of its canonical body under ``checksum`` (also set
+    in ``manifest`` itself, so the in-memory copy equals what a reader parses)."""
     body = {k: v for k, v in manifest.items() if k != "checksum"}
-    crc = zlib.crc32(json.dumps(body, sort_keys=True).encode())
-    return json.dumps({**body, "checksum": crc}, indent=1).encode()
+    manifest["checksum"] = zlib.crc32(json.dumps(body, sort_keys=True).encode())
+    return json.dumps(manifest, indent=1).encode()
 
 
 def parse_manifest(raw: bytes) -> dict[str, Any]:
