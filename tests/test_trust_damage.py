@@ -546,3 +546,13 @@ def test_embedb_check_beside_a_writer_reports_nothing_for_an_intact_database(tmp
         assert result.exit_code == 0 and result.output.startswith("ok:"), result.output
     finally:
         db.close()
+
+
+def test_a_flush_without_changes_rewrites_no_file(tmp_path):
+    path = tmp_path / "same.db"
+    db = _small_db(path)
+    db.flush()
+    files = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (path / "collections").rglob("*") if p.is_file()}
+    db.flush()
+    db.close()
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in files} == files
