@@ -9,12 +9,14 @@ Layout of a database directory::
         manifest.json               which snapshot files cover which log position (atomic rename)
         g<generation>/              one snapshot generation
           <column>.<part>.npy       append-only column parts (valid length in the manifest)
-          deleted.npy               tombstones (rewritten at each checkpoint)
+          deleted.<n>.npy           tombstones (a new file at each checkpoint)
         ext/                        extension files (indexes, full-text), via checkpoint hooks
 
 A write is one SQLite transaction appending a log entry, so it is durable and all-or-nothing
 when the call returns. A checkpoint appends the rows added since the last one to the column
-files, fsyncs them, renames a new manifest into place, then trims the log it covers.
+files, fsyncs them, renames a new manifest into place, then trims the log it covers. Every file
+of a snapshot, the manifest, each log entry and each catalog entry carries a CRC-32 (see
+``checksum.py``); damage is a StorageError naming the file, never data.
 ``root=None`` keeps everything in memory: an in-memory SQLite catalog and no log payloads.
 """
 
