@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import sqlite3
-import sys
 import threading
 import zlib
 from contextlib import contextmanager
@@ -38,6 +37,15 @@ import numpy as np
 
 from ..errors import StorageError
 from . import checksum
+from .integrity import (  # noqa: F401 - RESTORE_HINT, no_writer, embedb_collection_folders are used via storage
+    RESTORE_HINT,
+    column_verifier,
+    embedb_collection_folders,
+    manifest_bytes,
+    no_writer,
+    parse_manifest,
+    wal_problem,
+)
 
 SQLITE_NAME = "embedb.sqlite3"
 FORMAT_VERSION = 1
@@ -62,8 +70,6 @@ CREATE TABLE IF NOT EXISTS dropped(cid INTEGER PRIMARY KEY);
 # transaction that trims the log, so a missing or older manifest is detected instead of served.
 # dropped: collections whose drop committed; only their folders may be deleted as orphans.
 
-RESTORE_HINT = ("restore the database directory from a backup; `embedb check PATH` lists every "
-                "damaged file")
 
 
 # ------------------------------------------------------------------- .npy with room to grow
@@ -174,55 +180,6 @@ def map_npy(path: Path, dtype: str, tail: list[int], length: int) -> np.ndarray:
         raise StorageError(f"{path} cannot be read ({exc.strerror or exc})") from None
 
 
-_MANIFEST_KEYS = {"format", "generation", "dir", "num_rows", "log_seq", "files", "collection",
-                  "deleted", "ext", "checksum"}
-
-
-def manifest_bytes(manifest: dict[str, Any]) -> bytes:
-    """The manifest as JSON with a CRC-32 of its canonical body under ``checksum`` (also set
-    in ``manifest`` itself, so the in-memory copy equals what a reader parses)."""
-    body = {k: v for k, v in manifest.items() if k != "checksum"}
-    manifest["checksum"] = zlib.crc32(json.dumps(body, sort_keys=True).encode())
-    return json.dumps(manifest, indent=1).encode()
-
-
-def parse_manifest(raw: bytes) -> dict[str, Any]:
-    """Parse and verify a manifest (ValueError/KeyError/TypeError when damaged)."""
-    m = json.loads(raw)
-    if not isinstance(m, dict):
-        raise ValueError("not a JSON object")
-    unknown = set(m) - _MANIFEST_KEYS
-    if unknown:
-        raise ValueError(f"unknown keys {sorted(unknown)}")
-    if "checksum" in m:
-        body = {k: v for k, v in m.items() if k != "checksum"}
-        if zlib.crc32(json.dumps(body, sort_keys=True).encode()) != m["checksum"]:
-            raise ValueError("checksum mismatch")
-    elif int(m.get("format", 1)) >= 2 or "deleted" in m or "ext" in m:
-        raise ValueError("its checksum is missing")
-    for key in ("generation", "num_rows", "log_seq"):
-        int(m[key])
-    if not isinstance(m["files"], dict) or not isinstance(m["dir"], str):
-        raise ValueError("malformed file list")
-    return m
-
-
-def _column_verifier(items: list[tuple[Path, np.ndarray, list[int]]]):
-    verified = []  # once verified, later calls (the column, read views) return at once
-
-    def verify() -> None:
-        if verified:
-            return
-        for path, arr, crcs in items:
-            bad = checksum.first_bad_chunk(arr, crcs)
-            if bad is not None:
-                end = min((bad + 1) * checksum.CHUNK, arr.nbytes)
-                raise StorageError(f"{path} is damaged (checksum mismatch in data bytes "
-                                   f"{bad * checksum.CHUNK}-{end}); {RESTORE_HINT}")
-        verified.append(True)
-    return verify
-
-
 MAX_STEM = 100  # file-name stems stay far below the 255-byte limit of common file systems
 
 
@@ -232,49 +189,6 @@ def bounded_stem(stem: str) -> str:
     if len(stem) <= MAX_STEM:
         return stem
     return f"{stem[:MAX_STEM - 9]}_{zlib.crc32(stem.encode('utf-8', 'surrogatepass')):08x}"
-
-
-@contextmanager
-def no_writer(root: Path):
-    """Yields True while no process holds the write lock (and none can take it meanwhile: a
-    shared lock on LOCK; the file is only read), False when a writer is open."""
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): cannot tell
-        yield False
-        return
-    try:
-        fd = os.open(root / "LOCK", os.O_RDONLY)
-    except FileNotFoundError:
-        yield True
-        return
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-def embedb_collection_folders(root: Path) -> list[str]:
-    """Names of the folders under ``root/collections`` that embedb wrote (a manifest, a
-    snapshot generation or extension files inside), to tell a damaged embedb database from
-    another program's directory."""
-    cdir = root / "collections"
-    if not cdir.is_dir():
-        return []
-    out = []
-    for p in cdir.iterdir():
-        if p.is_dir() and p.name.isdigit() and any(
-                c.name in ("manifest.json", "ext") or re.fullmatch(r"g\d+", c.name) for c in p.iterdir()):
-            out.append(p.name)
-    return out
 
 
 def safe_name(name: str) -> str:
@@ -356,55 +270,14 @@ class Storage:
             elif int(row[0]) > FORMAT_VERSION:
                 raise StorageError(f"database format {row[0]} is newer than this embedb ({FORMAT_VERSION})")
 
+    def wal_problem(self) -> str | None:
+        return wal_problem(self.conn, self.db_file)
+
     def _refuse_damaged_wal(self, db_file: Path) -> None:
-        problem = self.wal_problem()
+        problem = wal_problem(self.conn, db_file)
         if problem:
             self.conn.close()
             raise StorageError(f"{db_file.with_name(db_file.name + '-wal')} {problem}; {RESTORE_HINT}")
-
-    def wal_problem(self) -> str | None:
-        """SQLite reads its write-ahead log up to the first frame whose checksum fails and
-        ignores the rest, as if those writes had never happened. That is right for a frame torn
-        by a crash, but when a later frame of the same log ends a committed transaction, the
-        damage is in the middle and acknowledged writes would be lost: say so."""
-        db_file = self.db_file
-        wal = db_file.with_name(db_file.name + "-wal")
-        try:
-            size = wal.stat().st_size
-        except OSError:
-            return None
-        with open(wal, "rb") as fh:
-            head = fh.read(32)
-            if len(head) < 32 or head[:4] not in (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83"):
-                return None  # no log, or its header is gone: SQLite starts a new one
-            frame = 24 + int.from_bytes(head[8:12], "big")
-            total = (size - 32) // frame
-            valid = self._wal_frames_accepted(db_file)
-            for i in range(valid, total if valid >= 0 else 0):
-                fh.seek(32 + i * frame)
-                h = fh.read(24)
-                if h[8:16] == head[16:24] and int.from_bytes(h[4:8], "big") != 0:
-                    return (f"is damaged: a frame before frame {i + 1} of {total} fails its checksum, "
-                            f"and frame {i + 1} ends a committed transaction (SQLite would drop "
-                            "acknowledged writes from the damaged frame on)")
-        return None
-
-    def _wal_frames_accepted(self, db_file: Path) -> int:
-        """How many log frames SQLite accepted when it opened the log (-1: unknown). A read
-        makes SQLite recover the log into its index (the -shm file, written in place, nothing
-        else); the index header holds that count (``mxFrame``, native byte order)."""
-        self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        shm = db_file.with_name(db_file.name + "-shm")
-        if not os.access(shm, os.W_OK):  # SQLite keeps the index in memory then: unknown
-            return -1
-        try:
-            with open(shm, "rb") as fh:
-                hdr = fh.read(48)
-        except OSError:
-            return -1
-        if len(hdr) < 48 or hdr[12] != 1:  # isInit: the index was built
-            return -1
-        return int.from_bytes(hdr[16:20], sys.byteorder)
 
     @property
     def in_memory(self) -> bool:
@@ -654,7 +527,7 @@ class Storage:
             out.setdefault(col, {})[part] = arr
             if "crc" in ent and checksum.VERIFY:
                 checks.setdefault(col, []).append((path, arr, ent["crc"]))
-        return out, {col: _column_verifier(items) for col, items in checks.items()}
+        return out, {col: column_verifier(items) for col, items in checks.items()}
 
     def load_deleted(self, cid: int, manifest: dict[str, Any]) -> np.ndarray:
         """The tombstones of a snapshot, verified: missing or damaged is a StorageError (rows
