@@ -104,12 +104,14 @@ def _show_sample_queries(console, client, layout, ds, ef) -> None:
 def run_msmarco(console, data_dir: Path, docs: int | None, queries: int | None, db: str | None,
                 use_cache: bool) -> list[dict]:
     from embedb import MilvusClient
-    from embedb.cli.benchmark import corpus_vectors, evaluate_methods, load_corpus
-    from embedb.cli.models import DEFAULT_MODEL, load_embedding
+    from embedb.cli.benchmark import evaluate_methods, load_corpus
+    from embedb.cli.layout import embedding_dim
+    from embedb.cli.models import DEFAULT_MODEL
     from embedb.cli.output import emit_rows, progress
     from embedb.eval import load_beir, subsample
 
-    console.rule("[bold]2. msmarco-5k: dense MiniLM vectors, built-in BM25, hybrid search")
+    console.rule("[bold]2. msmarco-5k: a collection that embeds its own text (TEXTEMBEDDING) "
+                 "+ built-in BM25, hybrid search")
     if not (data_dir / "corpus.jsonl").is_file():
         raise SystemExit(f"error: msmarco-5k not found at {data_dir} (set EMBEDB_DATA_DIR to a BEIR "
                          "folder with corpus.jsonl, queries.jsonl and qrels/test.tsv)")
@@ -118,7 +120,6 @@ def run_msmarco(console, data_dir: Path, docs: int | None, queries: int | None, 
         ds = subsample(ds, docs, queries)
     console.print(f"{len(ds.corpus)} documents, {len(ds.judged_queries())} judged queries "
                   f"(from {data_dir})")
-    ef = load_embedding(DEFAULT_MODEL)
     with tempfile.TemporaryDirectory(prefix="embedb-demo-") as tmp:
         path = db or str(Path(tmp) / "demo.db")
         client = MilvusClient(path)
@@ -126,13 +127,14 @@ def run_msmarco(console, data_dir: Path, docs: int | None, queries: int | None, 
             name = "msmarco"
             if client.has_collection(name):
                 client.drop_collection(name)
-            with progress() as bar:
-                vectors = corpus_vectors(ds, ef, DEFAULT_MODEL, bar=bar, use_cache=use_cache)
-                layout = load_corpus(client, name, ds, vectors, DEFAULT_MODEL, ef.dim, bar=bar)
-            _show_sample_queries(console, client, layout, ds, ef)
+            with progress() as bar:   # text only: the collection's function embeds it
+                layout = load_corpus(client, name, ds, None, DEFAULT_MODEL,
+                                     embedding_dim(DEFAULT_MODEL), bar=bar)
+            _show_sample_queries(console, client, layout, ds, None)
             console.print()
             with progress() as bar:
-                rows = evaluate_methods(client, layout, ds, ("dense", "bm25", "hybrid"), ef, bar=bar)
+                rows = evaluate_methods(client, layout, ds, ("dense", "bm25", "hybrid"), None,
+                                        bar=bar)
         finally:
             client.close()
     emit_rows(rows, "table", columns=["method", "ndcg@10", "recall@100", "mean_ms", "p95_ms", "queries"],
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=None, help="use at most N judged queries")
     parser.add_argument("--db", default=None, help="keep the demo database at this path")
     parser.add_argument("--no-seed", action="store_true", help="skip the seed examples")
-    parser.add_argument("--no-cache", action="store_true", help="do not use the corpus vector cache")
+    parser.add_argument("--no-cache", action="store_true", help="(no effect: the demo's collection embeds its own text with a TEXTEMBEDDING function)")
     args = parser.parse_args(argv)
     for flag in ("docs", "queries"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:

@@ -71,18 +71,23 @@ def corpus_vectors(ds: BeirDataset, ef, model: str, bar=None, use_cache: bool = 
     return vectors
 
 
-def load_corpus(client, name: str, ds: BeirDataset, vectors: np.ndarray, model: str, dim: int,
-                bar=None) -> Layout:
-    """Create collection ``name`` and insert the corpus (id = BEIR doc id, BM25 from the text)."""
-    create_document_collection(client, name, dim, model)
+def load_corpus(client, name: str, ds: BeirDataset, vectors: np.ndarray | None, model: str,
+                dim: int, bar=None) -> Layout:
+    """Create collection ``name`` and insert the corpus (id = BEIR doc id, BM25 from the text).
+    ``vectors`` None: the collection embeds the text itself (a TEXTEMBEDDING function), so rows
+    carry text only; else the given (cached) document vectors are inserted as they are."""
+    create_document_collection(client, name, dim, model, embed_in_db=vectors is None)
     digest = corpus_digest(ds, model)
     ids = list(ds.corpus)
-    task = bar.add_task("inserting documents", total=len(ids)) if bar is not None else None
+    what = "embedding + inserting documents" if vectors is None else "inserting documents"
+    task = bar.add_task(what, total=len(ids)) if bar is not None else None
     for start in range(0, len(ids), INSERT_BATCH):
         rows = [{"id": doc_id, "text": BeirDataset.document_text(ds.corpus[doc_id]),
-                 "vector": vectors[start + i], "source": "corpus.jsonl", "chunk": 0,
-                 "content_hash": digest}
-                for i, doc_id in enumerate(ids[start:start + INSERT_BATCH])]
+                 "source": "corpus.jsonl", "chunk": 0, "content_hash": digest}
+                for doc_id in ids[start:start + INSERT_BATCH]]
+        if vectors is not None:
+            for i, row in enumerate(rows):
+                row["vector"] = vectors[start + i]
         client.insert(name, rows)
         if bar is not None:
             bar.advance(task, len(rows))

@@ -12,7 +12,7 @@ import click
 from ..errors import ParamError
 from .app import DEFAULT_COLLECTION, collection_option, db_option, ensure_loaded, open_client
 from .chunking import Chunk, chunk_documents, content_hash, find_files, load_documents
-from .layout import create_document_collection, quote, read_layout
+from .layout import create_document_collection, embedding_dim, quote, read_layout
 from .models import DEFAULT_MODEL, embed, load_embedding
 from .output import emit_rows, output_options, progress
 
@@ -72,8 +72,10 @@ def _groups(plans: list[FilePlan]):
 
 def _row(chunk: Chunk, vector, digest: str) -> dict:
     row = dict(chunk.metadata)
-    row.update(id=chunk.id, text=chunk.text, vector=vector, source=chunk.source,
-               chunk=chunk.chunk, content_hash=digest)
+    row.update(id=chunk.id, text=chunk.text, source=chunk.source, chunk=chunk.chunk,
+               content_hash=digest)
+    if vector is not None:   # None: the collection's TEXTEMBEDDING function embeds the text
+        row["vector"] = vector
     return row
 
 
@@ -115,16 +117,21 @@ def ingest_paths(client, name: str, paths, model: str | None = None, chunk_size:
         if prune and exists:
             client.flush(name)
         return plans
-    ef = load_embedding(model_spec)
-    if not exists:
-        create_document_collection(client, name, ef.dim, model_spec)
+    if not exists:   # the collection embeds its own text (a TEXTEMBEDDING function)
+        dim = embedding_dim(model_spec)
+        create_document_collection(client, name, dim, model_spec, embed_in_db=True)
+    in_db = read_layout(client, name).embeds
+    ef = None if in_db else load_embedding(model_spec)   # older collections: embed by hand
     total = sum(len(p.chunks) for p in todo)
     with progress(transient=False) if show_progress else _NoProgress() as bar:
         task = bar.add_task("embedding chunks", total=total)
         for group in _groups(todo):
             chunks = [c for p in group for c in p.chunks]
-            vectors = embed([c.text for c in chunks], ef.encode_documents,
-                            advance=lambda n: bar.advance(task, n))
+            if in_db:
+                vectors = [None] * len(chunks)
+            else:
+                vectors = embed([c.text for c in chunks], ef.encode_documents,
+                                advance=lambda n: bar.advance(task, n))
             stale = [p.source for p in group if p.status == "updated"]
             if stale:
                 client.delete(name, filter=f"source in [{', '.join(map(quote, stale))}]")
@@ -132,6 +139,8 @@ def ingest_paths(client, name: str, paths, model: str | None = None, chunk_size:
                     for i, (p, c) in enumerate((p, c) for p in group for c in p.chunks)]
             if rows:  # a changed file may now be empty: its old chunks are gone, nothing to add
                 client.insert(name, rows)
+                if in_db:
+                    bar.advance(task, len(rows))
     client.flush(name)
     return plans
 

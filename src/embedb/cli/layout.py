@@ -13,10 +13,39 @@ MODEL_PROPERTY = "embedb.model"  # collection property: the embedding model the 
 MAX_TEXT = 65535
 
 
-def create_document_collection(client, name: str, dim: int, model: str) -> None:
+def embedding_params(model: str) -> dict:
+    """TEXTEMBEDDING params for a CLI model spec: ``default`` -> the built-in MiniLM, a folder ->
+    that local model (its absolute path, so the collection works from any directory)."""
+    from pathlib import Path
+
+    from .models import _DEFAULT_ALIASES
+
+    if model.lower() in _DEFAULT_ALIASES:
+        return {"provider": "local"}
+    folder = Path(model).expanduser()
+    if not folder.is_dir():
+        raise ParamError(f"unknown model {model!r}: use 'default' (all-MiniLM-L6-v2, built in) or "
+                         "the folder of a local sentence-transformers model")
+    return {"provider": "local", "model_name": str(folder.resolve())}
+
+
+def embedding_dim(model: str) -> int:
+    """The dimension of a CLI model spec, from the model the collection's function will share
+    (loaded once per process by embedb.functions)."""
+    from embedb import Function, FunctionType
+    from embedb.functions.embedding import model_for
+
+    fn = Function("text_embedding", FunctionType.TEXTEMBEDDING, ["text"], ["vector"],
+                  params=embedding_params(model))
+    return int(model_for(fn).dim)
+
+
+def create_document_collection(client, name: str, dim: int, model: str,
+                               embed_in_db: bool = True) -> None:
     """A collection for chunks: VARCHAR id, text (English analyzer) with a BM25 function into ``sparse``,
     a COSINE dense ``vector``, the chunk's ``source``/``chunk``/``content_hash``, and dynamic
-    fields for the metadata of JSONL and CSV rows."""
+    fields for the metadata of JSONL and CSV rows. With ``embed_in_db`` a TEXTEMBEDDING
+    function fills ``vector`` from ``text`` (rows carry text only; searches take text)."""
     from embedb import DataType as DT, Function, FunctionType, MilvusClient
 
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
@@ -31,6 +60,10 @@ def create_document_collection(client, name: str, dim: int, model: str) -> None:
     schema.add_field("content_hash", DT.VARCHAR, max_length=128)
     schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
                                  input_field_names=["text"], output_field_names=["sparse"]))
+    if embed_in_db:
+        schema.add_function(Function(name="text_embedding", function_type=FunctionType.TEXTEMBEDDING,
+                                     input_field_names=["text"], output_field_names=["vector"],
+                                     params=embedding_params(model)))
     index_params = client.prepare_index_params()
     index_params.add_index(field_name="vector", index_type="AUTOINDEX", metric_type="COSINE")
     index_params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
@@ -51,6 +84,7 @@ class Layout:
     model: str | None  # the embedding model recorded by ingest
     fields: list[str]
     dynamic: bool = False  # whether rows may carry fields outside the schema
+    embeds: bool = False  # the dense field is a TEXTEMBEDDING output: insert and search with text
 
     def has(self, field: str | None) -> bool:
         """Whether ``field`` can be asked for as an output field."""
@@ -85,11 +119,13 @@ def read_layout(client, name: str) -> Layout:
     primary = next((f["name"] for f in fields if f.get("is_primary")), "id")
     dense = next((f for f in fields if _dtype(f) == DataType.FLOAT_VECTOR), None)
     bm25 = text = None
+    embedded: set = set()
     for fn in info.get("functions", []):
-        ftype = fn.get("type")
-        if getattr(ftype, "name", ftype) in ("BM25", 1):
+        ftype = getattr(fn.get("type"), "name", fn.get("type"))
+        if ftype in ("TEXTEMBEDDING", 2):
+            embedded.update(fn["output_field_names"])
+        if ftype in ("BM25", 1) and bm25 is None:
             bm25, text = fn["output_field_names"][0], fn["input_field_names"][0]
-            break
     dynamic = bool(info.get("enable_dynamic_field"))
     if text is None:
         varchar = [f["name"] for f in fields if _dtype(f) == DataType.VARCHAR and not f.get("is_primary")]
@@ -101,6 +137,7 @@ def read_layout(client, name: str) -> Layout:
         dim=int(dense.get("params", {}).get("dim")) if dense else None,
         bm25=bm25, model=(info.get("properties") or {}).get(MODEL_PROPERTY),
         fields=[f["name"] for f in fields], dynamic=dynamic,
+        embeds=dense is not None and dense["name"] in embedded,
     )
 
 

@@ -48,9 +48,12 @@ def search_texts(client, layout: Layout, queries: list[str], mode: str, ef=None,
         return client.search(layout.name, data=list(queries), anns_field=layout.require_bm25(),
                              limit=limit, filter=filter, output_fields=fields)
     dense = layout.require_dense()
-    if ef is None:
+    if layout.embeds:   # the collection's TEXTEMBEDDING function embeds the query texts itself
+        vectors = list(queries)
+    elif ef is None:
         raise ParamError("dense and hybrid search need an embedding function")
-    vectors = [v for v in ef.encode_queries(list(queries))]
+    else:
+        vectors = [v for v in ef.encode_queries(list(queries))]
     if mode == "dense":
         return client.search(layout.name, data=vectors, anns_field=dense, limit=limit,
                              filter=filter, output_fields=fields)
@@ -118,7 +121,9 @@ def search(query, db, collection, mode, fusion, filter_, limit, rerank, candidat
     layout = read_layout(client, resolve_collection(client, collection))
     ensure_loaded(client, layout.name)
     mode = mode or layout.default_mode()
-    ef = embedding_for(layout, model) if mode != "bm25" else None
+    # a collection with a TEXTEMBEDDING function embeds the query itself; --model is then only
+    # checked against it
+    ef = embedding_for(layout, model) if mode != "bm25" and (model or not layout.embeds) else None
     fields = list(dict.fromkeys([f for f in (layout.text, "source") if f in layout.fields]
                                 + ([layout.text] if layout.has(layout.text) else [])
                                 + list(extra_fields)))
