@@ -16,11 +16,12 @@ from embedb.errors import CollectionNotFoundError, MilvusException, ParamError
 @pytest.mark.parametrize(
     "uri", ["http://localhost:19530", "https://x.zillizcloud.com:19538", "tcp://10.0.0.1:19530",
             "HTTP://LOCALHOST:19530", "unix:/tmp/milvus.sock", "grpc://host:1"])
-def test_remote_uri_is_a_clear_param_error(uri):
-    with pytest.raises(ParamError, match="remote Milvus"):
+def test_remote_uri_goes_to_the_remote_backend(uri):
+    from embedb.remote import is_remote_uri
+
+    with pytest.raises(ParamError, match="names a Milvus server, not a local path"):
         parse_uri(uri)
-    with pytest.raises(ParamError, match="not available in this build"):
-        MilvusClient(uri)
+    assert is_remote_uri(uri)  # MilvusClient(uri) -> RemoteMilvusClient (tests/test_remote_*.py)
 
 
 def test_memory_and_local_paths(tmp_path):
