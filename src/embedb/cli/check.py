@@ -18,7 +18,7 @@ def check(ctx, path, fmt):
 
     Reads only (no write lock, nothing changed), so it runs beside a writer. Prints what is
     damaged and what to do, and exits with status 1 when anything is; 0 when all is intact.
-    Damaged index and full-text files are rebuilt from the columns on the next open; any
+    Damaged index and full-text files are rebuilt from the columns when next used; any
     other damage needs the database restored from a backup.
 
     \b

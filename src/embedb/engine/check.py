@@ -4,8 +4,8 @@
 returns what it found: ``(problems, files_checked)``, each problem a dict with the ``file``
 (relative to the database), its ``kind``, the ``problem`` and the ``action`` to take. Files of
 record (catalog, log, manifests, column parts, tombstones) can only be restored from a backup;
-derived files (vector indexes, full-text posting lists) are rebuilt from the columns by the
-next open, so their damage is reported with that action. Used by ``embedb check``.
+derived files (vector indexes, full-text posting lists) are rebuilt from the columns when
+next used, so their damage is reported with that action. Used by ``embedb check``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from . import checksum, codec
 from .storage import HEADER_BYTES, RESTORE_HINT, SQLITE_NAME, Storage, embedb_collection_folders, no_writer
 
 RESTORE = "restore the database directory from a backup"
-REBUILT = "none: rebuilt from the columns at the next open (or delete the file)"
+REBUILT = "none needed: rebuilt from the columns when next used, then saved again"
 
 
 def check_database(path: str | Path) -> tuple[list[dict[str, Any]], int]:
