@@ -188,3 +188,38 @@ def test_dimension_mismatch_refused_at_create(tmp_path, model_dir):
                                                   "has dim 16"):
             c.create_collection("bad", schema=make_schema(model_dir, dim=16))
         assert not c.has_collection("bad")
+
+
+def test_pymilvus_through_embedb_serve_inserts_and_searches_text(model_dir, reference):
+    """A pymilvus client (no model on its side) sends text; the server's client embeds it."""
+    pymilvus = pytest.importorskip("pymilvus")
+    import embedb
+
+    forget_models()
+    with embedb.serve_in_thread(":memory:") as uri:
+        c = pymilvus.MilvusClient(uri=uri)
+        schema = c.create_schema()
+        schema.add_field("id", pymilvus.DataType.INT64, is_primary=True)
+        schema.add_field("text", pymilvus.DataType.VARCHAR, max_length=500, enable_analyzer=True)
+        schema.add_field("dense", pymilvus.DataType.FLOAT_VECTOR, dim=32)
+        schema.add_field("sparse", pymilvus.DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(pymilvus.Function(
+            "embed", pymilvus.FunctionType.TEXTEMBEDDING, ["text"], ["dense"],
+            params={"provider": "local", "model_name": str(model_dir)}))
+        schema.add_function(pymilvus.Function("bm25", pymilvus.FunctionType.BM25, ["text"],
+                                              ["sparse"]))
+        idx = c.prepare_index_params()
+        idx.add_index("dense", index_type="FLAT", metric_type="COSINE")
+        idx.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        c.create_collection("docs", schema=schema, index_params=idx)
+        assert c.insert("docs", [{"id": i, "text": t} for i, t in enumerate(TEXTS)])["insert_count"] == 6
+        got = c.search("docs", ["where was turing born"], anns_field="dense", limit=3)[0]
+        want = [float(x) for x in reference.encode_queries(["where was turing born"])[0]]
+        direct = c.search("docs", [want], anns_field="dense", limit=3)[0]
+        assert [h["id"] for h in got] == [h["id"] for h in direct]
+        q = "the fox and the dog"
+        fused = c.hybrid_search("docs", [pymilvus.AnnSearchRequest([q], "dense", {}, 4),
+                                         pymilvus.AnnSearchRequest([q], "sparse", {}, 4)],
+                                pymilvus.RRFRanker(), limit=2)[0]
+        assert fused[0]["id"] == 2
+        c.close()
