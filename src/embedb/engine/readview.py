@@ -62,25 +62,26 @@ class FrozenColumn:
     Text and JSON still undecoded since opening are decoded on first use, under the database
     lock, and only if the collection is still at the view's generation."""
 
-    __slots__ = ("spec", "_view", "_name", "_n", "_values", "_valid", "_sparse", "_deferred")
+    # no reference back to the view: a view is freed as soon as its read ends (no ref cycle)
+    __slots__ = ("spec", "_owner", "_generation", "_name", "_n", "_values", "_valid", "_sparse",
+                 "_deferred")
 
-    def __init__(self, view: "ReadView", name: str, col: Any, n: int) -> None:
+    def __init__(self, owner: Collection, name: str, col: Any, n: int) -> None:
         self.spec = col.spec
-        self._view, self._name, self._n = view, name, n
+        self._owner, self._generation, self._name, self._n = owner, owner.generation, name, n
         # snapshot files not yet checksum-verified (engine/storage.py): the view keeps their
         # immutable parts and verifies them on its first use, lock-free, like the column would
         self._deferred = getattr(col, "_deferred", None)
         if self._deferred is not None:
             self._valid = self._values = self._sparse = None
             return
-        self._valid = None if col.valid is None else col.valid[:n]
-        self._values = None
-        self._sparse = None
+        self._valid = None if col._valid is None else col._valid._buf[:n]
+        self._values = self._sparse = None
         if col.spec.kind == "sparse":
-            self._sparse = (col._indptr.view[: n + 1], col._indices.view, col._svalues.view,
+            self._sparse = (col._indptr._buf[: n + 1], col._indices._buf, col._svalues._buf,
                             max(col._max_index + 1, 1))
-        elif col.spec.kind == "fixed" or col._pending is None:
-            self._values = col.values[:n]
+        elif col._pending is None:   # fixed kinds, and text already decoded
+            self._values = col._values._buf[:n]
 
     def __len__(self) -> int:
         return self._n
@@ -91,7 +92,7 @@ class FrozenColumn:
         parts, n, verify = self._deferred
         own = Column.from_parts(self.spec, parts, n, verify)
         own._resolve()  # StorageError naming a damaged file
-        done = FrozenColumn(self._view, self._name, own, self._n)
+        done = FrozenColumn(self._owner, self._name, own, self._n)
         self._valid, self._values, self._sparse = done._valid, done._values, done._sparse
         self._deferred = None
 
@@ -100,9 +101,10 @@ class FrozenColumn:
         if self._deferred is not None:
             self._undefer()
         if self._values is None:
-            owner = self._view.owner
+            owner = self._owner
             with owner._lock:
-                self._view.check_current()
+                if owner.generation != self._generation:
+                    raise StaleViewError(f"collection {owner.name!r} was compacted during a read")
                 self._values = owner._columns[self._name].values[: self._n]
         return self._values
 
@@ -122,6 +124,9 @@ class FrozenColumn:
         return sp.csr_array((values[:nnz], indices[:nnz], indptr), shape=(self._n, width))
 
 
+_NO_LOCK = contextlib.nullcontext()
+
+
 class ReadView(Collection):
     """A collection as it was at one moment (see the module docstring). Has the read API of
     :class:`Collection` (``mask``, ``query``, ``entities``, ``pk_values``, ``dense_vectors``,
@@ -132,14 +137,21 @@ class ReadView(Collection):
         self.__dict__.update(owner.__dict__)   # schema, name, meta, extensions... as they are now
         self.owner = owner
         self._db = _ViewDatabase(owner._db)
-        self._lock = contextlib.nullcontext()   # the Collection read bodies run lock-free on a view
+        self._lock = _NO_LOCK   # the Collection read bodies run lock-free on a view
         n = owner._n
-        self._columns = {name: FrozenColumn(self, name, col, n) for name, col in owner._columns.items()}
+        self._columns = {name: FrozenColumn(owner, name, col, n) for name, col in owner._columns.items()}
         self._deleted = GrowArray(np.bool_, base=owner._deleted.view.copy())
         self._partitions = dict(owner._partitions)
         index = owner._pkindex() if need_pk else owner._pk_index
         self._pk_index = None if index is None else index.frozen()
-        self._source = CollectionSource(self)
+
+    @property
+    def _source(self) -> CollectionSource:   # made on use: a stored one would be a ref cycle
+        return CollectionSource(self)
+
+    @property
+    def source(self) -> CollectionSource:
+        return CollectionSource(self)
 
     def check_current(self) -> None:
         """Raise StaleViewError when the collection has moved to another generation."""
