@@ -1,12 +1,13 @@
 """The engine's side of schema functions that run a model (``FunctionType.TEXTEMBEDDING``).
 
 The engine never imports ``embedb.model``: ``embedb.functions`` installs a *runner* here (the
-client does it when it opens a local database) and the engine calls it through four methods:
+client does it when it opens a local database) and the engine calls it through these methods:
 
 - ``identity(fn) -> dict``: what the function's model is (provider, model id, dim, and a hash
   of the weights for a local model); checked against the identity stored at create time;
 - ``dim(fn) -> int``: the size of the vectors the model makes;
-- ``embed_documents(fn, texts) -> (n, dim) array`` and ``embed_queries(fn, texts)``.
+- ``embed_documents(fn, texts) -> (n, dim) array`` and ``embed_queries(fn, texts)``;
+- ``rerank_scores(params, query, texts) -> (n,) array``: a model ranker's relevance scores.
 
 The identity of each function's model is persisted in the collection's ``meta``
 (``function_models``); a process that finds a different model behind the same function name
@@ -34,6 +35,8 @@ class Runner(Protocol):
     def embed_documents(self, fn: Any, texts: list[str]) -> np.ndarray: ...
 
     def embed_queries(self, fn: Any, texts: list[str]) -> np.ndarray: ...
+
+    def rerank_scores(self, params: dict, query: str, texts: list[str]) -> np.ndarray: ...
 
 
 _runner: Runner | None = None
@@ -172,3 +175,13 @@ def _as_output(vectors: np.ndarray, field: Any, fn: Any) -> np.ndarray:
                              "but the model returned floats (use a provider with int8 output)")
         return vectors
     return vectors.astype(np.float32, copy=False)
+
+
+def rerank_scores(step: dict, query: str, texts: list[str]) -> np.ndarray:
+    """The relevance of each text to ``query`` by a model ranker (``step``: its params)."""
+    scores = np.asarray(_get_runner().rerank_scores(step["params"], query, list(texts)),
+                        dtype=np.float64)
+    if scores.shape != (len(texts),):
+        raise ParamError(f"ranker {step.get('name')!r}: the model returned {scores.shape} scores "
+                         f"for {len(texts)} texts")
+    return scores

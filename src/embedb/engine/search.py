@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ParamError
 from ..results import Hit, Hits, SearchResult
-from . import fusion, model_functions
+from . import fusion, model_functions, rerank
 from .index import topk
 from .index.base import MAX_TOPK
 from .index.exact import exact_search
@@ -460,8 +460,12 @@ def _rerank_single(collection, result, strategy, search_params, anns_field, limi
             i += len(hits)
     limit = _int_arg(limit, "limit", 1, MAX_TOPK)
     offset = _int_arg(offset or 0, "offset", 0, MAX_TOPK)
-    rows, scores = _fuse(strategy, [(rows, dist)], [plan.metric], offset + limit,
-                         pk_getter(collection))
+    if strategy["strategy"] == "functions":   # decay / boost / model rankers
+        rows, scores = _function_rank(collection, strategy, rows,
+                                      rerank.start_scores(dist, plan.metric), offset + limit)
+    else:
+        rows, scores = _fuse(strategy, [(rows, dist)], [plan.metric], offset + limit,
+                             pk_getter(collection))
     out = build_result(collection, rows[:, offset:], scores[:, offset:],
                        _normalize_output_fields(output_fields),
                        _int_arg(round_decimal, "round_decimal", -1, 6))
@@ -584,7 +588,11 @@ def hybrid_search(collection: Any, reqs: list, ranker: Any, *, limit: int = 10,
         results.append((rows, dist))
         metrics.append(plan.metric)
     k = offset + limit
-    rows, scores = _fuse(strategy, results, metrics, k, pk_getter(collection))
+    if strategy["strategy"] == "functions":   # every request's hits, each at its best score
+        rows, start = _union_best(results, metrics)
+        rows, scores = _function_rank(collection, strategy, rows, start, k)
+    else:
+        rows, scores = _fuse(strategy, results, metrics, k, pk_getter(collection))
     return build_result(collection, rows[:, offset:], scores[:, offset:], output_fields,
                         round_decimal)
 
@@ -599,10 +607,12 @@ def _ranker_strategy(ranker: Any) -> dict:
     functions = getattr(ranker, "functions", None)
     if functions is not None and not callable(getattr(ranker, "dict", None)):   # FunctionScore
         functions = functions if isinstance(functions, (list, tuple)) else [functions]
-        if len(functions) != 1:
-            raise ParamError(f"a FunctionScore with {len(functions)} functions is not supported "
-                             "by embedb; give one rerank Function")
-        return _ranker_strategy(functions[0])
+        if not functions:
+            raise ParamError("a FunctionScore needs at least one rerank Function")
+        if len(functions) == 1:
+            return _ranker_strategy(functions[0]) if not getattr(ranker, "params", None) \
+                else _function_plan(functions, ranker.params)
+        return _function_plan(functions, getattr(ranker, "params", None))
     to_dict = getattr(ranker, "dict", None)
     if callable(to_dict):
         d = to_dict()
@@ -621,10 +631,8 @@ def _ranker_strategy(ranker: Any) -> dict:
     if strategy not in FUSION_RANKERS + ("decay", "model", "boost"):   # the server's wording
         raise ParamError(f"unsupported reranker {strategy}; embedb supports: "
                          f"{list(FUSION_RANKERS)}")
-    if strategy not in FUSION_RANKERS:
-        raise ParamError(f"ranker {strategy or '(none)'!r} is not supported by embedb; supported "
-                         f"rankers: {list(FUSION_RANKERS)} (RRFRanker, WeightedRanker, or a "
-                         "Function with params {'reranker': 'rrf' | 'weighted'})")
+    if strategy in rerank.FUNCTION_RANKERS:
+        return _function_plan([ranker], None)
     if strategy == "weighted":
         weights = params.get("weights")
         if not isinstance(weights, (list, tuple)) or not weights:
@@ -634,6 +642,47 @@ def _ranker_strategy(ranker: Any) -> dict:
         raise ParamError(f"a {strategy} ranker's params['weights'] must be a list, one number "
                          "per search request")
     return {"strategy": strategy, "params": params}
+
+
+def _function_plan(functions: list, score_params: Any) -> dict:
+    """decay / boost / model rankers (several in one FunctionScore run in order)."""
+    for fn in functions:
+        if not isinstance(getattr(fn, "params", None), dict) or not hasattr(fn, "type") or \
+                int(getattr(fn, "type")) != 3:
+            raise ParamError("a FunctionScore holds rerank Functions (FunctionType.RERANK)")
+        kind = str(fn.params.get("reranker", "")).lower()
+        if kind not in rerank.FUNCTION_RANKERS:
+            raise ParamError(f"a FunctionScore combines {list(rerank.FUNCTION_RANKERS)} rankers; "
+                             f"{kind or '(none)'!r} fuses requests: give it as the only ranker")
+    return rerank.parse_functions(list(functions), score_params if isinstance(score_params, dict)
+                                  else None)
+
+
+def _union_best(results: list, metrics: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per query, every row any request returned, with its best starting score (decay stage 1
+    scores: distances mapped by ``1 - 2 atan(d) / pi``)."""
+    rows = np.concatenate([r for r, _ in results], axis=1)
+    start = np.concatenate([np.where(r >= 0, rerank.start_scores(d, m), -np.inf)
+                            for (r, d), m in zip(results, metrics)], axis=1)
+    out_rows = np.full(rows.shape, -1, dtype=np.int64)
+    out = np.full(rows.shape, -np.inf)
+    for q in range(rows.shape[0]):
+        order = np.lexsort((-start[q], rows[q]))   # by row, best score first
+        r, s = rows[q][order], start[q][order]
+        first = np.ones(len(r), bool)
+        first[1:] = r[1:] != r[:-1]
+        keep = first & (r >= 0)
+        out_rows[q, :keep.sum()] = r[keep]
+        out[q, :keep.sum()] = s[keep]
+    return out_rows, out
+
+
+def _function_rank(collection: Any, plan: dict, rows: np.ndarray, start: np.ndarray, k: int):
+    """Best ``k`` of ``rows`` by the function rankers' scores (ties by primary key)."""
+    scores = rerank.apply(collection, plan, rows, start)
+    keys = np.where(rows >= 0, -scores, np.inf)
+    out_rows, out_keys = topk.select(keys, rows, k, pk_getter(collection))
+    return out_rows, np.where(out_rows >= 0, -out_keys, np.nan)
 
 
 def _fuse(strategy: dict, results: list, metrics: list[str], k: int, pk_of: Any):

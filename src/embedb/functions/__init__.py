@@ -1,4 +1,5 @@
-"""Schema functions that run models (``FunctionType.TEXTEMBEDDING``), over ``embedb.model``.
+"""Schema functions that run models (``FunctionType.TEXTEMBEDDING``) and model rankers
+(``FunctionType.RERANK`` with ``"reranker": "model"``), over ``embedb.model``.
 
 The engine calls them through :mod:`embedb.engine.model_functions`; :func:`install` (called
 by ``MilvusClient`` when it opens a local database) plugs this package in. Importing it is
@@ -36,6 +37,11 @@ class _Runner:
         from .embedding import embed_queries
 
         return embed_queries(fn, texts)
+
+    def rerank_scores(self, params: dict, query: str, texts: list[str]) -> np.ndarray:
+        from .rerank import rerank_scores
+
+        return rerank_scores(params, query, texts)
 
 
 def install() -> None:
