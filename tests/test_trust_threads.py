@@ -425,3 +425,25 @@ def test_stress_every_operation_from_many_threads_matches_a_model(tmp_path):
     reopened = MilvusClient(path)
     check(reopened)
     reopened.close()
+
+
+def test_a_read_view_is_freed_as_soon_as_the_read_ends(tmp_path):
+    """Views hold a copy of the tombstones (a byte per row): no reference cycle may keep one
+    alive until a garbage collection."""
+    import gc
+    import weakref
+
+    c = MilvusClient(str(tmp_path / "d.db"))
+    c.create_collection("c", dimension=2)
+    c.insert("c", [{"id": 1, "vector": [0.0, 1.0], "x": "a"}])
+    coll = c._collection("c")
+    gc.disable()
+    try:
+        view = coll.read_view(need_pk=True)
+        assert view.query("x == 'a'", output_fields=["*"])[0]["x"] == "a"
+        gone = weakref.ref(view)
+        del view
+        assert gone() is None
+    finally:
+        gc.enable()
+    c.close()
