@@ -91,7 +91,6 @@ def test_quick_mode_auto_id(client):
     ({"dimension": True}, ParamError),
     ({"dimension": 0}, SchemaError),
     ({"dimension": 4, "id_type": "float"}, ParamError),
-    ({"dimension": 4, "id_type": "string", "auto_id": True}, SchemaError),
     ({"dimension": 4, "consistency_level": "Sometimes"}, ParamError),
     pytest.param({"dimension": 4, "metric_type": "NOPE"}, MilvusException,
                  marks=pytest.mark.embedded_only("pymilvus quick mode creates the collection, then the index")),

@@ -298,8 +298,8 @@ class FieldSchema(_Record):
                 raise SchemaError(f"field {self.name!r}: the primary key cannot be nullable")
         if self.auto_id and not self.is_primary:
             raise SchemaError(f"field {self.name!r}: auto_id is only allowed on the primary key")
-        if self.auto_id and t != DataType.INT64:
-            raise SchemaError(f"field {self.name!r}: auto_id needs an INT64 primary key")
+        if self.auto_id and t not in (DataType.INT64, DataType.VARCHAR):  # VARCHAR: ids as text
+            raise SchemaError(f"field {self.name!r}: auto_id needs an INT64 or VARCHAR primary key")
         if t.is_vector and self.default_value is not None:  # nullable vectors are allowed (2.6)
             raise SchemaError(f"field {self.name!r}: vector fields cannot have a default_value")
         if self.is_partition_key and t not in (DataType.INT64, DataType.VARCHAR):

@@ -295,7 +295,8 @@ class Collection:
     def _next_auto_ids(self, k: int) -> np.ndarray:
         if self._last_auto_id is None:
             pks = self._columns[self._pk_name].values
-            self._last_auto_id = int(pks.max()) if len(pks) else 0
+            # text keys: time-based ids never repeat, so no scan of the text column is needed
+            self._last_auto_id = int(pks.max()) if len(pks) and not self._pk_is_str else 0
         ids = new_auto_ids(self._last_auto_id, k)
         self._last_auto_id = int(ids[-1])
         return ids

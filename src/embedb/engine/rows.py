@@ -567,8 +567,9 @@ def build_batch(
                 if auto_id_source is None:
                     raise DataError(f"field {f.name!r}: auto_id keys cannot be generated here")
                 generated = auto_id_source(int(miss.sum()))
+                as_text = f.dtype == DataType.VARCHAR  # the server's VARCHAR auto ids: the int64 as text
                 for j, i in enumerate(np.flatnonzero(miss)):
-                    vals[i] = int(generated[j])
+                    vals[i] = str(int(generated[j])) if as_text else int(generated[j])
         if f.is_primary:
             types = set(map(type, vals))
             if _Missing in types or type(None) in types:
