@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from embedb.engine import fulltext
+from embedb.engine import bm25, fulltext
 from embedb.errors import DataError, FilterError, ParamError
 from embedb.schema import CollectionSchema, DataType, FieldSchema, Function, FunctionType
 from embedb.text import build_analyzer
@@ -153,7 +153,7 @@ def tail_min(request, monkeypatch):
     candidates always scored sparsely rather than over all rows)."""
     if request.param == "merged":
         monkeypatch.setattr(fulltext, "_TAIL_MIN", 3)
-        monkeypatch.setattr(fulltext, "_DENSE_FACTOR", 0)
+        monkeypatch.setattr(bm25, "_DENSE_FACTOR", 0)
     return request.param
 
 

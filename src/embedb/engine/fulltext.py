@@ -32,7 +32,6 @@ DEFAULT_B = 0.75
 _HASH_MOD = 0xFFFFFFFF  # sparse indices must lie in [0, 2^32 - 1)
 _STATE_KEY = "fulltext"
 _TAIL_MIN = 1 << 16  # entries the tail may hold before it is merged into the main part
-_DENSE_FACTOR = 16  # score over all rows when candidates exceed 1/_DENSE_FACTOR of them
 _lock = threading.RLock()
 
 
@@ -236,6 +235,7 @@ class Postings:
         self.doc_len = np.zeros(0, dtype=np.float64)  # BM25: sum of tf per row
         self.analyzer_of_row = np.zeros(0, dtype=np.int8)  # match: index of each row's analyzer
         self.saved_rows = 0  # rows covered by the file last saved (persistence)
+        self.bm25: Any = None  # bm25.Bm25Stats: live document frequencies (rebuilt, not saved)
 
     def to_arrays(self, kind: str) -> dict[str, np.ndarray]:
         keys = list(self.term_of)
@@ -436,27 +436,72 @@ def _load_state(collection: Any, key: tuple) -> "Postings | None":
 
 # ---------------------------------------------------------------------------------------------
 # BM25 search
-def _bm25_index(collection: Any, field: str) -> Postings:
-    """Posting lists (payload = tf) of a BM25 output field, caught up to the last row."""
-    # Read the column before taking _lock: the collection's own lock is always taken first
-    # (filters call text_match while holding it), never inside _lock.
-    m = collection.sparse_vectors(field)
+def _bm25_index(collection: Any, field: str, m: Any = None) -> tuple[Postings, Any]:
+    """Posting lists (payload = tf) of a BM25 output field, caught up to the last row, and the
+    field's sparse matrix ``m`` (read only when rows must be added: None otherwise)."""
+    while True:
+        with _lock:
+            state = _state(collection, ("bm25", field))
+            total = collection.num_rows_total if m is None else min(collection.num_rows_total, m.shape[0])
+            if m is not None or state.rows >= total:
+                if state.rows < total:
+                    _bm25_catch_up(state, m, total)
+                return state, m
+        # Read the column outside _lock: the collection's own lock is always taken first
+        # (filters call text_match while holding it), never inside _lock.
+        m = collection.sparse_vectors(field)
+
+
+def _bm25_catch_up(state: Postings, m: Any, total: int) -> None:
+    """Add rows ``[state.rows, total)`` of the sparse matrix ``m`` (callers hold _lock)."""
+    start = state.rows
+    a, b = int(m.indptr[start]), int(m.indptr[total])
+    counts = np.diff(np.asarray(m.indptr[start : total + 1], dtype=np.int64))
+    rows = np.repeat(np.arange(start, total, dtype=np.int64), counts)
+    keys = np.asarray(m.indices[a:b], dtype=np.int64)
+    tf = np.asarray(m.data[a:b], dtype=np.float64)
+    uniq = _unique_int(keys)
+    terms = state.term_ids(uniq.tolist(), add=True)[np.searchsorted(uniq, keys)]
+    dl = np.bincount(rows - start, weights=tf, minlength=total - start)
+    state.doc_len = np.concatenate([state.doc_len, dl])
+    state.extend(rows, terms, tf, total)
+    if state.bm25 is not None:
+        state.bm25.append(terms, dl, len(state.term_of))
+
+
+def _bm25_current(collection: Any, field: str, live: np.ndarray) -> bool:
+    """Whether the postings and counts need nothing from the sparse column (reading it costs
+    a pass over the whole column on a freshly opened database)."""
+    state = collection.extensions.get(_STATE_KEY, {}).get(("bm25", field))
+    if state is None or state.generation != collection.generation or state.rows != collection.num_rows_total:
+        return False
+    stats = state.bm25
+    return stats is None or (stats.rows == state.rows and np.array_equal(stats.live, _fit(live, state.rows)))
+
+
+def _bm25_statistics(collection: Any, field: str, live: np.ndarray):
+    """Postings caught up, and (df per term id, live rows, summed live length) as ``live``
+    sees them; the counts are maintained across queries, not recounted."""
+    from .bm25 import Bm25Stats
+
+    m = None if _bm25_current(collection, field, live) else collection.sparse_vectors(field)
+    state, m = _bm25_index(collection, field, m)
     with _lock:
-        state = _state(collection, ("bm25", field))
-        total = min(collection.num_rows_total, m.shape[0])
-        if state.rows < total:
-            start = state.rows
-            a, b = int(m.indptr[start]), int(m.indptr[total])
-            counts = np.diff(np.asarray(m.indptr[start : total + 1], dtype=np.int64))
-            rows = np.repeat(np.arange(start, total, dtype=np.int64), counts)
-            keys = np.asarray(m.indices[a:b], dtype=np.int64)
-            tf = np.asarray(m.data[a:b], dtype=np.float64)
-            uniq = _unique_int(keys)
-            terms = state.term_ids(uniq.tolist(), add=True)[np.searchsorted(uniq, keys)]
-            dl = np.bincount(rows - start, weights=tf, minlength=total - start)
-            state.doc_len = np.concatenate([state.doc_len, dl])
-            state.extend(rows, terms, tf, total)
-        return state
+        live = _fit(live, state.rows)
+        stats = state.bm25
+        if stats is None or stats.rows != state.rows or (m is None and not np.array_equal(stats.live, live)):
+            stats = state.bm25 = Bm25Stats()
+            stats.recount(state, live)
+        else:
+            def terms_of_rows(rows: np.ndarray) -> np.ndarray:
+                starts = np.asarray(m.indptr, dtype=np.int64)[rows]
+                counts = np.asarray(m.indptr, dtype=np.int64)[rows + 1] - starts
+                at = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+                keys = np.asarray(m.indices, dtype=np.int64)[at]
+                return state.term_ids(keys.tolist(), add=False)
+
+            stats.sync(state, live, terms_of_rows)
+        return state, stats, stats.df, stats.n_live, stats.len_live
 
 
 def bm25_params(collection: Any, field: str) -> tuple[float, float]:
@@ -486,10 +531,15 @@ def _input_field(collection: Any, output_field: str) -> str:
 
 
 def search_bm25(collection: Any, field: str, texts: Sequence[str], limit: int, mask: np.ndarray | None,
-                params: dict | None) -> tuple[np.ndarray, np.ndarray]:
+                params: dict | None, pk_of: Any = None, exhaustive: bool = False
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Top ``limit`` rows by BM25 for each query text, among rows allowed by ``mask`` (None = all
     live rows). Returns ``(rows (nq, limit) int64, -1 padded; scores (nq, limit) float32)``,
-    best first. ``params``: ``drop_ratio_search``, ``analyzer_name`` (multi-analyzer fields)."""
+    best first, equal float32 scores by primary key (``pk_of``: row numbers -> keys; else by
+    row). ``params``: ``drop_ratio_search``, ``analyzer_name`` (multi-analyzer fields).
+    MaxScore pruning (engine/bm25.py) gives the same rows and scores as scoring every posting
+    (``exhaustive=True``, the reference)."""
+    from . import bm25
     from .index.sparse import parse_drop_ratio_search
 
     params = dict(params or {})
@@ -507,15 +557,13 @@ def search_bm25(collection: Any, field: str, texts: Sequence[str], limit: int, m
         raise ParamError(f"search text {i} holds a lone surrogate character, which is not valid "
                          "Unicode (text must be valid UTF-8)")
     batch = analyzer.analyze_batch(list(texts))
-    state = _bm25_index(collection, field)
+    state, stats, df_all, n_live, len_live = _bm25_statistics(collection, field, collection.mask())
     total = state.rows
-    live = _fit(collection.mask(), total)
-    allowed = live if mask is None else live & _fit(mask, total)
-    n_live = int(live.sum())
     if n_live == 0:
         return out_rows, out_scores
+    allowed = stats.live if mask is None else stats.live & _fit(mask, total)
     doc_len = state.doc_len[:total]
-    avgdl = float(doc_len[live].sum()) / n_live
+    avgdl = float(len_live) / n_live
     if avgdl <= 0:
         return out_rows, out_scores
     terms = state.term_ids(_hashes(batch.vocab).tolist(), add=False)
@@ -525,35 +573,38 @@ def search_bm25(collection: Any, field: str, texts: Sequence[str], limit: int, m
         if not len(ids):
             continue
         qterms, qcount = np.unique(ids, return_counts=True)
-        postings = [state.gather(int(t)) for t in qterms]
-        df = np.array([int(live[r].sum()) for r, _ in postings], dtype=np.float64)
+        df = df_all[qterms].astype(np.float64)
         idf = np.log1p((n_live - df + 0.5) / (df + 0.5))
         weight = qcount * idf
-        keep = _keep_after_drop(weight, drop_ratio)
-        all_rows, all_scores = [], []
-        for j in np.flatnonzero(keep & (df > 0)):
-            r, tf = postings[j]
-            ok = allowed[r]
-            r, tf = r[ok], tf[ok]
-            norm = k1 * (1.0 - b + b * doc_len[r] / avgdl)
-            all_rows.append(r)
-            all_scores.append(weight[j] * tf * (k1 + 1.0) / (tf + norm))
-        if not all_rows:
+        use = np.flatnonzero(_keep_after_drop(weight, drop_ratio) & (df > 0))
+        if not len(use):
             continue
-        rows_cat = np.concatenate(all_rows)
-        if not len(rows_cat):
-            continue
-        if len(rows_cat) * _DENSE_FACTOR > total:  # many candidates: accumulate over all rows
-            dense = np.bincount(rows_cat, weights=np.concatenate(all_scores), minlength=total)
-            cand = np.flatnonzero(np.bincount(rows_cat, minlength=total))
-            scores = dense[cand]
+        lists = [state.gather(int(t)) for t in qterms[use]]
+        if exhaustive or sum(len(r) for r, _ in lists) <= bm25.PRUNE_MIN:   # short lists: score all
+            cand, scores = bm25.score_exhaustive(lists, weight[use], k1, b, avgdl, doc_len, allowed)
+            cand, scores32 = bm25.select_with_ties(cand, scores.astype(np.float32), limit)
         else:
-            cand, inverse = np.unique(rows_cat, return_inverse=True)
-            scores = np.bincount(inverse, weights=np.concatenate(all_scores), minlength=len(cand))
-        top = _top_k(scores, limit)
-        out_rows[q, : len(top)] = cand[top]
-        out_scores[q, : len(top)] = scores[top]
+            by_impact = [bm25.impact_order(state, stats, int(t), k1, b, avgdl) for t in qterms[use]]
+            cand, scores32 = bm25.top_candidates(lists, weight[use], by_impact, limit, k1, b, avgdl,
+                                                 doc_len, allowed)
+        if not len(cand):
+            continue
+        top_rows, top_keys = _select_by_key(cand, scores32, limit, pk_of)
+        out_rows[q, : len(top_rows)] = top_rows
+        out_scores[q, : len(top_rows)] = -top_keys
     return out_rows, out_scores
+
+
+def _select_by_key(cand: np.ndarray, scores32: np.ndarray, limit: int, pk_of: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``limit`` of the candidates by (score descending, primary key or row ascending)."""
+    if pk_of is not None:
+        from .index import topk
+
+        rows, keys = topk.select(-scores32[None, :], cand.astype(np.int64), limit, pk_of)
+        n = int((rows[0] >= 0).sum())
+        return rows[0, :n], keys[0, :n]
+    order = np.lexsort((cand, -scores32))[:limit]
+    return cand[order].astype(np.int64), -scores32[order]
 
 
 def _keep_after_drop(weight: np.ndarray, ratio: float) -> np.ndarray:
@@ -563,14 +614,6 @@ def _keep_after_drop(weight: np.ndarray, ratio: float) -> np.ndarray:
     if drop > 0:
         keep[np.argsort(weight, kind="stable")[:drop]] = False
     return keep
-
-
-def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    if len(scores) > k:
-        part = np.argpartition(-scores, k - 1)[:k]
-    else:
-        part = np.arange(len(scores))
-    return part[np.argsort(-scores[part], kind="stable")]
 
 
 def _fit(mask: np.ndarray, n: int) -> np.ndarray:

@@ -142,11 +142,10 @@ def search_rows(collection: Any, plan: FieldPlan, queries: Any, k: int, mask: np
     if plan.bm25:
         from . import fulltext
 
-        rows, scores = fulltext.search_bm25(collection, plan.field.name, queries, k, mask, params)
-        rows = np.asarray(rows, dtype=np.int64)
-        keys = np.where(rows < 0, np.inf, -np.asarray(scores, dtype=np.float32))
-        rows, keys = topk.select(keys, rows, k, pk_of)   # ties by pk, like every other path
-        return rows, -keys
+        # ties by pk, like every other path (search_bm25 resolves them among all tied rows)
+        rows, scores = fulltext.search_bm25(collection, plan.field.name, queries, k, mask, params,
+                                            pk_of=pk_of)
+        return rows, np.where(rows < 0, -np.inf, scores).astype(np.float32)
     if plan.entry is not None:
         rows, keys = indexes_of(collection).search(plan.entry, queries, k, mask, params, pk_of,
                                                    view=collection)
