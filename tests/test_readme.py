@@ -18,8 +18,9 @@ EXPECTED = {
     1: ["(1, "],
     2: ["Born in Maida Vale", "'year': 1951"],
     3: ["[2, ", "{'id': 1}", "{'id': 2}"],
-    4: ["Turing was born in Maida Vale"],   # embedb serve: LangChain
-    5: ["Turing was born in Maida Vale"],   # embedb serve: LlamaIndex
+    4: ["Alan Turing was born in Maida Vale", "[1950, "],   # TEXTEMBEDDING + rankers
+    5: ["Turing was born in Maida Vale"],   # embedb serve: LangChain
+    6: ["Turing was born in Maida Vale"],   # embedb serve: LlamaIndex
 }
 
 
