@@ -110,8 +110,11 @@ class SyncFacade:
         self.close()
 
     def __del__(self):
+        # never wait here: the collector may run this on a loop thread (a blocking close would
+        # wait for itself). Stop the loop; the sync client's own __del__ closes the database.
         try:
-            self.close()
+            if not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._loop.stop)
         except Exception:
             pass
 
