@@ -227,7 +227,7 @@ def test_a_delete_with_a_slow_filter_does_not_hold_others_up(tmp_path, monkeypat
 # ------------------------------------------------------------------------------ stress
 N_THREADS = 6
 KEYS_PER_THREAD = 200
-RUN_S = 8.0
+RUN_S = 6.0
 
 
 def _schema(client):
@@ -341,6 +341,26 @@ class Worker:
         want = {pk for pk, r in self.model.items() if word in r["text"].split()}
         assert {h["id"] for h in hits} == want
 
+    def op_iterate(self):   # a cursor over the own keys while others compact and write
+        it = self.client.query_iterator("c", batch_size=16, filter=self.own(), output_fields=["tag"])
+        got = []
+        while batch := it.next():
+            got.extend(batch)
+        it.close()
+        assert [r["id"] for r in got] == sorted(self.model)
+        assert all(r["tag"] == self.model[r["id"]]["tag"] for r in got)
+
+    def op_hybrid(self):
+        from embedb import AnnSearchRequest, RRFRanker
+
+        reqs = [AnnSearchRequest([_vec(self.nrng)], "vector", {"metric_type": "L2"}, 50, expr=self.own()),
+                AnnSearchRequest([self.rng.choice(WORDS)], "sparse", {"metric_type": "BM25"}, 50,
+                                 expr=self.own())]
+        hits = self.client.hybrid_search("c", reqs, RRFRanker(), limit=50)[0]
+        ids = [h["id"] for h in hits]
+        assert len(ids) == len(set(ids)) and set(ids) <= set(self.model)
+        assert len(ids) == min(50, len(self.model))   # the vector request alone finds them all
+
     def op_flush(self):
         self.client.flush("c")
 
@@ -368,7 +388,7 @@ class Worker:
         self.client = MilvusClient(self.path)
 
     OPS = [("insert", 6), ("upsert", 4), ("delete", 3), ("get", 4), ("query", 3), ("text_match", 2),
-           ("search", 4), ("bm25", 2), ("flush", 1), ("compact", 1), ("index", 1), ("load_release", 1),
+           ("search", 4), ("bm25", 2), ("iterate", 1), ("hybrid", 2), ("flush", 1), ("compact", 1), ("index", 1), ("load_release", 1),
            ("reopen", 1)]
 
     def run(self):
