@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..errors import ParamError
-from .copy import (MigrationError, PkSample, adapt_for_server, check_batch_size, copy_rows,
-                   create_indexes, point_aliases, prepare_target)
+from .copy import (MigrationError, PkSample, adapt_for_server, batch_for, check_batch_size,
+                   copy_rows, create_indexes, point_aliases, prepare_target)
 from ..remote.client import is_remote_uri
 from .endpoints import Endpoint, open_endpoint, same_place
 from .plan import CollectionPlan, ensure_loaded, read_plan
@@ -153,8 +153,8 @@ def _copy_one(src: Endpoint, dst: Endpoint, plan: CollectionPlan, state: Migrati
         lap("create")
         sample = PkSample(100)
         with _progress(plan.total_rows, show, plan.name) as bar:
-            entry["rows_copied"] = copy_rows(src.client, dst.client, plan, state, batch_size, bar,
-                                             sample, on_batch)
+            entry["rows_copied"] = copy_rows(src.client, dst.client, plan, state,
+                                             batch_for(plan, batch_size), bar, sample, on_batch)
         lap("rows")
         dst.client.flush(plan.name)  # seal what was written before the indexes are built
         entry["notes"] = list(plan.notes) + create_indexes(dst.client, plan) + \

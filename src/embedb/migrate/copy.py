@@ -17,6 +17,12 @@ from .plan import DEFAULT_PARTITION, INDEX_PROPERTY, CollectionPlan
 from .state import MigrationState
 
 
+# Per-call deadline towards a server: a stalled server fails the batch (resumable) instead of
+# hanging the migration.
+CALL_TIMEOUT = 600.0
+BATCH_BYTES = 4 * 2**20
+
+
 class MigrationError(MilvusException):
     """A migration step failed; the message names the collection, the batch and what to do."""
 
@@ -141,7 +147,8 @@ def copy_rows(src: Any, dst: Any, plan: CollectionPlan, state: MigrationState, b
         where = f"collection {name!r}" + (f", partition {stream!r}" if stream else "")
         try:
             it = src.query_iterator(name, batch_size=batch_size, filter=flt, output_fields=["*"],
-                                    partition_names=[stream] if stream else None)
+                                    partition_names=[stream] if stream else None,
+                                    timeout=CALL_TIMEOUT)
         except MilvusException as error:
             raise MigrationError(f"{where}: cannot read the source: {error.message}") from error
         try:
@@ -163,9 +170,11 @@ def copy_rows(src: Any, dst: Any, plan: CollectionPlan, state: MigrationState, b
                 state.save()
                 try:
                     if insert:
-                        dst.insert(name, rows, partition_name=target_partition)
+                        dst.insert(name, rows, partition_name=target_partition,
+                                   timeout=CALL_TIMEOUT)
                     else:
-                        dst.upsert(name, rows, partition_name=target_partition)
+                        dst.upsert(name, rows, partition_name=target_partition,
+                                   timeout=CALL_TIMEOUT)
                 except MilvusException as error:
                     raise MigrationError(
                         f"{where}: batch {st['batches'] + 1} ({len(rows)} rows after primary key "
@@ -294,6 +303,41 @@ def point_aliases(dst: Any, plan: CollectionPlan) -> list[str]:
         except MilvusException as error:
             notes.append(f"alias {alias!r} not created: {error.message}")
     return notes
+
+
+def row_bytes(schema: CollectionSchema) -> int:
+    """A generous estimate of one row's size on the wire (vectors at full size, strings at up
+    to 256 bytes, JSON and dynamic fields at 512)."""
+    size = 0
+    for f in schema.fields:
+        dim = f.dim or 0
+        if f.dtype == DataType.FLOAT_VECTOR:
+            size += 4 * dim
+        elif f.dtype in (DataType.FLOAT16_VECTOR, DataType.BFLOAT16_VECTOR):
+            size += 2 * dim
+        elif f.dtype == DataType.INT8_VECTOR:
+            size += dim
+        elif f.dtype == DataType.BINARY_VECTOR:
+            size += dim // 8
+        elif f.dtype == DataType.SPARSE_FLOAT_VECTOR:
+            size += 8 * 256
+        elif f.dtype in (DataType.VARCHAR, DataType.ARRAY):
+            size += min(256, f.max_length or 256) * (f.max_capacity or 1)
+        else:
+            size += 8 if f.dtype != DataType.JSON else 512
+    return size + (512 if schema.enable_dynamic_field else 0)
+
+
+def batch_for(plan: CollectionPlan, batch_size: int) -> int:
+    """``batch_size``, or fewer rows where a batch would pass BATCH_BYTES: servers refuse or
+    stall on larger messages (milvus-lite 2.5.1's never answers a 12 MB query page)."""
+    fit = max(1, BATCH_BYTES // max(1, row_bytes(plan.schema)))
+    if fit < batch_size:
+        plan.notes.append(f"batches of {fit} rows (not {batch_size}): a row is up to "
+                          f"~{row_bytes(plan.schema):,} bytes and a batch stays under "
+                          f"{BATCH_BYTES // 2**20} MiB")
+        return fit
+    return batch_size
 
 
 def check_batch_size(batch_size: Any) -> int:
