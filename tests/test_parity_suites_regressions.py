@@ -52,3 +52,18 @@ def test_auto_id_off_the_primary_key_is_still_refused(client):
     with pytest.raises(SchemaError, match="auto_id"):
         schema.add_field("x", DataType.INT64, auto_id=True)
         client.create_collection("bad", schema=schema)
+
+
+def test_search_through_serve_reports_a_cost_like_the_server(tmp_path):
+    # pymilvus reads search cost from the status's report_value; code printing
+    # result.extra["cost"] (pymilvus's simple_cost example) must not KeyError.
+    pymilvus = pytest.importorskip("pymilvus")
+    import embedb
+
+    with embedb.serve_in_thread(str(tmp_path / "served.db")) as uri:
+        remote = pymilvus.MilvusClient(uri=str(uri))
+        remote.create_collection("c", dimension=2, metric_type="L2")
+        remote.insert("c", [{"id": 1, "vector": [0.0, 1.0]}, {"id": 2, "vector": [1.0, 0.0]}])
+        hits = remote.search("c", [[0.0, 1.0]], limit=1)
+        assert hits.extra["cost"] == 0 and hits[0][0]["id"] == 1
+        remote.close()

@@ -24,7 +24,7 @@ from .. import __version__
 from ..errors import IndexNotFoundError, ParamError
 from ..schema import DataType
 from .iterators import SearchIteratorSessions
-from .status import OK, from_exception, not_supported
+from .status import OK, OK_WITH_COST, from_exception, not_supported
 from .translate import records, results, schema, search
 
 log = logging.getLogger("embedb.server")
@@ -573,7 +573,7 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
         data = results.search_result_data(res, sch, call.kwargs["limit"], call.kwargs["output_fields"])
         if call.kwargs.get("group_by_field"):
             data.group_by_field_value.CopyFrom(results.group_values(res, sch, call.kwargs["group_by_field"]))
-        return milvus_pb2.SearchResults(status=OK, results=data, collection_name=name,
+        return milvus_pb2.SearchResults(status=OK_WITH_COST, results=data, collection_name=name,
                                         session_ts=_session_ts())
 
     @rpc
@@ -584,7 +584,7 @@ class MilvusServicer(milvus_pb2_grpc.MilvusServiceServicer):
         res = client.hybrid_search(name, **kwargs)
         sch = self._schema(client, name)
         data = results.search_result_data(res, sch, kwargs["limit"], kwargs["output_fields"])
-        return milvus_pb2.SearchResults(status=OK, results=data, collection_name=name,
+        return milvus_pb2.SearchResults(status=OK_WITH_COST, results=data, collection_name=name,
                                         session_ts=_session_ts())
 
     def _search_iterator_page(self, client: Any, name: str, call: search.SearchCall) -> Any:

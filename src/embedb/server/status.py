@@ -16,6 +16,10 @@ _LEGACY = {
 }
 
 OK = common_pb2.Status(code=0, error_code=common_pb2.Success)
+# Search answers carry the server's cost report (embedb has no resource units: 0), so
+# pymilvus's SearchResult.extra has "cost" as against a Milvus server.
+OK_WITH_COST = common_pb2.Status(code=0, error_code=common_pb2.Success,
+                                 extra_info={"report_value": "0"})
 
 
 def status(code: int, reason: str) -> common_pb2.Status:
