@@ -54,8 +54,34 @@ def _hnsw(client, name="c"):
     return ip
 
 
-def test_checkpoint_waiting_for_an_index_search_does_not_deadlock(tmp_path, monkeypatch):
-    """The exact interleaving of the reported freeze, forced with events."""
+class _PausingLock:
+    """An index's lock that, the first time the thread named ``searcher`` takes it, holds it
+    until the checkpoint has started (``in_checkpoint``): a search is then inside the index
+    exactly while a flush holds the database lock and asks for the index lock."""
+
+    def __init__(self, real, in_index: threading.Event, in_checkpoint: threading.Event) -> None:
+        self.real, self.in_index, self.in_checkpoint = real, in_index, in_checkpoint
+
+    def acquire(self, *args):
+        got = self.real.acquire(*args)
+        if threading.current_thread().name == "searcher" and not self.in_index.is_set():
+            self.in_index.set()
+            self.in_checkpoint.wait(10)    # the flush thread holds the database lock ...
+            time.sleep(0.1)                # ... and is waiting for this index's lock
+        return got
+
+    def release(self):
+        self.real.release()
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def test_checkpoint_waiting_for_an_index_search_does_not_deadlock(tmp_path):
+    """The exact interleaving of the reported freeze, forced with events (it hangs on the
+    code before the fix, where a search inside the index then asked for the database lock)."""
     from embedb.engine.index.manager import IndexManager, indexes_of
 
     c = MilvusClient(str(tmp_path / "d.db"))
@@ -64,24 +90,16 @@ def test_checkpoint_waiting_for_an_index_search_does_not_deadlock(tmp_path, monk
     c.insert("c", [{"id": i, "vector": _vec(rng)} for i in range(300)])
     c.search("c", [_vec(rng)], limit=3)   # index built
     entry = indexes_of(c._collection("c")).for_field("vector")
-    impl_search = type(entry.impl).search
-    in_checkpoint = threading.Event()
-    in_index = threading.Event()
+    in_checkpoint, in_index = threading.Event(), threading.Event()
+    entry.lock = _PausingLock(entry.lock, in_index, in_checkpoint)
     hooks = c._collection("c").checkpoint_hooks
     at = [i for i, h in enumerate(hooks) if getattr(h, "__func__", None) is IndexManager.save][0]
     real_save = hooks[at]
-
-    def slow_search(self, queries, vectors, req):
-        in_index.set()
-        in_checkpoint.wait(10)        # the flush thread now holds the database lock
-        time.sleep(0.05)              # ... and is waiting for this index's lock
-        return impl_search(self, queries, vectors, req)
 
     def save(directory):   # the index manager's checkpoint hook, entered under the database lock
         in_checkpoint.set()
         return real_save(directory)
 
-    monkeypatch.setattr(type(entry.impl), "search", slow_search)
     hooks[at] = save   # the collection is closed at the end of the test
     results = {}
 
@@ -89,15 +107,16 @@ def test_checkpoint_waiting_for_an_index_search_does_not_deadlock(tmp_path, monk
         results["hits"] = c.search("c", [_vec(rng)], limit=5, output_fields=["id"])
 
     def flusher():
-        in_index.wait(10)
+        assert in_index.wait(10)
         c.insert("c", [{"id": 1000, "vector": _vec(rng)}])
         c.flush("c")
         results["flushed"] = True
 
-    threads = [threading.Thread(target=searcher, daemon=True), threading.Thread(target=flusher, daemon=True)]
+    threads = [threading.Thread(target=searcher, name="searcher", daemon=True),
+               threading.Thread(target=flusher, name="flusher", daemon=True)]
     for t in threads:
         t.start()
-    _join_or_dump(threads, HANG_S)
+    _join_or_dump(threads, 30)
     assert in_checkpoint.is_set() and results.get("flushed")
     assert len(results["hits"][0]) == 5
     c.close()
