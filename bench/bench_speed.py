@@ -1,6 +1,7 @@
 """Speed to the limit (issue 15): embedb beside its reference, in one run, as ratios.
 
     .venv/bin/python bench/bench_speed.py bm25   [--n 100000] [--reps 5]
+    .venv/bin/python bench/bench_speed.py sparse [--n 100000] [--reps 5]
     .venv/bin/python bench/bench_speed.py single [--n 20000] [--reps 5]
     .venv/bin/python bench/bench_speed.py startup [--n 20000]
 
@@ -11,6 +12,8 @@
   top-10 scores must agree (embedb's BM25 carries Milvus's (k1 + 1) factor, divided out here).
   Also the engine's exhaustive scorer (every posting scored, the pre-pruning algorithm) and the
   first query after reopening the database.
+* ``sparse``: SPARSE_WAND (dynamic pruning) against the exhaustive SPARSE_INVERTED_INDEX gather
+  on Zipf-distributed sparse vectors, at the index, with a check that rows and scores agree.
 * ``single``: one-vector search at limit 10 on an HNSW collection (clustered, COSINE, M=16,
   efConstruction=200, ef=16) against embedb's own saved faiss index searched directly, and the
   fixed per-call overhead (the client's time minus faiss's).
@@ -114,10 +117,48 @@ def bench_bm25(args, tmp: Path) -> None:
     print(f"bm25s index {t_bm25s_index:.2f} s (pre-tokenised)")
 
 
+# ---------------------------------------------------------------------------------- sparse
+def bench_sparse(args) -> None:
+    """SPARSE_WAND (pruned) against the exhaustive SPARSE_INVERTED_INDEX, index level."""
+    import scipy.sparse as sp
+
+    from embedb.engine.index.base import SearchRequest
+    from embedb.engine.index.sparse import SparseInvertedIndex, SparseWandIndex
+
+    rng = np.random.default_rng(3)
+    dim = 30_000
+    p = 1.0 / np.arange(1, dim + 1) ** 1.1
+    p /= p.sum()
+
+    def vectors(n, lo, hi):
+        nnz = rng.integers(lo, hi, n)
+        cols = rng.choice(dim, size=int(nnz.sum()), p=p)
+        rows = np.repeat(np.arange(n), nnz)
+        m = sp.csr_array((rng.random(len(cols)).astype(np.float32) ** 2 + 0.01, (rows, cols)), shape=(n, dim))
+        m.sum_duplicates()
+        return m
+
+    x = vectors(args.n, 20, 80)
+    queries = [vectors(1, 4, 24) for _ in range(50)]
+    exhaustive, wand = SparseInvertedIndex("IP", {}, dim), SparseWandIndex("IP", {}, dim)
+    for index in (exhaustive, wand):
+        index.add(x)
+    req = SearchRequest(k=K, pk_of=lambda rows: np.asarray(rows))
+    same = all(np.array_equal(exhaustive.search(q, None, req)[0], wand.search(q, None, req)[0]) and
+               np.array_equal(exhaustive.search(q, None, req)[1], wand.search(q, None, req)[1])
+               for q in queries)
+    p50 = p50_interleaved({"SPARSE_INVERTED_INDEX": lambda q: exhaustive.search(q, None, req),
+                           "SPARSE_WAND": lambda q: wand.search(q, None, req)}, queries, args.reps)
+    print(f"sparse IP: {args.n:,} rows (20-80 Zipf dims of {dim:,}), 50 queries of 4-24 dims, top {K}")
+    for name, v in p50.items():
+        print(f"{name:24s} {v:8.3f} ms  {v / p50['SPARSE_INVERTED_INDEX']:5.2f}x")
+    print(f"identical rows and scores: {same}")
+
+
 # ---------------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=["bm25", "single", "startup"])
+    ap.add_argument("what", choices=["bm25", "sparse", "single", "startup"])
     ap.add_argument("--n", type=int, default=None)
     ap.add_argument("--reps", type=int, default=5)
     args = ap.parse_args()
@@ -126,6 +167,9 @@ def main() -> None:
         if args.what == "bm25":
             args.n = args.n or 100_000
             bench_bm25(args, tmp)
+        elif args.what == "sparse":
+            args.n = args.n or 100_000
+            bench_sparse(args)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -2,8 +2,9 @@
 
 The index is the covered rows as a CSC matrix (one posting list per dimension). A query gathers
 only its own columns (bm25s style), scores the rows they touch, and keeps the top k. Rows that
-share no dimension with a query are not results (as in Milvus). SPARSE_WAND uses the same exact
-gather: its results are exactly those of the inverted index, which is what WAND guarantees too.
+share no dimension with a query are not results (as in Milvus). SPARSE_WAND (and a DAAT
+``inverted_index_algo``) prunes dynamically (sparse_prune.py): only the heads of the
+value-ordered lists are scored, with the same exact results as the full gather.
 """
 
 from __future__ import annotations
@@ -131,6 +132,12 @@ class SparseInvertedIndex(VectorIndex):
         super().__init__(metric_type, params, dim)
         self.csc = sp.csc_array((0, 0), dtype=np.float32)   # covered rows x used dims
         self.dims = np.empty(0, dtype=np.int64)             # the dimension id of each column
+        self._impacts: Any = None                           # sparse_prune.ImpactLists of csc
+
+    @property
+    def prunes(self) -> bool:
+        """Dynamic pruning (sparse_prune.py): SPARSE_WAND, or a DAAT inverted_index_algo."""
+        return self.params.get("inverted_index_algo") in ("DAAT_WAND", "DAAT_MAXSCORE")
 
     def add(self, vectors: sp.csr_array) -> None:
         new = drop_smallest(sp.csr_array(vectors, dtype=np.float32),
@@ -145,9 +152,17 @@ class SparseInvertedIndex(VectorIndex):
             self.csc = sp.csc_array(sp.vstack([old, remap_columns(new, dims)], format="csr"))
         self.dims = dims
         self.ntotal += new.shape[0]
+        self._impacts = None
 
     def search(self, queries, vectors, req: SearchRequest):
         allowed = None if req.allowed is None else req.allowed[: self.ntotal]
+        if self.prunes:
+            from .sparse_prune import ImpactLists, search_pruned
+
+            lists = self._impacts
+            if lists is None or lists.csc is not self.csc:
+                lists = self._impacts = ImpactLists(self.csc)
+            return search_pruned(lists, remap_columns(queries, self.dims), req.k, allowed, req.pk_of)
         return sparse_ip_search(self.csc, remap_columns(queries, self.dims), req.k,
                                 allowed=allowed, pk_of=req.pk_of)
 
@@ -173,6 +188,10 @@ class SparseInvertedIndex(VectorIndex):
 
 class SparseWandIndex(SparseInvertedIndex):
     index_type = "SPARSE_WAND"
+
+    @property
+    def prunes(self) -> bool:
+        return True
 
 
 SPARSE_INDEXES: dict[str, type[VectorIndex]] = {
