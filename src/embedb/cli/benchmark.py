@@ -16,7 +16,8 @@ import numpy as np
 from ..errors import ParamError
 from ..eval import BeirDataset, mean_score, ndcg_at_k, recall_at_k
 from .app import ensure_loaded
-from .layout import Layout, create_document_collection, read_layout
+from .layout import (DEFAULT_LANGUAGE, Layout, analyzer_language, create_document_collection,
+                     read_layout)
 from .models import embed
 from .search import rerank_hits, search_texts
 
@@ -71,13 +72,21 @@ def corpus_vectors(ds: BeirDataset, ef, model: str, bar=None, use_cache: bool = 
     return vectors
 
 
+def collection_key(model: str, language: str | None) -> str:
+    """What a loaded corpus was built with (its content_hash): the model, and the analyzer
+    language when it is not the default English."""
+    lang = analyzer_language(language)
+    return model if lang == DEFAULT_LANGUAGE else f"{model}|language={lang}"
+
+
 def load_corpus(client, name: str, ds: BeirDataset, vectors: np.ndarray | None, model: str,
-                dim: int, bar=None) -> Layout:
+                dim: int, bar=None, language: str | None = None) -> Layout:
     """Create collection ``name`` and insert the corpus (id = BEIR doc id, BM25 from the text).
     ``vectors`` None: the collection embeds the text itself (a TEXTEMBEDDING function), so rows
     carry text only; else the given (cached) document vectors are inserted as they are."""
-    create_document_collection(client, name, dim, model, embed_in_db=vectors is None)
-    digest = corpus_digest(ds, model)
+    create_document_collection(client, name, dim, model, embed_in_db=vectors is None,
+                               language=language)
+    digest = corpus_digest(ds, collection_key(model, language))
     ids = list(ds.corpus)
     what = "embedding + inserting documents" if vectors is None else "inserting documents"
     task = bar.add_task(what, total=len(ids)) if bar is not None else None
@@ -95,7 +104,8 @@ def load_corpus(client, name: str, ds: BeirDataset, vectors: np.ndarray | None, 
     return read_layout(client, name)
 
 
-def corpus_is_loaded(client, name: str, ds: BeirDataset, model: str) -> bool:
+def corpus_is_loaded(client, name: str, ds: BeirDataset, model: str,
+                     language: str | None = None) -> bool:
     """Whether ``name`` already holds exactly this corpus embedded with this model."""
     if not client.has_collection(name):
         return False
@@ -103,7 +113,7 @@ def corpus_is_loaded(client, name: str, ds: BeirDataset, model: str) -> bool:
         return False
     ensure_loaded(client, name)
     row = client.query(name, filter="chunk == 0", output_fields=["content_hash"], limit=1)
-    return bool(row) and row[0].get("content_hash") == corpus_digest(ds, model)
+    return bool(row) and row[0].get("content_hash") == corpus_digest(ds, collection_key(model, language))
 
 
 def run_method(client, layout: Layout, queries: dict[str, str], method: str, ef=None, reranker=None,

@@ -40,6 +40,9 @@ def parse_methods(text: str, have_reranker: bool) -> list[str]:
               help="Comma-separated: dense,bm25,hybrid,reranked (default: all that apply).")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, metavar="MODEL",
               help="Embedding model for the corpus and the queries.")
+@click.option("--language", default=None, metavar="LANG",
+              help="Language of the BM25 analyzer (ISO code or name, e.g. 'ar', 'german'); stored "
+                   "with the collection and used for queries. Default: english.")
 @click.option("--rerank", default=None, metavar="MODEL",
               help="Local cross-encoder folder (or bge:FOLDER) for the 'reranked' method.")
 @click.option("--fusion", default=DEFAULT_FUSION, show_default=True, metavar="LIST",
@@ -56,7 +59,7 @@ def parse_methods(text: str, have_reranker: bool) -> list[str]:
               metavar="FILE", help="Also write the results as JSON to FILE.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @output_options
-def evaluate(dataset_dir, db, collection, methods, model, rerank, fusion, split, max_docs, max_queries,
+def evaluate(dataset_dir, db, collection, methods, model, language, rerank, fusion, split, max_docs, max_queries,
              rebuild, no_cache, save_json, quiet, fmt):
     """Evaluate dense, BM25, hybrid and reranked search on a BEIR-format folder
     (corpus.jsonl, queries.jsonl, qrels/test.tsv): nDCG@10, recall@100 and latency per query.
@@ -69,6 +72,7 @@ def evaluate(dataset_dir, db, collection, methods, model, rerank, fusion, split,
         embedb eval ./msmarco-5k --db bench.db
         embedb eval ./scifact --db bench.db --methods bm25,hybrid --max-queries 50 --json
         embedb eval ./msmarco-5k --db bench.db --methods hybrid --fusion rrf,rrf:10,dbsf,convex:0.7
+        embedb eval ./arabic-set --db ar.db --language ar --model ./multilingual-e5-small
     """
     method_list = parse_methods(methods or "dense,bm25,hybrid" + (",reranked" if rerank else ""),
                                 have_reranker=bool(rerank))
@@ -80,7 +84,7 @@ def evaluate(dataset_dir, db, collection, methods, model, rerank, fusion, split,
         raise ParamError(f"{dataset_dir}: the corpus is empty")
     name = collection or collection_name_for(dataset_dir)
     client = open_client(db, create=True)
-    reload = rebuild or not corpus_is_loaded(client, name, ds, model)
+    reload = rebuild or not corpus_is_loaded(client, name, ds, model, language)
     # a BM25-only run on a loaded corpus needs no embedding model at all
     ef = load_embedding(model) if reload or any(m != "bm25" for m in method_list) else None
     reranker = load_reranker(rerank) if rerank else None
@@ -89,14 +93,15 @@ def evaluate(dataset_dir, db, collection, methods, model, rerank, fusion, split,
             if client.has_collection(name):
                 client.drop_collection(name)
             vectors = corpus_vectors(ds, ef, model, bar=bar, use_cache=not no_cache)
-            layout = load_corpus(client, name, ds, vectors, model, ef.dim, bar=bar)
+            layout = load_corpus(client, name, ds, vectors, model, ef.dim, bar=bar,
+                                 language=language)
         else:
             ensure_loaded(client, name)
             layout = read_layout(client, name)
         rows = evaluate_methods(client, layout, ds, method_list, ef, reranker, bar=bar,
                                 fusions=fusions)
     report = {"dataset": str(Path(dataset_dir)), "collection": name, "documents": len(ds.corpus),
-              "model": model, "reranker": rerank, "fusion": fusions, "results": rows}
+              "model": model, "language": layout.language, "reranker": rerank, "fusion": fusions, "results": rows}
     if save_json:
         Path(save_json).write_text(json.dumps(to_jsonable(report), indent=2) + "\n", encoding="utf-8")
     if fmt == "json":

@@ -12,7 +12,8 @@ import click
 from ..errors import ParamError
 from .app import DEFAULT_COLLECTION, collection_option, db_option, ensure_loaded, open_client
 from .chunking import Chunk, chunk_documents, content_hash, find_files, load_documents
-from .layout import create_document_collection, embedding_dim, quote, read_layout
+from .layout import (analyzer_language, create_document_collection, embedding_dim, quote,
+                     read_layout)
 from .models import DEFAULT_MODEL, embed, load_embedding
 from .output import emit_rows, output_options, progress
 
@@ -44,8 +45,13 @@ def existing_digests(client, name: str) -> dict[str, str]:
     return out
 
 
-def _check_layout(client, name: str, model: str | None) -> str:
+def _check_layout(client, name: str, model: str | None, language: str | None = None) -> str:
     layout = read_layout(client, name)
+    if language is not None and layout.language is not None and \
+            analyzer_language(language) != layout.language:
+        raise ParamError(f"collection {name!r} analyzes text as {layout.language!r}, not "
+                         f"{analyzer_language(language)!r}; ingest into another --collection to "
+                         "use another language")
     missing = INGEST_FIELDS - set(layout.fields)
     if missing:
         raise ParamError(f"collection {name!r} was not made by 'embedb ingest' (it lacks "
@@ -81,7 +87,8 @@ def _row(chunk: Chunk, vector, digest: str) -> dict:
 
 def ingest_paths(client, name: str, paths, model: str | None = None, chunk_size: int = 800,
                  chunk_overlap: int = 120, text_field: str | None = None,
-                 show_progress: bool = True, prune: bool = False) -> list[FilePlan]:
+                 show_progress: bool = True, prune: bool = False,
+                 language: str | None = None) -> list[FilePlan]:
     """Ingest files and folders into collection ``name`` (created if missing); returns one plan
     per file with what happened to it. ``prune`` also removes the chunks of files that are no
     longer inside the given folders."""
@@ -89,7 +96,7 @@ def ingest_paths(client, name: str, paths, model: str | None = None, chunk_size:
     if not files:
         raise ParamError("no files to ingest (supported: .txt .md .markdown .rst .jsonl .ndjson .csv)")
     exists = client.has_collection(name)
-    model_spec = _check_layout(client, name, model) if exists else (model or DEFAULT_MODEL)
+    model_spec = _check_layout(client, name, model, language) if exists else (model or DEFAULT_MODEL)
     settings = f"{chunk_size}/{chunk_overlap}/{text_field or ''}/{model_spec}"
     if exists:
         ensure_loaded(client, name)
@@ -119,7 +126,8 @@ def ingest_paths(client, name: str, paths, model: str | None = None, chunk_size:
         return plans
     if not exists:   # the collection embeds its own text (a TEXTEMBEDDING function)
         dim = embedding_dim(model_spec)
-        create_document_collection(client, name, dim, model_spec, embed_in_db=True)
+        create_document_collection(client, name, dim, model_spec, embed_in_db=True,
+                                   language=language)
     in_db = read_layout(client, name).embeds
     ef = None if in_db else load_embedding(model_spec)   # older collections: embed by hand
     total = sum(len(p.chunks) for p in todo)
@@ -168,6 +176,10 @@ class _NoProgress:
 @click.option("--model", default=None, metavar="MODEL",
               help="Embedding model: 'default' (all-MiniLM-L6-v2) or a local sentence-transformers "
                    "folder. Default: the collection's model.")
+@click.option("--language", default=None, metavar="LANG",
+              help="Language of the BM25 analyzer (stemming, stop words): an ISO code or name "
+                   "such as 'ar', 'german'. Stored with the collection and used for queries. "
+                   "Default: the collection's, else english.")
 @click.option("--chunk-size", default=800, show_default=True, type=click.IntRange(min=1),
               help="Largest chunk, in characters.")
 @click.option("--chunk-overlap", default=120, show_default=True, type=click.IntRange(min=0),
@@ -178,7 +190,8 @@ class _NoProgress:
               help="Also remove the chunks of files that are gone from the given folders.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @output_options
-def ingest(paths, db, collection, model, chunk_size, chunk_overlap, text_field, prune, quiet, fmt):
+def ingest(paths, db, collection, model, language, chunk_size, chunk_overlap, text_field, prune,
+           quiet, fmt):
     """Add text, Markdown, JSON Lines and CSV files (or folders of them) to a collection.
 
     Files are split into overlapping chunks, embedded with a dense model, and indexed for BM25.
@@ -191,6 +204,7 @@ def ingest(paths, db, collection, model, chunk_size, chunk_overlap, text_field, 
         embedb ingest ./notes README.md --db notes.db
         embedb ingest faq.jsonl --db notes.db -c faq --text-field answer
         embedb ingest ./notes --db notes.db --prune
+        embedb ingest ./arabic --db ar.db --language ar --model ./multilingual-e5-small
     """
     if chunk_overlap >= chunk_size:
         raise click.BadParameter(f"must be smaller than --chunk-size ({chunk_size})",
@@ -198,6 +212,6 @@ def ingest(paths, db, collection, model, chunk_size, chunk_overlap, text_field, 
     client = open_client(db, create=True)
     name = collection or DEFAULT_COLLECTION
     plans = ingest_paths(client, name, paths, model, chunk_size, chunk_overlap, text_field,
-                         show_progress=not quiet, prune=prune)
+                         show_progress=not quiet, prune=prune, language=language)
     emit_rows([{"file": p.source, "status": p.status, "chunks": len(p.chunks)} for p in plans],
               fmt, title=f"ingested into {name!r}")
