@@ -35,10 +35,13 @@ def embedding_for(layout: Layout, model: str | None = None):
 
 def search_texts(client, layout: Layout, queries: list[str], mode: str, ef=None, limit: int = 10,
                  filter: str = "", output_fields: list[str] | None = None,
-                 candidates: int | None = None, fusion: str | None = None) -> list[list[dict]]:
+                 candidates: int | None = None, fusion: str | None = None,
+                 ranker: Any = None) -> list[list[dict]]:
     """Search with raw texts; one list of hits (``{"id", "distance", "entity"}``) per query.
     ``candidates`` is how many hits each side of a hybrid search contributes to the fusion;
-    ``fusion`` a ``--fusion`` spec (:mod:`embedb.cli.fusion`; default: the measured best)."""
+    ``fusion`` a ``--fusion`` spec (:mod:`embedb.cli.fusion`; default: the measured best);
+    ``ranker`` a rerank Function run inside the search instead (a hybrid search then scores the
+    union of both sides' candidates with it)."""
     if mode not in MODES:
         raise ParamError(f"unknown search mode {mode!r}; choose one of {', '.join(MODES)}")
     if not queries:
@@ -46,7 +49,7 @@ def search_texts(client, layout: Layout, queries: list[str], mode: str, ef=None,
     fields = output_fields if output_fields is not None else ([layout.text] if layout.has(layout.text) else [])
     if mode == "bm25":
         return client.search(layout.name, data=list(queries), anns_field=layout.require_bm25(),
-                             limit=limit, filter=filter, output_fields=fields)
+                             limit=limit, filter=filter, output_fields=fields, ranker=ranker)
     dense = layout.require_dense()
     if layout.embeds:   # the collection's TEXTEMBEDDING function embeds the query texts itself
         vectors = list(queries)
@@ -56,7 +59,7 @@ def search_texts(client, layout: Layout, queries: list[str], mode: str, ef=None,
         vectors = [v for v in ef.encode_queries(list(queries))]
     if mode == "dense":
         return client.search(layout.name, data=vectors, anns_field=dense, limit=limit,
-                             filter=filter, output_fields=fields)
+                             filter=filter, output_fields=fields, ranker=ranker)
     from embedb import AnnSearchRequest
 
     per_side = max(candidates or 0, limit)
@@ -64,8 +67,26 @@ def search_texts(client, layout: Layout, queries: list[str], mode: str, ef=None,
                              expr=filter or None),
             AnnSearchRequest(data=list(queries), anns_field=layout.require_bm25(), param={},
                              limit=per_side, expr=filter or None)]
-    return client.hybrid_search(layout.name, reqs, parse_fusion(fusion), limit=limit,
+    return client.hybrid_search(layout.name, reqs, ranker or parse_fusion(fusion), limit=limit,
                                 output_fields=fields)
+
+
+def rerank_function(spec: str, layout: Layout, queries: list[str]):
+    """``--rerank FOLDER`` (or ``bge:FOLDER``) as a model rerank Function over the text field."""
+    from pathlib import Path
+
+    from embedb import Function, FunctionType
+
+    kind, _, path = spec.partition(":") if spec.startswith("bge:") else ("", "", spec)
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ParamError(f"reranker model not found: {spec!r} (give the folder of a local "
+                         "cross-encoder model, or bge:FOLDER for a BGE reranker)")
+    params = {"reranker": "model", "provider": "local", "model_name": str(folder.resolve()),
+              "queries": list(queries)}
+    if kind == "bge":
+        params["model_kind"] = "bge"
+    return Function("cli_rerank", FunctionType.RERANK, [layout.text], params=params)
 
 
 def hit_text(hit: Any, layout: Layout) -> str:
@@ -130,10 +151,15 @@ def search(query, db, collection, mode, fusion, filter_, limit, rerank, candidat
     if fmt != "table" and layout.dynamic:
         fields.append("$meta")  # JSON and CSV carry each hit's metadata (dynamic fields) too
     fetch = max(limit, candidates) if rerank else limit
+    # a schema text field: the model reranks inside the search (a rerank Function); a dynamic
+    # "text" key cannot feed a Function, so those hits are reranked here
+    in_search = bool(rerank) and layout.text in layout.fields
+    ranker = rerank_function(rerank, layout, [query]) if in_search else None
     hits = search_texts(client, layout, [query], mode, ef, limit=fetch, filter=filter_,
-                        output_fields=fields, candidates=candidates, fusion=fusion)[0]
+                        output_fields=fields, candidates=candidates, fusion=fusion,
+                        ranker=ranker)[0]
     scored = [(h, float(h["distance"])) for h in hits]
-    if rerank:
+    if rerank and not in_search:
         scored = rerank_hits(load_reranker(rerank), query, list(hits), layout, limit)
     rows = []
     for rank, (hit, score) in enumerate(scored[:limit], 1):
