@@ -223,3 +223,16 @@ def test_pymilvus_through_embedb_serve_inserts_and_searches_text(model_dir, refe
                                 pymilvus.RRFRanker(), limit=2)[0]
         assert fused[0]["id"] == 2
         c.close()
+
+
+def test_int8_output_needs_a_provider_with_int8_vectors(tmp_path, model_dir):
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("text", DataType.VARCHAR, max_length=500)
+    schema.add_field("dense", DataType.INT8_VECTOR, dim=32)
+    schema.add_function(Function("embed", FunctionType.TEXTEMBEDDING, ["text"], ["dense"],
+                                 params={"provider": "local", "model_name": str(model_dir)}))
+    with MilvusClient(str(tmp_path / "i8.db")) as c:
+        with pytest.raises(MilvusException, match="INT8_VECTOR but the model returned floats"):
+            c.create_collection("bad", schema=schema)
+        assert not c.has_collection("bad")

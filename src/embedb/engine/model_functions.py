@@ -81,6 +81,8 @@ def prepare(schema: Any) -> dict[str, dict]:
         if dim != want:
             raise ParamError(f"function {fn.name!r}: the model makes {dim}-d vectors but output "
                              f"field {dst.name!r} has dim {want}")
+        if dst.dtype == DataType.INT8_VECTOR:   # only a provider with int8 output fits: ask once
+            _as_output(np.asarray(runner.embed_documents(fn, ["int8 output check"])), dst, fn)
         out[fn.name] = runner.identity(fn)
     return out
 
