@@ -67,3 +67,37 @@ def test_search_through_serve_reports_a_cost_like_the_server(tmp_path):
         hits = remote.search("c", [[0.0, 1.0]], limit=1)
         assert hits.extra["cost"] == 0 and hits[0][0]["id"] == 1
         remote.close()
+
+
+@pytest.mark.parametrize("name, words", [
+    ("12-s", "Invalid collection name: 12-s. the first character of a collection name must be an "
+             "underscore or letter"),
+    ("español", "Invalid collection name: español. collection name can only contain numbers, "
+                "letters and underscores"),
+    ("a" * 256, "the length of a collection name must be less than 255 characters"),
+])
+def test_bad_collection_names_use_the_servers_words(client, name, words):
+    from embedb.errors import ParamError
+
+    with pytest.raises(ParamError) as err:
+        client.create_collection(name, dimension=2)
+    assert words in err.value.message and err.value.code == 1100
+    assert client.list_collections() == []
+
+
+def test_bad_alias_partition_and_empty_names_use_the_servers_words(client):
+    from embedb.errors import ParamError
+
+    client.create_collection("c", dimension=2)
+    with pytest.raises(ParamError, match="Invalid collection alias: 1a. the first character of a "
+                                         "collection alias must be an underscore or letter"):
+        client.create_alias("c", "1a")
+    with pytest.raises(ParamError, match=r"Invalid partition name: p-1\. Partition name can only "
+                                         r"contain numbers, letters and underscores\."):
+        client.create_partition("c", "p-1")
+    with pytest.raises(ParamError, match=r"Invalid partition name: \. Partition name should not be empty\."):
+        client.create_partition("c", "")
+    with pytest.raises(ParamError, match="`collection_name` value  is illegal"):
+        client.has_collection("")
+    assert client.list_aliases("c")["aliases"] == []
+    assert client.list_partitions("c") == ["_default"]

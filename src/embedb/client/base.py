@@ -154,7 +154,10 @@ def as_pk_list(ids: Any, what: str = "ids") -> list:
 
 def check_name(value: Any, what: str = "collection_name") -> str:
     if not isinstance(value, str) or not value:
-        raise ParamError(f"{what} must be a non-empty str, got {value!r}")
+        # pymilvus's own argument check words it so; an empty partition name is the server's
+        if value == "" and what == "partition_name":
+            raise ParamError("Invalid partition name: . Partition name should not be empty.")
+        raise ParamError(f"`{what}` value {value} is illegal (a non-empty str is needed)")
     return value
 
 

@@ -901,18 +901,37 @@ MAX_NAME_LENGTH = 255  # Milvus: collection, field, partition, alias and index n
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # Milvus: ASCII letters, digits, underscores
 
 
+# Milvus's proxy words each kind of name differently; code that matches on the message (the
+# server's own client tests do) finds the same words here. Collection names and aliases
+# follow validateCollectionNameOrAlias; partitions, fields and indexes their own validators.
+_NAME_KIND = {
+    "collection": ("collection name", "lower"),
+    "alias": ("collection alias", "lower"),
+    "partition": ("partition name", "upper"),
+    "field": ("field name", "upper"),
+    "index": ("index name", "upper"),
+}
+
+
 def _check_name(name: Any, what: str) -> None:
     """Milvus naming rules for a new collection, field, partition, alias or index."""
+    label, style = _NAME_KIND.get(what, (f"{what} name", "upper"))
     if not isinstance(name, str) or not name:
-        raise ParamError(f"{what} name must be a non-empty string, got {name!r}")
+        shown = "" if name is None or name == "" else name
+        raise ParamError(f"Invalid {label}: {shown}. {label[0].upper() + label[1:]} should not be empty.")
+    invalid = f"Invalid {label}: {name}. "
+
+    def say(text: str) -> str:  # the server words collection/alias errors one way, the rest another
+        if style == "upper":
+            return invalid + text[0].upper() + text[1:] + "."
+        return invalid + text + ": invalid parameter"
+
     if len(name) > MAX_NAME_LENGTH:
-        raise ParamError(f"{what} name {name[:20]!r}... has {len(name)} characters, more than "
-                         f"the limit of {MAX_NAME_LENGTH}")
+        raise ParamError(say(f"the length of a {label} must be less than {MAX_NAME_LENGTH} characters"))
+    if not _NAME.match(name[0]):
+        raise ParamError(say(f"the first character of a {label} must be an underscore or letter"))
     if not _NAME.fullmatch(name):
-        raise ParamError(
-            f"{what} name {name!r} is invalid: use ASCII letters, digits and underscores, "
-            "starting with a letter or underscore"
-        )
+        raise ParamError(say(f"{label} can only contain numbers, letters and underscores"))
 
 
 def now_ms() -> int:
