@@ -36,3 +36,19 @@ def test_node_sdk_create_insert_search_query_delete():
     assert [round(h["score"], 3) for h in out["search"]] == [0.64, 1.44, 7.84]
     assert out["query"] == [{"id": 0, "tag": "even"}, {"id": 1, "tag": "odd"}, {"id": 2, "tag": "even"}]
     assert out["delete_cnt"] == 3 and out["after_delete"] == [3, 4]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.skipif(not (NODE_DIR / "node_modules" / "@zilliz" / "milvus2-sdk-node").is_dir(),
+                    reason="the Node SDK is not installed (npm unreachable?): run npm ci in tests/node")
+def test_node_sdk_inserts_and_searches_text_of_a_textembedding_collection():
+    """No model on the Node side: the server's process runs the collection's TEXTEMBEDDING."""
+    with embedb.serve_in_thread(":memory:") as uri:
+        address = uri.split("://", 1)[1]
+        run = subprocess.run(["node", str(NODE_DIR / "drive_text.mjs"), address],
+                             capture_output=True, text=True, timeout=180)
+        assert run.returncode == 0, run.stderr
+        out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["insert_cnt"] == 3
+    assert out["search"][0] == 0          # "where was turing born" -> the Turing sentence
+    assert out["hybrid"] == [1]           # dense + BM25 on the same text -> the Paris sentence
