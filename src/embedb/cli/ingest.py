@@ -125,8 +125,12 @@ def ingest_paths(client, name: str, paths, model: str | None = None, chunk_size:
             client.flush(name)
         return plans
     if not exists:   # the collection embeds its own text (a TEXTEMBEDDING function)
+        from ..remote import RemoteMilvusClient
+
         dim = embedding_dim(model_spec)
-        create_document_collection(client, name, dim, model_spec, embed_in_db=True,
+        # a Milvus server cannot run embedb's local models: there, ingest embeds the chunks itself
+        create_document_collection(client, name, dim, model_spec,
+                                   embed_in_db=not isinstance(client, RemoteMilvusClient),
                                    language=language)
     in_db = read_layout(client, name).embeds
     ef = None if in_db else load_embedding(model_spec)   # older collections: embed by hand

@@ -44,6 +44,7 @@ def adapt_for_server(plan: CollectionPlan) -> None:
         if fn.type == FunctionType.TEXTEMBEDDING and provider in LOCAL_PROVIDERS:
             for name in fn.output_field_names:
                 plan.schema.field(name).is_function_output = False
+                plan.materialized.append(name)
             plan.notes.append(
                 f"function {fn.name!r}: its model runs only inside embedb; the server gets the "
                 f"vectors of {fn.output_field_names} as data (embed new texts and queries with "
@@ -146,7 +147,8 @@ def copy_rows(src: Any, dst: Any, plan: CollectionPlan, state: MigrationState, b
         target_partition = stream if stream not in (None, DEFAULT_PARTITION) else ""
         where = f"collection {name!r}" + (f", partition {stream!r}" if stream else "")
         try:
-            it = src.query_iterator(name, batch_size=batch_size, filter=flt, output_fields=["*"],
+            it = src.query_iterator(name, batch_size=batch_size, filter=flt,
+                                    output_fields=plan.read_fields,
                                     partition_names=[stream] if stream else None,
                                     timeout=CALL_TIMEOUT)
         except MilvusException as error:
@@ -333,9 +335,10 @@ def batch_for(plan: CollectionPlan, batch_size: int) -> int:
     stall on larger messages (milvus-lite 2.5.1's never answers a 12 MB query page)."""
     fit = max(1, BATCH_BYTES // max(1, row_bytes(plan.schema)))
     if fit < batch_size:
-        plan.notes.append(f"batches of {fit} rows (not {batch_size}): a row is up to "
-                          f"~{row_bytes(plan.schema):,} bytes and a batch stays under "
-                          f"{BATCH_BYTES // 2**20} MiB")
+        if plan.total_rows > fit:
+            plan.notes.append(f"batches of {fit} rows (not {batch_size}): a row is up to "
+                              f"~{row_bytes(plan.schema):,} bytes and a batch stays under "
+                              f"{BATCH_BYTES // 2**20} MiB")
         return fit
     return batch_size
 

@@ -32,6 +32,13 @@ class CollectionPlan:
     num_partitions: int | None          # partition-key collections only
     rows: dict[str, int]                # rows per partition (or {"*": n} for partition keys)
     notes: list[str] = field(default_factory=list)
+    # function outputs the destination gets as plain data (the source does not return them
+    # with "*", so they are asked for by name)
+    materialized: list[str] = field(default_factory=list)
+
+    @property
+    def read_fields(self) -> list[str]:
+        return ["*"] + self.materialized
 
     @property
     def total_rows(self) -> int:

@@ -72,10 +72,14 @@ def verify_collection(src: Any, dst: Any, plan: CollectionPlan, sample_keys: lis
     if not keys:
         keys = [r[pk] for r in src.query(name, filter="", output_fields=[pk], limit=sample_size)]
     fields = [f.name for f in plan.schema.fields if f.name not in computed]
-    a = {r[pk]: r for r in src.query(name, filter=_filter_for(pk, keys), output_fields=["*"],
-                                     consistency_level="Strong")} if keys else {}
-    b = {r[pk]: r for r in dst.query(name, filter=_filter_for(pk, keys), output_fields=["*"],
-                                     consistency_level="Strong")} if keys else {}
+    def rows_of(client: Any) -> dict:
+        if not keys:
+            return {}
+        return {r[pk]: r for r in client.query(name, filter=_filter_for(pk, keys),
+                                                output_fields=plan.read_fields,
+                                                consistency_level="Strong")}
+
+    a, b = rows_of(src), rows_of(dst)
     rows_checked = 0
     for key, row in a.items():
         other = b.get(key)
