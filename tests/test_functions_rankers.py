@@ -122,15 +122,51 @@ def test_boost_and_a_chain_of_functions(coll, mode):
     got = c.search("c", [q], anns_field="v", limit=10,
                    ranker=FunctionScore([boost, gauss], params={"boost_mode": mode}))[0]
     ref = []
-    for h in plain:
-        s = start(metric, h["distance"])
+    for h in plain:   # decay first, then the boosts (Elasticsearch function_score style)
+        p = h["entity"]["price"]
+        s = start(metric, h["distance"]) * (0.0 if p is None else ref_decay("gauss", p, 5, 10))
         if h["id"] % 2 == 0:
             s = s * 1.5 if mode == "multiply" else s + 1.5
-        p = h["entity"]["price"]
-        ref.append((h["id"], s * (0.0 if p is None else ref_decay("gauss", p, 5, 10))))
+        ref.append((h["id"], s))
     want = expected(ref, 10)
     assert [h["id"] for h in got] == [i for i, _ in want]
     np.testing.assert_allclose([h["distance"] for h in got], [s for _, s in want], rtol=1e-5, atol=1e-9)
+    with pytest.raises(MilvusException, match="boost ranker cannot rank a hybrid_search"):
+        c.hybrid_search("c", [AnnSearchRequest([q], "v", {}, 3)], boost, limit=3)
+
+
+@pytest.mark.parametrize("function_mode", ["multiply", "sum"])
+def test_two_boosts_and_random_score(coll, function_mode):
+    c, metric = coll
+    q = VECS[5].tolist()
+    a = Function("a", FunctionType.RERANK, [], params={"reranker": "boost", "filter": "id < 12",
+                                                        "weight": 2.0})
+    b = Function("b", FunctionType.RERANK, [], params={"reranker": "boost", "filter": "id % 3 == 0",
+                                                        "weight": 0.5})
+    plain = c.search("c", [q], anns_field="v", limit=12)[0]
+    got = c.search("c", [q], anns_field="v", limit=12,
+                   ranker=FunctionScore([a, b], params={"function_mode": function_mode}))[0]
+    ref = []
+    for h in plain:
+        hits = [w for cond, w in ((h["id"] < 12, 2.0), (h["id"] % 3 == 0, 0.5)) if cond]
+        factor = (math.prod(hits) if function_mode == "multiply" else sum(hits)) if hits else 1.0
+        ref.append((h["id"], start(metric, h["distance"]) * factor))
+    want = expected(ref, 12)
+    assert [h["id"] for h in got] == [i for i, _ in want]
+    np.testing.assert_allclose([h["distance"] for h in got], [s for _, s in want], rtol=1e-5, atol=1e-9)
+    # random_score: weight times a number in [0, 1) fixed by the seed and the row's id
+    rnd = Function("r", FunctionType.RERANK, [], params={
+        "reranker": "boost", "weight": 1.0, "random_score": {"seed": 7, "field": "id"}})
+    one = c.search("c", [q], anns_field="v", limit=12, ranker=rnd)[0]
+    two = c.search("c", [q], anns_field="v", limit=12, ranker=rnd)[0]
+    assert [h["id"] for h in one] == [h["id"] for h in two]
+    plain_score = {h["id"]: start(metric, h["distance"]) for h in plain}
+    factors = [h["distance"] / plain_score[h["id"]] for h in one if plain_score[h["id"]] != 0]
+    assert all(0.0 <= f < 1.0 for f in factors) and len(set(np.round(factors, 6))) > 1
+    other = Function("r", FunctionType.RERANK, [], params={
+        "reranker": "boost", "weight": 1.0, "random_score": {"seed": 8, "field": "id"}})
+    assert [h["distance"] for h in c.search("c", [q], anns_field="v", limit=12, ranker=other)[0]] \
+        != [h["distance"] for h in one]
 
 
 @pytest.mark.parametrize("params, field, match", [

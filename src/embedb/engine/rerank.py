@@ -13,8 +13,15 @@ row's starting score is its best such score over the requests. Then each functio
   * d)``, or linear ``max(0, (S - d) / S)`` with ``S = scale / (1 - decay)``. A NULL value
   scores 0. TIMESTAMPTZ: ``origin`` is an ISO time (or UTC microseconds), ``scale``/``offset``
   ISO durations (``P1D``) or microseconds.
-- ``boost`` (``filter``, ``weight``): rows matching the filter have their score multiplied by
-  ``weight`` (``FunctionScore(params={"boost_mode": "sum"})`` adds it instead).
+- ``boost`` (``filter``, ``weight``, optional ``random_score: {"seed", "field"}``): after the
+  other functions, the boosts of a FunctionScore are combined per row as Elasticsearch's
+  function_score does: ``function_mode`` multiply (default: the product of the weights of the
+  boosts whose filter the row matches) or sum (their sum), then ``boost_mode`` multiply
+  (default: score times that) or sum (score plus it); a row no boost matches keeps its score.
+  With ``random_score`` a boost's weight is multiplied by a pseudo-random number in [0, 1) drawn
+  from the seed and the row's ``field`` value (default the primary key): the same seed gives
+  the same order on every call (embedb's generator, SplitMix64; Milvus's numbers differ).
+  Milvus refuses boost rankers in hybrid_search; so does embedb.
 - ``model`` (``provider``, ``queries``, ``model_name``/``endpoint``...): the score becomes the
   reranker model's relevance of the hit's input VARCHAR field to the query (one query text per
   search query), through the embedb.functions runner (the engine never imports embedb.model).
@@ -123,23 +130,29 @@ def parse_functions(functions: list, score_params: dict | None) -> dict:
             _number(params, "weight", "boost")
         plan.append({"kind": kind, "params": params, "inputs": inputs,
                      "name": getattr(fn, "name", kind)})
-    mode = str((score_params or {}).get("boost_mode", "multiply")).lower()
-    if mode not in ("multiply", "sum"):
-        raise ParamError(f"FunctionScore params['boost_mode'] must be 'multiply' or 'sum', got {mode!r}")
-    return {"strategy": "functions", "functions": plan, "boost_mode": mode}
+    modes = {}
+    for key in ("boost_mode", "function_mode"):
+        mode = str((score_params or {}).get(key, "multiply")).lower()
+        if mode not in ("multiply", "sum"):
+            raise ParamError(f"FunctionScore params[{key!r}] must be 'multiply' or 'sum', got {mode!r}")
+        modes[key] = mode
+    return {"strategy": "functions", "functions": plan, **modes}
 
 
 def apply(collection: Any, plan: dict, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """New scores of ``rows`` (nq, m; -1 = none) after every function of ``plan``."""
     scores = np.where(rows >= 0, scores, 0.0).astype(np.float64)
     safe = np.maximum(rows, 0)
+    boosts = []
     for step in plan["functions"]:
         if step["kind"] == "decay":
             scores = scores * _decay_of(collection, step, safe)
         elif step["kind"] == "boost":
-            scores = _boost(collection, step, safe, scores, plan["boost_mode"])
+            boosts.append(step)
         else:
             scores = _model_scores(collection, step, rows)
+    if boosts:
+        scores = _boost(collection, boosts, safe, scores, plan["boost_mode"], plan["function_mode"])
     return np.where(rows >= 0, scores, -np.inf)
 
 
@@ -159,15 +172,63 @@ def _decay_of(collection: Any, step: dict, rows: np.ndarray) -> np.ndarray:
                         getattr(collection, "timezone", "UTC") or "UTC")
 
 
-def _boost(collection: Any, step: dict, rows: np.ndarray, scores: np.ndarray, mode: str) -> np.ndarray:
-    params = step["params"]
-    weight = _number(params, "weight", "boost", 1.0)
-    expr = params.get("filter") or ""
-    match = collection.mask(expr) if expr else None
-    hit = np.ones(rows.shape, bool) if match is None else np.asarray(match)[rows]
-    if mode == "sum":
-        return scores + np.where(hit, weight, 0.0)
-    return scores * np.where(hit, weight, 1.0)
+def _boost(collection: Any, steps: list, rows: np.ndarray, scores: np.ndarray, boost_mode: str,
+           function_mode: str) -> np.ndarray:
+    product = function_mode == "multiply"
+    combined = np.ones(rows.shape) if product else np.zeros(rows.shape)
+    any_hit = np.zeros(rows.shape, bool)
+    for step in steps:
+        params = step["params"]
+        weight = _number(params, "weight", "boost", 1.0)
+        expr = params.get("filter") or ""
+        match = collection.mask(expr) if expr else None
+        hit = np.ones(rows.shape, bool) if match is None else np.asarray(match)[rows]
+        value = np.full(rows.shape, weight)
+        if params.get("random_score") is not None:
+            value = value * _random_scores(collection, params["random_score"], rows)
+        combined = np.where(hit, combined * value if product else combined + value, combined)
+        any_hit |= hit
+    if boost_mode == "sum":
+        return scores + np.where(any_hit, combined, 0.0)
+    return scores * np.where(any_hit, combined, 1.0)
+
+
+def _random_scores(collection: Any, spec: Any, rows: np.ndarray) -> np.ndarray:
+    """SplitMix64 of (seed, the row's field value) as a number in [0, 1)."""
+    if isinstance(spec, str):
+        import json
+
+        try:
+            spec = json.loads(spec)
+        except ValueError:
+            spec = None
+    if not isinstance(spec, dict):
+        raise ParamError("boost ranker: params['random_score'] must be {'seed': int, 'field': name}")
+    try:
+        seed = int(spec.get("seed", 0))
+    except (TypeError, ValueError):
+        raise ParamError(f"boost ranker: random_score seed must be an integer, got "
+                         f"{spec.get('seed')!r}") from None
+    name = spec.get("field") or collection.schema.primary_field.name
+    field = collection.schema.field(name)
+    if field is None or field.dtype not in (_NUMERIC | {DataType.VARCHAR}):
+        raise ParamError(f"boost ranker: random_score field {name!r} must be a numeric or VARCHAR "
+                         f"field of collection {collection.name!r}")
+    values = np.asarray(collection.source.column(name).values)[rows]
+    if field.dtype == DataType.VARCHAR:
+        import zlib
+
+        keys = np.array([zlib.crc32(str(v).encode("utf-8")) for v in values.ravel()],
+                        dtype=np.uint64).reshape(values.shape)
+    else:
+        keys = np.asarray(values, dtype=np.float64).view(np.uint64) if \
+            np.asarray(values).dtype.kind == "f" else np.asarray(values).astype(np.int64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        z = keys + np.uint64(seed & 0xFFFFFFFFFFFFFFFF) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
 def _model_scores(collection: Any, step: dict, rows: np.ndarray) -> np.ndarray:

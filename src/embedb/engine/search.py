@@ -588,6 +588,9 @@ def hybrid_search(collection: Any, reqs: list, ranker: Any, *, limit: int = 10,
         metrics.append(plan.metric)
     k = offset + limit
     if strategy["strategy"] == "functions":   # every request's hits, each at its best score
+        if any(step["kind"] == "boost" for step in strategy["functions"]):
+            raise ParamError("a boost ranker cannot rank a hybrid_search (as in Milvus); boost "
+                             "inside search(), or fuse with rrf / weighted / dbsf / convex")
         rows, start = _union_best(results, metrics)
         rows, scores = _function_rank(collection, strategy, rows, start, k)
     else:
