@@ -13,7 +13,7 @@ import pytest
 from embedb import DataType, MilvusClient
 from embedb.migrate import MigrationError, migrate
 
-from milvus_server import lite3_target, milvus25_target, milvus_target, unique_name  # noqa: F401
+from milvus_server import lite3_target, milvus_target, unique_name  # noqa: F401
 from test_migrate_roundtrip import _drop, build_source, snapshot
 
 

@@ -13,7 +13,7 @@ from embedb import DataType, Function, FunctionType, MilvusClient
 from embedb.errors import CollectionNotFoundError, MilvusException, MissingDependencyError, ParamError
 from embedb.results import Hit, QueryResult, SearchResult
 
-from milvus_server import lite3_target, milvus25_target, milvus_target, unique_name  # noqa: F401
+from milvus_server import milvus_target, unique_name  # noqa: F401
 
 DIM = 8
 
