@@ -22,9 +22,10 @@ $(VENV)/.test: $(VENV)/.core
 	# LlamaIndex's Milvus store pins pymilvus<3 but runs on pymilvus 3 (tests/test_server_frameworks.py)
 	$(PIP) --no-deps llama-index-vector-stores-milvus==1.2.0
 	# the C++ Milvus server of milvus-lite 2.5.1, in a side folder (its package name clashes with
-	# milvus-lite 3): the remote and migrate tests run against it (tests/milvus_server.py)
-	$(PY) -m pip install -q --no-deps --target $(VENV)/milvus-lite-2.5.1 milvus-lite==2.5.1
-	chmod +x $(VENV)/milvus-lite-2.5.1/milvus_lite/lib/milvus
+	# milvus-lite 3): the remote and migrate tests run against it (tests/milvus_server.py); on a
+	# platform without the wheel those tests skip, saying why
+	-$(PY) -m pip install -q --no-deps --target $(VENV)/milvus-lite-2.5.1 milvus-lite==2.5.1 \
+		&& chmod +x $(VENV)/milvus-lite-2.5.1/milvus_lite/lib/milvus
 	touch $@
 
 demo: $(VENV)/.core
