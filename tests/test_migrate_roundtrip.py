@@ -230,3 +230,33 @@ def test_collection_with_another_schema_on_the_destination_is_refused(tmp_path):
         b.create_collection("c", dimension=8)
     with pytest.raises(MigrationError, match="collection 'c' already exists on the destination"):
         migrate(str(tmp_path / "a.db"), str(tmp_path / "b.db"), state_file=tmp_path / "s.json")
+
+
+def test_partition_key_nullable_and_default_fields_round_trip(milvus_target, tmp_path):
+    milvus_target.require("nullable", "default_value")
+    name = unique_name("pkey")
+    rng = np.random.default_rng(3)
+    with MilvusClient(str(tmp_path / "src.db")) as client:
+        schema = client.create_schema()
+        schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=20)
+        schema.add_field("tenant", DataType.INT64, is_partition_key=True)
+        schema.add_field("v", DataType.FLOAT_VECTOR, dim=4)
+        schema.add_field("opt", DataType.VARCHAR, max_length=10, nullable=True)
+        schema.add_field("d", DataType.DOUBLE, default_value=2.5)
+        index = client.prepare_index_params()
+        index.add_index("v", index_type="FLAT", metric_type="IP")
+        client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+        client.insert(name, [{"pk": f"k{i:03d}", "tenant": i % 5, "v": rng.random(4, dtype=np.float32),
+                              "opt": None if i % 3 else "x", **({"d": 1.0} if i % 2 else {})}
+                             for i in range(120)])
+    try:
+        assert migrate(str(tmp_path / "src.db"), milvus_target.uri, [name], batch_size=50,
+                       state_file=tmp_path / "a.json").ok
+        assert migrate(milvus_target.uri, str(tmp_path / "back.db"), [name],
+                       state_file=tmp_path / "b.json").ok
+    finally:
+        _drop(milvus_target.uri, name)
+    with MilvusClient(str(tmp_path / "src.db")) as a, MilvusClient(str(tmp_path / "back.db")) as b:
+        assert b.describe_collection(name)["fields"] == a.describe_collection(name)["fields"]
+        rows = [sorted(c.query(name, "", output_fields=["*"]), key=lambda r: r["pk"]) for c in (a, b)]
+    assert rows[1] == rows[0] and rows[0][1]["opt"] is None and rows[0][0]["d"] == 2.5

@@ -182,6 +182,8 @@ def describe_collection(info: dict) -> dict:
         f["type"] = _embedb_enum(DataType, f.get("type"))
         if isinstance(f.get("params"), dict):  # some servers send 'true', '128', '{"type": ..}'
             f["params"] = {k: _parsed(v) for k, v in f["params"].items()}
+        if "default_value" in f:
+            f["default_value"] = _proto_value(f["default_value"])
         if "element_type" in f:
             f["element_type"] = _embedb_enum(DataType, f["element_type"])
         fields.append(f)
@@ -189,6 +191,15 @@ def describe_collection(info: dict) -> dict:
     out["functions"] = [{**fn, "type": _embedb_enum(FunctionType, fn.get("type"))}
                         for fn in info.get("functions", [])]
     return out
+
+
+def _proto_value(value: Any) -> Any:
+    """A default value as pymilvus gives it (a protobuf ``ValueField``) as a Python value."""
+    which = getattr(value, "WhichOneof", None)
+    if which is None:
+        return value
+    kind = which("data")
+    return None if kind is None else getattr(value, kind)
 
 
 def _parsed(text: Any) -> Any:
