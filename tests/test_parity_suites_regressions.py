@@ -101,3 +101,21 @@ def test_bad_alias_partition_and_empty_names_use_the_servers_words(client):
         client.has_collection("")
     assert client.list_aliases("c")["aliases"] == []
     assert client.list_partitions("c") == ["_default"]
+
+
+def test_missing_and_impossible_collection_names(client):
+    from embedb.errors import CollectionNotFoundError, MilvusException, ParamError
+
+    # a name the server would accept but no collection has: the miss names the database
+    with pytest.raises(CollectionNotFoundError,
+                       match=r"collection not found\[database=default\]\[collection=nope\]"):
+        client.describe_collection("nope")
+    assert client.has_collection("nope") is False
+    # a name no collection could have: the server's name error, before any lookup
+    for call in (client.describe_collection, client.has_collection, client.load_collection,
+                 client.list_partitions):
+        with pytest.raises(ParamError, match="Invalid collection name: 1-x. the first character"):
+            call("1-x")
+    client.close()
+    with pytest.raises(MilvusException, match="should create connection first"):
+        client.list_collections()

@@ -245,7 +245,8 @@ class ClientBase(metaclass=abc.ABCMeta):
         """The engine catalog seen from the current Milvus database (client's ``db_name``, or a
         call's ``db_name=`` keyword)."""
         if self._db is None:
-            raise MilvusException("the client is closed; create a new MilvusClient to reconnect")
+            raise MilvusException("should create connection first: the client is closed; "
+                                  "create a new MilvusClient to reconnect")
         name = self._current_db_name()
         if name != "default" and not self._db.has_database(name):
             from ..errors import DatabaseNotFoundError
@@ -265,7 +266,14 @@ class ClientBase(metaclass=abc.ABCMeta):
         try:
             return db.get_collection(name)
         except CollectionNotFoundError:
-            raise CollectionNotFoundError(f"collection not found[collection={name}]") from None
+            # The server checks the name before looking it up: a name no collection could
+            # have is a parameter error in its words, any other a miss naming the database.
+            from ..engine.collection import _check_name
+
+            _check_name(name, "collection")
+            raise CollectionNotFoundError(
+                f"collection not found[database={self._current_db_name()}][collection={name}]"
+            ) from None
 
     def _loaded_collection(self, name: Any) -> Any:
         """Like :meth:`_collection`, but the collection must be loaded (search, query, get)."""

@@ -343,6 +343,9 @@ class CollectionsMixin:
         try:  # an alias names a collection too (as on the server and Milvus Lite)
             db.get_collection(collection_name)
         except KeyError:
+            from ..engine.collection import _check_name
+
+            _check_name(collection_name, "collection")  # the server refuses a name none could have
             return False
         return True
 
