@@ -91,8 +91,9 @@ def test_ranker_routing(client):
     assert [h["distance"] for h in fused[0]] == pytest.approx([1 / (10 + r) for r in range(1, 9)])
     decay = Function("d", FunctionType.RERANK, ["price"],
                      params={"reranker": "decay", "function": "gauss", "origin": 0, "scale": 1})
-    with pytest.raises(ParamError, match="'decay' is not supported"):
-        client.search("t", q, limit=3, ranker=decay)
+    decayed = client.search("t", q, limit=3, ranker=decay)[0]   # tests/test_functions_rankers.py
+    assert len(decayed) == 3 and [h["distance"] for h in decayed] == \
+        sorted((h["distance"] for h in decayed), reverse=True)
     bogus = Function("b", FunctionType.RERANK, ["price"], params={"reranker": "invalid"})
     with pytest.raises(ParamError, match="unsupported reranker invalid"):
         client.search("t", q, limit=3, ranker=bogus)
