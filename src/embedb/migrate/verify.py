@@ -104,9 +104,9 @@ def verify_collection(src: Any, dst: Any, plan: CollectionPlan, sample_keys: lis
         if not queries:
             continue
         ra = src.search(name, queries, anns_field=field.name, limit=TOP_K,
-                        search_params=_thorough(src, name, field.name))
+                        search_params=_thorough(src, name, field.name), consistency_level="Strong")
         rb = dst.search(name, queries, anns_field=field.name, limit=TOP_K,
-                        search_params=_thorough(dst, name, field.name))
+                        search_params=_thorough(dst, name, field.name), consistency_level="Strong")
         identical, overlap, unexplained = 0, 0.0, []
         for q, ha, hb in zip(queries, ra, rb):
             ids_a, ids_b = [h.id for h in ha], [h.id for h in hb]
@@ -121,9 +121,11 @@ def verify_collection(src: Any, dst: Any, plan: CollectionPlan, sample_keys: lis
                 union = list(dict.fromkeys(ids_a + ids_b))
                 within = _filter_for(pk, union)
                 xa = {h.id: h.distance for h in src.search(
-                    name, [q], anns_field=field.name, limit=len(union), filter=within)[0]}
+                    name, [q], anns_field=field.name, limit=len(union), filter=within,
+                    consistency_level="Strong")[0]}
                 xb = {h.id: h.distance for h in dst.search(
-                    name, [q], anns_field=field.name, limit=len(union), filter=within)[0]}
+                    name, [q], anns_field=field.name, limit=len(union), filter=within,
+                    consistency_level="Strong")[0]}
                 if xa.keys() != xb.keys() or not all(_close(xa[k], xb[k]) for k in xa):
                     unexplained.append(sorted(set(xa.items()) ^ set(xb.items()), key=str)[:4])
             overlap += len(set(ids_a) & set(ids_b)) / max(1, len(ids_a))
