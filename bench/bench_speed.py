@@ -155,18 +155,136 @@ def bench_sparse(args) -> None:
     print(f"identical rows and scores: {same}")
 
 
+# ---------------------------------------------------------------------------------- single
+def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((max(n // 500, 8), dim)).astype(np.float32)
+    return (centers[rng.integers(0, len(centers), n)] + 0.35 * rng.standard_normal((n, dim))).astype(np.float32)
+
+
+def hnsw_database(path: Path, x: np.ndarray) -> float:
+    """An embedb database with an HNSW (COSINE, M=16, efC=200) collection of ``x``; build s."""
+    import embedb
+
+    client = embedb.MilvusClient(str(path))
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", embedb.DataType.INT64, is_primary=True)
+    schema.add_field("v", embedb.DataType.FLOAT_VECTOR, dim=x.shape[1])
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 200})
+    client.create_collection("c", schema=schema, index_params=index)
+    t0 = time.perf_counter()
+    for s in range(0, len(x), 10_000):
+        client.insert("c", [{"id": s + i, "v": v} for i, v in enumerate(x[s:s + 10_000])])
+    client.search("c", [x[0]], limit=K)   # the index is built on first use
+    client.flush("c")
+    built = time.perf_counter() - t0
+    client.close()
+    return built
+
+
+def bench_single(args, tmp: Path) -> None:
+    import faiss
+
+    import embedb
+
+    dim = 384
+    x = clustered(args.n, dim)
+    queries = list(clustered(200, dim, seed=1))
+    path = tmp / "single.db"
+    built = hnsw_database(path, x)
+    index_file = next(path.rglob("*.faiss"))
+    flat = faiss.read_index(str(index_file))
+    client = embedb.MilvusClient(str(path))
+    sp = {"metric_type": "COSINE", "params": {"ef": 16}}
+    params = faiss.SearchParametersHNSW(efSearch=16)
+
+    def direct(q):   # the saved index called directly (it holds normalised vectors)
+        q = q[None, :] / np.linalg.norm(q)
+        return flat.search(q, K, params=params)
+
+    embedb_search = lambda q: client.search("c", [q], limit=K, search_params=sp)  # noqa: E731
+    embedb_batch = client.search("c", queries, limit=K, search_params=sp)
+    same = all([h["id"] for h in embedb_search(q)[0]] == [h["id"] for h in embedb_batch[i]]
+               for i, q in enumerate(queries))
+    p50 = p50_interleaved({"embedb search": embedb_search, "faiss direct": direct}, queries, args.reps)
+    print(f"single query: {args.n:,} x {dim} clustered, HNSW M=16 efC=200 (built in {built:.1f} s), "
+          f"COSINE, ef=16, top {K}")
+    for name, v in p50.items():
+        print(f"{name:24s} {v * 1e3:8.1f} us  {v / p50['faiss direct']:5.2f}x")
+    print(f"fixed overhead per call: {(p50['embedb search'] - p50['faiss direct']) * 1e3:.1f} us; "
+          f"single query == batch: {same}")
+    client.close()
+
+
+# --------------------------------------------------------------------------------- startup
+_EMBEDB_FIRST = """
+import sys; sys.path.insert(0, {src!r})
+import numpy as np, embedb
+client = embedb.MilvusClient({path!r})
+hits = client.search("c", [np.ones({dim}, dtype=np.float32)], limit=10)
+assert len(hits[0]) == 10
+print("scipy.sparse" in sys.modules)
+"""
+_FAISS_FIRST = """
+import numpy as np, faiss
+index = faiss.read_index({file!r})
+q = np.ones((1, {dim}), dtype=np.float32)
+_, rows = index.search(q / np.linalg.norm(q), 10)
+assert (rows >= 0).all()
+"""
+
+
+def bench_startup(args, tmp: Path) -> None:
+    """Process start to first result, in fresh interpreters, alternating embedb and faiss."""
+    dim = 384
+    path = tmp / "startup.db"
+    hnsw_database(path, clustered(args.n, dim))
+    src = os.environ.get("EMBEDB_SRC") or str(ROOT / "src")
+    scripts = {"embedb open + search": _EMBEDB_FIRST.format(src=src, path=str(path), dim=dim),
+               "faiss read_index + search": _FAISS_FIRST.format(file=str(next(path.rglob("*.faiss"))), dim=dim)}
+    if args.before_src:   # another checkout's src (e.g. the commit before a change), same run
+        scripts["embedb before"] = _EMBEDB_FIRST.format(src=args.before_src, path=str(path), dim=dim)
+    times: dict[str, list[float]] = {name: [] for name in scripts}
+    scipy_loaded = None
+    # as installed: byte code cached (a first, untimed run writes it), whatever this shell says
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    for rep in range(args.reps + 1):
+        for name, code in scripts.items():
+            t0 = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                                 env=env)
+            if rep:
+                times[name].append(time.perf_counter() - t0)
+            if name == "embedb open + search":
+                scipy_loaded = out.stdout.strip()
+    med = {name: float(np.median(t)) for name, t in times.items()}
+    print(f"start-up: {args.n:,} x {dim} HNSW collection, process start to first result, "
+          f"median of {args.reps} fresh processes each")
+    for name, v in med.items():
+        print(f"{name:28s} {v:6.2f} s  {v / med['faiss read_index + search']:5.2f}x")
+    print(f"scipy.sparse imported by embedb: {scipy_loaded}")
+
+
 # ---------------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("what", choices=["bm25", "sparse", "single", "startup"])
     ap.add_argument("--n", type=int, default=None)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--before-src", default=None, help="startup: also time this checkout's src")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-speed-"))
     try:
         if args.what == "bm25":
             args.n = args.n or 100_000
             bench_bm25(args, tmp)
+        elif args.what == "single":
+            args.n = args.n or 20_000
+            bench_single(args, tmp)
+        elif args.what == "startup":
+            args.n = args.n or 20_000
+            bench_startup(args, tmp)
         elif args.what == "sparse":
             args.n = args.n or 100_000
             bench_sparse(args)

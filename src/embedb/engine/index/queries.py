@@ -3,10 +3,12 @@ errors (ParamError naming the field, the query and what was expected)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
+
+if TYPE_CHECKING:   # imported where sparse queries are converted: dense collections never pay it
+    import scipy.sparse as sp
 
 from ...errors import ParamError
 from ...schema import DataType
@@ -96,6 +98,8 @@ def binary_queries(data: Any, field: str, dim: int) -> np.ndarray:
 
 def sparse_queries(data: Any, field: str) -> sp.csr_array:
     """(nq, D) float32 CSR queries from dicts {index: value}, scipy sparse rows, or lists of them."""
+    import scipy.sparse as sp
+
     if data is None:
         raise ParamError(f"search data for field {field!r} is empty: pass at least one query vector")
     if sp.issparse(data):
