@@ -98,6 +98,17 @@ def _wait_ready(uri: str, proc: subprocess.Popen | None, timeout: float, what: s
     raise MilvusException(f"{what} was not ready after {timeout:.0f} s: {last}")
 
 
+def _die_with_parent() -> None:
+    """In the server child (Linux): end it when the process that started it dies, even by
+    SIGKILL, so an interrupted migration leaves no server holding the database file."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_lite2(db_file: str | Path, address: str | None = None, timeout: float = 60.0,
                 log_level: str = "ERROR") -> RunningServer:
     """Run the milvus-lite 2.x server binary over ``db_file``; ``address`` is ``host:port`` or
@@ -116,7 +127,7 @@ def start_lite2(db_file: str | Path, address: str | None = None, timeout: float 
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen([str(binary), str(db_file), address, log_level], env=env,
                             cwd=str(db_file.parent), stdout=log, stderr=log,
-                            stdin=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
 
     def stop() -> None:
         if proc.poll() is None:
