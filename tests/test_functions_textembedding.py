@@ -236,3 +236,53 @@ def test_int8_output_needs_a_provider_with_int8_vectors(tmp_path, model_dir):
         with pytest.raises(MilvusException, match="INT8_VECTOR but the model returned floats"):
             c.create_collection("bad", schema=schema)
         assert not c.has_collection("bad")
+
+
+def test_http_provider_with_a_credential_from_the_credentials_file(tmp_path, monkeypatch):
+    """provider openai against a loopback server that speaks OpenAI's API: the key comes from
+    the credentials file named by params['credential'] and never reaches the database files."""
+    import http_fakes as fakes
+
+    forget_models()
+    creds = tmp_path / "credentials.json"
+    creds.write_text('{"my_openai": {"apikey": "sk-secret-test"}}')
+    monkeypatch.setenv("EMBEDB_CREDENTIALS", str(creds))
+    with fakes.FakeServer(fakes.openai_routes(key="sk-secret-test")) as server:
+        schema = MilvusClient.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("text", DataType.VARCHAR, max_length=500)
+        schema.add_field("dense", DataType.FLOAT_VECTOR, dim=16)
+        schema.add_function(Function("embed", FunctionType.TEXTEMBEDDING, ["text"], ["dense"], params={
+            "provider": "openai", "model_name": "text-embedding-3-small", "dim": 16,
+            "url": server.url + "/v1", "credential": "my_openai"}))
+        path = tmp_path / "http.db"
+        with MilvusClient(str(path)) as c:
+            idx = c.prepare_index_params()
+            idx.add_index("dense", index_type="FLAT", metric_type="IP")
+            c.create_collection("docs", schema=schema, index_params=idx)
+            c.insert("docs", [{"id": i, "text": t} for i, t in enumerate(TEXTS)])
+            got = stored(c, range(len(TEXTS)))
+            np.testing.assert_allclose(got, np.stack([fakes.fake_vector(t, 16) for t in TEXTS]),
+                                       rtol=1e-6)
+            hits = c.search("docs", [TEXTS[3]], anns_field="dense", limit=1)[0]
+            assert hits[0]["id"] == 3   # the query went through the same model
+        assert all(r.headers["authorization"] == "Bearer sk-secret-test" for r in server.requests)
+    for f in path.rglob("*"):
+        if f.is_file():
+            assert b"sk-secret-test" not in f.read_bytes(), f
+
+
+@pytest.mark.parametrize("provider", ["sentence-transformers", "onnx"])
+def test_other_local_providers(tmp_path, model_dir, reference, provider):
+    pytest.importorskip("sentence_transformers" if provider != "onnx" else "onnxruntime")
+    forget_models()
+    schema = make_schema(model_dir)
+    schema.functions[0].params["provider"] = provider
+    with MilvusClient(str(tmp_path / "p.db")) as c:
+        idx = c.prepare_index_params()
+        idx.add_index("dense", index_type="FLAT", metric_type="COSINE")
+        idx.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        c.create_collection("docs", schema=schema, index_params=idx)
+        c.insert("docs", [{"id": i, "text": t} for i, t in enumerate(TEXTS)])
+        np.testing.assert_allclose(stored(c, range(len(TEXTS))),
+                                   np.stack(reference.encode_documents(TEXTS)), atol=2e-4)
