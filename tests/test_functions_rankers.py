@@ -213,3 +213,40 @@ def test_model_ranker_scores_hits_with_the_cross_encoder(coll, cross_encoder):
         np.testing.assert_allclose([h["distance"] for h in out], [s for _, s in want], rtol=1e-4)
     with pytest.raises(MilvusException, match="one query text per search query"):
         c.search("c", data[:1], anns_field="v", limit=3, ranker=fn)
+
+
+def test_pymilvus_rerank_functions_through_embedb_serve_equal_in_process():
+    """dbsf / convex fusion and decay rankers sent by pymilvus reach the same engine code."""
+    pymilvus = pytest.importorskip("pymilvus")
+    import embedb
+
+    def program(c, dt, fn_cls, ft, req_cls):
+        s = c.create_schema(auto_id=False)
+        s.add_field("id", dt.INT64, is_primary=True)
+        s.add_field("v", dt.FLOAT_VECTOR, dim=4)
+        s.add_field("p", dt.DOUBLE)
+        idx = c.prepare_index_params()
+        idx.add_index("v", index_type="FLAT", metric_type="L2")
+        c.create_collection("t", schema=s, index_params=idx)
+        c.insert("t", [{"id": i, "v": VECS[i].tolist(), "p": float(i)} for i in range(N)])
+        reqs = [req_cls([VECS[0].tolist()], "v", {}, 8), req_cls([VECS[1].tolist()], "v", {}, 8)]
+        out = []
+        for params in ({"reranker": "dbsf"}, {"reranker": "convex", "weights": [0.7, 0.3]}):
+            hits = c.hybrid_search("t", reqs, fn_cls("f", ft.RERANK, [], params=params), limit=5)
+            out.append([(h["id"], round(h["distance"], 4)) for h in hits[0]])
+        decay = fn_cls("d", ft.RERANK, ["p"], params={"reranker": "decay", "function": "exp",
+                                                      "origin": 10, "scale": 5})
+        out.append([(h["id"], round(h["distance"], 4)) for h in
+                    c.search("t", [VECS[2].tolist()], anns_field="v", limit=5, ranker=decay)[0]])
+        out.append([(h["id"], round(h["distance"], 4)) for h in
+                    c.hybrid_search("t", reqs, decay, limit=5)[0]])
+        return out
+
+    with embedb.serve_in_thread(":memory:") as uri:
+        wire_client = pymilvus.MilvusClient(uri=uri)
+        wire = program(wire_client, pymilvus.DataType, pymilvus.Function, pymilvus.FunctionType,
+                       pymilvus.AnnSearchRequest)
+        wire_client.close()
+    with MilvusClient(":memory:") as local:
+        here = program(local, DataType, Function, FunctionType, AnnSearchRequest)
+    assert wire == here and all(len(x) == 5 for x in here)
