@@ -180,7 +180,14 @@ class HNSWIndex(FaissIndex):
         if selectivity < 1.0:
             # a selective filter leaves fewer admissible neighbours per visited node
             ef = min(max(ef, int(ef / math.sqrt(selectivity))), max(ef, 4096))
-        return faiss.SearchParametersHNSW(efSearch=ef)
+        if req.allowed is not None:   # the caller sets a selector on it: a fresh object
+            return faiss.SearchParametersHNSW(efSearch=ef)
+        # unfiltered: one read-only parameter object per ef (making one costs several us)
+        cache = self.__dict__.setdefault("_params_by_ef", {})
+        params = cache.get(ef)
+        if params is None:
+            params = cache[ef] = faiss.SearchParametersHNSW(efSearch=ef)
+        return params
 
 
 class AutoIndex(HNSWIndex):

@@ -28,6 +28,9 @@ def dense_queries(data: Any, field: str, dtype: DataType, dim: int) -> np.ndarra
     """(nq, dim) float32 queries for a FLOAT/FLOAT16/BFLOAT16/INT8 vector field."""
     if data is None:
         raise ParamError(f"search data for field {field!r} is empty: pass at least one query vector")
+    if type(data) is list and len(data) == 1 and type(data[0]) is np.ndarray and \
+            data[0].dtype == np.float32 and data[0].shape == (dim,):
+        data = data[0][None, :]   # the common single query: skip the per-row checks below
     if isinstance(data, np.ndarray) and data.ndim == 1 and data.dtype != object:
         data = data[None, :]
     elif isinstance(data, (list, tuple)) and data and all(
