@@ -119,3 +119,21 @@ def test_missing_and_impossible_collection_names(client):
     client.close()
     with pytest.raises(MilvusException, match="should create connection first"):
         client.list_collections()
+
+
+def test_query_argument_errors_use_the_servers_words(client):
+    from embedb.errors import ParamError
+
+    client.create_collection("c", dimension=2)
+    client.insert("c", [{"id": 1, "vector": [0.0, 1.0]}])
+    cases = [
+        ({"filter": "id inn [1]"}, r"cannot parse expression: id inn \[1\], error:"),
+        ({"filter": "id > 0", "limit": "12 s"}, r"limit \[12 s\] is invalid"),
+        ({"filter": "id > 0", "limit": 5, "offset": -1},
+         r"invalid max query result window, offset \[-1\] is invalid, should be gte than 0"),
+        ({"filter": "id > 0", "output_fields": ["nope_field"]}, "field nope_field not exist"),
+    ]
+    for kwargs, words in cases:
+        with pytest.raises(ParamError, match=words):
+            client.query("c", **kwargs)
+    assert client.query("c", filter="id > 0", output_fields=["id"]) == [{"id": 1}]

@@ -42,11 +42,14 @@ def _check_output_fields(output_fields: Any) -> list[str] | None:
 
 
 def _check_count(value: Any, what: str, minimum: int) -> int:
+    # worded as pymilvus's own check and the server's window check, with our detail after
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ParamError(f"{what} must be an int, got {value!r}")
+        raise ParamError(f"{what} [{value}] is invalid: {what} must be an int, got {value!r}")
     value = int(value)
     if value < minimum:
-        raise ParamError(f"{what} must be >= {minimum}, got {value}")
+        bound = "gte than 0" if minimum == 0 else f"greater than {minimum - 1}"
+        raise ParamError(f"invalid max query result window, {what} [{value}] is invalid, "
+                         f"should be {bound} ({what} must be >= {minimum}, got {value})")
     return value
 
 

@@ -697,8 +697,9 @@ class Collection:
             elif self.schema.field(name) is not None or (name == META and dynamic) or dynamic:
                 if name not in out:
                     out.append(name)
-            else:
-                raise ParamError(f"field {name!r} does not exist in collection {self.name!r}")
+            else:  # the server's words first
+                raise ParamError(f"field {name} not exist: field {name!r} does not exist in "
+                                 f"collection {self.name!r}")
         return out
 
     def entities(self, rows: np.ndarray, output_fields: list[str]) -> list[dict]:

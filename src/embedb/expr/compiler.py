@@ -118,6 +118,10 @@ def compile_filter(text: str, schema: Any) -> CompiledFilter:
         compiled = _Compiler(text, schema).build()
     except RecursionError:  # parse_filter bounds the depth; this is the caller's deep stack
         raise _too_deep(text) from None
+    except FilterError as e:
+        # the server's framing first (code matching on it finds it), then our own detail
+        raise FilterError(f"failed to create query plan: cannot parse expression: {text}, "
+                          f"error: {e.message}", code=e.code) from None
     with _CACHE_LOCK:
         _CACHE[key] = compiled
         if len(_CACHE) > _CACHE_SIZE:
