@@ -60,11 +60,14 @@ def parse_filter(text: str) -> ast.Node:
     except lark.exceptions.UnexpectedInput as e:
         raise _syntax_error(text, e) from None
     try:
-        node = _ToAst().transform(tree)
+        transformer = _ToAst()
+        node = transformer.transform(tree)
     except lark.exceptions.VisitError as e:
         if isinstance(e.orig_exc, _PosError):
             raise error_at(text, e.orig_exc.pos, e.orig_exc.message) from None
         raise
+    for tok in transformer.unnegated_int64_bound.values():  # 2**63 with no minus before it
+        raise error_at(text, _tok_pos(tok), f"integer literal {tok} is out of the int64 range")
     _check_depth(text, node)
     return node
 
@@ -245,6 +248,12 @@ def _make_transformer():
     import lark
 
     class ToAst(lark.visitors.Transformer_NonRecursive):  # deep filters: no recursion
+        def __init__(self):
+            super().__init__()
+            # 2**63 is only valid as the operand of a unary minus (INT64_MIN); such literals wait
+            # here, by node id, until `unary` folds them, and any left over is an error
+            self.unnegated_int64_bound: dict[int, Any] = {}
+
         # literals -----------------------------------------------------------------------
         @lark.v_args(meta=True)
         def literal(self, meta, children):
@@ -252,6 +261,10 @@ def _make_transformer():
             kind = tok.type
             if kind == "INT":
                 value: Any = decode_int(str(tok))
+                if value == _INT64_MAX + 1:
+                    node = ast.Literal(value, pos=_tok_pos(tok))
+                    self.unnegated_int64_bound[id(node)] = tok
+                    return node
                 if not _INT64_MIN <= value <= _INT64_MAX:
                     raise _PosError(f"integer literal {tok} is out of the int64 range",
                                     _tok_pos(tok))
@@ -301,6 +314,8 @@ def _make_transformer():
         @lark.v_args(meta=True)
         def unary(self, meta, children):
             op, operand = children
+            if str(op) == "-" and self.unnegated_int64_bound.pop(id(operand), None) is not None:
+                return ast.Literal(_INT64_MIN, pos=_tok_pos(op))
             return ast.Unary(str(op), operand, pos=_tok_pos(op))
 
         @lark.v_args(meta=True)
