@@ -286,3 +286,28 @@ def test_other_local_providers(tmp_path, model_dir, reference, provider):
         c.insert("docs", [{"id": i, "text": t} for i, t in enumerate(TEXTS)])
         np.testing.assert_allclose(stored(c, range(len(TEXTS))),
                                    np.stack(reference.encode_documents(TEXTS)), atol=2e-4)
+
+
+def test_local_provider_runs_a_model2vec_folder(tmp_path):
+    model2vec = pytest.importorskip("model2vec")
+    from tokenizers import Tokenizer
+
+    from embedb.model.dense import Model2VecEmbeddingFunction
+    from test_model_local_fixtures import write_tokenizer
+
+    forget_models()
+    write_tokenizer(tmp_path / "tok")
+    tokenizer = Tokenizer.from_file(str(tmp_path / "tok" / "tokenizer.json"))
+    vectors = np.random.default_rng(2).normal(size=(tokenizer.get_vocab_size(), 16)).astype(np.float32)
+    folder = tmp_path / "m2v"
+    model2vec.StaticModel(vectors, tokenizer, normalize=True).save_pretrained(str(folder))
+    schema = make_schema(folder, dim=16)
+    with MilvusClient(str(tmp_path / "m2v.db")) as c:
+        idx = c.prepare_index_params()
+        idx.add_index("dense", index_type="FLAT", metric_type="COSINE")
+        idx.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        c.create_collection("docs", schema=schema, index_params=idx)
+        c.insert("docs", [{"id": i, "text": t} for i, t in enumerate(TEXTS)])
+        ref = Model2VecEmbeddingFunction(str(folder))
+        np.testing.assert_allclose(stored(c, range(len(TEXTS))),
+                                   np.stack(ref.encode_documents(TEXTS)), atol=1e-5)

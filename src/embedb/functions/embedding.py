@@ -113,7 +113,11 @@ def _is_model2vec(folder: Path) -> bool:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return str(config.get("model_type", "")).lower() == "model2vec"
+    if str(config.get("model_type", "")).lower() == "model2vec":
+        return True
+    # model2vec >= 0.4 writes no model_type: a static-vector folder has no transformer config
+    return "hidden_size" not in config and "architectures" not in config and \
+        (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
 
 
 def _load(fn: Any) -> Any:
