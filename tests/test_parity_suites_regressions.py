@@ -124,7 +124,7 @@ def test_missing_and_impossible_collection_names(client):
 def test_query_argument_errors_use_the_servers_words(client):
     from embedb.errors import ParamError
 
-    client.create_collection("c", dimension=2)
+    client.create_collection("c", dimension=2, enable_dynamic_field=False)
     client.insert("c", [{"id": 1, "vector": [0.0, 1.0]}])
     cases = [
         ({"filter": "id inn [1]"}, r"cannot parse expression: id inn \[1\], error:"),
