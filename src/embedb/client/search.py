@@ -28,14 +28,14 @@ def _split_kwargs(kwargs: dict, allowed: tuple[str, ...], method: str) -> dict:
 
 def _search_extras(kwargs: dict, search_params: dict | None) -> dict:
     """pymilvus 3 search options in their pymilvus spellings -> engine arguments."""
-    from ..engine.query_ops import parse_order_by
-
     out: dict = {}
     order = kwargs.pop("order_by_fields", None) or kwargs.pop("order_by", None)
     kwargs.pop("order_by", None)
     if order is None and isinstance(search_params, dict):
         order = search_params.get("order_by_fields")
     if order:
+        from ..engine.query_ops import parse_order_by   # only when asked: a plain search skips it
+
         out["order_by"] = parse_order_by(order, "search")
     fields = kwargs.pop("group_by_fields", None)
     if fields is not None:
