@@ -138,6 +138,7 @@ class Collection:
     def _reset_rows(self) -> None:
         self._columns: dict[str, Column] = {name: Column(spec) for name, spec in self._specs.items()}
         self._deleted = GrowArray(np.bool_)
+        self._deleted_shared: np.ndarray | None = None  # tombstone buffer a read view holds
         self._n = 0
         self._live = 0
         self._pk_index: PKIndex | None = None
@@ -526,6 +527,8 @@ class Collection:
         if not len(rows):
             return
         rows = np.unique(rows)
+        if self._deleted._buf is self._deleted_shared:  # copy on write: views keep theirs
+            self._deleted = GrowArray(np.bool_, base=self._deleted.view.copy())
         self._deleted.reserve(len(self._deleted))  # a mapped snapshot becomes writable memory
         self._deleted.view[rows] = True
         self._live -= len(rows)

@@ -3,8 +3,9 @@
 A long scan (a query over many rows, a slow filter, a search with its result shaping) must not
 stop writers for its whole duration. So a read takes the database lock only for as long as it
 needs to copy a few references: rows ``[0, n)`` of each column are never written again in a
-generation (writes append; deletes only set tombstones, and those are copied, n bytes), the
-primary-key index changes by replacing its arrays (copy on write), and compaction and truncate
+generation (writes append; deletes only set tombstones, and the collection copies its
+tombstone buffer before the first write after a view took it), the primary-key index changes
+by replacing its arrays (copy on write), and compaction and truncate
 build new arrays and raise ``generation``. The read then computes on the view, lock-free.
 
 Caches keyed by generation (vector indexes, full-text posting lists) are shared with the
@@ -95,6 +96,17 @@ class FrozenColumn:
         done = FrozenColumn(self._owner, self._name, own, self._n)
         self._valid, self._values, self._sparse = done._valid, done._values, done._sparse
         self._deferred = None
+        # The owner's column takes the verified parts too (verify() is cached, so this is
+        # cheap); otherwise every later view rebuilds this column on each read. Only when the
+        # database lock is free at once: a caller holding a leaf lock must never wait on it.
+        owner = self._owner
+        if owner._lock.acquire(blocking=False):
+            try:
+                col = owner._columns.get(self._name)
+                if col is not None and col._deferred is not None and col._deferred[0] is parts:
+                    col._resolve()
+            finally:
+                owner._lock.release()
 
     @property
     def values(self) -> np.ndarray:
@@ -140,7 +152,9 @@ class ReadView(Collection):
         self._lock = _NO_LOCK   # the Collection read bodies run lock-free on a view
         n = owner._n
         self._columns = {name: FrozenColumn(owner, name, col, n) for name, col in owner._columns.items()}
-        self._deleted = GrowArray(np.bool_, base=owner._deleted.view.copy())
+        # shared, not copied (O(n) per read): the owner copies before its next tombstone write
+        self._deleted = GrowArray(np.bool_, base=owner._deleted.view)
+        owner._deleted_shared = owner._deleted._buf
         self._partitions = dict(owner._partitions)
         index = owner._pkindex() if need_pk else owner._pk_index
         self._pk_index = None if index is None else index.frozen()
