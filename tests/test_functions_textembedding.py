@@ -15,7 +15,6 @@ pytest.importorskip("transformers")
 
 from embedb import (AnnSearchRequest, DataType, DBSFRanker, Function, FunctionType,  # noqa: E402
                     MilvusClient, RRFRanker)
-from embedb.engine import model_functions  # noqa: E402
 from embedb.errors import MilvusException  # noqa: E402
 from embedb.functions import embedding  # noqa: E402
 from embedb.model.dense import MiniLMEmbeddingFunction  # noqa: E402
@@ -42,7 +41,6 @@ def forget_models():
     """What a new process sees: no loaded model, no identity checked."""
     embedding._models.clear()
     embedding._identities.clear()
-    model_functions._checked.clear()
 
 
 def make_schema(model_dir, dim=32, **params):

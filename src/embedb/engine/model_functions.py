@@ -40,8 +40,8 @@ class Runner(Protocol):
 
 
 _runner: Runner | None = None
-_checked: dict[tuple, bool] = {}   # (database path, collection id, function) -> identity checked
 _check_lock = threading.Lock()
+CHECKED = "function_models_checked"   # collection.extensions key: functions checked this open
 
 
 def install(runner: Runner) -> None:
@@ -92,8 +92,8 @@ def _check_identity(collection: Any, fn: Any) -> Runner:
     with (its identity persisted at create time)."""
     runner = _get_runner()
     collection = getattr(collection, "owner", collection)   # a read view's collection
-    key = (id(collection._db), collection.id, fn.name)
-    if _checked.get(key):
+    # kept on the Collection object: a database opened again gets new objects, so is checked again
+    if fn.name in collection.extensions.get(CHECKED, ()):
         return runner
     with _check_lock:
         stored = (collection.meta.get(META_KEY) or {}).get(fn.name)
@@ -111,7 +111,7 @@ def _check_identity(collection: Any, fn: Any) -> Runner:
                 f"{_describe(current)}; refusing to mix two vector spaces in field "
                 f"{fn.output_field_names[0]!r}. Use the original model, or create a new "
                 "collection for the new one")
-        _checked[key] = True
+        collection.extensions.setdefault(CHECKED, set()).add(fn.name)
     return runner
 
 
