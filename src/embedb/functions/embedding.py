@@ -71,7 +71,7 @@ def check_params(fn: Any) -> None:
                              f"{params['dim']!r}") from None
         if dim <= 0:
             raise ParamError(f"function {fn.name!r}: params['dim'] must be > 0, got {dim}")
-    if provider in ("sentence-transformers", "model2vec", "onnx") and not params.get("model_name"):
+    if provider in ("model2vec",) and not params.get("model_name"):
         raise ParamError(f"function {fn.name!r}: provider {provider!r} needs params['model_name'], "
                          "the path of a local model folder")
     if provider == "tei" and not (params.get("endpoint") or params.get("url")):
@@ -125,9 +125,10 @@ def _load(fn: Any) -> Any:
 
     provider, params = provider_of(fn), _params(fn)
     name = params.get("model_name")
-    if provider in ("local", "embedb", "onnx"):
-        if provider != "onnx" and (name is None or str(name).strip().lower() in DEFAULT_NAMES):
+    if name is None or str(name).strip().lower() in DEFAULT_NAMES:   # any local provider
+        if provider in ("local", "embedb", "onnx", "sentence-transformers"):
             return model.DefaultEmbeddingFunction()
+    if provider in ("local", "embedb", "onnx"):
         folder = _folder(fn, name)
         if provider != "onnx" and _is_model2vec(folder):
             return model.dense.Model2VecEmbeddingFunction(str(folder))
@@ -212,7 +213,12 @@ def identity(fn: Any) -> dict:
 
 
 def dim(fn: Any) -> int:
-    return int(model_for(fn).dim)
+    made = int(model_for(fn).dim)
+    asked = _params(fn).get("dim")
+    if asked is not None and provider_of(fn) in LOCAL_PROVIDERS and int(asked) != made:
+        raise ParamError(f"function {fn.name!r}: params['dim'] is {asked} but the local model "
+                         f"makes {made}-d vectors (only some HTTP providers can shorten vectors)")
+    return made
 
 
 def _encode(texts: list[str], encode: Callable, what: str) -> np.ndarray:
