@@ -24,6 +24,8 @@ def prune_small_lists(monkeypatch):
     the searches pruning answered (so the test shows it ran, not only its fallback)."""
     monkeypatch.setattr(bm25, "PRUNE_MIN", 0)
     monkeypatch.setattr(bm25, "FIRST_DEPTH", 1)
+    monkeypatch.setattr(bm25, "_FLAT", 1.0)   # no "impacts too flat to prune" shortcut
+    monkeypatch.setattr(bm25, "_DEEPEST", 3)   # prune down to a third of the entries
     calls = {"pruned": 0}
     exhaustive = bm25.score_exhaustive
 

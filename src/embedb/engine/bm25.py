@@ -31,6 +31,8 @@ _SLACK = 1.0 + 1e-9   # the bounds and the scores are computed in different orde
 _DENSE_FACTOR = 16    # exhaustive: accumulate over all rows when candidates exceed 1/16 of them
 PRUNE_MIN = 20_000    # postings of a query below which scoring them all is cheaper than pruning
 FIRST_DEPTH = 256     # entries of each impact-ordered list read by the first, shallow pass
+_FLAT = 0.9           # bound at the first depth over the largest: above it, pruning is hopeless
+_DEEPEST = 10         # probing every list for the heads' rows costs about 10x scoring an entry
 _IMPACT_CACHE = 1 << 23   # impact-ordered entries kept across queries
 
 
@@ -191,8 +193,10 @@ def top_candidates(lists: list, weight: np.ndarray, by_impact: list, k: int, k1:
     longest = int(sizes.max())
     depth = min(max(2 * k, FIRST_DEPTH), longest)
     kth = None
+    if bound_at(by_impact, weight, depth, k1, b, avgdl) > _FLAT * bound_at(by_impact, weight, 0, k1, b, avgdl):
+        depth = longest   # impacts barely fall along the lists: no depth can prune, score all
     while True:
-        if 3 * np.minimum(sizes, depth).sum() > sizes.sum():   # too deep to pay: score all
+        if _DEEPEST * np.minimum(sizes, depth).sum() > sizes.sum():   # too deep to pay: score all
             break
         cand = np.unique(np.concatenate([r[:depth] for r, _, _ in by_impact]))
         cand = cand[allowed[cand]]
