@@ -123,7 +123,7 @@ def test_memory_clients_are_independent(open_client):
 
 def test_missing_collection_error_names_it(open_client):
     client = open_client(":memory:")  # closed by the fixture
-    with milvus_raises(CollectionNotFoundError, match=r"collection not found\[database=default\]\[collection=nope\]") as ei:
+    with milvus_raises(CollectionNotFoundError, match=r"can't find collection\[database=default\]\[collection=nope\]") as ei:
         client.describe_collection("nope")
     assert ei.value.code == 100
     with milvus_raises(ParamError):

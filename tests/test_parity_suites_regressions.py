@@ -109,7 +109,13 @@ def test_missing_and_impossible_collection_names(client):
     # a name the server would accept but no collection has: the miss names the database
     with pytest.raises(CollectionNotFoundError,
                        match=r"collection not found\[database=default\]\[collection=nope\]"):
-        client.describe_collection("nope")
+        client.load_collection("nope")
+    # calls pymilvus answers from a DescribeCollection take that call's words
+    for call in (client.describe_collection, lambda n: client.insert(n, [{"id": 1}]),
+                 lambda n: client.get(n, ids=[1])):
+        with pytest.raises(CollectionNotFoundError,
+                           match=r"can't find collection\[database=default\]\[collection=nope\]"):
+            call("nope")
     assert client.has_collection("nope") is False
     # a name no collection could have: the server's name error, before any lookup
     for call in (client.describe_collection, client.has_collection, client.load_collection,

@@ -23,6 +23,7 @@ from ..errors import (
     PartitionNotFoundError,
     StorageError,
 )
+from .databases import call_db_name  # db_name= of the running call (per thread)
 
 # The server's cap on limit, offset + limit, topk and nq.
 MAX_QUERY_WINDOW = 16384
@@ -255,12 +256,12 @@ class ClientBase(metaclass=abc.ABCMeta):
         return self._db.namespace(name)
 
     def _current_db_name(self) -> str:
-        from .databases import call_db_name
-
         return call_db_name() or self._db_name
 
-    def _collection(self, name: Any) -> Any:
-        """The engine Collection behind a collection name or alias."""
+    def _collection(self, name: Any, describing: bool = False) -> Any:
+        """The engine Collection behind a collection name or alias. ``describing``: the call is
+        one pymilvus answers from a DescribeCollection (describe, insert, upsert, get), whose
+        miss the server words "can't find collection"."""
         check_name(name)
         db = self._database
         try:
@@ -271,13 +272,14 @@ class ClientBase(metaclass=abc.ABCMeta):
             from ..engine.collection import _check_name
 
             _check_name(name, "collection")
+            what = "can't find collection" if describing else "collection not found"
             raise CollectionNotFoundError(
-                f"collection not found[database={self._current_db_name()}][collection={name}]"
+                f"{what}[database={self._current_db_name()}][collection={name}]"
             ) from None
 
-    def _loaded_collection(self, name: Any) -> Any:
+    def _loaded_collection(self, name: Any, describing: bool = False) -> Any:
         """Like :meth:`_collection`, but the collection must be loaded (search, query, get)."""
-        coll = self._collection(name)
+        coll = self._collection(name, describing)
         if not coll.loaded:
             raise CollectionNotLoadedError(
                 f"collection not loaded[collection={name}]: call load_collection({name!r}) first"

@@ -291,7 +291,7 @@ class CollectionsMixin:
     # describe / list ----------------------------------------------------------------------
     def describe_collection(self, collection_name: str, timeout: float | None = None,
                             **kwargs: Any) -> dict:
-        coll = self._collection(collection_name)
+        coll = self._collection(collection_name, describing=True)
         schema = coll.schema
         fields = []
         for i, f in enumerate(schema.fields):

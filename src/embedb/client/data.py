@@ -77,7 +77,7 @@ class DataMixin:
                partition_name: str | None = "", **kwargs: Any) -> dict:
         """Insert rows; returns ``{"insert_count": n, "ids": [...], "cost": 0}``."""
         rows = as_rows(data)
-        coll = self._collection(collection_name)
+        coll = self._collection(collection_name, describing=True)
         partition = self._write_partition(coll, partition_name)
         if not rows:  # pymilvus answers an empty batch itself, with a plain dict
             return {"insert_count": 0, "ids": []}
@@ -95,7 +95,7 @@ class DataMixin:
 
         ops = normalize_field_ops(kwargs.pop("field_ops", None))
         rows = as_rows(data)
-        coll = self._collection(collection_name)
+        coll = self._collection(collection_name, describing=True)
         partition = self._write_partition(coll, partition_name)
         if not rows:
             return {"upsert_count": 0, "ids": []}
@@ -155,7 +155,7 @@ class DataMixin:
         keys = as_pk_list(ids)
         output_fields = _check_output_fields(output_fields)
         partitions = as_name_list(partition_names, "partition_names")
-        coll = self._loaded_collection(collection_name)
+        coll = self._loaded_collection(collection_name, describing=True)
         partitions = self._check_partitions(coll, partitions)
         if not keys:
             return QueryResult([])
