@@ -61,3 +61,24 @@ def test_single_query_equals_batch_bm25():
     for q, hits in zip(queries, batch):
         single = client.search("docs", [q], anns_field="sparse", limit=8, search_params=sp)[0]
         assert [(h["id"], h["distance"]) for h in single] == [(h["id"], h["distance"]) for h in hits]
+
+
+def test_topk_select_one_query_equals_the_batch_path():
+    from embedb.engine.index import topk
+
+    rng = np.random.default_rng(9)
+    pks = rng.permutation(1000)
+    pk_of = lambda rows: pks[np.asarray(rows)]  # noqa: E731
+    for _ in range(300):
+        k = int(rng.integers(2, 12))
+        keys = np.sort(rng.integers(0, 6, k).astype(np.float32))   # sorted, often tied
+        rows = rng.choice(1000, k, replace=False).astype(np.int64)
+        if rng.random() < 0.2:
+            keys[-1], rows[-1] = np.inf, -1
+        if rng.random() < 0.5:
+            keys = keys + np.arange(k, dtype=np.float32)   # strictly increasing: the fast path
+        one = topk.select(keys[None, :], rows[None, :], k, pk_of)
+        two = topk.select(np.stack([keys, keys]), np.stack([rows, rows]), k, pk_of)
+        np.testing.assert_array_equal(one[0][0], two[0][0])
+        np.testing.assert_array_equal(one[1][0], two[1][0])
+        assert one[0].dtype == two[0].dtype and one[1].dtype == two[1].dtype

@@ -32,6 +32,12 @@ def select(keys: np.ndarray, rows: np.ndarray, k: int, pk_of: PkOf | None) -> tu
     """
     keys = np.asarray(keys)
     nq, m = keys.shape
+    if nq == 1 and m == k > 1 and rows.ndim == 2:
+        # one query's full list that comes sorted (faiss): strictly increasing finite keys have
+        # nothing to select and no tie; checked on k Python floats (cheaper than array passes)
+        kl = keys[0].tolist()
+        if kl[-1] < np.inf and all(a < b for a, b in zip(kl, kl[1:])) and int(rows.min()) >= 0:
+            return rows.astype(np.int64), keys.astype(np.float64 if keys.dtype == np.float64 else np.float32)
     if rows.ndim == 1:
         rows = np.broadcast_to(rows, (nq, m))
     keys = np.where(rows < 0, np.inf, keys)
