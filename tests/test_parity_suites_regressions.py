@@ -143,3 +143,14 @@ def test_query_argument_errors_use_the_servers_words(client):
         with pytest.raises(ParamError, match=words):
             client.query("c", **kwargs)
     assert client.query("c", filter="id > 0", output_fields=["id"]) == [{"id": 1}]
+
+
+def test_create_schema_accepts_keywords_pymilvus_keeps(client, recwarn):
+    # pymilvus's CollectionSchema keeps unknown keywords; suites pass timeout= to every call
+    schema = client.create_schema(timeout=120, enable_dynamic_field=True, some_future_option=1)
+    assert schema.enable_dynamic_field is True
+    schema.add_field("pk", DataType.INT64, is_primary=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+    client.create_collection("c", schema=schema, index_params=_l2_index(client))
+    assert client.describe_collection("c")["enable_dynamic_field"] is True
+    assert [str(w.message) for w in recwarn if "timeout" in str(w.message)] == []

@@ -450,8 +450,10 @@ class CollectionSchema(_Record):
         self._auto_id = auto_id
         self._primary_field = primary_field
         self._partition_key_field = partition_key_field
-        if kwargs:
-            raise SchemaError(f"unknown schema parameter(s) {sorted(kwargs)}")
+        if kwargs:  # pymilvus keeps unknown schema keywords (timeout=...) and goes on: so do we
+            from .lenient import warn_unknown
+
+            warn_unknown("CollectionSchema", kwargs)
         for f in fields or []:
             self._append(f)
 
