@@ -306,7 +306,10 @@ def honours_timezone(method: Any) -> Any:
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with use_timezone(kwargs.pop("timezone", None)):
+        zone = kwargs.pop("timezone", None)
+        if zone is None:   # the common call: no context to enter (reads are a hot path)
+            return method(*args, **kwargs)
+        with use_timezone(zone):
             return method(*args, **kwargs)
 
     return wrapper

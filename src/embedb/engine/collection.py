@@ -94,6 +94,9 @@ class Collection:
     """One collection of a Database; all methods are thread-safe (the database's RLock)."""
 
     db_name = "default"  # the Milvus database it belongs to (set by Database)
+    # the tombstone buffer a read view holds: copied before the next delete writes to it (set
+    # by ReadView; not reset with the rows, so a truncate that fails and restores them keeps it)
+    _deleted_shared: np.ndarray | None = None
 
     @property
     def catalog_name(self) -> str:
@@ -138,7 +141,6 @@ class Collection:
     def _reset_rows(self) -> None:
         self._columns: dict[str, Column] = {name: Column(spec) for name, spec in self._specs.items()}
         self._deleted = GrowArray(np.bool_)
-        self._deleted_shared: np.ndarray | None = None  # tombstone buffer a read view holds
         self._n = 0
         self._live = 0
         self._pk_index: PKIndex | None = None
@@ -640,6 +642,17 @@ class Collection:
                 m &= cf.evaluate(self._source, filter_params)
             return m
 
+    def _visible(self, rows: np.ndarray, pids: list[int] | None) -> np.ndarray:
+        """Which of ``rows`` ``_mask`` without a filter keeps (live, not expired, in the
+        partitions ``pids``), computed on those rows only: a get costs O(ids), not O(rows)."""
+        keep = ~self._deleted.view[rows]
+        ttl = evolution.ttl_ms(self.properties)
+        if ttl is not None and len(rows):
+            keep &= self._columns[INSERT_TS].values[rows] > evolution.clock_ms() - ttl
+        if pids and len(set(pids)) < len(self._partitions):
+            keep &= np.isin(self._columns[PARTITION].values[rows], np.asarray(pids, dtype=np.int16))
+        return keep
+
     def query(self, filter: str = "", *, filter_params: dict | None = None, output_fields: list[str] | None = None,
               limit: int | None = None, offset: int = 0, partitions: Any = None, ids: Any = None) -> list[dict]:
         """See ``_query``; runs on a snapshot, outside the database lock."""
@@ -661,17 +674,23 @@ class Collection:
             if output_fields and any(f.strip().lower() == "count(*)" for f in output_fields if isinstance(f, str)):
                 if len(output_fields) > 1:
                     raise ParamError("count(*) cannot be combined with other output fields")
+                if not (filter and filter.strip()) and not partitions and ids is None \
+                        and evolution.ttl_ms(self.properties) is None:
+                    return [{"count(*)": int(self._live)}]   # = live rows, kept by every write
                 return [{"count(*)": int(np.count_nonzero(self.mask(filter, filter_params, partitions, ids)))}]
             fields = self.resolve_output_fields(output_fields)
             if self._pk_name not in fields:
                 fields = [self._pk_name] + fields
-            m = self.mask(filter, filter_params, partitions, ids)
+            by_ids_only = ids is not None and not (filter and filter.strip())
+            # by primary key alone, only the rows asked for are checked (no mask over every row)
+            pids = self._pids(partitions) if by_ids_only and partitions else None
+            m = None if by_ids_only else self.mask(filter, filter_params, partitions, ids)
             if ids is not None:  # as Milvus Lite's get: in the order the ids were asked for
                 rows = self._pkindex().lookup(self._pk_array(ids))
                 rows = rows[rows >= 0]
                 _, first = np.unique(rows, return_index=True)
                 rows = rows[np.sort(first)]
-                rows = rows[m[rows]]
+                rows = rows[self._visible(rows, pids) if m is None else m[rows]]
             else:  # ascending primary key, so pagination and comparisons are deterministic
                 order = self._pkindex().sorted_rows()
                 rows = order[m[order]]

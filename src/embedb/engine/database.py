@@ -297,8 +297,9 @@ class Database:
             if key in self._collections:
                 raise AlreadyExistsError(f"collection {name!r} already exists")
             if key in self._aliases:
-                raise AlreadyExistsError(f"{name!r} is already an alias of collection "
-                                         f"{split_key(self._aliases[key])[1]!r}")
+                raise AlreadyExistsError(f"collection name [{name}] conflicts with an existing alias, "
+                                         f"please choose a unique name (it is an alias of collection "
+                                         f"{split_key(self._aliases[key])[1]!r})")
             self._check_collection_quota(db)
             schema = CollectionSchema.from_dict(schema.to_dict())  # our own copy
             schema.verify()
@@ -669,6 +670,10 @@ class Namespace:
     def __init__(self, database: Database, db: str) -> None:
         self.database = database
         self.db_name = db
+
+    def get_collection(self, name_or_alias: str, *, db: str | None = None) -> Collection:
+        # every client call looks its collection up: a plain method, not a __getattr__ closure
+        return self.database.get_collection(name_or_alias, db=self.db_name if db is None else db)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.database, name)
