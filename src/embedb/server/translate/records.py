@@ -207,6 +207,18 @@ def _sparse_bytes(value: Any) -> bytes:
     return pairs.tobytes()
 
 
+def set_packed_floats(target: schema_pb2.FloatArray, arr: np.ndarray) -> None:
+    """Fill a FloatArray from a float32 array at C speed: its wire form (field 1, packed
+    little-endian float32) is parsed in, ~4x faster than extending with a list of floats."""
+    raw = np.ascontiguousarray(arr, dtype="<f4").tobytes()
+    n, head = len(raw), bytearray(b"\x0a")
+    while n >= 0x80:  # the length as a protobuf varint
+        head.append((n & 0x7F) | 0x80)
+        n >>= 7
+    head.append(n)
+    target.MergeFromString(bytes(head) + raw)
+
+
 def field_data(name: str, dtype: DataType, values: list, *, element_type: DataType | None = None,
                dim: int | None = None, nullable: bool = False) -> schema_pb2.FieldData:
     """One column of response values (None = null) -> FieldData."""
@@ -236,7 +248,7 @@ def field_data(name: str, dtype: DataType, values: list, *, element_type: DataTy
         if present:
             arr = np.asarray(present, dtype=np.float32)
             fd.vectors.dim = int(arr.shape[1]) if arr.ndim == 2 else int(dim or 0)
-            fd.vectors.float_vector.data.extend(arr.ravel().tolist())
+            set_packed_floats(fd.vectors.float_vector, arr)
         else:
             fd.vectors.dim = int(dim or 0)
     elif dtype in _BYTE_VECTOR_SLOT:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
 from ...schema import CollectionSchema, DataType
@@ -29,17 +28,20 @@ def search_result_data(result: list, schema: CollectionSchema, limit: int,
     pk_name = pk.name
     topks = [len(hits) for hits in result]
     flat = [h for hits in result for h in hits]
-    pks = [dict.__getitem__(h, pk_name) for h in flat]
-    scores = [dict.__getitem__(h, "distance") for h in flat]
-    entities = [dict.__getitem__(h, "entity") for h in flat]
-    names = [pk_name] + [n for n in (output_fields or []) if n not in ("*", pk_name)]
-    fields, sent = fields_from_rows(entities, schema, names if not flat else None) \
-        if (output_fields or any(entities)) else ([], [])
+    get = dict.__getitem__  # a Hit is a dict: skip its entity-fallback __getitem__
+    pks = [get(h, pk_name) for h in flat]
+    scores = [get(h, "distance") for h in flat]
+    entities = [get(h, "entity") for h in flat]
     data = schema_pb2.SearchResultData(
         num_queries=len(result), top_k=int(limit), topks=topks,
-        scores=np.asarray(scores, dtype=np.float32).tolist() if scores else [],
-        ids=ids_proto(pks, pk.dtype), output_fields=sent, primary_field_name=pk_name)
-    data.fields_data.extend(fields)
+        ids=ids_proto(pks, pk.dtype), primary_field_name=pk_name)
+    # protobuf narrows each double to float32 exactly as numpy's astype would
+    data.scores.extend(scores)
+    if output_fields or any(entities):  # absent output fields: no column work at all
+        names = [pk_name] + [n for n in (output_fields or []) if n not in ("*", pk_name)]
+        fields, sent = fields_from_rows(entities, schema, names if not flat else None)
+        data.output_fields.extend(sent)
+        data.fields_data.extend(fields)
     return data
 
 
