@@ -154,3 +154,27 @@ def test_create_schema_accepts_keywords_pymilvus_keeps(client, recwarn):
     client.create_collection("c", schema=schema, index_params=_l2_index(client))
     assert client.describe_collection("c")["enable_dynamic_field"] is True
     assert [str(w.message) for w in recwarn if "timeout" in str(w.message)] == []
+
+
+def test_alias_conflicts_use_the_servers_words(client):
+    from embedb.errors import AliasNotFoundError, AlreadyExistsError, MilvusException, ParamError
+
+    client.create_collection("a", dimension=2)
+    client.create_collection("b", dimension=2)
+    client.create_alias("a", "al")
+    with pytest.raises(AlreadyExistsError, match=r"alias and collection name conflict\[database=default\]\[alias=b\]"):
+        client.create_alias("a", "b")
+    with pytest.raises(AlreadyExistsError, match="al is alias to another collection: a"):
+        client.create_alias("b", "al")
+    with pytest.raises(AliasNotFoundError, match=r"alias not found\[database=default\]\[alias=nope\]"):
+        client.alter_alias("a", "nope")
+    with pytest.raises(ParamError, match="Invalid collection alias: 1x"):
+        client.alter_alias("a", "1x")
+    with pytest.raises(AlreadyExistsError, match=r"collection name \[al\] conflicts with an existing alias"):
+        client.create_collection("al", dimension=2)
+    with pytest.raises(MilvusException, match="cannot drop the collection via alias = al"):
+        client.drop_collection("al")
+    with pytest.raises(AlreadyExistsError, match="cannot rename collection to an existing alias: al"):
+        client.rename_collection("b", "al")
+    assert client.describe_alias("al")["collection_name"] == "a"
+    assert sorted(client.list_collections()) == ["a", "b"]

@@ -19,12 +19,16 @@ class AliasesMixin:
         check_name(alias, "alias")
         coll = self._real_collection(collection_name)
         db = self._database
+        # the server's words first, then ours
         if db.has_collection(alias):
-            raise AlreadyExistsError(f"alias {alias!r} is already the name of a collection")
+            raise AlreadyExistsError(
+                f"alias and collection name conflict[database={self._current_db_name()}][alias={alias}]: "
+                f"{alias!r} is already the name of a collection")
         current = self._alias_target(alias)
         if current is not None:
             raise AlreadyExistsError(
-                f"alias {alias!r} already exists (it names collection {current!r}); use alter_alias()"
+                f"{alias} is alias to another collection: {current}: alias already exist"
+                f"[database={self._current_db_name()}][alias={alias}]; use alter_alias()"
             )
         db.create_alias(coll.name, alias)
 
@@ -38,16 +42,22 @@ class AliasesMixin:
     def alter_alias(self, collection_name: str, alias: str, timeout: float | None = None,
                     **kwargs: Any) -> None:
         check_name(alias, "alias")
+        from ..engine.collection import _check_name
+
+        _check_name(alias, "alias")  # the server checks the alias's form first
         coll = self._real_collection(collection_name)
         if self._alias_target(alias) is None:
-            raise AliasNotFoundError(f"alias not found[alias={alias}]")
+            if self._database.has_collection(alias):
+                raise AlreadyExistsError(f"alias and collection name conflict[database="
+                                         f"{self._current_db_name()}][alias={alias}]")
+            raise AliasNotFoundError(f"alias not found[database={self._current_db_name()}][alias={alias}]")
         self._database.alter_alias(coll.name, alias)
 
     def describe_alias(self, alias: str, timeout: float | None = None, **kwargs: Any) -> dict:
         check_name(alias, "alias")
         target = self._alias_target(alias)
         if target is None:
-            raise AliasNotFoundError(f"alias not found[alias={alias}]")
+            raise AliasNotFoundError(f"alias not found[database={self._current_db_name()}][alias={alias}]")
         return {"alias": alias, "collection_name": target}
 
     def list_aliases(self, collection_name: str = "", timeout: float | None = None,

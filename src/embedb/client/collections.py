@@ -365,8 +365,8 @@ class CollectionsMixin:
             except KeyError:
                 return
             raise ParamError(
-                f"cannot drop collection {collection_name!r}: it is an alias of {target.name!r}; "
-                "use drop_alias() or drop the collection by its name"
+                f"cannot drop the collection via alias = {collection_name}: it is an alias of "
+                f"{target.name!r}; use drop_alias() or drop the collection by its name"
             )
         aliases = list(db.list_aliases(collection_name))
         if aliases:
@@ -401,7 +401,7 @@ class CollectionsMixin:
         except KeyError:
             pass
         else:
-            raise AlreadyExistsError(f"cannot rename {old_name!r}: {new_name!r} is an alias")
+            raise AlreadyExistsError(f"cannot rename collection to an existing alias: {new_name}")
         source.rename_collection(old_name, new_name, new_db=target_db)
 
     def truncate_collection(self, collection_name: str, timeout: float | None = None,
