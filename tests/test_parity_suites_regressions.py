@@ -178,3 +178,17 @@ def test_alias_conflicts_use_the_servers_words(client):
         client.rename_collection("b", "al")
     assert client.describe_alias("al")["collection_name"] == "a"
     assert sorted(client.list_collections()) == ["a", "b"]
+
+
+def test_partition_misses_and_impossible_names(client):
+    from embedb.errors import ParamError, PartitionNotFoundError
+
+    client.create_collection("c", dimension=2)
+    assert client.has_partition("c", "p_missing") is False
+    with pytest.raises(ParamError, match=r"Invalid partition name: 1 x\. The first character"):
+        client.has_partition("c", "1 x")
+    with pytest.raises(ParamError, match=r"Invalid partition name: p-1\."):
+        client.drop_partition("c", "p-1")
+    with pytest.raises(PartitionNotFoundError, match="partition name p_missing not found"):
+        client.query("c", filter="id > 0", partition_names=["p_missing"])
+    assert client.list_partitions("c") == ["_default"]

@@ -296,7 +296,11 @@ class ClientBase(metaclass=abc.ABCMeta):
             return None
         for p in names:
             if not coll.has_partition(p):
-                raise PartitionNotFoundError(
-                    f"partition not found[partition={p}] in collection {coll.name!r}"
+                from ..engine.collection import _check_name
+
+                _check_name(p, "partition")  # a name no partition could have: the server's name error
+                raise PartitionNotFoundError(  # both of the server's wordings (DDL / reads)
+                    f"partition not found[partition={p}]: partition name {p} not found in "
+                    f"collection {coll.name!r}"
                 )
         return names

@@ -45,7 +45,12 @@ class PartitionsMixin:
     def has_partition(self, collection_name: str, partition_name: str,
                       timeout: float | None = None, **kwargs: Any) -> bool:
         check_name(partition_name, "partition_name")
-        return bool(self._collection(collection_name).has_partition(partition_name))
+        found = bool(self._collection(collection_name).has_partition(partition_name))
+        if not found:
+            from ..engine.collection import _check_name
+
+            _check_name(partition_name, "partition")  # the server refuses a name none could have
+        return found
 
     def list_partitions(self, collection_name: str, timeout: float | None = None,
                         **kwargs: Any) -> list[str]:
