@@ -192,3 +192,16 @@ def test_partition_misses_and_impossible_names(client):
     with pytest.raises(PartitionNotFoundError, match="partition name p_missing not found"):
         client.query("c", filter="id > 0", partition_names=["p_missing"])
     assert client.list_partitions("c") == ["_default"]
+
+
+def test_filter_errors_lead_with_the_servers_words(client):
+    from embedb.errors import FilterError
+
+    client.create_collection("c", dimension=2, enable_dynamic_field=False)
+    client.insert("c", [{"id": 1, "vector": [0.0, 1.0]}])
+    for expr, words in [("nope in [1, 2]", "field nope not exist"),
+                        ("id > 0 && random_sample(1)",
+                         "the sample factor should be between 0 and 1 and not too close to 0 or 1"),
+                        ("12", "predicate is not a boolean expression: 12")]:
+        with pytest.raises(FilterError, match=words):
+            client.query("c", filter=expr, limit=5)

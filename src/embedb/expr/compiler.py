@@ -78,7 +78,8 @@ def _final_mask(text: str, val: Val, n: int) -> np.ndarray:
     try:
         v, k = ops.as_bool(val)
     except OpError as e:
-        raise FilterError(f"filter {text!r} is not a condition: {e}") from None
+        raise FilterError(f"predicate is not a boolean expression: {text}: filter {text!r} is not "
+                          f"a condition: {e}") from None
     return true_mask(v, k, n)
 
 
@@ -219,7 +220,7 @@ class _Compiler:
         if field is None:
             if self.schema.enable_dynamic_field:
                 return self._path("$meta", (name,) + keys, node)
-            raise self.error(node, f"unknown field {name!r} in filter")
+            raise self.error(node, f"field {name} not exist: unknown field {name!r} in filter")
         dtype = field.dtype
         if dtype.is_vector:
             raise self.error(node, f"vector field {name!r} cannot be used in a filter")

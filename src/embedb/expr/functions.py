@@ -116,7 +116,8 @@ def ratio_option(val: Val) -> float | None:
     if val.kind == UNBOUND:
         return None
     if val.kind != CONST or class_of_python(val.v) != "num" or not 0 < val.v < 1:
-        raise OpError(f"random_sample needs a ratio strictly between 0 and 1, got {describe(val)}")
+        raise OpError("the sample factor should be between 0 and 1 and not too close to 0 or 1: "
+                      f"random_sample needs a ratio strictly between 0 and 1, got {describe(val)}")
     return float(val.v)
 
 
