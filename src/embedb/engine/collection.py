@@ -656,6 +656,13 @@ class Collection:
     def query(self, filter: str = "", *, filter_params: dict | None = None, output_fields: list[str] | None = None,
               limit: int | None = None, offset: int = 0, partitions: Any = None, ids: Any = None) -> list[dict]:
         """See ``_query``; runs on a snapshot, outside the database lock."""
+        if ids is None and not partitions and not (filter and filter.strip()) and limit is None \
+                and not offset and output_fields and len(output_fields) == 1 \
+                and output_fields[0] == "count(*)":
+            with self._lock:   # a plain count(*) reads one counter: no snapshot needed
+                self._db._check_process()
+                if evolution.ttl_ms(self.properties) is None:
+                    return [{"count(*)": int(self._live)}]
         return read_consistently(self, lambda view: view.query(
             filter, filter_params=filter_params, output_fields=output_fields, limit=limit, offset=offset,
             partitions=partitions, ids=ids), need_pk=True)
