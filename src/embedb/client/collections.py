@@ -232,7 +232,7 @@ class CollectionsMixin:
                 f"create_collection needs dimension (an int) in quick mode or a schema, got {dimension!r}"
             )
         if not isinstance(auto_id, bool):
-            raise ParamError(f"auto_id must be a bool, got {auto_id!r}")
+            raise ParamError(f"Param auto_id must be bool type: got {auto_id!r}")  # pymilvus's words
         check_name(primary_field_name, "primary_field_name")
         check_name(vector_field_name, "vector_field_name")
         from ..lenient import enum_text
