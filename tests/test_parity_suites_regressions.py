@@ -205,3 +205,16 @@ def test_filter_errors_lead_with_the_servers_words(client):
                         ("12", "predicate is not a boolean expression: 12")]:
         with pytest.raises(FilterError, match=words):
             client.query("c", filter=expr, limit=5)
+
+
+def test_row_errors_lead_with_pymilvus_words(client):
+    from embedb.errors import DataError
+
+    client.create_collection("c", dimension=2, enable_dynamic_field=False)
+    with pytest.raises(DataError, match="Insert missed an field `vector` to collection without set "
+                                        "nullable==true or set default_value"):
+        client.insert("c", [{"id": 1}])
+    with pytest.raises(DataError, match="Attempt to insert an unexpected field `extra` to collection "
+                                        "without enabling dynamic field"):
+        client.insert("c", [{"id": 1, "vector": [0.0, 1.0], "extra": 2}])
+    assert client.query("c", filter="id >= 0", limit=5) == []

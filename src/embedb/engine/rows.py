@@ -504,7 +504,10 @@ def _convert_field(f: FieldSchema, vals: list, timezone: str = UTC,
         if default is None and not f.nullable:
             i = int(np.argmax(missing))
             what = "is missing" if vals[i] is MISSING else "is None but the field is not nullable"
-            raise _err(i, f.name, f"{what} (and has no default_value)")
+            # pymilvus's words first: code matching on them finds them
+            raise DataError(f"Insert missed an field `{f.name}` to collection without set "
+                            f"nullable==true or set default_value: row {i}, field {f.name!r}: "
+                            f"{what} (and has no default_value)")
         vals = list(vals)
         if default is not None:
             for i in np.flatnonzero(missing):
@@ -574,7 +577,9 @@ def build_batch(
             types = set(map(type, vals))
             if _Missing in types or type(None) in types:
                 i = _first_row(vals, lambda v: v is MISSING or v is None)
-                raise _err(i, f.name, "the primary key is missing")
+                raise DataError(f"Insert missed an field `{f.name}` to collection without set "
+                                f"nullable==true or set default_value: row {i}, field {f.name!r}: "
+                                "the primary key is missing")
             values[f.name] = _CONVERTERS[f.dtype](f, vals, types)
             continue
         values[f.name], v = _convert_field(f, vals, timezone, texts)
@@ -588,7 +593,9 @@ def build_batch(
             extra = r.keys() - known
             if extra:
                 name = sorted(map(str, extra))[0]
-                raise _err(i, name, "is not in the schema (dynamic fields are disabled)")
+                raise DataError(f"Attempt to insert an unexpected field `{name}` to collection without "
+                                f"enabling dynamic field: row {i}, field {name!r}: is not in the schema "
+                                "(dynamic fields are disabled)")
     return ColumnBatch(n, values, valid, texts=texts)
 
 
