@@ -191,7 +191,13 @@ def test_partition_misses_and_impossible_names(client):
         client.drop_partition("c", "p-1")
     with pytest.raises(PartitionNotFoundError, match="partition name p_missing not found"):
         client.query("c", filter="id > 0", partition_names=["p_missing"])
-    assert client.list_partitions("c") == ["_default"]
+    with pytest.raises(PartitionNotFoundError, match=r"partition not found\[partition=1 x\]"):
+        client.load_partitions("c", ["1 x"])  # the server does not check the form here
+    # the server makes both idempotent
+    client.create_partition("c", "p1")
+    client.create_partition("c", "p1")
+    client.drop_partition("c", "p_missing")
+    assert client.list_partitions("c") == ["_default", "p1"]
 
 
 def test_filter_errors_lead_with_the_servers_words(client):

@@ -296,9 +296,6 @@ class ClientBase(metaclass=abc.ABCMeta):
             return None
         for p in names:
             if not coll.has_partition(p):
-                from ..engine.collection import _check_name
-
-                _check_name(p, "partition")  # a name no partition could have: the server's name error
                 raise PartitionNotFoundError(  # both of the server's wordings (DDL / reads)
                     f"partition not found[partition={p}]: partition name {p} not found in "
                     f"collection {coll.name!r}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import AlreadyExistsError, ParamError
+from ..errors import ParamError
 from .base import as_name_list, check_name
 
 DEFAULT_PARTITION = "_default"
@@ -23,9 +23,7 @@ class PartitionsMixin:
                 "automatically and cannot be created by hand"
             )
         if coll.has_partition(partition_name):
-            raise AlreadyExistsError(
-                f"partition {partition_name!r} already exists in collection {coll.name!r}"
-            )
+            return  # the server answers success for a partition that already exists
         coll.create_partition(partition_name)
 
     def drop_partition(self, collection_name: str, partition_name: str,
@@ -39,7 +37,11 @@ class PartitionsMixin:
             )
         if partition_name == DEFAULT_PARTITION:
             raise ParamError("the default partition '_default' cannot be dropped")
-        self._check_partitions(coll, [partition_name])
+        if not coll.has_partition(partition_name):
+            from ..engine.collection import _check_name
+
+            _check_name(partition_name, "partition")  # a name none could have: the server's error
+            return  # dropping a partition that does not exist succeeds, as on the server
         coll.drop_partition(partition_name)
 
     def has_partition(self, collection_name: str, partition_name: str,
