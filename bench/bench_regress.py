@@ -12,7 +12,9 @@ two sides (old first in odd rounds, new first in even ones); each round opens th
 fresh process and times: open + first query, get 1 id / 100 ids, query at 1% and 10%
 selectivity, count(*), insert of 1,000-row batches, delete of those ids, single-query HNSW
 search (p50) and a 100-query batch search. The table shows the median over rounds of each
-round's median, and new/old (above 1 = the current tree is slower).
+round's median, and new/old (above 1 = the current tree is slower). Insert and delete wait for
+an fsync each (synchronous=FULL), so on a shared disk they vary by +-30% between runs; the
+build row is one sample per side. Use more --rounds before believing a ratio near 1.2.
 """
 
 from __future__ import annotations
@@ -169,7 +171,7 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    build_key = f"build {args.n} rows (s)"
+    build_key = f"build {args.n} rows (s)"   # one build per side, not interleaved: noisiest row
     print(f"\nN={args.n}, dim={DIM}, {args.rounds} interleaved rounds, {time.perf_counter() - t0:.0f} s total")
     print(f"old: {args.old_src}\nnew: {args.new_src}")
     print(f"{'operation':<28}{'old ms':>10}{'new ms':>10}{'new/old':>9}")
