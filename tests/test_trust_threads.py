@@ -467,8 +467,8 @@ def test_stress_every_operation_from_many_threads_matches_a_model(tmp_path):
 
 
 def test_a_read_view_is_freed_as_soon_as_the_read_ends(tmp_path):
-    """Views hold a copy of the tombstones (a byte per row): no reference cycle may keep one
-    alive until a garbage collection."""
+    """Views hold the tombstones as they were (after a delete, the collection's copy is the
+    only other): no reference cycle may keep one alive until a garbage collection."""
     import gc
     import weakref
 
