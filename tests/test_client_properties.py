@@ -319,7 +319,7 @@ def test_add_field_errors_change_nothing():
         (dict(field_name="id", data_type=DataType.INT64, nullable=True), "already exists"),
         (dict(field_name="v2", data_type=DataType.FLOAT_VECTOR, dim=4, nullable=True), "vector field"),
         (dict(field_name="n", data_type=DataType.INT64), "must be nullable"),
-        (dict(field_name="bad name", data_type=DataType.INT64, nullable=True), "invalid"),
+        (dict(field_name="bad name", data_type=DataType.INT64, nullable=True), "Invalid field name"),
         (dict(field_name="p", data_type=DataType.INT64, nullable=True, is_partition_key=True), "partition key"),
     ]:
         with pytest.raises(ParamError, match=match):
