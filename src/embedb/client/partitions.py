@@ -73,7 +73,8 @@ class PartitionsMixin:
         names = as_name_list(partition_names, "partition_names")
         coll = self._collection(collection_name)
         if not names:
-            raise ParamError("load_partitions() needs at least one partition name")
+            raise ParamError("invalid parameter[expected=any partition][actual=empty partition list]: "
+                             "load_partitions() needs at least one partition name")
         self._check_partitions(coll, names)
         self.load_collection(collection_name)
 
@@ -82,7 +83,8 @@ class PartitionsMixin:
         names = as_name_list(partition_names, "partition_names")
         coll = self._collection(collection_name)
         if not names:
-            raise ParamError("release_partitions() needs at least one partition name")
+            raise ParamError("invalid parameter[expected=any partition][actual=empty partition list]: "
+                             "release_partitions() needs at least one partition name")
         self._check_partitions(coll, names)
         if set(coll.list_partitions()) <= set(names):
             coll.release()
