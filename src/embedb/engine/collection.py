@@ -531,6 +531,7 @@ class Collection:
         rows = np.unique(rows)
         if self._deleted._buf is self._deleted_shared:  # copy on write: views keep theirs
             self._deleted = GrowArray(np.bool_, base=self._deleted.view.copy())
+            self._deleted_shared = None   # only the views hold the old buffer now
         self._deleted.reserve(len(self._deleted))  # a mapped snapshot becomes writable memory
         self._deleted.view[rows] = True
         self._live -= len(rows)
