@@ -7,8 +7,8 @@
    answers a few real queries with dense, BM25 and hybrid search, and prints nDCG@10, recall@100
    and latency for each method.
 
-Corpus vectors are cached in ``~/.cache/embedb`` (or ``$EMBEDB_CACHE_DIR``), so a second run skips
-the slow embedding step. Data: ``$EMBEDB_DATA_DIR`` or ``../shared/data/msmarco-5k`` beside the
+The collection embeds its own text (a TEXTEMBEDDING function with the local MiniLM model), so
+every run embeds the corpus (about two minutes on two cores); ``--docs N`` makes it shorter. Data: ``$EMBEDB_DATA_DIR`` or ``../shared/data/msmarco-5k`` beside the
 repository; seed examples: ``$EMBEDB_SEED_EXAMPLES`` or ``../shared/seed-examples``.
 """
 
@@ -101,8 +101,8 @@ def _show_sample_queries(console, client, layout, ds, ef) -> None:
             console.print(snippet(str(hit["entity"].get(layout.text, "")), 110), markup=False)
 
 
-def run_msmarco(console, data_dir: Path, docs: int | None, queries: int | None, db: str | None,
-                use_cache: bool) -> list[dict]:
+def run_msmarco(console, data_dir: Path, docs: int | None, queries: int | None,
+                db: str | None) -> list[dict]:
     from embedb import MilvusClient
     from embedb.cli.benchmark import evaluate_methods, load_corpus
     from embedb.cli.layout import embedding_dim
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_seed:
         ok = run_seed_examples(console, _shared_path("EMBEDB_SEED_EXAMPLES", "seed-examples"))
     run_msmarco(console, _shared_path("EMBEDB_DATA_DIR", "data", "msmarco-5k"), args.docs,
-                args.queries, args.db, not args.no_cache)
+                args.queries, args.db)
     console.print(f"\ndemo finished in {time.perf_counter() - t0:.1f} s"
                   + ("" if ok else " [red](a seed example failed)"))
     return 0 if ok else 1
