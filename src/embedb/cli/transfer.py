@@ -2,8 +2,8 @@
 of Milvus Lite dumps (the BulkWriter JSON files ``milvus-lite dump`` writes: ``{"rows": [...]}``).
 
 An export starts with a header that carries the schema, functions, indexes and properties, so an
-import recreates the collection as it was. BM25 output fields are not exported: the collection's
-function recomputes them from the text on import.
+import recreates the collection as it was. Function output fields (BM25, TEXTEMBEDDING) are not
+exported: the collection's function recomputes them from the text on import.
 """
 
 from __future__ import annotations
