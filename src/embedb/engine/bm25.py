@@ -149,23 +149,26 @@ def _score_rows(cand: np.ndarray, lists: list, weight: np.ndarray, k1: float, b:
     return total
 
 
-def impact_order(state: Any, stats: Bm25Stats, term: int, k1: float, b: float, avgdl: float
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def impact_order(state: Any, stats: Bm25Stats, term: int, k1: float, b: float, avgdl: float,
+                 n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A term's posting rows by decreasing impact ``tf (k1 + 1) / (tf + norm)`` (at the average
     length of when it was sorted), with the largest tf and smallest row length from each
     position on: ``bound_at`` turns them into a bound for any later average length, so the
-    order is kept until rows are added (deletes and upserts' tombstones do not move it)."""
+    order is kept until rows are added (deletes and upserts' tombstones do not move it).
+    Only rows below ``n_rows`` (the read view's) are taken: a newer snapshot may have added more."""
     cached = stats.impacts.get(term)
-    if cached is not None and cached[0] == state.rows:
+    if cached is not None and cached[0] == n_rows:
         return cached[1]
     rows, tf = state.gather(term)
+    end = int(np.searchsorted(rows, n_rows))
+    rows, tf = rows[:end], tf[:end]
     dl = state.doc_len[rows]
     order = np.argsort(-_contribution(1.0, tf, dl, k1, b, avgdl), kind="stable")
     tf, dl = tf[order].astype(np.float64), dl[order]
     out = (rows[order], np.maximum.accumulate(tf[::-1])[::-1], np.minimum.accumulate(dl[::-1])[::-1])
     if stats.impacts_size > _IMPACT_CACHE:   # bounded: a long run of distinct terms starts over
         stats.impacts, stats.impacts_size = {}, 0
-    stats.impacts[term] = (state.rows, out)
+    stats.impacts[term] = (n_rows, out)
     stats.impacts_size += len(rows)
     return out
 

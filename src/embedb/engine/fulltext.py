@@ -286,6 +286,7 @@ class Postings:
                 self._tail_parts, self._tail_nnz, self._tail = [], 0, _Sorted.empty()
             else:
                 self._tail = _Sorted.build(*self._concat(include_main=False))
+            self._parts = (self._main, self._tail)   # one assignment: gather sees both or neither
         self.rows = upto
 
     def _concat(self, include_main: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -297,8 +298,11 @@ class Postings:
         return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
 
     def gather(self, term: int) -> tuple[np.ndarray, np.ndarray]:
-        r1, p1 = self._main.get(term)
-        r2, p2 = self._tail.get(term)
+        # main and tail from one tuple: a merge running meanwhile would otherwise pair the new
+        # main with the old tail (entries twice) or the old main with the empty tail (lost)
+        main, tail = getattr(self, "_parts", None) or (self._main, self._tail)
+        r1, p1 = main.get(term)
+        r2, p2 = tail.get(term)
         if not len(r2):
             return r1, p1
         return np.concatenate([r1, r2]), np.concatenate([p1, p2])
@@ -353,13 +357,17 @@ class _Sorted:
         return self.rows[a:b], self.payload[a:b]
 
 
-def _state(collection: Any, key: tuple) -> Any:
+def _state(collection: Any, key: tuple, ahead_ok: bool = False) -> Any:
+    """The shared postings of ``key``. ``ahead_ok``: the caller restricts itself to the view's
+    rows, so postings a newer snapshot extended (rows [0, n) of a generation never change) serve."""
     cache = collection.extensions.setdefault(_STATE_KEY, {})
     state = cache.get(key)
     gen = getattr(collection, "generation", 0)
     check = getattr(collection, "check_current", None)   # a read view (engine/readview.py)
     if check is not None:
         check()   # a compaction moved on: never rebuild postings for an old generation
+        if ahead_ok and state is not None and state.generation == gen:
+            return state
         if state is not None and state.generation == gen and state.rows > collection.num_rows_total:
             from .readview import StaleViewError   # a newer snapshot caught the postings up
 
@@ -436,22 +444,6 @@ def _load_state(collection: Any, key: tuple) -> "Postings | None":
 
 # ---------------------------------------------------------------------------------------------
 # BM25 search
-def _bm25_index(collection: Any, field: str, m: Any = None) -> tuple[Postings, Any]:
-    """Posting lists (payload = tf) of a BM25 output field, caught up to the last row, and the
-    field's sparse matrix ``m`` (read only when rows must be added: None otherwise)."""
-    while True:
-        with _lock:
-            state = _state(collection, ("bm25", field))
-            total = collection.num_rows_total if m is None else min(collection.num_rows_total, m.shape[0])
-            if m is not None or state.rows >= total:
-                if state.rows < total:
-                    _bm25_catch_up(state, m, total)
-                return state, m
-        # Read the column outside _lock: the collection's own lock is always taken first
-        # (filters call text_match while holding it), never inside _lock.
-        m = collection.sparse_vectors(field)
-
-
 def _bm25_catch_up(state: Postings, m: Any, total: int) -> None:
     """Add rows ``[state.rows, total)`` of the sparse matrix ``m`` (callers hold _lock)."""
     start = state.rows
@@ -480,14 +472,39 @@ def _bm25_current(collection: Any, field: str, live: np.ndarray) -> bool:
 
 
 def _bm25_statistics(collection: Any, field: str, live: np.ndarray):
-    """Postings caught up, and (df per term id, live rows, summed live length) as ``live``
-    sees them; the counts are maintained across queries, not recounted."""
+    """Postings caught up to the view's rows, and the counts over the rows ``live`` marks among
+    them: ``(state, stats, df, n_live, len_live, allowed, n)`` with ``allowed`` the live mask
+    of length ``n`` (the view's rows). Posting lists may hold rows past ``n`` that a newer
+    snapshot added: callers drop them.
+
+    The shared counts (``state.bm25``) are maintained across queries, not recounted, but only
+    by a view whose rows are exactly the postings' rows. A view older than the postings counts
+    its own rows afresh and never writes the shared counts (its column ``m`` is too short to
+    extend them). Everything shared is read and written under ``_lock`` only."""
     from .bm25 import Bm25Stats
 
+    n = collection.num_rows_total
     m = None if _bm25_current(collection, field, live) else collection.sparse_vectors(field)
-    state, m = _bm25_index(collection, field, m)
-    with _lock:
-        live = _fit(live, state.rows)
+    while True:
+        with _lock:
+            state = _state(collection, ("bm25", field), ahead_ok=True)
+            if m is not None:
+                n = min(n, m.shape[0])
+            if state.rows >= n or m is not None:
+                if state.rows < n:
+                    _bm25_catch_up(state, m, n)
+                return _bm25_counts(state, m, _fit(live, n), n, Bm25Stats)
+        # Read the column outside _lock: the collection's own lock is always taken first
+        # (filters call text_match while holding it), never inside _lock.
+        m = collection.sparse_vectors(field)
+
+
+def _bm25_counts(state: Postings, m: Any, live: np.ndarray, n: int, Bm25Stats: Any):
+    """(callers hold ``_lock``) See ``_bm25_statistics``; ``live`` has length ``n``."""
+    if state.rows > n:   # an older snapshot: its own counts, rows [n, state.rows) dead
+        stats = Bm25Stats()
+        stats.recount(state, _fit(live, state.rows))
+    else:
         stats = state.bm25
         if stats is None or stats.rows != state.rows or (m is None and not np.array_equal(stats.live, live)):
             stats = state.bm25 = Bm25Stats()
@@ -501,7 +518,8 @@ def _bm25_statistics(collection: Any, field: str, live: np.ndarray):
                 return state.term_ids(keys.tolist(), add=False)
 
             stats.sync(state, live, terms_of_rows)
-        return state, stats, stats.df, stats.n_live, stats.len_live
+    # df, live and the lengths are replaced, never written in place: safe to use after _lock
+    return state, stats, stats.df, stats.n_live, stats.len_live, stats.live[:n], n
 
 
 def bm25_params(collection: Any, field: str) -> tuple[float, float]:
@@ -557,11 +575,10 @@ def search_bm25(collection: Any, field: str, texts: Sequence[str], limit: int, m
         raise ParamError(f"search text {i} holds a lone surrogate character, which is not valid "
                          "Unicode (text must be valid UTF-8)")
     batch = analyzer.analyze_batch(list(texts))
-    state, stats, df_all, n_live, len_live = _bm25_statistics(collection, field, collection.mask())
-    total = state.rows
+    state, stats, df_all, n_live, len_live, live, total = _bm25_statistics(collection, field, collection.mask())
     if n_live == 0:
         return out_rows, out_scores
-    allowed = stats.live if mask is None else stats.live & _fit(mask, total)
+    allowed = live if mask is None else live & _fit(mask, total)
     doc_len = state.doc_len[:total]
     avgdl = float(len_live) / n_live
     if avgdl <= 0:
@@ -569,7 +586,7 @@ def search_bm25(collection: Any, field: str, texts: Sequence[str], limit: int, m
     terms = state.term_ids(_hashes(batch.vocab).tolist(), add=False)
     for q in range(nq):
         ids = terms[batch.ids[batch.offsets[q] : batch.offsets[q + 1]]]
-        ids = ids[ids >= 0]
+        ids = ids[(ids >= 0) & (ids < len(df_all))]   # terms first seen past this view: df 0
         if not len(ids):
             continue
         qterms, qcount = np.unique(ids, return_counts=True)
@@ -579,12 +596,12 @@ def search_bm25(collection: Any, field: str, texts: Sequence[str], limit: int, m
         use = np.flatnonzero(_keep_after_drop(weight, drop_ratio) & (df > 0))
         if not len(use):
             continue
-        lists = [state.gather(int(t)) for t in qterms[use]]
+        lists = [_rows_below(state.gather(int(t)), total) for t in qterms[use]]
         if exhaustive or sum(len(r) for r, _ in lists) <= bm25.PRUNE_MIN:   # short lists: score all
             cand, scores = bm25.score_exhaustive(lists, weight[use], k1, b, avgdl, doc_len, allowed)
             cand, scores32 = bm25.select_with_ties(cand, scores.astype(np.float32), limit)
         else:
-            by_impact = [bm25.impact_order(state, stats, int(t), k1, b, avgdl) for t in qterms[use]]
+            by_impact = [bm25.impact_order(state, stats, int(t), k1, b, avgdl, total) for t in qterms[use]]
             cand, scores32 = bm25.top_candidates(lists, weight[use], by_impact, limit, k1, b, avgdl,
                                                  doc_len, allowed)
         if not len(cand):
@@ -593,6 +610,13 @@ def search_bm25(collection: Any, field: str, texts: Sequence[str], limit: int, m
         out_rows[q, : len(top_rows)] = top_rows
         out_scores[q, : len(top_rows)] = -top_keys
     return out_rows, out_scores
+
+
+def _rows_below(entries: tuple[np.ndarray, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A posting list (rows ascending) cut to the rows ``[0, n)`` a view sees."""
+    rows, payload = entries
+    end = int(np.searchsorted(rows, n))
+    return rows[:end], payload[:end]
 
 
 def _select_by_key(cand: np.ndarray, scores32: np.ndarray, limit: int, pk_of: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -643,7 +667,7 @@ def _match_field(collection: Any, field: str) -> Any:
 def _match_index(collection: Any, field: str) -> Postings:
     """Positional posting lists (payload = token position) of an enable_match field."""
     fa = field_analyzers(collection, field)
-    source = collection.source  # columns are read before _lock, as in _bm25_index
+    source = collection.source  # columns are read before _lock, as in _bm25_statistics
     text_values = source.column(field).values
     lang_values = source.column(fa.by_field).values if fa.by_field is not None else None
     with _lock:
