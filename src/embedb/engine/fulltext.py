@@ -712,8 +712,8 @@ def text_match(collection: Any, field: str, query: str, minimum_should_match: in
     for state, group, batch in _per_analyzer(collection, field, query):
         terms = state.term_ids(list(dict.fromkeys(batch.vocab)), add=False)
         counts = np.zeros(total, dtype=np.int64)
-        for t in terms[terms >= 0]:
-            rows, _ = state.gather(int(t))
+        for t in terms[terms >= 0]:   # a newer snapshot may extend the postings meanwhile: cut
+            rows, _ = _rows_below(state.gather(int(t)), total)
             has = np.zeros(total, dtype=bool)
             has[rows] = True
             counts += has
@@ -752,7 +752,7 @@ def _phrase_rows(state: Postings, batch: TokenBatch, slop: int, total: int) -> n
     hit = np.zeros(total, dtype=bool)
     if (term_ids < 0).any():
         return hit
-    cache = {t: state.gather(t) for t in set(term_ids.tolist())}
+    cache = {t: _rows_below(state.gather(t), total) for t in set(term_ids.tolist())}   # view's rows only
     # a slop wider than any document's span is the same as that span: bound the expansion
     widest = max(int(pos.max()) if len(pos) else 0 for _, pos in cache.values()) + int(qpos.max())
     slop = min(slop, widest)
