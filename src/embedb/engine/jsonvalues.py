@@ -74,7 +74,7 @@ def encode_values(values: list, err: Callable[[int, str], DataError], *,
     try:
         joined.encode("utf-8")
     except UnicodeEncodeError:
-        i = next(i for i, t in enumerate(texts) if not _is_utf8(t))
+        i = next(i for i, t in enumerate(texts) if not is_utf8(t))
         raise err(i, "holds a lone surrogate character, which is not valid Unicode "
                      "(strings must be valid UTF-8)") from None
     if joined.count("[") + joined.count("{") > MAX_JSON_DEPTH:
@@ -97,7 +97,7 @@ def check_setting(value: Any, what: str) -> None:
     encode_values([value], lambda _i, reason: ParamError(f"{what} {reason}"))
 
 
-def _is_utf8(text: str) -> bool:
+def is_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -20,7 +20,7 @@ from ..schema import CollectionSchema, DataType, FieldSchema
 from ..geometry import GeometryError
 from ..timestamptz import UTC, TimestampError, to_micros
 from .columns import STRING_DTYPE, spec_for_field
-from .jsonvalues import decode_texts, encode_values
+from .jsonvalues import is_utf8, decode_texts, encode_values
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -168,7 +168,7 @@ def _convert_varchar(f: FieldSchema, vals: list, types: set) -> np.ndarray:
     try:
         arr = np.array(vals, dtype=STRING_DTYPE) if vals else np.empty(0, STRING_DTYPE)
     except UnicodeEncodeError:  # a lone surrogate: the stores hold UTF-8
-        i = _first_row(vals, lambda v: not _is_utf8(v))
+        i = _first_row(vals, lambda v: not is_utf8(v))
         raise _err(i, f.name, "string holds a lone surrogate character, which is not valid "
                               "Unicode (strings must be valid UTF-8)") from None
     max_len = f.max_length or 65535
@@ -180,13 +180,6 @@ def _convert_varchar(f: FieldSchema, vals: list, types: set) -> np.ndarray:
             raise _err(i, f.name, f"string of length {int(lengths[i])} exceeds max_length {max_len}")
     return arr
 
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _convert_json(f: FieldSchema, vals: list, types: set) -> np.ndarray:
@@ -234,7 +227,7 @@ def _convert_array(f: FieldSchema, vals: list, types: set) -> np.ndarray:
             items = [int(x) for x in items]
         elif et == DataType.BOOL:
             items = [bool(x) for x in items]
-        elif not _is_utf8("".join(items)):
+        elif not is_utf8("".join(items)):
             raise _err(i, f.name, "array element holds a lone surrogate character, which is "
                                   "not valid Unicode (strings must be valid UTF-8)")
         out[i] = items
