@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,6 +28,7 @@ import numpy as np
 
 from ..errors import ParamError
 from .credentials import api_key_for
+from .loaded import SharedModels
 
 LOCAL_PROVIDERS = ("local", "embedb", "sentence-transformers", "onnx", "model2vec")
 HTTP_PROVIDERS = ("openai", "cohere", "voyageai", "jina", "mistral", "nomic", "gemini", "tei")
@@ -37,9 +37,8 @@ DEFAULT_NAMES = {"", "default", "all-minilm-l6-v2", "sentence-transformers/all-m
 BATCH = 64            # texts per model call
 PROGRESS_FROM = 2000  # a progress bar (stderr, terminals only) from this many texts
 
-_models: dict[tuple, Any] = {}
+_models = SharedModels()
 _identities: dict[tuple, dict] = {}
-_lock = threading.Lock()
 
 
 def _params(fn: Any) -> dict[str, Any]:
@@ -88,15 +87,7 @@ def _model_key(fn: Any) -> tuple:
 def model_for(fn: Any) -> Any:
     """The ``embedb.model`` object for ``fn``'s params, loaded once per process and shared by
     every collection whose function has the same provider and params."""
-    key = _model_key(fn)
-    model = _models.get(key)
-    if model is None:
-        with _lock:
-            model = _models.get(key)
-            if model is None:
-                model = _load(fn)
-                _models[key] = model
-    return model
+    return _models.get_or_load(_model_key(fn), lambda: _load(fn))
 
 
 def _folder(fn: Any, name: Any) -> Path:

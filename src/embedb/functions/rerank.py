@@ -10,7 +10,6 @@ which ``embedb.model`` reranker runs the params, one loaded model per process.
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,10 @@ import numpy as np
 
 from ..errors import ParamError
 from .credentials import api_key_for
+from .loaded import SharedModels
 
 PROVIDERS = ("local", "tei", "cohere", "voyageai", "jina")
-_models: dict[str, Any] = {}
-_lock = threading.Lock()
+_models = SharedModels()
 
 
 def _key(params: dict) -> str:
@@ -30,15 +29,7 @@ def _key(params: dict) -> str:
 
 
 def model_for(params: dict) -> Any:
-    key = _key(params)
-    m = _models.get(key)
-    if m is None:
-        with _lock:
-            m = _models.get(key)
-            if m is None:
-                m = _load(params)
-                _models[key] = m
-    return m
+    return _models.get_or_load(_key(params), lambda: _load(params))
 
 
 def _load(params: dict) -> Any:
