@@ -142,7 +142,10 @@ def test_tls(tmp_path):
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
     with embedb.serve_in_thread(":memory:", tls_cert=str(cert), tls_key=str(key)) as uri:
         assert uri.startswith("https://")
-        client = pymilvus.MilvusClient(uri=uri, server_pem_path=str(cert), server_name="localhost")
+        # dedicated: pymilvus shares connections by address and token only, so a client an earlier
+        # test left open to a plain server that had this (reused) port would be handed back here
+        client = pymilvus.MilvusClient(uri=uri, server_pem_path=str(cert), server_name="localhost",
+                                       dedicated=True)
         client.create_collection("c", dimension=2)
         assert client.list_collections() == ["c"]
         client.close()
