@@ -36,7 +36,12 @@ test: $(VENV)/.test
 	-cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-bench: $(VENV)/.test
+# the peers the benchmarks run side by side with embedb (LanceDB, hnswlib, Chroma, bm25s, Milvus Lite)
+$(VENV)/.bench: $(VENV)/.test
+	$(PIP) -e ".[bench]"
+	touch $@
+
+bench: $(VENV)/.bench
 	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
