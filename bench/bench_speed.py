@@ -222,7 +222,7 @@ _EMBEDB_FIRST = """
 import sys; sys.path.insert(0, {src!r})
 import numpy as np, embedb
 client = embedb.MilvusClient({path!r})
-hits = client.search("c", [np.ones({dim}, dtype=np.float32)], limit=10)
+hits = client.search("c", [np.ones({dim}, dtype=np.float32)], limit=10, filter={filter!r})
 assert len(hits[0]) == 10
 print("scipy.sparse" in sys.modules)
 """
@@ -241,10 +241,14 @@ def bench_startup(args, tmp: Path) -> None:
     path = tmp / "startup.db"
     hnsw_database(path, clustered(args.n, dim))
     src = os.environ.get("EMBEDB_SRC") or str(ROOT / "src")
-    scripts = {"embedb open + search": _EMBEDB_FIRST.format(src=src, path=str(path), dim=dim),
+    flt = "id >= 0 and id % 2 == 0"   # a filter in the first query: the parser loads too
+    scripts = {"embedb open + search": _EMBEDB_FIRST.format(src=src, path=str(path), dim=dim, filter=""),
+               "embedb open + filtered": _EMBEDB_FIRST.format(src=src, path=str(path), dim=dim, filter=flt),
                "faiss read_index + search": _FAISS_FIRST.format(file=str(next(path.rglob("*.faiss"))), dim=dim)}
     if args.before_src:   # another checkout's src (e.g. the commit before a change), same run
-        scripts["embedb before"] = _EMBEDB_FIRST.format(src=args.before_src, path=str(path), dim=dim)
+        scripts["embedb before"] = _EMBEDB_FIRST.format(src=args.before_src, path=str(path), dim=dim, filter="")
+        scripts["embedb before, filtered"] = _EMBEDB_FIRST.format(src=args.before_src, path=str(path),
+                                                                  dim=dim, filter=flt)
     times: dict[str, list[float]] = {name: [] for name in scripts}
     scipy_loaded = None
     # as installed: byte code cached (a first, untimed run writes it), whatever this shell says

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import re
-from pathlib import Path
 from typing import Any
 
 from ..errors import FilterError
@@ -32,11 +31,12 @@ _TOKEN_NAMES = {
 
 @functools.lru_cache(maxsize=1)
 def _lark():
-    import lark  # deferred: keeps `import embedb` cheap
+    # deferred: keeps `import embedb` cheap. lalr_standalone holds lark's runtime and the
+    # parse tables of grammar.lark, generated ahead of time (gen_parser.py): loading them costs
+    # a third of building them from the grammar at the first filter of every process
+    from . import lalr_standalone
 
-    grammar = (Path(__file__).with_name("grammar.lark")).read_text(encoding="utf-8")
-    return lark.Lark(grammar, parser="lalr", lexer="basic", propagate_positions=True,
-                     maybe_placeholders=False)
+    return lalr_standalone.Lark_StandAlone()
 
 
 def parse_filter(text: str) -> ast.Node:
@@ -53,16 +53,16 @@ def parse_filter(text: str) -> ast.Node:
         printable = text.encode("utf-8", "replace").decode("utf-8")  # the message must print
         raise error_at(printable, (line, column),
                        "invalid filter: a lone surrogate character is not valid Unicode") from None
-    import lark
+    from . import lalr_standalone as lark
 
     try:
         tree = _lark().parse(text)
-    except lark.exceptions.UnexpectedInput as e:
+    except lark.UnexpectedInput as e:
         raise _syntax_error(text, e) from None
     try:
         transformer = _ToAst()
         node = transformer.transform(tree)
-    except lark.exceptions.VisitError as e:
+    except lark.VisitError as e:
         if isinstance(e.orig_exc, _PosError):
             raise error_at(text, e.orig_exc.pos, e.orig_exc.message) from None
         raise
@@ -110,15 +110,15 @@ def error_at(text: str, pos: ast.Pos | None, message: str) -> FilterError:
 
 
 def _syntax_error(text: str, e: Any) -> FilterError:
-    import lark
+    from . import lalr_standalone as lark
 
     line, column = getattr(e, "line", -1), getattr(e, "column", -1)
-    if isinstance(e, lark.exceptions.UnexpectedToken) and e.token.type == "$END":
+    if isinstance(e, lark.UnexpectedToken) and e.token.type == "$END":
         line, column = _end_pos(text)
         what = "unexpected end of filter"
-    elif isinstance(e, lark.exceptions.UnexpectedCharacters):
+    elif isinstance(e, lark.UnexpectedCharacters):
         what = f"unexpected character {text[e.pos_in_stream]!r}"
-    elif isinstance(e, lark.exceptions.UnexpectedToken):
+    elif isinstance(e, lark.UnexpectedToken):
         what = f"unexpected {str(e.token)!r}"
     else:
         what = "unexpected end of filter"
@@ -245,9 +245,9 @@ def _typed_literal(kind: str, children: list) -> ast.TypedLiteral:
 
 
 def _make_transformer():
-    import lark
+    from . import lalr_standalone as lark
 
-    class ToAst(lark.visitors.Transformer_NonRecursive):  # deep filters: no recursion
+    class ToAst(lark.Transformer_NonRecursive):  # deep filters: no recursion
         def __init__(self):
             super().__init__()
             # 2**63 is only valid as the operand of a unary minus (INT64_MIN); such literals wait
