@@ -40,6 +40,7 @@ PARTITION = "$partition"
 DEFAULT_PARTITION = "_default"
 DEFAULT_NUM_PARTITIONS = 16
 MAX_PARTITIONS = 1024
+TRIM_CHUNK_BYTES = 4 * 1024 * 1024  # a background checkpoint trims the log this much at a time
 _BYTES_VECTORS = (DataType.BINARY_VECTOR, DataType.FLOAT16_VECTOR, DataType.BFLOAT16_VECTOR, DataType.INT8_VECTOR)
 
 
@@ -97,6 +98,7 @@ class Collection:
     # the tombstone buffer a read view holds: copied before the next delete writes to it (set
     # by ReadView; not reset with the rows, so a truncate that fails and restores them keeps it)
     _deleted_shared: np.ndarray | None = None
+    _dropped = False  # set by drop_collection (under the snapshot lock): no checkpoint writes it again
 
     @property
     def catalog_name(self) -> str:
@@ -825,11 +827,18 @@ class Collection:
     # ------------------------------------------------------------------ checkpoints
     def _checkpoint(self, full: bool = False) -> None:
         """Persist rows appended since the last snapshot (or everything when ``full``), then
-        trim the log this snapshot covers. Extension hooks run first."""
+        trim the log this snapshot covers. Extension hooks run first. The caller holds the
+        database lock; the snapshot lock is taken inside it (a background checkpoint in
+        flight finishes first)."""
         storage = self._db._storage
         if storage.in_memory or self._db.read_only:
             self._dirty = False
             return
+        with self._db._snapshot_lock:
+            self._checkpoint_locked(full)
+
+    def _checkpoint_locked(self, full: bool) -> None:
+        storage = self._db._storage
         data_dir = self.data_dir
         for hook in list(self.checkpoint_hooks):
             try:
@@ -848,30 +857,61 @@ class Collection:
                                           (manifest.get("ext") or {}) != self._ext_files)
         if not self._dirty and manifest is not None and not full and not stale:
             return
+        job = self._capture(full, self._deleted.view, dict(self._ext_files))
+        self._write_job(job)
+        self._dirty = False
+        try:  # the snapshot is stored now; trimming the log it covers can wait for the next one
+            storage.trim_log(self.id, job.seq, job.generation)
+        except StorageError as exc:
+            self._db._report_checkpoint_failure(exc)
+
+    def _capture(self, full: bool, deleted: np.ndarray, ext: dict[str, Any]) -> "SnapshotJob":
+        """What a checkpoint writes now: the rows appended since the stored snapshot (every
+        row when ``full`` or after a compaction), as views of the append-only columns."""
+        manifest = self._manifest
         if full or manifest is None or manifest["generation"] != self.generation:
-            manifest, start = None, 0
+            base, start = None, 0
         else:
-            start = self._persisted_rows
+            base, start = manifest, self._persisted_rows
+        stored = {k.rpartition("/")[0] for k in base["files"]} if base is not None else set()
+        # a column added since the last snapshot (add_field) is written whole
+        parts = {name: col.parts(start if name in stored else 0, self._n) for name, col in self._columns.items()}
+        return SnapshotJob(self, manifest, base, self.generation, self._n, self._applied_seq, parts, deleted,
+                           {"collection": self.name, "ext": ext})
+
+    def _write_job(self, job: "SnapshotJob") -> None:
+        """Append a job's rows to the part files and rename its manifest into place (the
+        caller holds the snapshot lock)."""
         try:
-            stored = {k.rpartition("/")[0] for k in manifest["files"]} if manifest is not None else set()
-            # a column added since the last snapshot (add_field) is written whole
-            new_parts = {name: col.parts(start if name in stored else 0, self._n)
-                         for name, col in self._columns.items()}
-            self._manifest = storage.write_snapshot(
-                self.id, manifest, self.generation, self._n, self._applied_seq, new_parts,
-                self._deleted.view, {"collection": self.name, "ext": dict(self._ext_files)},
-            )
-            self._persisted_rows = self._n
+            self._manifest = self._db._storage.write_snapshot(
+                self.id, job.base, job.generation, job.n, job.seq, job.parts, job.deleted, job.extra)
+            self._persisted_rows = job.n
         except StorageError:
             raise
         except OSError as exc:  # disk full, I/O error: the old snapshot and the log still hold everything
-            raise StorageError(f"checkpoint of collection {self.name!r} failed ({exc}); every "
+            raise StorageError(f"checkpoint of collection {job.extra['collection']!r} failed ({exc}); every "
                                "acknowledged write is still in the write log") from exc
-        self._dirty = False
-        try:  # the snapshot is stored now; trimming the log it covers can wait for the next one
-            storage.trim_log(self.id, self._applied_seq, self.generation)
-        except StorageError as exc:
-            self._db._report_checkpoint_failure(exc)
+
+    def _snapshot_job(self) -> "SnapshotJob | None":
+        """A background checkpoint's job (caller holds the database lock), None when the
+        stored snapshot already covers everything. Extension hooks are not run here: index
+        files are saved by flush and close (indexes add rows they lack when loaded)."""
+        m = self._manifest
+        if not self._dirty or (m is not None and m["log_seq"] == self._applied_seq
+                               and m["generation"] == self.generation and m["num_rows"] == self._n):
+            return None
+        data_dir = self.data_dir
+        ext = {k: v for k, v in self._ext_files.items() if (data_dir / k).exists()}
+        # the tombstones change in place: the job gets its own copy (1 byte a row)
+        return self._capture(False, self._deleted.view.copy(), ext)
+
+    def _store_job(self, job: "SnapshotJob") -> None:
+        """Write a background job (snapshot lock held, database lock not): dropped when
+        another checkpoint stored a snapshot since it was taken (that one covers as much)."""
+        if self._manifest is not job.manifest or self._dropped:
+            return
+        self._write_job(job)
+        self._db._storage.trim_log(self.id, job.seq, job.generation, chunk_bytes=TRIM_CHUNK_BYTES)
 
     # ------------------------------------------------------------------ extension files
     def record_ext_file(self, path: Path) -> None:
@@ -894,6 +934,32 @@ class Collection:
         if not checksum.VERIFY:
             return path.exists()
         return checksum.file_problem(path, rec) is None
+
+    def ext_file_bytes(self, path: Path) -> bytes | None:
+        """The bytes of an extension file, verified against its recorded checksum in the same
+        read (``ext_file_ok`` and a load, with one pass over the file). None: damaged, missing
+        or unrecorded -> rebuild it from the columns."""
+        from . import checksum
+
+        path = Path(path)
+        rec = self._ext_files.get(path.name)
+        if rec is None:  # not recorded: trusted only in a database from before checksums
+            try:
+                return path.read_bytes() if self._ext_legacy else None
+            except OSError:
+                return None
+        return checksum.read_verified(path, rec)
+
+
+class SnapshotJob:
+    """The rows, tombstones and log position one checkpoint of one collection writes."""
+
+    __slots__ = ("collection", "manifest", "base", "generation", "n", "seq", "parts", "deleted", "extra")
+
+    def __init__(self, collection: Collection, manifest: dict | None, base: dict | None, generation: int,
+                 n: int, seq: int, parts: dict, deleted: np.ndarray, extra: dict) -> None:
+        self.collection, self.manifest, self.base, self.generation = collection, manifest, base, generation
+        self.n, self.seq, self.parts, self.deleted, self.extra = n, seq, parts, deleted, extra
 
 
 _READVIEW: Any = None

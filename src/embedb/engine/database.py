@@ -39,11 +39,18 @@ from .collection import (
     now_ms,
 )
 from . import evolution, model_functions
+from .checkpointer import Checkpointer
 from .jsonvalues import check_setting
 from .lock import WriteLock
 from .storage import SQLITE_NAME, Storage
 
 CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024  # checkpoint once the log tail passes this size
+# an automatic checkpoint of at least this much log runs on the background thread
+# (engine/checkpointer.py); a smaller one (a threshold set that low) is cheap and runs inline
+BACKGROUND_CHECKPOINT_BYTES = 4 * 1024 * 1024
+# the log may grow to this many thresholds while the background checkpoint catches up; past
+# it a writer checkpoints inline (waiting for the one in flight), so the log stays bounded
+BACKGROUND_LAG = 4
 DEFAULT_DB = "default"
 MAX_DATABASES = 64  # rootCoord.maxDatabaseNum of the Milvus server
 _CONSISTENCY = {"strong": "Strong", "bounded": "Bounded", "session": "Session", "eventually": "Eventually",
@@ -52,7 +59,9 @@ _CONSISTENCY = {"strong": "Strong", "bounded": "Bounded", "session": "Session", 
 # Lock order (docs/storage.md, "Threads and locks"): _open_lock, then one Database._lock
 # (= each Collection._lock and IndexManager's spec lock; Storage._lock inside it), then at most
 # one leaf lock: an IndexEntry.lock or fulltext._lock. Nothing holding a leaf lock takes another
-# lock. Reads copy a snapshot under Database._lock and compute without it (engine/readview.py).
+# lock. Database._snapshot_lock (snapshot files) comes after Database._lock: a checkpoint under
+# the database lock takes it inside; the background checkpointer takes it alone and takes no
+# other lock while holding it but Storage._lock and leaf locks. Reads copy a snapshot under Database._lock and compute without it (engine/readview.py).
 _open_lock = threading.RLock()  # reentrant: a client's __del__ may close a database mid-open
 _open_writers: dict[str, "Database"] = {}
 _all_open: "weakref.WeakSet[Database]" = weakref.WeakSet()   # for the exit and fork hooks
@@ -93,6 +102,8 @@ class Database:
         self._retry_at = 0  # after a failed automatic checkpoint: the log size to retry at
         self._checkpoint_failing = False  # reported, until a checkpoint succeeds again
         self._reported_in_pass = False
+        self._snapshot_lock = threading.Lock()   # one checkpoint writes snapshot files at a time
+        self._checkpointer = Checkpointer(self)
         if root is not None:
             if root.exists() and not root.is_dir():
                 raise StorageError(f"{str(root)!r} exists and is not a database directory")
@@ -200,7 +211,9 @@ class Database:
                     self._checkpoint_all(report=True)
             finally:
                 self._closed = True
-                self._storage.close()
+                self._checkpointer.stop()
+                with self._snapshot_lock:   # a background checkpoint in flight ends first
+                    self._storage.close()
                 if self._lock_file is not None:
                     self._lock_file.release()
                 if self._root is not None and not self._read_only:
@@ -241,8 +254,45 @@ class Database:
         whatever happens here, so a failed checkpoint never fails it: it is reported once and
         retried after another quarter of the threshold."""
         self._log_bytes += payload_bytes
-        if self._log_bytes >= max(CHECKPOINT_LOG_BYTES, self._retry_at):
-            self._checkpoint_all(report=True)
+        due = max(CHECKPOINT_LOG_BYTES, self._retry_at)
+        if self._log_bytes < due:
+            return
+        if self._root is not None and self._log_bytes >= BACKGROUND_CHECKPOINT_BYTES \
+                and self._log_bytes < BACKGROUND_LAG * due:
+            self._checkpointer.request()   # off the caller's path (engine/checkpointer.py)
+            return
+        self._checkpoint_all(report=True)
+
+    def _background_checkpoint(self) -> None:
+        """One pass of the background checkpointer: snapshot jobs under the database lock,
+        files written without it (see engine/checkpointer.py)."""
+        with self._lock:
+            if self._closed or self._read_only or self._log_bytes < max(CHECKPOINT_LOG_BYTES, self._retry_at):
+                return
+            jobs = [job for job in (c._snapshot_job() for c in list(self._collections.values())) if job]
+            covered = self._log_bytes
+        failure: BaseException | None = None
+        try:
+            with self._snapshot_lock:
+                if self._closed:
+                    return
+                for job in jobs:
+                    job.collection._store_job(job)
+        except Exception as exc:   # the log still holds every write: report, retry later
+            failure = exc
+        with self._lock:
+            if self._closed:
+                return
+            if failure is not None:
+                self._retry_at = self._log_bytes + CHECKPOINT_LOG_BYTES // 4
+                self._report_checkpoint_failure(failure)
+                return
+            self._log_bytes = max(0, self._log_bytes - covered)
+            self._retry_at = 0
+            self._checkpoint_failing = False
+        with self._snapshot_lock:   # SQLite's lock inside: writers wait for it, not for us
+            if not self._closed:
+                self._storage.compact_sqlite()
 
     def _checkpoint_all(self, report: bool = False) -> None:
         """Checkpoint every collection. ``report``: a failure is a warning (once until a
@@ -382,7 +432,9 @@ class Database:
             self._aliases = {a: n for a, n in self._aliases.items() if n != key}
             coll.generation += 1
             coll._reset_rows()
-            storage.remove_collection_files(coll.id)
+            with self._snapshot_lock:   # after a background checkpoint of it, which then stops
+                coll._dropped = True
+                storage.remove_collection_files(coll.id)
 
     def rename_collection(self, old: str, new: str, *, db: str = DEFAULT_DB,
                           new_db: str | None = None) -> None:
@@ -611,6 +663,7 @@ def _after_fork_in_child() -> None:
     _open_writers.clear()
     for db in list(_all_open):
         db._lock = threading.RLock()
+        db._snapshot_lock = threading.Lock()
         for coll in db.__dict__.get("_collections", {}).values():
             coll._lock = db._lock
             manager = coll.extensions.get("indexes")

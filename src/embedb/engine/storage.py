@@ -430,12 +430,27 @@ class Storage:
             row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name='log'").fetchone()
         return int(row[0]) if row else 0
 
-    def trim_log(self, cid: int, upto: int, generation: int | None = None) -> None:
+    def trim_log(self, cid: int, upto: int, generation: int | None = None, chunk_bytes: int = 0) -> None:
         """Delete the log entries a renamed manifest covers and, in the same transaction,
         record that manifest's position (``generation`` given), so a manifest lost or replaced
-        by an older one is detected at open."""
+        by an older one is detected at open. ``chunk_bytes``: delete them in transactions of
+        about that many payload bytes first (SQLite reads every page of a deleted blob; the
+        background checkpointer must not hold writers up for the whole log)."""
         if self.root is None:
             return
+        if chunk_bytes:  # in short transactions, so a writer waits for one of them at most
+            while True:
+                with self.tx() as c:
+                    got = c.execute("SELECT seq, length(payload) FROM log WHERE cid=? AND seq<=? ORDER BY seq "
+                                    "LIMIT 64", (cid, upto)).fetchall()
+                    if not got:
+                        break
+                    size, last = 0, got[-1][0]
+                    for seq, length in got:
+                        size, last = size + int(length), seq
+                        if size >= chunk_bytes:
+                            break
+                    c.execute("DELETE FROM log WHERE cid=? AND seq<=?", (cid, last))
         with self.tx() as c:
             c.execute("DELETE FROM log WHERE cid=? AND seq<=?", (cid, upto))
             if generation is not None:

@@ -1,0 +1,224 @@
+"""Durable insert rate (issue 15): embedb beside LanceDB (and Milvus Lite), one run, interleaved.
+
+    .venv/bin/python bench/speed_insert.py                 # 100k rows, marks at 20k and 100k
+    .venv/bin/python bench/speed_insert.py --n 1000000     # marks at 20k, 100k, 200k, 500k, 1M
+    .venv/bin/python bench/speed_insert.py --milvus        # also Milvus Lite (slow; small --n)
+
+Each system gets the same rows, as the same Python objects: 1,000-row calls of a clustered
+384-d float32 vector, an int64 primary key and a short VARCHAR. Calls alternate between the
+systems (embedb's call, then LanceDB's, ...), so the shared machine's noise hits both alike.
+A call is timed from entry to return, so a checkpoint that runs inside a call is paid by it;
+"rows/s" at a mark is over the calls since the previous mark. ``close`` is timed apart.
+
+Durability on return, as each system does it:
+
+* embedb: the call's rows are in the write log, fsynced (``fdatasync``) before it returns
+  (docs/storage.md, Durability); a checkpoint appends columns later, off the caller's path.
+* LanceDB 0.40 ``table.add``: writes a new data file and a new manifest version through the
+  Lance object store. ``--strace`` (Linux) counts the fsync family calls of each system's
+  process-wide writes over a few calls, so the table says what each one actually syncs.
+* Milvus Lite: a local server process; ``insert`` returns once the server has the rows.
+
+Set ``EMBEDB_SRC`` to run another checkout's ``src`` (e.g. the previous commit, for before/after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, os.environ.get("EMBEDB_SRC") or str(ROOT / "src"))
+
+DIM = 384
+BATCH = 1000
+
+
+def make_batches(n: int, seed: int = 0):
+    """Yield 1,000-row batches (list of dicts) of clustered vectors, ids and short tags."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((64, DIM)).astype(np.float32)
+    for start in range(0, n, BATCH):
+        k = min(BATCH, n - start)
+        v = centers[rng.integers(0, 64, k)] + 0.1 * rng.standard_normal((k, DIM)).astype(np.float32)
+        yield [{"id": start + i, "vector": v[i], "tag": f"tag{(start + i) % 97}"} for i in range(k)]
+
+
+# ------------------------------------------------------------------------------- systems
+class Embedb:
+    name = "embedb"
+
+    def __init__(self, path: Path):
+        from embedb import DataType, MilvusClient
+
+        self.client = MilvusClient(str(path))
+        schema = self.client.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+        schema.add_field("tag", DataType.VARCHAR, max_length=32)
+        self.client.create_collection("c", schema=schema)
+
+    def add(self, rows: list[dict]) -> None:
+        self.client.insert("c", rows)
+
+    def count(self) -> int:
+        return int(self.client.get_collection_stats("c")["row_count"])
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class Lance:
+    name = "lancedb"
+
+    def __init__(self, path: Path):
+        import lancedb
+        import pyarrow as pa
+
+        self.db = lancedb.connect(str(path))
+        schema = pa.schema([pa.field("id", pa.int64()), pa.field("vector", pa.list_(pa.float32(), DIM)),
+                            pa.field("tag", pa.string())])
+        self.table = self.db.create_table("c", schema=schema)
+
+    def add(self, rows: list[dict]) -> None:
+        self.table.add(rows)
+
+    def count(self) -> int:
+        return self.table.count_rows()
+
+    def close(self) -> None:
+        pass
+
+
+class MilvusLite:
+    name = "milvus-lite"
+
+    def __init__(self, path: Path):
+        from pymilvus import DataType, MilvusClient
+
+        self.client = MilvusClient(str(path / "milvus.db"))
+        schema = self.client.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+        schema.add_field("tag", DataType.VARCHAR, max_length=32)
+        self.client.create_collection("c", schema=schema)
+
+    def add(self, rows: list[dict]) -> None:
+        self.client.insert("c", [{**r, "vector": r["vector"].tolist()} for r in rows])
+
+    def count(self) -> int:
+        return self.client.query("c", output_fields=["count(*)"])[0]["count(*)"]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+# ------------------------------------------------------------------------------- the run
+def marks_for(n: int) -> list[int]:
+    return [m for m in (20_000, 100_000, 200_000, 500_000, 1_000_000) if m < n] + [n]
+
+
+def run(args, tmp: Path) -> None:
+    kinds = [Embedb, Lance] + ([MilvusLite] if args.milvus else [])
+    systems = []
+    for kind in kinds:
+        d = tmp / kind.name
+        d.mkdir()
+        systems.append(kind(d / "db" if kind is not MilvusLite else d))
+    marks = marks_for(args.n)
+    spent = {s.name: 0.0 for s in systems}
+    window = {s.name: 0.0 for s in systems}
+    rows_done, last_mark = 0, 0
+    table = []
+    for rows in make_batches(args.n, args.seed):
+        order = systems if (rows_done // BATCH) % 2 == 0 else systems[::-1]   # alternate who goes first
+        for s in order:
+            t0 = time.perf_counter()
+            s.add(rows)
+            dt = time.perf_counter() - t0
+            spent[s.name] += dt
+            window[s.name] += dt
+        rows_done += len(rows)
+        if rows_done in marks:
+            span = rows_done - last_mark
+            table.append((rows_done, {name: span / t for name, t in window.items()}))
+            print(f"  {rows_done:>9,} rows: " + "  ".join(f"{name} {span / t:>9,.0f} rows/s"
+                                                          for name, t in window.items()), flush=True)
+            window = {name: 0.0 for name in window}
+            last_mark = rows_done
+    closing = {}
+    for s in systems:
+        assert s.count() == args.n, (s.name, s.count())
+        t0 = time.perf_counter()
+        s.close()
+        closing[s.name] = time.perf_counter() - t0
+    names = [s.name for s in systems]
+    print()
+    print("| rows (window) | " + " | ".join(f"{n} rows/s" for n in names) + " | embedb / lancedb |")
+    print("|---|" + "---|" * (len(names) + 1))
+    prev = 0
+    for mark, rates in table:
+        print(f"| {prev:,}–{mark:,} | " + " | ".join(f"{rates[n]:,.0f}" for n in names)
+              + f" | {rates['embedb'] / rates['lancedb']:.2f}x |")
+        prev = mark
+    print("| all rows | " + " | ".join(f"{args.n / spent[n]:,.0f}" for n in names)
+          + f" | {spent['lancedb'] / spent['embedb']:.2f}x |")
+    print("close (s): " + ", ".join(f"{n} {closing[n]:.2f}" for n in names))
+    print(f"machine: {os.cpu_count()} cores; batches of {BATCH:,} rows, {DIM}-d float32 + int64 + VARCHAR")
+
+
+# ------------------------------------------------------------------------------- strace
+def count_syncs(kind_name: str, tmp: Path) -> str:
+    """fsync-family calls (and the files they sync) of 5 add calls of one system."""
+    code = f"""
+import sys, time; sys.path.insert(0, {str(ROOT / 'bench')!r}); sys.path.insert(0, {sys.path[0]!r})
+import speed_insert as b
+from pathlib import Path
+kind = {{'embedb': b.Embedb, 'lancedb': b.Lance}}[{kind_name!r}]
+s = kind(Path({str(tmp / ('strace-' + kind_name))!r}))
+batches = list(b.make_batches(6000))
+s.add(batches[0])
+print('MARK-START', flush=True); open('/dev/null', 'rb').close(); time.sleep(0.01)
+for rows in batches[1:]: s.add(rows)
+"""
+    out = subprocess.run(["strace", "-f", "-e", "trace=fsync,fdatasync,sync_file_range,openat,msync,write",
+                          "-e", "signal=none", "-o", str(tmp / f"{kind_name}.strace"), sys.executable, "-c", code],
+                         capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        return f"{kind_name}: strace run failed: {out.stderr[-300:]}"
+    lines = (tmp / f"{kind_name}.strace").read_text().splitlines()
+    start = next((i for i, ln in enumerate(lines) if "/dev/null" in ln), 0)
+    syncs = [ln for ln in lines[start:] if "sync" in ln.split("(")[0]]
+    return f"{kind_name}: {len(syncs)} fsync-family calls in 5 add calls: " + \
+        ", ".join(sorted({ln.split(None, 1)[1].split("(")[0] for ln in syncs})) if syncs else \
+        f"{kind_name}: no fsync, fdatasync or msync in 5 add calls"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=100_000, help="rows to insert into each system")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--milvus", action="store_true", help="also Milvus Lite (slow)")
+    ap.add_argument("--strace", action="store_true", help="count what each system fsyncs per call")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="speed-insert-", dir=os.environ.get("BENCH_TMP")))
+    try:
+        print(f"durable 1,000-row insert calls, {args.n:,} rows, interleaved")
+        run(args, tmp)
+        if args.strace and shutil.which("strace"):
+            for name in ("embedb", "lancedb"):
+                print(count_syncs(name, tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
