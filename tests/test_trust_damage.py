@@ -162,7 +162,7 @@ def test_every_file_kind_is_checked(built):
     names = " ".join(_files(base))
     assert kinds >= {"record", "derived"}
     for expected in ("embedb.sqlite3", "manifest.json", "deleted.", "vec.values.npy", "text.data.npy",
-                     "usp.indices.npy", ".faiss", "fulltext-bm25", "fulltext-match", ".norms.npy"):
+                     "usp.indices.npy", ".hnsw", "fulltext-bm25", "fulltext-match", ".norms.npy"):
         assert expected in names, expected
 
 
@@ -206,13 +206,13 @@ def test_a_derived_file_rebuilt_after_damage_is_rewritten_at_the_next_checkpoint
     shutil.copytree(base, copy)
     ext = next((copy / "collections").iterdir()) / "ext"
     for f in ext.iterdir():
-        if f.name.startswith("fulltext-") or f.suffix == ".faiss":
+        if f.name.startswith("fulltext-") or f.suffix in (".faiss", ".hnsw"):
             _damage(f, "flip")
     assert _round(read_everything(copy)) == reference   # rebuilt, and close() saves fresh files
     db = Database.open(copy)
     coll = db.get_collection("docs")
     for f in ext.iterdir():
-        if f.name.startswith("fulltext-") or f.suffix == ".faiss":
+        if f.name.startswith("fulltext-") or f.suffix in (".faiss", ".hnsw"):
             assert coll.ext_file_ok(f), f"{f.name} was not rewritten"
     db.close()
 

@@ -18,6 +18,7 @@ from . import topk
 from .base import SearchRequest, VectorIndex, int_param, load_npy, save_npy, write_atomic
 from .exact import as_float32, exact_search
 from .metrics import larger_is_better, to_key
+from .storage_view import GraphStorage, same_memory
 
 _faiss = None
 
@@ -172,6 +173,62 @@ class HNSWIndex(FaissIndex):
         index = faiss.IndexHNSWFlat(self.dim, int(self.params["M"]), self.faiss_metric)
         index.hnsw.efConstruction = int(self.params["efConstruction"])
         return index
+
+    # vectors stored once: the file holds the graph, the storage views the column -------------
+    # (storage_view.py; the graph's storage is a view of float32 L2/IP columns, else one
+    # converted copy in memory; ``_storage`` is None only before the first build/load)
+    _storage = None
+    loads_from_columns = True   # load() wants the column's vectors
+
+    def _shares_column(self, vectors) -> bool:
+        return self.metric_type != "COSINE" and vectors.dtype == np.float32 and \
+            vectors.flags.c_contiguous
+
+    def build(self, vectors) -> None:
+        super().build(vectors)
+        self._storage = GraphStorage(self.index)
+        if self._shares_column(vectors):   # drop faiss's copy: search the column itself
+            self._storage.use_view(vectors[: self.ntotal])
+
+    def add(self, vectors) -> None:
+        if self._storage is not None and len(vectors):
+            self._storage.make_owned()   # faiss appends to its storage: never to a view
+        super().add(vectors)
+
+    def search(self, queries, vectors, req: SearchRequest):
+        storage = self._storage
+        if storage is not None and len(vectors) >= self.ntotal and self._shares_column(vectors) and \
+                (storage.view is None or not same_memory(storage.view.array, vectors)):
+            # after an add (an owned copy) or when the column moved to a new buffer: view the
+            # rows the graph covers (identical in every buffer of this generation)
+            storage.use_view(vectors[: self.ntotal])
+        return super().search(queries, vectors, req)
+
+    def save(self, directory: Path, stem: str) -> list[str]:
+        faiss = faiss_module()
+        name = f"{stem}.hnsw"
+        write_atomic(directory / name,
+                     lambda p: faiss.write_index(self.index, p, faiss.IO_FLAG_SKIP_STORAGE))
+        (directory / f"{stem}.faiss").unlink(missing_ok=True)   # the format before: graph + vectors
+        return [name]
+
+    def load(self, directory: Path, stem: str, ntotal: int, vectors=None) -> None:
+        faiss = faiss_module()
+        path = directory / f"{stem}.hnsw"
+        if not path.exists():   # written before vectors were stored once: graph + its own copy
+            super().load(directory, stem, ntotal)
+            self._storage = GraphStorage(self.index)
+            return
+        graph = faiss.read_index(str(path))
+        if graph.storage is not None or graph.d != self.dim or graph.ntotal != ntotal or \
+                graph.metric_type != self.faiss_metric or not isinstance(graph, faiss.IndexHNSW):
+            raise ValueError(f"{path} does not hold the HNSW graph of {ntotal} rows it should")
+        if vectors is None or len(vectors) < ntotal:
+            raise ValueError(f"{path} covers {ntotal} rows; the column has fewer")
+        self.index = graph
+        self.ntotal = ntotal
+        self._storage = GraphStorage(graph)
+        self._storage.use_view(self._prepare(vectors[:ntotal]))
 
     def _search_parameters(self, req: SearchRequest, selectivity: float):
         faiss = faiss_module()

@@ -396,9 +396,13 @@ class IndexManager:
         if impl is None:
             return
         try:
-            impl.load(Path(directory), entry.stem, int(state["rows"]))
-        except Exception:  # a damaged index file is rebuilt from the rows, never trusted
-            return
+            if getattr(impl, "loads_from_columns", False):   # a graph whose vectors are the column's
+                vectors = self.collection.dense_vectors(entry.spec.field_name)
+                impl.load(Path(directory), entry.stem, int(state["rows"]), vectors=vectors)
+            else:
+                impl.load(Path(directory), entry.stem, int(state["rows"]))
+        except Exception:  # a damaged index file is rebuilt from the rows, never trusted (a
+            return         # damaged column raises again, naming its file, when a read uses it)
         entry.impl = impl
         entry.generation = int(state["generation"])   # what the files cover, checked above
 

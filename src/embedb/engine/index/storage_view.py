@@ -1,0 +1,104 @@
+"""Flat vector storage for faiss graph indexes without a second copy of the vectors.
+
+An HNSW index is a graph plus a *storage* (an ``IndexFlat`` holding every vector). The
+collection already keeps the vectors in its column (a memory map of ``g<n>/<field>.values.npy``
+after opening), so embedb writes only the graph to disk (``faiss.IO_FLAG_SKIP_STORAGE``) and, at
+load, gives the graph a storage built over the column:
+
+- float32 vectors under L2 or IP: a **view** of the column's array (no copy; the pages of a
+  memory-mapped snapshot are the page cache's, shared between processes and evictable);
+- COSINE (the index searches normalised vectors) and float16 / bfloat16 / int8 columns (faiss
+  needs float32): one converted array in memory, computed from the column; the disk holds the
+  vectors once either way.
+
+A faiss ``MaybeOwnedVector`` that does not own its bytes must never be resized (faiss aborts the
+process), so a view-backed storage is swapped for an owned copy before faiss adds rows to it
+(:func:`owned_copy`). The Python objects returned here keep the viewed array alive; whoever
+installs a storage in an index keeps a reference to it for as long as the index uses it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _faiss():
+    import faiss  # noqa: PLC0415 - heavy; the callers have imported it already
+
+    return faiss
+
+
+class FlatStorage:
+    """An ``IndexFlat`` over ``array`` (float32, C-contiguous ``(n, dim)``), borrowing its bytes.
+
+    ``array`` stays referenced here, so the memory faiss reads lives as long as this object.
+    """
+
+    __slots__ = ("index", "array")
+
+    def __init__(self, array: np.ndarray, metric: int) -> None:
+        faiss = _faiss()
+        if array.dtype != np.float32 or array.ndim != 2 or not array.flags.c_contiguous:
+            raise ValueError(f"a flat storage view needs a C-contiguous float32 (n, dim) array, "
+                             f"got {array.dtype} {array.shape}")
+        self.array = array
+        index = faiss.IndexFlat(int(array.shape[1]), metric)
+        if len(array):
+            codes = faiss.MaybeOwnedVectorUInt8()   # owned and empty: turned into a view below
+            ptr = faiss.swig_ptr(array.reshape(-1).view(np.uint8))
+            codes.is_owned = False
+            codes.view_data = ptr
+            codes.view_size = array.nbytes
+            codes.c_ptr = ptr
+            codes.c_size = array.nbytes
+            index.codes = codes
+            index.ntotal = len(array)
+        self.index = index
+
+    @property
+    def is_view(self) -> bool:
+        return not self.index.codes.is_owned
+
+
+class GraphStorage:
+    """The storage of one faiss HNSW ``graph``: a :class:`FlatStorage` view of an array, or an
+    owned ``IndexFlat`` while faiss adds rows. The graph never owns it; this object holds it."""
+
+    __slots__ = ("graph", "view", "_held")
+
+    def __init__(self, graph) -> None:
+        self.graph = graph
+        self.view: FlatStorage | None = None
+        self._held = None   # the Python proxy of the installed storage (keeps it alive)
+
+    def use_view(self, array: np.ndarray) -> None:
+        """Search ``array`` (rows ``[0, graph.ntotal)``, no copy) from now on."""
+        view = FlatStorage(array, self.graph.metric_type)
+        self._install(view.index)
+        self.view = view
+
+    def make_owned(self) -> None:
+        """Before faiss appends rows: replace a view with an owned copy of its vectors."""
+        if self.view is None:
+            return
+        faiss = _faiss()
+        owned = faiss.IndexFlat(self.view.index.d, self.view.index.metric_type)
+        if len(self.view.array):
+            owned.add(self.view.array)
+        self._install(owned)
+        self.view = None
+
+    def _install(self, flat) -> None:
+        graph = self.graph
+        old = graph.storage
+        graph.storage = flat
+        if graph.own_fields and old is not None:
+            old.thisown = True   # the graph built it: free it when ``old`` goes
+        graph.own_fields = False
+        self._held = flat
+        del old
+
+
+def same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays start at the same address (the same column buffer)."""
+    return a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
