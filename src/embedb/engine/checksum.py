@@ -116,5 +116,22 @@ def file_problem(path: Path, record: dict[str, Any], offset: int = 0) -> str | N
     return None
 
 
+def read_verified(path: Path, record: dict[str, Any]) -> bytes | None:
+    """The ``record["size"]`` bytes of ``path`` when they match ``record``, else None (missing,
+    short, unreadable or damaged). One read: the caller parses the very bytes that were
+    verified, so a file is neither read twice nor changed between the check and its use."""
+    size = int(record["size"])
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(size)
+    except OSError:
+        return None
+    if len(data) != size:
+        return None
+    if not VERIFY:
+        return data
+    return data if first_bad_chunk(data, record["crc"]) is None else None
+
+
 def of_json_body(body: bytes) -> int:
     return zlib.crc32(body)

@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import DataError, FilterError, ParamError
 from ..schema import DataType, FunctionType
 from ..text import Analyzer, TokenBatch, build_analyzer
+from . import npzbytes
 from .storage import safe_name, write_atomic_with
 
 DEFAULT_K1 = 1.2
@@ -32,6 +33,9 @@ DEFAULT_B = 0.75
 _HASH_MOD = 0xFFFFFFFF  # sparse indices must lie in [0, 2^32 - 1)
 _STATE_KEY = "fulltext"
 _TAIL_MIN = 1 << 16  # entries the tail may hold before it is merged into the main part
+# up to this many entries a stable argsort groups them by term (about as fast as SciPy's counting
+# sort there, and the 0.2 s import of scipy.sparse is not paid); above it, SciPy's O(n) sort
+_SMALL_BUILD = 1 << 17
 _lock = threading.RLock()
 
 
@@ -257,14 +261,17 @@ class Postings:
         _, gen, rows, main_rows = (int(v) for v in z["meta"][:4])
         state = cls(gen)
         state.term_of = dict(zip(z["keys"].tolist(), range(len(z["keys"]))))
-        state._main = _Sorted(z["main_indptr"].astype(np.int64), z["main_rows"].astype(np.int32),
-                              z["main_payload"].astype(np.float32), main_rows)
+        # copy=False: the arrays may be read-only views of the verified file bytes, used as they are
+        state._main = _Sorted(z["main_indptr"].astype(np.int64, copy=False),
+                              z["main_rows"].astype(np.int32, copy=False),
+                              z["main_payload"].astype(np.float32, copy=False), main_rows)
         if len(z["tail_rows"]):
-            part = (z["tail_rows"].astype(np.int32), z["tail_terms"].astype(np.int32), z["tail_payload"].astype(np.float32))
+            part = (z["tail_rows"].astype(np.int32, copy=False), z["tail_terms"].astype(np.int32, copy=False),
+                    z["tail_payload"].astype(np.float32, copy=False))
             state._tail_parts, state._tail_nnz = [part], len(part[0])
             state._tail = _Sorted.build(*part)
-        state.doc_len = z["doc_len"].astype(np.float64)
-        state.analyzer_of_row = z["analyzer_of_row"].astype(np.int8)
+        state.doc_len = z["doc_len"].astype(np.float64, copy=False)
+        state.analyzer_of_row = z["analyzer_of_row"].astype(np.int8, copy=False)
         state.rows = state.saved_rows = rows
         return state
 
@@ -327,9 +334,15 @@ class _Sorted:
         equal rows, inside each term."""
         if not len(rows):
             return cls.empty()
+        n_rows, n_terms = int(rows[-1]) + 1, int(terms.max()) + 1
+        if len(rows) <= _SMALL_BUILD:   # a tail: a stable argsort, same order, no scipy import
+            order = np.argsort(terms, kind="stable")
+            indptr = np.zeros(n_terms + 1, dtype=np.int64)
+            np.cumsum(np.bincount(terms, minlength=n_terms), out=indptr[1:])
+            return cls(indptr, np.asarray(rows[order], dtype=np.int32),
+                       np.asarray(payload[order], dtype=np.float32), n_rows)
         import scipy.sparse as sp
 
-        n_rows, n_terms = int(rows[-1]) + 1, int(terms.max()) + 1
         indptr = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
         csc = sp.csr_array((payload, terms, indptr), shape=(n_rows, n_terms)).tocsc()
@@ -430,15 +443,20 @@ def _load_state(collection: Any, key: tuple) -> "Postings | None":
     path = _state_path(data_dir, key)
     if not path.exists():
         return None
-    intact = getattr(collection, "ext_file_ok", None)
-    if intact is not None and not intact(path):
-        return None  # damaged or unrecorded: rebuilt from the columns, rewritten at the next checkpoint
+    verified_bytes = getattr(collection, "ext_file_bytes", None)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            version, gen, rows = (int(v) for v in z["meta"][:3])
-            if version != _FILE_VERSION or gen != collection.generation or rows > collection.num_rows_total:
-                return None
-            return Postings.from_arrays({name: z[name] for name in z.files})
+        if verified_bytes is not None:   # one read, verified against the manifest's checksum
+            data = verified_bytes(path)
+            if data is None:
+                return None  # damaged or unrecorded: rebuilt from the columns, rewritten at the next checkpoint
+            z = npzbytes.arrays(data)   # views of the verified bytes: no copy, no second CRC pass
+        else:
+            with np.load(path, allow_pickle=False) as f:
+                z = {name: f[name] for name in f.files}
+        version, gen, rows = (int(v) for v in z["meta"][:3])
+        if version != _FILE_VERSION or gen != collection.generation or rows > collection.num_rows_total:
+            return None
+        return Postings.from_arrays(z)
     except Exception:  # any unreadable file (BadZipFile, EOFError, ...) is a cache miss
         return None
 
@@ -464,8 +482,9 @@ def _bm25_catch_up(state: Postings, m: Any, total: int) -> None:
 def _bm25_current(collection: Any, field: str, live: np.ndarray) -> bool:
     """Whether the postings and counts need nothing from the sparse column (reading it costs
     a pass over the whole column on a freshly opened database)."""
-    state = collection.extensions.get(_STATE_KEY, {}).get(("bm25", field))
-    if state is None or state.generation != collection.generation or state.rows != collection.num_rows_total:
+    with _lock:   # the postings saved at the last checkpoint, loaded on first use
+        state = _state(collection, ("bm25", field), ahead_ok=True)
+    if state.generation != collection.generation or state.rows != collection.num_rows_total:
         return False
     stats = state.bm25
     return stats is None or (stats.rows == state.rows and np.array_equal(stats.live, _fit(live, state.rows)))

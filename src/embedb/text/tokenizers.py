@@ -15,7 +15,17 @@ from ..errors import ParamError, missing_dependency
 # Han ideographs, Hiragana and CJK compatibility ideographs are words of one character each
 # (as in Unicode word segmentation, UAX #29); everything else splits on non-word characters.
 _CJK = "\u3040-\u309f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
-_STANDARD_RE = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
+_STANDARD_PATTERN = f"[{_CJK}]|[^\\W_{_CJK}]+"
+_standard_re: re.Pattern | None = None   # compiled on first use (7 ms; ASCII text never needs it)
+
+
+def _standard_findall(text: str) -> list[str]:
+    global _standard_re
+    if _standard_re is None:
+        _standard_re = re.compile(_STANDARD_PATTERN)
+    return _standard_re.findall(text)
+
+
 _WHITESPACE_RE = re.compile(r"\S+")
 _HAS_WORD_CHAR = re.compile(r"[^\W_]")
 # UTF-8 bytes -> bytes: ASCII characters that are not letters or digits become spaces; bytes of
@@ -38,7 +48,7 @@ class StandardTokenizer:
     name = "standard"
 
     def __init__(self) -> None:
-        self.tokenize: Callable[[str], list[str]] = _STANDARD_RE.findall
+        self.tokenize: Callable[[str], list[str]] = _standard_findall
 
     @staticmethod
     def chunks(text: str) -> list[bytes]:
@@ -55,16 +65,15 @@ class StandardTokenizer:
         """``split_chunk`` of many chunks: one decode for all; ASCII chunks are single tokens."""
         if not chunks:
             return []
-        findall = _STANDARD_RE.findall
         parts = b" ".join(chunks).decode("utf-8").split(" ")
-        return [[p] if p.isascii() else findall(p) for p in parts]
+        return [[p] if p.isascii() else _standard_findall(p) for p in parts]
 
     @staticmethod
     def split_chunk(chunk: bytes) -> list[str]:
         """The tokens inside one chunk (run once per distinct chunk: the analyzer memoises)."""
         if chunk.isascii():  # only letters and digits are left in ASCII chunks
             return [chunk.decode("ascii")]
-        return _STANDARD_RE.findall(chunk.decode("utf-8"))
+        return _standard_findall(chunk.decode("utf-8"))
 
     def to_params(self) -> Any:
         return self.name
