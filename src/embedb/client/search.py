@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ParamError
+from ..errors import MilvusException, ParamError
 from ..lenient import warn_unknown
 from ..timestamptz import honours_timezone, iterator_honours_timezone
+from .databases import call_db_name
 
 # keyword arguments of pymilvus search() that embedb honours
 _SEARCH_KW = ("offset", "round_decimal", "group_by_field", "group_size", "strict_group_size",
@@ -49,6 +50,27 @@ def _search_extras(kwargs: dict, search_params: dict | None) -> dict:
     return out
 
 
+def _plain_collection(client: Any, name: Any) -> Any:
+    """The loaded collection ``name`` of the default database for the lean path; None when
+    anything is unusual (the general path then looks it up and words any error)."""
+    db = client._db
+    if db is None or type(name) is not str or client._db_name != "default" or call_db_name():
+        return None
+    try:
+        coll = db.get_collection(name)
+    except MilvusException:
+        return None
+    return coll if coll.loaded else None
+
+
+def _plain_search(*args: Any) -> Any:
+    from ..engine.search_fast import plain_search   # bound at first use: importing is inert
+
+    global _plain_search
+    _plain_search = plain_search
+    return plain_search(*args)
+
+
 def _refuse(what: str, value: Any, why: str) -> None:
     if value is not None and value != [] and value != {}:
         raise ParamError(f"search({what}=...) is not supported by embedb: {why}")
@@ -67,6 +89,15 @@ class SearchMixin:
         """Vector search; pymilvus 3's ``ids=`` (search with the stored vectors of these
         primary keys), ``ranker=`` (rrf / weighted), ``order_by_fields=`` and
         ``group_by_fields=[one field]`` are honoured (see docs/api.md)."""
+        if not kwargs and not filter and partition_names is None and ids is None and \
+                ranker is None and function_chains is None and highlighter is None and \
+                search_aggregation is None and data is not None:
+            # the plain call: its lean path (engine/search_fast.py), None when it is not plain
+            coll = _plain_collection(self, collection_name)
+            result = None if coll is None else \
+                _plain_search(coll, data, limit, output_fields, search_params, anns_field)
+            if result is not None:
+                return result
         from ..engine import search as engine_search
         from .base import as_pk_list
 

@@ -206,3 +206,60 @@ def on_snapshot(read: Callable[..., Any]) -> Callable[..., Any]:
         return read_consistently(collection, lambda view: read(view, *args, **kwargs), need_pk=need_pk)
 
     return wrapper
+
+
+class SearchSnapshot:
+    """The few references a plain vector search reads (``engine/search_fast.py``): the row
+    count, the generation, the tombstones, one vector field and the primary keys, taken under
+    the database lock by :func:`search_snapshot`. Same rules as a :class:`ReadView` (rows
+    ``[0, n)`` never change within a generation; the tombstone buffer is shared copy-on-write),
+    without a frozen object per column: a search that needs other columns uses a ReadView."""
+
+    __slots__ = ("owner", "name", "schema", "generation", "num_rows_total", "deleted",
+                 "_field", "_vectors", "_pks")
+
+    def __init__(self, owner: Collection, field: str, vectors: np.ndarray, pks: np.ndarray,
+                 deleted: np.ndarray | None) -> None:
+        self.owner, self.name, self.schema = owner, owner.name, owner.schema
+        self.generation, self.num_rows_total = owner.generation, len(pks)
+        self.deleted = deleted   # None: no row of the snapshot is tombstoned
+        self._field, self._vectors, self._pks = field, vectors, pks
+
+    @property
+    def extensions(self) -> dict:
+        return self.owner.extensions
+
+    def check_current(self) -> None:
+        if self.owner.generation != self.generation:
+            raise StaleViewError(f"collection {self.name!r} moved from generation {self.generation} "
+                                 f"to {self.owner.generation} during a read")
+
+    def dense_vectors(self, field: str) -> np.ndarray:
+        if field != self._field:   # the snapshot holds one field: a caller's mistake
+            raise ValueError(f"this search snapshot holds field {self._field!r}, not {field!r}")
+        return self._vectors
+
+    def pk_values(self, rows: np.ndarray) -> list:
+        return self._pks[np.asarray(rows, dtype=np.int64)].tolist()
+
+    def __repr__(self) -> str:
+        return f"SearchSnapshot({self.name!r}, generation={self.generation}, rows={self.num_rows_total})"
+
+
+def search_snapshot(owner: Collection, field: str) -> SearchSnapshot | None:
+    """A :class:`SearchSnapshot` of ``owner`` for vector ``field``; None when a column it needs
+    is still undecoded or unverified since opening (the caller takes a ReadView, which does
+    that work once)."""
+    with owner._lock:
+        owner._db._check_process()
+        columns = owner._columns
+        pk, vec = columns[owner._pk_name], columns[field]
+        if pk._deferred is not None or pk._pending is not None or vec._deferred is not None or \
+                vec._pending is not None:
+            return None
+        n = owner._n
+        deleted = None
+        if owner._live != n:   # some rows are tombstoned: share the buffer (copy on write)
+            deleted = owner._deleted.view
+            owner._deleted_shared = owner._deleted._buf
+        return SearchSnapshot(owner, field, vec._values._buf[:n], pk._values._buf[:n], deleted)

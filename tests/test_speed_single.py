@@ -1,0 +1,207 @@
+"""The plain-call fast path of search (engine/search_fast.py) gives the general path's answer.
+
+Data with many exact ties (each vector stored under several primary keys, keys shuffled), for
+every float metric (L2, IP, COSINE) on FLAT, HNSW and IVF_FLAT, and binary vectors
+(HAMMING, JACCARD): the client's plain search (the fast path) against the engine's general
+``search`` (ids and distances identical), against an exact NumPy reference with ties by primary
+key (exact kinds), and one query against the same query inside a batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import embedb
+from embedb.engine import search as engine_search
+from embedb.engine.search_fast import plain_search
+
+DIM = 16
+N = 400
+BASE = 60   # distinct vectors: every one is stored about N / BASE times
+
+
+def _client_with(index_type, metric, dtype=embedb.DataType.FLOAT_VECTOR, dim=DIM, seed=4):
+    rng = np.random.default_rng(seed)
+    client = embedb.MilvusClient(":memory:")
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", embedb.DataType.INT64, is_primary=True)
+    schema.add_field("tag", embedb.DataType.VARCHAR, max_length=20)
+    schema.add_field("v", dtype, dim=dim)
+    index = None
+    if index_type is not None:
+        index = client.prepare_index_params()
+        params = {"HNSW": {"M": 8, "efConstruction": 40}, "IVF_FLAT": {"nlist": 4},
+                  "BIN_IVF_FLAT": {"nlist": 4}}.get(index_type, {})
+        index.add_index("v", index_type=index_type, metric_type=metric, params=params)
+    client.create_collection("c", schema=schema, index_params=index)
+    if dtype == embedb.DataType.BINARY_VECTOR:
+        base = rng.integers(0, 256, (BASE, dim // 8)).astype(np.uint8)
+    else:
+        base = rng.standard_normal((BASE, dim)).astype(np.float32)
+    which = rng.integers(0, BASE, N)
+    ids = rng.permutation(100_000)[:N]   # primary keys unrelated to row order
+    binary = dtype == embedb.DataType.BINARY_VECTOR
+    rows = [{"id": int(ids[i]), "tag": f"t{i % 7}",
+             "v": bytes(base[which[i]]) if binary else base[which[i]]} for i in range(N)]
+    client.insert("c", rows)
+    return client, base, which, ids
+
+
+def _reference(base, which, ids, query, metric, k, alive=None):
+    """Exact top-k by (distance, pk): distances per distinct vector, so copies tie exactly."""
+    if metric == "HAMMING":
+        d = np.unpackbits(base ^ query[None, :], axis=1).sum(1).astype(np.float64)
+    elif metric == "JACCARD":
+        inter = np.unpackbits(base & query[None, :], axis=1).sum(1)
+        union = np.unpackbits(base | query[None, :], axis=1).sum(1)
+        d = 1.0 - inter / np.maximum(union, 1)
+    else:
+        b, q = base.astype(np.float64), query.astype(np.float64)
+        if metric == "COSINE":
+            b = b / np.linalg.norm(b, axis=1, keepdims=True)
+            q = q / np.linalg.norm(q)
+        d = ((b - q) ** 2).sum(1) if metric == "L2" else -(b @ q)
+    key = d[which]
+    order = np.lexsort((ids, key))
+    if alive is not None:
+        order = order[alive[order]]
+    return ids[order[:k]].tolist()
+
+
+def _plain(client, queries, k, metric, **extra):
+    return client.search("c", queries, limit=k, search_params={"metric_type": metric, **extra})
+
+
+def _general(client, queries, k, metric, **extra):
+    coll = client._loaded_collection("c")
+    return engine_search.search(coll, queries, limit=k,
+                                search_params={"metric_type": metric, **extra})
+
+
+def _pairs(hits):
+    return [(h["id"], h["distance"], h["entity"]) for h in hits]
+
+
+FLOAT_CASES = [(index_type, metric) for index_type in ("FLAT", "HNSW", "IVF_FLAT")
+               for metric in ("L2", "IP", "COSINE")]
+
+
+@pytest.mark.parametrize("index_type,metric", FLOAT_CASES)
+def test_fast_path_equals_general_path_and_reference(index_type, metric):
+    client, base, which, ids = _client_with(index_type, metric)
+    coll = client._loaded_collection("c")
+    exact = index_type == "FLAT"
+    extra = {"params": {"ef": 64, "nprobe": 4}} if not exact else {}
+    queries = [base[i] for i in range(0, BASE, 3)] + \
+        [np.random.default_rng(1).standard_normal(DIM).astype(np.float32)]
+    for k in (1, 7, 10, 25):
+        # the plain call takes the fast path (None would mean the general path ran)
+        assert plain_search(coll, [queries[0]], k, None, {"metric_type": metric, **extra}, None) \
+            is not None
+        batch = _plain(client, queries, k, metric, **extra)
+        assert [_pairs(h) for h in batch] == \
+            [_pairs(h) for h in _general(client, queries, k, metric, **extra)]
+        for q, hits in zip(queries, batch):
+            single = _plain(client, [q], k, metric, **extra)[0]
+            assert _pairs(single) == _pairs(_general(client, [q], k, metric, **extra)[0])
+            assert [h["id"] for h in single] == [h["id"] for h in hits]
+            if exact:
+                assert [h["id"] for h in single] == _reference(base, which, ids, q, metric, k)
+            else:   # ANN: among the returned hits, equal distances come in primary-key order
+                for a, b in zip(single, single[1:]):
+                    assert a["distance"] != b["distance"] or a["id"] < b["id"]
+
+
+@pytest.mark.parametrize("index_type,metric", [("BIN_FLAT", "HAMMING"), ("BIN_FLAT", "JACCARD"),
+                                               ("BIN_IVF_FLAT", "HAMMING")])
+def test_fast_path_binary_vectors(index_type, metric):
+    client, base, which, ids = _client_with(index_type, metric, embedb.DataType.BINARY_VECTOR, 64)
+    queries = [base[i] for i in range(0, BASE, 4)]
+    extra = {"params": {"nprobe": 4}} if index_type == "BIN_IVF_FLAT" else {}
+    for k in (5, 12):
+        batch = _plain(client, queries, k, metric, **extra)
+        assert [_pairs(h) for h in batch] == \
+            [_pairs(h) for h in _general(client, queries, k, metric, **extra)]
+        for q, hits in zip(queries, batch):
+            single = _plain(client, [q], k, metric, **extra)[0]
+            assert _pairs(single) == _pairs(hits)
+            if index_type == "BIN_FLAT":
+                assert [h["id"] for h in single] == _reference(base, which, ids, q, metric, k)
+
+
+@pytest.mark.parametrize("index_type", ["FLAT", "HNSW"])
+def test_fast_path_with_tombstones_output_fields_and_new_rows(index_type):
+    client, base, which, ids = _client_with(index_type, "L2")
+    coll = client._loaded_collection("c")
+    extra = {"params": {"ef": 400}}   # HNSW ef >= rows: every row is visited (exact answers)
+    q = base[5]
+    client.delete("c", ids=[int(i) for i in ids[:150:3]])   # tombstones: a row mask
+    alive = np.ones(N, dtype=bool)
+    alive[:150:3] = False
+    for k in (10, 30):
+        got = _plain(client, [q], k, "L2", **extra)[0]
+        assert _pairs(got) == _pairs(_general(client, [q], k, "L2", **extra)[0])
+        assert [h["id"] for h in got] == _reference(base, which, ids, q, "L2", k, alive)
+    # output fields: the same entities as the general path
+    out = client.search("c", [q], limit=10, output_fields=["tag"], search_params={"metric_type": "L2", **extra})
+    coll_out = engine_search.search(coll, [q], limit=10, output_fields=["tag"],
+                                    search_params={"metric_type": "L2", **extra})
+    assert _pairs(out[0]) == _pairs(coll_out[0]) and out[0][0]["entity"].keys() == {"tag"}
+    # rows written after the first search (the index tail, a new snapshot) are found at once
+    far = q + 50.0   # nearer to the new rows than to any old one
+    client.insert("c", [{"id": 200_000 + i, "tag": "new", "v": far} for i in range(3)])
+    got = _plain(client, [far], 5, "L2", **extra)[0]
+    assert [h["id"] for h in got][:3] == [200_000, 200_001, 200_002]
+    assert _pairs(got) == _pairs(_general(client, [far], 5, "L2", **extra)[0])
+    # an upsert moves a key to a new row; a compaction renumbers every row (new generation)
+    client.upsert("c", [{"id": int(ids[1]), "tag": "moved", "v": q}])
+    client.compact("c")
+    got = _plain(client, [q], 8, "L2", **extra)[0]
+    assert _pairs(got) == _pairs(_general(client, [q], 8, "L2", **extra)[0])
+    assert int(ids[1]) in [h["id"] for h in got][:4]
+
+
+def test_fast_path_follows_index_and_schema_changes():
+    client, base, which, ids = _client_with("FLAT", "COSINE")
+    q = base[3]
+    before = _plain(client, [q], 10, "COSINE")[0]
+    client.release_collection("c")
+    client.drop_index("c", "v")
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="FLAT", metric_type="L2")
+    client.create_index("c", index)
+    client.load_collection("c")
+    # the index's metric now rules: COSINE is refused by both paths alike, L2 is searched
+    with pytest.raises(embedb.MilvusException, match="metric type not match"):
+        client.search("c", [q], limit=10, search_params={"metric_type": "COSINE"})
+    got = client.search("c", [q], limit=10)[0]
+    assert [h["id"] for h in got] == _reference(base, which, ids, q, "L2", 10)
+    assert [h["id"] for h in got] != [h["id"] for h in before] or \
+        [h["distance"] for h in got] != [h["distance"] for h in before]
+    # a field added to the schema (a new schema object): output fields see it
+    client.add_collection_field("c", "extra", embedb.DataType.INT64, nullable=True)
+    with_extra = client.search("c", [q], limit=10, anns_field="v", output_fields=["extra"])[0]
+    assert [(h["id"], h["entity"]) for h in with_extra] == [(h["id"], {"extra": None}) for h in got]
+
+
+def test_calls_that_are_not_plain_take_the_general_path():
+    client, base, which, ids = _client_with("HNSW", "L2")
+    coll = client._loaded_collection("c")
+    q = [base[0]]
+    for sp in ({"metric_type": "L2", "params": {"radius": 5.0}}, {"metric_type": "L2", "offset": 2},
+               {"params": {"group_by_field": "tag"}}, {"metric_type": "L2", "params": {"ef": 0}}):
+        assert plain_search(coll, q, 10, None, sp, None) is None
+    assert plain_search(coll, q, True, None, None, None) is None      # not an int
+    assert plain_search(coll, ["text"], 10, None, None, None) is None  # the general path words it
+    # and the client gives the general path's answers and errors for them
+    with pytest.raises(embedb.MilvusException, match="ef"):
+        client.search("c", q, limit=10, search_params={"params": {"ef": 0}})
+    with pytest.raises(embedb.MilvusException, match="topk"):
+        client.search("c", q, limit=0)
+    with pytest.raises(embedb.MilvusException, match="NaN"):
+        client.search("c", [np.full(DIM, np.nan, dtype=np.float32)], limit=3)
+    offset = client.search("c", q, limit=5, search_params={"metric_type": "L2", "params": {"ef": 64}},
+                           offset=2)[0]
+    full = client.search("c", q, limit=7, search_params={"metric_type": "L2", "params": {"ef": 64}})[0]
+    assert _pairs(offset) == _pairs(full[2:])
