@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ParamError
 from ..results import Hit, Hits, SearchResult
-from . import fusion, model_functions, rerank
+from . import filter_cache, fusion, model_functions, rerank
 from .index import topk
 from .index.base import MAX_TOPK
 from .index.exact import exact_search
@@ -510,7 +510,7 @@ def _search_plain(collection: Any, data: Any, *, anns_field: str | None = None,
     field = resolve_anns_field(collection, anns_field)
     plan = plan_field(collection, field, metric)
     queries = convert_queries(plan, data, collection)
-    mask = collection.mask(filter or "", filter_params, partition_names)
+    mask = filter_cache.search_mask(collection, filter or "", filter_params, partition_names)
     radius, range_filter = _range_args(params, plan.metric)
     group_by_field = group_by_field or params.pop("group_by_field", None)
     if group_by_field:
@@ -577,7 +577,8 @@ def hybrid_search(collection: Any, reqs: list, ranker: Any, *, limit: int = 10,
                              f"reqs[0] has {nq}, reqs[{i}] has {n}")
         nq = n
         expr = getattr(req, "expr", None) or ""
-        mask = collection.mask(expr, getattr(req, "expr_params", None), partition_names)
+        mask = filter_cache.search_mask(collection, expr, getattr(req, "expr_params", None),
+                                        partition_names)
         radius, range_filter = _range_args(params, plan.metric)
         if radius is not None or range_filter is not None:
             rows, dist = range_rows(collection, plan, queries, req_limit, mask, params, radius,

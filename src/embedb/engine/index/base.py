@@ -27,6 +27,10 @@ class SearchRequest:
     allowed: np.ndarray | None = None        # bool over rows [0, ntotal) or None = all
     params: dict[str, Any] = field(default_factory=dict)   # ef, nprobe, drop_ratio_search...
     pk_of: topk.PkOf | None = None
+    # of a filter mask over all rows (engine.filter_cache.Survivors): the allowed row count and
+    # the mask as packed little-endian bits, computed once per mask rather than per search
+    allowed_count: int | None = None
+    allowed_bits: np.ndarray | None = None
 
 
 class VectorIndex:

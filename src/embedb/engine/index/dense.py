@@ -17,6 +17,7 @@ import numpy as np
 from . import topk
 from .base import SearchRequest, VectorIndex, int_param, load_npy, save_npy, write_atomic
 from .exact import as_float32, exact_search
+from .filtered import filtered_ef
 from .metrics import larger_is_better, to_key
 from .storage_view import GraphStorage, same_memory
 
@@ -41,12 +42,15 @@ def normalized(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def bitmap_selector(allowed: np.ndarray):
+def bitmap_selector(allowed: np.ndarray | None, bits: np.ndarray | None = None, rows: int = 0):
     """faiss IDSelectorBitmap over row numbers, with the packed bytes it borrows (keep both
-    alive while the search runs)."""
+    alive while the search runs). ``bits``: ``allowed`` already packed (little-endian), of
+    which the selector reads rows ``[0, rows)`` (faiss asks only for ids it holds)."""
     faiss = faiss_module()
-    bits = np.packbits(allowed, bitorder="little")
-    return faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits)), bits
+    if bits is None:
+        bits = np.packbits(allowed, bitorder="little")
+        rows = len(allowed)
+    return faiss.IDSelectorBitmap((rows + 7) // 8, faiss.swig_ptr(bits)), bits
 
 
 class FlatIndex(VectorIndex):
@@ -119,13 +123,32 @@ class FaissIndex(VectorIndex):
     def _search_parameters(self, req: SearchRequest, selectivity: float):
         raise NotImplementedError
 
+    def stored_vectors(self) -> np.ndarray | None:
+        """The vectors the index scores, rows ``[0, ntotal)`` (normalised for COSINE), read in
+        place from its flat storage (HNSW); None when it has none (IVF). A view of faiss's
+        memory: valid until the next ``add``, so use it under the index's lock."""
+        storage = getattr(self.index, "storage", None) if self.index is not None else None
+        if storage is None or self.ntotal == 0:
+            return None
+        faiss = faiss_module()
+        flat = faiss.downcast_index(storage)
+        get_xb = getattr(flat, "get_xb", None)
+        if get_xb is None or flat.ntotal < self.ntotal or flat.d != self.dim or \
+                getattr(flat, "code_size", 4 * self.dim) != 4 * self.dim:
+            return None
+        return faiss.rev_swig_ptr(get_xb(), self.ntotal * self.dim).reshape(self.ntotal, self.dim)
+
     def search(self, queries, vectors, req: SearchRequest):
         q = self._prepare(queries)
         selectivity = 1.0
         sel = bits = None
         if req.allowed is not None:
-            selectivity = max(float(req.allowed.sum()) / max(1, self.ntotal), 1e-9)
-            sel, bits = bitmap_selector(req.allowed[: self.ntotal])
+            if req.allowed_bits is not None:   # counted and packed once per filter mask
+                selectivity = max(req.allowed_count / max(1, len(req.allowed_bits) * 8), 1e-9)
+                sel, bits = bitmap_selector(None, req.allowed_bits, self.ntotal)
+            else:
+                selectivity = max(float(req.allowed.sum()) / max(1, self.ntotal), 1e-9)
+                sel, bits = bitmap_selector(req.allowed[: self.ntotal])
         params = self._search_parameters(req, selectivity)
         if sel is not None:
             params.sel = sel
@@ -235,8 +258,7 @@ class HNSWIndex(FaissIndex):
         ef = int_param(req.params, "ef", max(self.DEFAULT_EF, req.k), 1, 32768, self.index_type)
         ef = max(ef, req.k)
         if selectivity < 1.0:
-            # a selective filter leaves fewer admissible neighbours per visited node
-            ef = min(max(ef, int(ef / math.sqrt(selectivity))), max(ef, 4096))
+            ef = filtered_ef(ef, req.k, selectivity)
         if req.allowed is not None:   # the caller sets a selector on it: a fresh object
             return faiss.SearchParametersHNSW(efSearch=ef)
         # unfiltered: one read-only parameter object per ef (making one costs several us)

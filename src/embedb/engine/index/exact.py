@@ -111,8 +111,6 @@ def count_in_range(
 ) -> np.ndarray:
     """Per query, how many rows lie inside the range (used by tests and range checks)."""
     metric = get_metric(metric_type)
-    if cand is not None and nq <= 8:
-        block = min(block, 2048)   # gathered rows stay in cache between the copy and the product
     q = queries if metric.binary else as_float32(queries)
     x = vectors if metric.binary else as_float32(vectors)
     ok = in_range(metric.kernel(q, x, None), metric.name, radius, range_filter)

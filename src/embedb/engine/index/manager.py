@@ -22,11 +22,13 @@ from ...schema import DataType, IndexParam
 from ..collection import _check_name, read_consistently
 from ..jsonvalues import check_setting
 from ..storage import bounded_stem
+from ..filter_cache import survivors
 from . import topk
 from .base import SearchRequest, VectorIndex
 from .binary import BINARY_INDEXES
 from .dense import DENSE_INDEXES
 from .exact import exact_search
+from .filtered import exact_rows, stored_base, use_exact
 from .metrics import BINARY_METRICS, FLOAT_METRICS
 from .sparse import SPARSE_INDEXES, drop_smallest, exact_sparse_search, parse_drop_ratio_search
 
@@ -40,13 +42,7 @@ FOLD_ROWS = 10_000
 # ... or this fraction of the indexed rows (but at least FOLD_MIN_ROWS)
 FOLD_FRACTION = 0.10
 FOLD_MIN_ROWS = 256
-# filtered searches whose surviving rows are this few (or this small a fraction) run exactly
-EXACT_MAX_ROWS = 4096
-EXACT_MAX_FRACTION = 0.02
-# ... and for batches of queries, where one matrix product over the survivors beats the
-# widened graph / list search of every query (up to a fifth of the rows)
-EXACT_MAX_ROWS_BATCH = 32768
-BATCH_NQ = 8
+# which filtered searches run exactly: filtered.use_exact (per query, never per batch)
 
 
 def field_kind(dtype: DataType) -> str:
@@ -434,22 +430,48 @@ class IndexManager:
         if mask is not None and len(mask) != total:
             mask = np.resize(np.asarray(mask, dtype=bool), total) if len(mask) > total else \
                 np.concatenate([mask, np.zeros(total - len(mask), dtype=bool)])
-        if mask is not None and mask.all():
-            mask = None
+        info = None
+        if mask is not None:
+            info = survivors(mask)   # count, rows, bitmap: kept with a cached search mask
+            if info.count == total:
+                mask = info = None
         exact_all = nt == 0
-        if mask is not None and entry.kind != "sparse" and nt > 0 and \
-                not isinstance(impl, _ALWAYS_CURRENT):
-            count = int(mask.sum())
-            if count <= EXACT_MAX_ROWS or count <= EXACT_MAX_FRACTION * total:
-                exact_all = True
-            elif queries.shape[0] > BATCH_NQ and count <= min(EXACT_MAX_ROWS_BATCH, total // 5):
-                exact_all = True
+        if info is not None and entry.kind != "sparse" and nt > 0:
+            # chosen from the mask alone, never from the batch size: a query's answer must
+            # not depend on the queries sent with it
+            flat = isinstance(impl, _ALWAYS_CURRENT)
+            if entry.kind == "dense" and (info.count < total // 5 if flat else
+                                          use_exact(info.count, total)):
+                out = self._exact_rows(entry, queries, vectors, total, k, mask, info, pk_of)
+                if out is not None:
+                    return out
+            exact_all = not flat and use_exact(info.count, total)
         if exact_all:
             return self._exact(entry, queries, vectors, 0, total, k, mask, pk_of)
-        req = SearchRequest(k, None if mask is None else mask[:nt], params, pk_of)
+        req = SearchRequest(k, None if mask is None else mask[:nt], params, pk_of,
+                            None if info is None else info.count,
+                            None if info is None else info.bits)
         parts = [impl.search(queries, vectors, req)]
         if total > nt:
             parts.append(self._exact(entry, queries, vectors, nt, total, k, mask, pk_of))
+        return topk.merge(parts, k, pk_of)
+
+    def _exact_rows(self, entry, queries, vectors, total, k, mask, info, pk_of):
+        """Exact top-k over the surviving rows, scored where the index (or the column) keeps
+        them, none copied; None when there is no such float32 matrix."""
+        stored = stored_base(entry.impl, vectors, entry.spec.metric_type)
+        if stored is None:
+            return None
+        rows = info.rows
+        covered = min(stored[1], total)
+        split = int(np.searchsorted(rows, covered))
+        parts = []
+        if split:
+            parts.append(exact_rows(queries, stored, rows[:split], entry.spec.metric_type, k, pk_of))
+        if split < len(rows):   # the unindexed tail
+            parts.append(self._exact(entry, queries, vectors, covered, total, k, mask, pk_of))
+        if not parts:
+            return self._exact(entry, queries, vectors, 0, total, k, mask, pk_of)
         return topk.merge(parts, k, pk_of)
 
     def _exact(self, entry, queries, vectors, start, stop, k, mask, pk_of):
