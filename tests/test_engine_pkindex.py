@@ -18,8 +18,17 @@ long_text = st.text(alphabet="ab/é-_.#0123456789", min_size=0, max_size=40)
     batches=st.lists(st.tuples(st.lists(st.integers(0, 60), max_size=10), st.lists(st.integers(0, 60), max_size=5)),
                      max_size=12),
     names=st.lists(long_text, min_size=61, max_size=61),
+    merge_min=st.sampled_from([0, 3, 8192]),   # the delta level merged often, sometimes, never
 )
-def test_pkindex_matches_a_dict(string_keys, batches, names):
+def test_pkindex_matches_a_dict(string_keys, batches, names, merge_min):
+    saved, PKIndex.MERGE_MIN = PKIndex.MERGE_MIN, merge_min
+    try:
+        _check_against_a_dict(string_keys, batches, names)
+    finally:
+        PKIndex.MERGE_MIN = saved
+
+
+def _check_against_a_dict(string_keys, batches, names):
     def keys_of(ks):
         if string_keys:
             return np.array([names[k] for k in ks], dtype=STRING_DTYPE) if ks else np.empty(0, STRING_DTYPE)
@@ -49,3 +58,24 @@ def test_pkindex_matches_a_dict(string_keys, batches, names):
     column = np.array(pks, dtype=STRING_DTYPE) if string_keys else np.asarray(pks, dtype=np.int64)
     built = PKIndex.build(column, np.ones(len(pks), bool))
     assert built.lookup(column).tolist() == list(range(len(pks)))
+
+
+def test_a_frozen_twin_never_changes_while_the_index_does():
+    """Read views share a frozen twin without the lock: later sets, removes and merges of the
+    index must not show through it (every change replaces arrays)."""
+    saved, PKIndex.MERGE_MIN = PKIndex.MERGE_MIN, 4
+    try:
+        index = PKIndex.build(np.arange(100, dtype=np.int64) * 2, np.ones(100, bool))
+        index.set(np.array([1, 3, 5], dtype=np.int64), np.array([100, 101, 102]))
+        twin = index.frozen()
+        probe = np.arange(0, 220, dtype=np.int64)
+        before = twin.lookup(probe).copy()
+        order = twin.sorted_rows().copy()
+        for i in range(30):   # the delta fills and merges several times
+            index.set(np.array([201 + 2 * i, 2 * i], dtype=np.int64), np.array([200 + i, 300 + i]))
+            index.remove(np.array([4 * i + 2], dtype=np.int64))
+        assert twin.lookup(probe).tolist() == before.tolist()
+        assert twin.sorted_rows().tolist() == order.tolist()
+        assert len(twin) == 103
+    finally:
+        PKIndex.MERGE_MIN = saved
