@@ -26,6 +26,7 @@ from ..errors import DataError, FilterError, ParamError
 from ..schema import DataType, FunctionType
 from ..text import Analyzer, TokenBatch, build_analyzer
 from . import npzbytes
+from .rows import SparseRows
 from .storage import safe_name, write_atomic_with
 
 DEFAULT_K1 = 1.2
@@ -60,6 +61,27 @@ def _unique_int(a: np.ndarray) -> np.ndarray:
         return a.copy()
     a = np.sort(a)
     return a[np.concatenate(([True], a[1:] != a[:-1]))]
+
+
+def _index_in(uniq: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(uniq, keys)`` for keys that all occur in the sorted, distinct ``uniq``:
+    a direct table on the keys' low bits, with a binary search only for keys whose slot more
+    than one value of ``uniq`` shares (millions of keys: a gather instead of a cache-missing
+    binary search per key)."""
+    if len(uniq) < 2 or len(keys) < 4 * len(uniq):
+        return np.searchsorted(uniq, keys)
+    bits = min(max(int(len(uniq)).bit_length() + 5, 10), 22)   # ~32 slots per value, <= 16 MiB
+    mask = (1 << bits) - 1
+    slot_of_uniq = uniq & mask
+    table = np.full(1 << bits, -1, dtype=np.int32)
+    table[slot_of_uniq] = np.arange(len(uniq), dtype=np.int32)
+    shared = np.bincount(slot_of_uniq, minlength=1 << bits) > 1
+    table[shared] = -1
+    out = table[keys & mask].astype(np.int64)
+    again = np.flatnonzero(out < 0)
+    if len(again):
+        out[again] = np.searchsorted(uniq, keys[again])
+    return out
 
 
 def _hashes(vocab: Sequence[str]) -> np.ndarray:
@@ -192,10 +214,10 @@ def apply_functions(collection: Any, rows: list) -> list:
             languages = [row.get(fa.by_field) if isinstance(row, dict) else None for row in rows]
         batch, _ = fa.analyze_rows(texts, languages)
         hashes = _hashes(batch.vocab)
-        vectors = _term_frequency_dicts(hashes[batch.ids], batch.offsets)
-        for row, vec in zip(rows, vectors):
+        vectors = SparseRows(*_term_frequencies(hashes[batch.ids], batch.offsets))
+        for i, row in enumerate(rows):
             if isinstance(row, dict):
-                row[dst] = vec
+                row[dst] = vectors.row(i)   # the column is taken whole by build_batch
     return rows
 
 
@@ -207,15 +229,14 @@ def _all_utf8(texts: list[str]) -> bool:
     return True
 
 
-def _term_frequency_dicts(keys: np.ndarray, offsets: np.ndarray) -> list[dict[int, float]]:
+def _term_frequencies(keys: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR ``(indptr, token hashes ascending, term frequencies)`` of the documents whose token
+    hashes are ``keys[offsets[i]:offsets[i + 1]]``."""
     n = len(offsets) - 1
     docs = np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets))
     pairs, counts = np.unique(docs * (_HASH_MOD + 1) + keys, return_counts=True)
-    pair_docs = pairs // (_HASH_MOD + 1)
-    cuts = np.searchsorted(pair_docs, np.arange(n + 1))
-    key_list = (pairs % (_HASH_MOD + 1)).tolist()
-    count_list = counts.astype(float).tolist()
-    return [dict(zip(key_list[a:b], count_list[a:b])) for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist())]
+    indptr = np.searchsorted(pairs // (_HASH_MOD + 1), np.arange(n + 1)).astype(np.int64)
+    return indptr, pairs % (_HASH_MOD + 1), counts.astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,6 +323,8 @@ class Postings:
             parts.insert(0, self._main.row_major())
         if not parts:
             return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)
+        if len(parts) == 1:   # nothing to join (the first catch-up of a whole column): no copy
+            return parts[0]
         return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
 
     def gather(self, term: int) -> tuple[np.ndarray, np.ndarray]:
@@ -471,7 +494,7 @@ def _bm25_catch_up(state: Postings, m: Any, total: int) -> None:
     keys = np.asarray(m.indices[a:b], dtype=np.int64)
     tf = np.asarray(m.data[a:b], dtype=np.float64)
     uniq = _unique_int(keys)
-    terms = state.term_ids(uniq.tolist(), add=True)[np.searchsorted(uniq, keys)]
+    terms = state.term_ids(uniq.tolist(), add=True)[_index_in(uniq, keys)]
     dl = np.bincount(rows - start, weights=tf, minlength=total - start)
     state.doc_len = np.concatenate([state.doc_len, dl])
     state.extend(rows, terms, tf, total)

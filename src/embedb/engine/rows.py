@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 from datetime import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass, field as dc_field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -372,15 +373,77 @@ def _convert_binary_vector(f: FieldSchema, vals: list, types: set) -> np.ndarray
     return np.packbits(bits.astype(np.uint8), axis=1)
 
 
+class SparseRows:
+    """Sparse vectors the engine computed for a whole batch (a schema function's output, e.g.
+    BM25 term frequencies) as CSR arrays: ``indptr`` (n + 1), ``indices`` (int64, ascending and
+    unique in each row, in [0, 2^32 - 1)) and ``data`` (finite float32). ``row(i)`` is what
+    goes into row ``i``'s dict; when a column holds exactly the rows of one batch in order,
+    ``build_batch`` takes the arrays whole: no dict or array per row."""
+
+    __slots__ = ("indptr", "indices", "data")
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray) -> None:
+        self.indptr, self.indices, self.data = indptr, indices, data
+
+    def row(self, i: int) -> "SparseRow":
+        return SparseRow(self, i)
+
+
+class SparseRow(Mapping):
+    """Row ``i`` of a :class:`SparseRows`; reads as the ``{index: value}`` dict it stands for."""
+
+    __slots__ = ("rows", "i")
+
+    def __init__(self, rows: SparseRows, i: int) -> None:
+        self.rows, self.i = rows, i
+
+    def parts(self) -> tuple[np.ndarray, np.ndarray]:
+        a, b = int(self.rows.indptr[self.i]), int(self.rows.indptr[self.i + 1])
+        return self.rows.indices[a:b], self.rows.data[a:b]
+
+    def __getitem__(self, key: Any) -> float:
+        ind, dat = self.parts()
+        at = int(np.searchsorted(ind, key)) if isinstance(key, (int, np.integer)) else len(ind)
+        if at == len(ind) or ind[at] != key:
+            raise KeyError(key)
+        return float(dat[at])
+
+    def __iter__(self):
+        return iter(self.parts()[0].tolist())
+
+    def __len__(self) -> int:
+        return int(self.rows.indptr[self.i + 1] - self.rows.indptr[self.i])
+
+
+def _whole_sparse_batch(vals: list) -> SparseRows | None:
+    """The batch when ``vals`` are rows 0..n-1 of one SparseRows, in order, else None."""
+    first = vals[0]
+    if not isinstance(first, SparseRow) or len(first.rows.indptr) != len(vals) + 1:
+        return None
+    batch = first.rows
+    for i, v in enumerate(vals):
+        if type(v) is not SparseRow or v.rows is not batch or v.i != i:
+            return None
+    return batch
+
+
 def _convert_sparse(f: FieldSchema, vals: list, types: set) -> sp.csr_array:
     import scipy.sparse as sp
 
+    whole = _whole_sparse_batch(vals) if types == {SparseRow} else None
+    if whole is not None:   # valid by construction (see SparseRows)
+        ncols = int(whole.indices.max()) + 1 if len(whole.indices) else 1
+        return sp.csr_array((np.asarray(whole.data, dtype=np.float32), whole.indices, whole.indptr),
+                            shape=(len(vals), ncols))
     n = len(vals)
     lengths = np.zeros(n, dtype=np.int64)
     idx_chunks: list = []
     val_chunks: list = []
     for i, v in enumerate(vals):
-        if isinstance(v, dict):
+        if isinstance(v, SparseRow):   # rows of a computed batch, mixed with others
+            ind, dat = v.parts()
+            ind, dat = np.asarray(ind, dtype=np.int64), np.asarray(dat, dtype=np.float64)
+        elif isinstance(v, dict):
             keys = list(v.keys())
             try:
                 ind = np.asarray(keys, dtype=np.int64) if keys else np.empty(0, np.int64)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
@@ -179,17 +179,23 @@ class Analyzer:
         flat = list(chain.from_iterable(chunk_lists))
         total = len(flat)
         table = self._table
-        try:
-            chunk_ids = np.fromiter(map(table.chunk_id.__getitem__, flat), dtype=np.int64, count=total)
-        except KeyError:  # new chunks: run them through the filters once, then map again
+        chunk_ids = np.fromiter(map(table.chunk_id.get, flat, repeat(-1, total)), dtype=np.int64, count=total)
+        unknown = np.flatnonzero(chunk_ids < 0)
+        if len(unknown):  # new chunks: run them through the filters once, then map only those
             with self._lock:
                 if len(self._table.chunk_id) > _MEMO_LIMIT:
                     self._table = _ChunkTable()
+                fresh = self._table is not table   # a new table: every id must be looked up again
                 table = self._table
-                new = [c for c in dict.fromkeys(flat) if c not in table.chunk_id]
+                todo = flat if fresh else [flat[i] for i in unknown.tolist()]
+                new = [c for c in dict.fromkeys(todo) if c not in table.chunk_id]
                 memo = self._outputs(new)
                 table.add(new, [memo[c] for c in new])
-            chunk_ids = np.fromiter(map(table.chunk_id.__getitem__, flat), dtype=np.int64, count=total)
+            found = np.fromiter(map(table.chunk_id.__getitem__, todo), dtype=np.int64, count=len(todo))
+            if fresh:
+                chunk_ids = found
+            else:
+                chunk_ids[unknown] = found
         n_sub, out_len, out_start = table.n_sub.view, table.out_len.view, table.out_start.view
         out_ids, out_sub = table.out_tok.view, table.out_sub.view
 
@@ -224,7 +230,8 @@ class Analyzer:
             order = np.argsort(first_at, kind="stable")
             rank = np.empty(len(order), dtype=np.int64)
             rank[order] = np.arange(len(order), dtype=np.int64)
-            return TokenBatch([toks[i] for i in used[order].tolist()], rank[dense.ravel()], offsets, positions)
+            return TokenBatch(list(map(toks.__getitem__, used[order].tolist())), rank[dense.ravel()], offsets,
+                              positions)
         first = np.zeros(len(toks), dtype=np.int64)
         seen = np.zeros(len(toks), dtype=bool)
         seen[ids] = True
@@ -235,7 +242,7 @@ class Analyzer:
             used = used[np.argsort(first_pos[used], kind="stable")]
         first[used] = np.arange(len(used), dtype=np.int64)
         ids = first[ids]
-        return TokenBatch([toks[i] for i in used.tolist()], ids, offsets, positions)
+        return TokenBatch(list(map(toks.__getitem__, used.tolist())), ids, offsets, positions)
 
     def tokenize_batch(self, texts: Sequence[str]) -> list[list[str]]:
         """The tokens of each text, as lists (convenient; ``analyze_batch`` is faster)."""
