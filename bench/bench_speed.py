@@ -162,7 +162,7 @@ def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
     return (centers[rng.integers(0, len(centers), n)] + 0.35 * rng.standard_normal((n, dim))).astype(np.float32)
 
 
-def hnsw_database(path: Path, x: np.ndarray) -> float:
+def hnsw_database(path: Path, x: np.ndarray, metric: str = "COSINE") -> float:
     """An embedb database with an HNSW (COSINE, M=16, efC=200) collection of ``x``; build s."""
     import embedb
 
@@ -171,7 +171,7 @@ def hnsw_database(path: Path, x: np.ndarray) -> float:
     schema.add_field("id", embedb.DataType.INT64, is_primary=True)
     schema.add_field("v", embedb.DataType.FLOAT_VECTOR, dim=x.shape[1])
     index = client.prepare_index_params()
-    index.add_index("v", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 200})
+    index.add_index("v", index_type="HNSW", metric_type=metric, params={"M": 16, "efConstruction": 200})
     client.create_collection("c", schema=schema, index_params=index)
     t0 = time.perf_counter()
     for s in range(0, len(x), 10_000):

@@ -69,8 +69,31 @@ def column_verifier(items: list[tuple[Path, np.ndarray, list[int]]]):
                 end = min((bad + 1) * checksum.CHUNK, arr.nbytes)
                 raise StorageError(f"{path} is damaged (checksum mismatch in data bytes "
                                    f"{bad * checksum.CHUNK}-{end}); {RESTORE_HINT}")
+        for _, arr, _ in items:
+            release_pages(arr)   # read once to verify; mapped again only where used
         verified.append(True)
     return verify
+
+
+def release_pages(arr: np.ndarray) -> None:
+    """Unmap the resident pages of a read-only memory-mapped array from this process
+    (``MADV_DONTNEED``). They stay in the page cache, and the next read maps them back
+    without touching the disk. A full pass (verifying checksums, converting vectors) would
+    otherwise count a whole file as this process's memory. Nothing happens for other
+    arrays or platforms."""
+    import mmap  # noqa: PLC0415
+
+    base = arr
+    while base is not None and not isinstance(base, np.memmap):
+        base = getattr(base, "base", None)
+    mm = getattr(base, "_mmap", None)
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if mm is None or advice is None or base.mode != "r" or not hasattr(mm, "madvise"):
+        return   # a private (copy-on-write) map would lose its writes: never advise those
+    try:
+        mm.madvise(advice)
+    except (OSError, ValueError):
+        pass
 
 
 @contextmanager

@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from ..integrity import release_pages
 from . import topk
 from .base import SearchRequest, VectorIndex, int_param, load_npy, save_npy, write_atomic
 from .exact import as_float32, exact_search
 from .filtered import filtered_ef
 from .metrics import larger_is_better, to_key
-from .storage_view import GraphStorage, same_memory
+from .storage_view import GraphStorage
 
 _faiss = None
 
@@ -36,7 +37,9 @@ def faiss_module():
 
 def normalized(x: np.ndarray) -> np.ndarray:
     x = np.array(x, dtype=np.float32, copy=True)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    # np.linalg.norm(x, axis=1) computes exactly this, after a dozen Python-level checks (a
+    # single query's search pays them every call)
+    norms = np.sqrt(np.add.reduce(x * x, axis=1, keepdims=True))
     norms[norms == 0] = 1.0
     x /= norms
     return x
@@ -158,8 +161,7 @@ class FaissIndex(VectorIndex):
         rows = rows.astype(np.int64, copy=False)
         dist = self._refine(queries, vectors, rows, dist)
         keys = to_key(dist, self.metric_type).astype(np.float32, copy=False)
-        keys = np.where(rows < 0, np.inf, keys)
-        out = topk.select(keys, rows, req.k, req.pk_of)
+        out = topk.select(keys, rows, req.k, req.pk_of)   # it empties rows -1 itself
         return out
 
     def _refine(self, queries, vectors, rows, dist):
@@ -220,11 +222,8 @@ class HNSWIndex(FaissIndex):
 
     def search(self, queries, vectors, req: SearchRequest):
         storage = self._storage
-        if storage is not None and len(vectors) >= self.ntotal and self._shares_column(vectors) and \
-                (storage.view is None or not same_memory(storage.view.array, vectors)):
-            # after an add (an owned copy) or when the column moved to a new buffer: view the
-            # rows the graph covers (identical in every buffer of this generation)
-            storage.use_view(vectors[: self.ntotal])
+        if storage is not None and self.metric_type != "COSINE":
+            storage.follow(vectors, self.ntotal)   # the column's buffer, not a copy of it
         return super().search(queries, vectors, req)
 
     def save(self, directory: Path, stem: str) -> list[str]:
@@ -251,7 +250,10 @@ class HNSWIndex(FaissIndex):
         self.index = graph
         self.ntotal = ntotal
         self._storage = GraphStorage(graph)
-        self._storage.use_view(self._prepare(vectors[:ntotal]))
+        prepared = self._prepare(vectors[:ntotal])
+        self._storage.use_view(prepared)
+        if prepared.base is not vectors.base:   # converted (COSINE, float16...): the column's
+            release_pages(vectors)              # pages are read once here, not needed after
 
     def _search_parameters(self, req: SearchRequest, selectivity: float):
         faiss = faiss_module()

@@ -34,7 +34,7 @@ class FlatStorage:
     ``array`` stays referenced here, so the memory faiss reads lives as long as this object.
     """
 
-    __slots__ = ("index", "array")
+    __slots__ = ("index", "array", "base")
 
     def __init__(self, array: np.ndarray, metric: int) -> None:
         faiss = _faiss()
@@ -42,6 +42,10 @@ class FlatStorage:
             raise ValueError(f"a flat storage view needs a C-contiguous float32 (n, dim) array, "
                              f"got {array.dtype} {array.shape}")
         self.array = array
+        # the buffer ``array`` starts (a column's rows [0, n) are a prefix of their buffer):
+        # another prefix of it is recognised without reading addresses (a few us a search)
+        base = array.base
+        self.base = base if isinstance(base, np.ndarray) and same_memory(base, array) else None
         index = faiss.IndexFlat(int(array.shape[1]), metric)
         if len(array):
             codes = faiss.MaybeOwnedVectorUInt8()   # owned and empty: turned into a view below
@@ -76,6 +80,21 @@ class GraphStorage:
         view = FlatStorage(array, self.graph.metric_type)
         self._install(view.index)
         self.view = view
+
+    def follow(self, vectors: np.ndarray, ntotal: int) -> None:
+        """View rows ``[0, ntotal)`` of ``vectors`` (all rows of the column, float32) unless the
+        installed view already starts where they do: after an add (an owned copy) or when the
+        column moved to a new buffer, whose old one would otherwise stay alive for the graph.
+        Rows ``[0, ntotal)`` are the same in every buffer of a generation."""
+        if vectors.dtype != np.float32:   # converted once at load: nothing to follow
+            return
+        view = self.view
+        if view is not None:
+            base = vectors.base
+            if (base is not None and base is view.base) or same_memory(view.array, vectors):
+                return
+        if vectors.flags.c_contiguous and len(vectors) >= ntotal:
+            self.use_view(vectors[:ntotal])
 
     def make_owned(self) -> None:
         """Before faiss appends rows: replace a view with an owned copy of its vectors."""
