@@ -229,20 +229,32 @@ def build_result(collection: Any, rows: np.ndarray, dist: np.ndarray,
                  output_fields: list[str] | None, round_decimal: int = -1) -> SearchResult:
     """One Hits list per query row; hits for rows ``-1`` are left out."""
     pk_name = collection.schema.primary_field.name
-    valid = rows >= 0
-    flat = rows[valid]
+    dist = _round(np.asarray(dist, dtype=np.float64), round_decimal)
+    nq, k = rows.shape
+    flat = rows.reshape(-1)
+    # few rows: Python's min over a list costs less than a NumPy reduction's call
+    full = bool(flat.size) and (min(flat.tolist()) if flat.size <= 1024 else flat.min()) >= 0
+    if full:   # the common case: every query has k hits
+        dvals, counts = dist.reshape(-1).tolist(), None
+    else:
+        valid = rows >= 0
+        flat, dvals, counts = rows[valid], dist[valid].tolist(), valid.sum(1).tolist()
     pks = collection.pk_values(flat) if len(flat) else []
     fields = collection.resolve_output_fields(output_fields) if output_fields else []
-    entities = collection.entities(flat, fields) if fields and len(flat) else None
-    dist = _round(np.asarray(dist, dtype=np.float64), round_decimal)
-    dvals = dist[valid].tolist()
-    if entities is None:
-        entities = [{} for _ in range(len(dvals))]
     # one C-level dict construction per hit: this loop is the per-hit cost of every search
-    flat_hits = [Hit({pk_name: p, "distance": d, "entity": e}) for p, d, e in zip(pks, dvals, entities)]
+    if fields and len(flat):
+        entities = collection.entities(flat, fields)
+        flat_hits = [Hit({pk_name: p, "distance": d, "entity": e})
+                     for p, d, e in zip(pks, dvals, entities)]
+    else:
+        flat_hits = [Hit({pk_name: p, "distance": d, "entity": {}}) for p, d in zip(pks, dvals)]
+    if nq == 1:
+        return SearchResult([Hits(flat_hits)])
+    if counts is None:
+        return SearchResult([Hits(flat_hits[i:i + k]) for i in range(0, nq * k, k)])
     out = []
     i = 0
-    for c in valid.sum(1).tolist():
+    for c in counts:
         out.append(Hits(flat_hits[i:i + c]))
         i += c
     return SearchResult(out)

@@ -9,22 +9,36 @@ with ties by primary key) on the same rows. What it skips is per-call overhead:
 
 * a :class:`readview.SearchSnapshot` (row count, tombstones, one vector field, primary keys)
   instead of a full read view, and no row mask at all when no row is tombstoned;
-* argument normalisation done once on the few shapes a plain call can have.
+* the field, its plan and index resolved once per (schema, index) and kept in
+  ``collection.extensions`` (a new schema object or index entry makes a new plan);
+* a single float32 query used as given (checked for shape and finiteness in one dot product);
+* ``IndexManager.search_covered``: the index alone answers when it covers exactly the
+  snapshot's rows (no tail to merge, nothing to fold in), else ``IndexManager.search``.
 
 A search asking for output fields takes a full read view (entities need every column).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
 
 from ..errors import ParamError
 from ..results import SearchResult
-from .evolution import ttl_ms
+from ..schema import DataType
+from .evolution import TTL_KEY, ttl_ms
 from .index.base import MAX_TOPK
+from .index.manager import indexes_of
+from .index.metrics import larger_is_better
 from .model_functions import function_of_output
 from .readview import StaleViewError, search_snapshot
-from .search import build_result, convert_queries, plan_field, resolve_anns_field, search_rows
+from .search import (FieldPlan, build_result, convert_queries, pk_getter, plan_field,
+                     resolve_anns_field, search_rows)
+
+_PLANS = "search_fast.plans"   # collection.extensions key: {(anns_field, metric): _Plan}
+_F32 = np.dtype(np.float32)
 
 # index search parameters a plain call may carry (anything else: the general path decides)
 _PLAIN_PARAMS = frozenset(("ef", "nprobe", "refine_k"))
@@ -48,6 +62,57 @@ def _plain_params(search_params: Any) -> tuple[str | None, dict] | None:
     return (str(metric).upper() if metric else None), params
 
 
+class _Plan:
+    """What a plain search of one (anns_field, metric) needs, resolved once per schema and
+    index (kept in ``collection.extensions``; rebuilt when either is replaced)."""
+
+    __slots__ = ("schema", "entry", "field", "plan", "dim", "float32", "larger")
+
+    def __init__(self, schema: Any, field: Any, plan: FieldPlan) -> None:
+        self.schema, self.field, self.plan, self.entry = schema, field, plan, plan.entry
+        self.dim = int(field.dim or 0)
+        self.float32 = field.dtype == DataType.FLOAT_VECTOR
+        self.larger = larger_is_better(plan.metric)
+
+
+def _plan_of(collection: Any, anns_field: Any, metric: str | None) -> _Plan | None:
+    """The cached plan, or a new one; None when the field is not searched by the lean path
+    (sparse, BM25, nullable, a TEXTEMBEDDING output) or the request is an error."""
+    if anns_field is not None and type(anns_field) is not str:
+        return None
+    plans = collection.extensions.get(_PLANS)
+    if plans is None:
+        plans = collection.extensions.setdefault(_PLANS, {})
+    key = (anns_field, metric)
+    p = plans.get(key)
+    schema = collection.schema
+    if p is not None and p.schema is schema and \
+            indexes_of(collection).for_field(p.field.name) is p.entry:
+        return p
+    try:
+        field = resolve_anns_field(collection, anns_field)
+        plan = plan_field(collection, field, metric)
+    except ParamError:
+        return None   # the general path raises it (its checks run in the server's order)
+    if plan.bm25 or plan.kind == "sparse" or field.nullable or \
+            function_of_output(schema, field.name) is not None:
+        return None
+    p = plans[key] = _Plan(schema, field, plan)
+    return p
+
+
+def _queries(p: _Plan, data: Any) -> Any:
+    """``data`` as the kernels take it; the one float32 vector of a single query is used as is
+    (``dense_queries`` checks it the same way, minus the error wording: anything unusual goes
+    through it)."""
+    if p.float32 and type(data) is list and len(data) == 1:
+        v = data[0]
+        if type(v) is np.ndarray and v.dtype == _F32 and v.shape == (p.dim,) and \
+                v.flags.c_contiguous and math.isfinite(v @ v):   # inf/NaN: dense_queries words it
+            return v[None, :]
+    return convert_queries(p.plan, data)
+
+
 def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, search_params: Any,
                  anns_field: Any) -> SearchResult | None:
     """``search(collection, data, limit=..., output_fields=..., search_params=...,
@@ -62,18 +127,20 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
         if type(output_fields) is not list or not all(type(f) is str for f in output_fields):
             return None
         output_fields = output_fields or None
+    props = collection.properties
+    if TTL_KEY in props and ttl_ms(props) is not None:
+        return None   # expired rows are masked out by the general path
+    p = _plan_of(collection, anns_field, metric)
+    if p is None:
+        return None
     try:
-        field = resolve_anns_field(collection, anns_field)
-        plan = plan_field(collection, field, metric)
-        if plan.bm25 or plan.kind == "sparse" or field.nullable or \
-                function_of_output(collection.schema, field.name) is not None or \
-                ttl_ms(collection.properties) is not None:
-            return None
-        queries = convert_queries(plan, data)
+        queries = _queries(p, data)
     except ParamError:
-        return None   # the general path raises it (its checks run in the server's order)
+        return None
+    entry = p.entry
     for _ in range(3):
-        view = collection.read_view() if output_fields else search_snapshot(collection, field.name)
+        view = collection.read_view() if output_fields else \
+            search_snapshot(collection, p.field.name)
         if view is None:
             return None
         try:
@@ -81,7 +148,15 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                 mask = view.mask("")
             else:
                 mask = None if view.deleted is None else ~view.deleted
-            rows, dist = search_rows(view, plan, queries, limit, mask, params)
+            if entry is None:
+                rows, dist = search_rows(view, p.plan, queries, limit, mask, params)
+            else:   # search_rows' index branch, without its checks for other kinds
+                manager, pk_of = indexes_of(collection), pk_getter(view)
+                out = None if mask is not None else \
+                    manager.search_covered(entry, queries, limit, params, pk_of, view)
+                rows, keys = out if out is not None else \
+                    manager.search(entry, queries, limit, mask, params, pk_of, view=view)
+                dist = -keys if p.larger else keys
             return build_result(view, rows, dist, output_fields)
         except StaleViewError:
             continue   # a compaction raced the read: again on a new snapshot

@@ -419,6 +419,25 @@ class IndexManager:
         with entry.lock:
             return self._search_locked(entry, queries, k, mask, params, pk_of, view, vectors)
 
+    def search_covered(self, entry: IndexEntry, queries: Any, k: int, params: dict,
+                       pk_of: topk.PkOf | None, view: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`search` with no mask when the built index covers exactly the view's rows (no
+        tail to merge, nothing to fold in or rebuild): the index alone answers, as ``search``
+        would. None when it does not cover them (the caller runs ``search``)."""
+        impl = entry.impl
+        total = view.num_rows_total
+        if impl is None or not total or impl.ntotal != total or entry.generation != view.generation:
+            return None
+        vectors = view.dense_vectors(entry.spec.field_name) if entry.kind != "sparse" else None
+        if vectors is None:
+            return None
+        with entry.lock:
+            if entry.impl is not impl or impl.ntotal != total or entry.generation != view.generation:
+                return None
+            view.check_current()   # as _refresh: never search an index of another generation
+            out = impl.search(queries, vectors, SearchRequest(k, None, params, pk_of))
+        return topk.merge([out], k, pk_of)
+
     def _search_locked(self, entry, queries, k, mask, params, pk_of, view, vectors):
         vectors = self._refresh(entry, False, view, vectors)
         impl = entry.impl

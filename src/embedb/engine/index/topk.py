@@ -7,9 +7,12 @@ so exact paths return exactly the brute-force order ``(key, pk)``.
 
 from __future__ import annotations
 
+import operator
 from typing import Callable
 
 import numpy as np
+
+_INF = float("inf")
 
 PkOf = Callable[[np.ndarray], np.ndarray]   # row numbers -> primary keys (sortable array)
 
@@ -36,7 +39,7 @@ def select(keys: np.ndarray, rows: np.ndarray, k: int, pk_of: PkOf | None) -> tu
         # one query's full list that comes sorted (faiss): strictly increasing finite keys have
         # nothing to select and no tie; checked on k Python floats (cheaper than array passes)
         kl = keys[0].tolist()
-        if kl[-1] < np.inf and all(a < b for a, b in zip(kl, kl[1:])) and int(rows.min()) >= 0:
+        if kl[-1] < _INF and all(map(operator.lt, kl, kl[1:])) and min(rows[0].tolist()) >= 0:
             return rows.astype(np.int64), keys.astype(np.float64 if keys.dtype == np.float64 else np.float32)
     if rows.ndim == 1:
         rows = np.broadcast_to(rows, (nq, m))
