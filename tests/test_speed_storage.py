@@ -288,3 +288,46 @@ def test_a_crash_inside_a_checkpoint_loses_nothing(tmp_path, where):
     np.testing.assert_array_equal(np.asarray(by_id[10_003], np.float32), more[3])
     client.close()
     shutil.rmtree(path)
+
+
+# ---------------------------------------------------------------- files from before
+def test_an_index_file_from_before_graph_and_vectors_still_loads(tmp_path):
+    """Databases written before vectors were stored once hold ``index_v.faiss`` (graph and a
+    copy of the vectors): it loads as it is, and is replaced by the graph alone once rows are
+    added to the index."""
+    import faiss
+
+    x, q = vectors(N, 18), vectors(10, 19)
+    path = tmp_path / "old.db"
+    client = make_db(path, "L2", x)
+    before = search(client, "L2", q)
+    client.flush("c")
+    coll, impl = entry_impl(client)
+    ext = collection_dir(path) / "ext"
+    faiss.write_index(impl.index, str(ext / "index_v.faiss"))   # the graph with its storage
+    client.close()
+    (ext / "index_v.hnsw").unlink()
+    client = MilvusClient(str(path))   # what an older embedb left: state and manifest name it
+    coll = client._collection("c")
+    for d in coll.meta["indexes"]:
+        d["state"]["files"] = ["index_v.faiss"]
+    coll.save_meta()
+    coll.record_ext_file(ext / "index_v.faiss")
+    client.close()
+    assert sorted(p.name for p in ext.iterdir()) == ["index_v.faiss"]
+
+    client = MilvusClient(str(path))
+    assert search(client, "L2", q) == before
+    _, impl = entry_impl(client)
+    assert impl.index.storage is not None and impl.ntotal == N
+    more = vectors(300, 20)
+    client.insert("c", [{"id": N + i, "v": more[i]} for i in range(len(more))])
+    search(client, "L2", q)   # folds the new rows in
+    client.close()
+    assert sorted(p.name for p in ext.iterdir()) == ["index_v.hnsw"]
+    client = MilvusClient(str(path))
+    _, impl = entry_impl(client)
+    assert impl.ntotal == N + 300
+    full = np.concatenate([x, more])
+    assert recall(search(client, "L2", q, ef=400), exact_ids(full, np.ones(len(full), bool), q, "L2", 10)) >= 0.97
+    client.close()
