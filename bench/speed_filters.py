@@ -1,0 +1,167 @@
+"""Filtered search (issue 15): embedb beside faiss on the same data, in one interleaved run.
+
+    .venv/bin/python bench/speed_filters.py              # 50k x 384, about 1-2 minutes
+    .venv/bin/python bench/speed_filters.py --n 100000   # the issue's size
+
+Data: clustered vectors (``--n`` rows, 384-d, a centre per 500 rows), queries drawn around the
+same centres, a ``tag`` column uniform over 0..99, so ``tag == 7`` keeps 1% of the rows and
+``tag < 10`` keeps 10%. embedb: an HNSW collection (COSINE, M=16, efConstruction=200), one
+``client.search`` per query (limit 10), with ``ef=16`` (the single-query bench's setting) and
+with the default ef. The references run on the same rows and the same allowed set:
+
+* ``faiss exact+bitmap``: ``IndexFlatIP`` over the normalised vectors with an
+  ``IDSelectorBitmap`` built once (the bitmap's cost is not counted);
+* ``faiss HNSW+selector``: embedb's own HNSW graph (the faiss index object the collection
+  searches) called directly with an ``IDSelectorBitmap``, at the smallest ef of a sweep that
+  reaches recall@10 0.95 (and at ef=16 for reference).
+
+Every row is the p50 of single-query calls over all queries, passes interleaved between the
+rows; recall@10 against the exact answer. Ratios are against ``faiss exact+bitmap`` at 1% and
+against ``faiss HNSW+selector`` at its 0.95 ef at 10%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+K = 10
+DIM = 384
+EF_GRID = (16, 24, 32, 40, 48, 56, 64, 80, 96, 128, 160, 200, 256, 384, 512)
+
+
+def data(n: int, nq: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((max(n // 500, 8), DIM)).astype(np.float32)
+    x = (centres[rng.integers(0, len(centres), n)] + 0.35 * rng.standard_normal((n, DIM))).astype(np.float32)
+    q = (centres[rng.integers(0, len(centres), nq)] + 0.35 * rng.standard_normal((nq, DIM))).astype(np.float32)
+    return x, q, rng.integers(0, 100, n)
+
+
+def build(path: Path, x: np.ndarray, tag: np.ndarray) -> float:
+    import embedb
+
+    client = embedb.MilvusClient(str(path))
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", embedb.DataType.INT64, is_primary=True)
+    schema.add_field("tag", embedb.DataType.INT64)
+    schema.add_field("v", embedb.DataType.FLOAT_VECTOR, dim=DIM)
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="HNSW", metric_type="COSINE",
+                    params={"M": 16, "efConstruction": 200})
+    client.create_collection("c", schema=schema, index_params=index)
+    t0 = time.perf_counter()
+    for s in range(0, len(x), 10_000):
+        client.insert("c", [{"id": s + i, "tag": int(t), "v": v}
+                            for i, (t, v) in enumerate(zip(tag[s:s + 10_000], x[s:s + 10_000]))])
+    client.search("c", [x[0]], limit=K)   # the index is built on first use
+    client.flush("c")
+    built = time.perf_counter() - t0
+    client.close()
+    return built
+
+
+def recall(found: list, truth: list) -> float:
+    return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth)]))
+
+
+def p50_interleaved(fns: dict, nq: int, reps: int) -> dict:
+    times = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            for i in range(nq):
+                t0 = time.perf_counter()
+                fn(i)
+                times[name].append(time.perf_counter() - t0)
+    return {name: float(np.percentile(t, 50) * 1e3) for name, t in times.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=50_000)
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+
+    import faiss
+
+    import embedb
+    from embedb.engine.index.manager import indexes_of
+
+    x, queries, tag = data(args.n, args.queries)
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    qn = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    flat = faiss.IndexFlatIP(DIM)
+    flat.add(xn)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "filters.db"
+        built = build(path, x, tag)
+        client = embedb.MilvusClient(str(path))
+        client.search("c", [queries[0]], limit=K, filter="tag == 7")   # load, warm the cache
+        graph = indexes_of(client._db.get_collection("c")).for_field("v").impl.index
+        print(f"filtered search: {args.n:,} x {DIM} clustered, COSINE, HNSW M=16 efC=200 "
+              f"(built in {built:.1f} s), top {K}, {args.queries} queries x {args.reps} passes, "
+              f"p50 of single-query calls")
+        print(f"{'selectivity':>11}  {'path':34s} {'p50 ms':>8} {'recall@10':>9} {'ratio':>6}")
+        for label, flt, allowed, base_name in (("1%", "tag == 7", tag == 7, "faiss exact+bitmap"),
+                                               ("10%", "tag < 10", tag < 10, None)):
+            rows = np.flatnonzero(allowed)
+            sims = qn @ xn[rows].T
+            truth = [rows[np.lexsort((rows, -s))[:K]].tolist() for s in sims]
+            bits = np.packbits(allowed, bitorder="little")
+            sel = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))
+            flat_params = faiss.SearchParameters(sel=sel)
+
+            def hnsw_params(ef):
+                return faiss.SearchParametersHNSW(efSearch=ef, sel=sel)
+
+            def hnsw_recall(ef):
+                p = hnsw_params(ef)
+                return recall([graph.search(qn[i:i + 1], K, params=p)[1][0].tolist()
+                               for i in range(len(qn))], truth)
+
+            ef95 = next((ef for ef in EF_GRID if hnsw_recall(ef) >= 0.95), EF_GRID[-1])
+            p95, p16 = hnsw_params(ef95), hnsw_params(16)
+            fns = {
+                "embedb search, ef=16": lambda i: client.search(
+                    "c", [queries[i]], limit=K, filter=flt,
+                    search_params={"params": {"ef": 16}}),
+                "embedb search, default ef": lambda i: client.search(
+                    "c", [queries[i]], limit=K, filter=flt),
+                "faiss exact+bitmap": lambda i: flat.search(qn[i:i + 1], K, params=flat_params),
+                f"faiss HNSW+selector ef={ef95} (0.95)": lambda i: graph.search(
+                    qn[i:i + 1], K, params=p95),
+                "faiss HNSW+selector ef=16": lambda i: graph.search(qn[i:i + 1], K, params=p16),
+            }
+            p50 = p50_interleaved(fns, len(queries), args.reps)
+            rec = {
+                "embedb search, ef=16": recall([[h["id"] for h in fns["embedb search, ef=16"](i)[0]]
+                                                for i in range(len(queries))], truth),
+                "embedb search, default ef": recall(
+                    [[h["id"] for h in fns["embedb search, default ef"](i)[0]]
+                     for i in range(len(queries))], truth),
+                "faiss exact+bitmap": recall([fns["faiss exact+bitmap"](i)[1][0].tolist()
+                                              for i in range(len(queries))], truth),
+                f"faiss HNSW+selector ef={ef95} (0.95)": hnsw_recall(ef95),
+                "faiss HNSW+selector ef=16": hnsw_recall(16),
+            }
+            batch = client.search("c", list(queries), limit=K, filter=flt,
+                                  search_params={"params": {"ef": 16}})
+            batch_recall = recall([[h["id"] for h in hits] for hits in batch], truth)
+            base = base_name or f"faiss HNSW+selector ef={ef95} (0.95)"
+            for name, v in p50.items():
+                print(f"{label:>11}  {name:34s} {v:8.3f} {rec[name]:9.3f} {v / p50[base]:6.2f}")
+            print(f"{'':>11}  embedb batch of {len(queries)} (ef=16): recall {batch_recall:.3f}")
+        client.close()
+
+
+if __name__ == "__main__":
+    main()
