@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_speed.py sparse [--n 100000] [--reps 5]
     .venv/bin/python bench/bench_speed.py single [--n 20000] [--reps 5]
     .venv/bin/python bench/bench_speed.py startup [--n 20000]
+    .venv/bin/python bench/bench_speed.py build [--n 10000] [--reps 5]
 
 * ``bm25``: a synthetic corpus (bench_fulltext's Zipf words, 20-80 tokens), indexed by embedb's
   BM25 function (standard analyzer) and by bm25s (``method="lucene"``, same k1/b, given embedb's
@@ -18,7 +19,10 @@
   efConstruction=200, ef=16) against embedb's own saved faiss index searched directly, and the
   fixed per-call overhead (the client's time minus faiss's).
 * ``startup``: a fresh process from start to its first search result, embedb opening its
-  database against faiss reading its index file (both timed in subprocesses).
+  database against faiss reading its index file (both timed in subprocesses); also with a
+  filter in the first query (the filter parser loads too).
+* ``build``: HNSW (COSINE, M=16, efConstruction=200) built by embedb's create_index, by faiss
+  IndexHNSWFlat.add on the same normalised vectors and by hnswlib, interleaved; wall and CPU time.
 
 Set ``EMBEDB_SRC`` to run another checkout's ``src`` (e.g. the previous commit, for before/after).
 """
@@ -333,10 +337,75 @@ def bench_startup(args, tmp: Path) -> None:
     print(f"scipy.sparse imported by embedb: {scipy_loaded}")
 
 
+# ----------------------------------------------------------------------------------- build
+def bench_build(args, tmp: Path) -> None:
+    """HNSW build (COSINE, M=16, efConstruction=200) on the same clustered vectors: embedb's
+    create_index over an inserted collection, faiss IndexHNSWFlat.add on the normalised vectors
+    (what embedb's index holds), hnswlib add_items; interleaved, every library on all cores."""
+    import faiss
+    import hnswlib
+
+    import embedb
+
+    dim, m, efc = 384, 16, 200
+    x = clustered(args.n, dim)
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    client = embedb.MilvusClient(str(tmp / "build.db"))
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", embedb.DataType.INT64, is_primary=True)
+    schema.add_field("v", embedb.DataType.FLOAT_VECTOR, dim=dim)
+    client.create_collection("c", schema=schema)
+    for s in range(0, len(x), 10_000):
+        client.insert("c", [{"id": s + i, "v": v} for i, v in enumerate(x[s:s + 10_000])])
+
+    def embedb_build():
+        index = client.prepare_index_params()
+        index.add_index("v", index_type="HNSW", metric_type="COSINE", params={"M": m, "efConstruction": efc})
+        client.create_index("c", index)   # builds now, on a snapshot of the rows
+        client.load_collection("c")
+        client.search("c", [x[0]], limit=K, search_params={"metric_type": "COSINE"})
+        client.release_collection("c")
+        client.drop_index("c", "v")
+
+    def faiss_build():
+        index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = efc
+        index.add(xn)
+
+    def hnswlib_build():
+        index = hnswlib.Index(space="cosine", dim=dim)
+        index.init_index(max_elements=len(x), M=m, ef_construction=efc)
+        index.add_items(x, num_threads=-1)
+
+    fns = {"embedb create_index": embedb_build, "faiss IndexHNSWFlat.add": faiss_build,
+           "hnswlib add_items": hnswlib_build}
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    cpu: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    for rep in range(args.reps):
+        for name in names[rep % 3:] + names[:rep % 3]:   # a different one first each round
+            fn = fns[name]
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    client.close()
+    med = {name: float(np.median(t)) for name, t in times.items()}
+    med_cpu = {name: float(np.median(t)) for name, t in cpu.items()}
+    ref = "faiss IndexHNSWFlat.add"
+    print(f"HNSW build: {args.n:,} x {dim} clustered, COSINE, M={m}, efConstruction={efc}, "
+          f"faiss threads {faiss.omp_get_max_threads()}, median of {args.reps} interleaved builds")
+    print(f"{'':28s} {'wall s':>7s} {'vs faiss':>9s} {'CPU s':>7s} {'vs faiss':>9s} {'cores used':>11s}")
+    for name, v in med.items():
+        print(f"{name:28s} {v:7.2f} {v / med[ref]:8.2f}x {med_cpu[name]:7.2f} "
+              f"{med_cpu[name] / med_cpu[ref]:8.2f}x {med_cpu[name] / v:11.2f}")
+    print("(CPU time counts every thread: on a shared machine its ratio is the steadier one)")
+
+
 # ---------------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=["bm25", "sparse", "single", "startup"])
+    ap.add_argument("what", choices=["bm25", "sparse", "single", "startup", "build"])
     ap.add_argument("--n", type=int, default=None)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--before-src", default=None, help="startup: also time this checkout's src")
@@ -355,6 +424,9 @@ def main() -> None:
         elif args.what == "sparse":
             args.n = args.n or 100_000
             bench_sparse(args)
+        elif args.what == "build":
+            args.n = args.n or 10_000
+            bench_build(args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
