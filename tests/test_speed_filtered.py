@@ -226,3 +226,54 @@ def test_filtered_search_with_concurrent_writes_sees_one_state():
         i += 1
     t.join(30)
     assert not errors
+
+
+def test_cached_masks_equal_fresh_masks_for_every_kind_of_filter():
+    """Strings, JSON, dynamic fields, arrays, NULLs, templates: the cached (and incrementally
+    extended) mask is the mask computed afresh, after every write."""
+    rng = np.random.default_rng(18)
+    client = embedb.MilvusClient(":memory:")
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=True)
+    schema.add_field("id", embedb.DataType.INT64, is_primary=True)
+    schema.add_field("name", embedb.DataType.VARCHAR, max_length=16, nullable=True)
+    schema.add_field("j", embedb.DataType.JSON)
+    schema.add_field("arr", embedb.DataType.ARRAY, element_type=embedb.DataType.INT64,
+                     max_capacity=4)
+    schema.add_field("v", embedb.DataType.FLOAT_VECTOR, dim=4)
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="FLAT", metric_type="L2")
+    client.create_collection("c", schema=schema, index_params=index)
+    letters = np.array(list("abcde"))
+
+    def rows(start, n):
+        return [{"id": start + i,
+                 "name": None if i % 7 == 0 else "".join(letters[rng.integers(0, 5, 3)]),
+                 "j": {"k": int(rng.integers(0, 10)), "s": str(letters[i % 5])},
+                 "arr": rng.integers(0, 6, int(rng.integers(0, 4))).tolist(),
+                 "dyn": int(rng.integers(0, 5)),
+                 "v": rng.standard_normal(4).astype(np.float32)} for i in range(n)]
+
+    filters = [('name like "a%"', None), ("name is null", None), ('j["k"] > 4', None),
+               ("array_contains(arr, 3)", None), ("dyn in [1, 2]", None),
+               ('j["s"] == {s} and id % 3 == 0', {"s": "b"}), ('j["s"] == {s}', {"s": "c"})]
+    coll = client._db.get_collection("c")
+    client.insert("c", rows(0, 500))
+    nxt = 500
+    for step in range(6):
+        for flt, params in filters:
+            for _ in range(2):   # computed, then from the cache
+                view = coll.read_view()
+                got = filter_cache.search_mask(view, flt, params)
+                assert np.array_equal(got, view.mask(flt, params)), (step, flt)
+        if step % 3 == 0:
+            client.insert("c", rows(nxt, 60))
+            nxt += 60
+        elif step % 3 == 1:
+            client.delete("c", ids=[int(i) for i in rng.integers(0, nxt, 30)])
+        else:
+            client.upsert("c", [dict(r, id=int(i)) for r, i in
+                                zip(rows(0, 20), rng.integers(0, nxt, 20))])
+    client.compact("c")
+    view = coll.read_view()
+    for flt, params in filters:
+        assert np.array_equal(filter_cache.search_mask(view, flt, params), view.mask(flt, params))

@@ -223,7 +223,8 @@ def search_mask(view: Any, filter: str = "", filter_params: dict | None = None,
     ``view`` is a read view (``engine.readview``); anything else computes the mask afresh."""
     from . import evolution
 
-    if not hasattr(view, "check_current") or evolution.ttl_ms(view.properties) is not None:
+    if not (hasattr(view, "check_current") and hasattr(view, "_live")) or \
+            evolution.ttl_ms(view.properties) is not None:   # not a ReadView, or rows expire
         return view.mask(filter, filter_params, partitions)
     text = filter if filter and filter.strip() else ""
     cf = None
