@@ -35,13 +35,13 @@ def vectors(n: int, seed: int, dim: int = DIM) -> np.ndarray:
 
 
 def make_db(path: Path, metric: str, x: np.ndarray, dtype=DataType.FLOAT_VECTOR,
-            index_type: str = "HNSW") -> MilvusClient:
+            index_type: str = "HNSW", params: dict = HNSW) -> MilvusClient:
     client = MilvusClient(str(path))
     s = client.create_schema()
     s.add_field("id", DataType.INT64, is_primary=True)
     s.add_field("v", dtype, dim=x.shape[1])
     ix = client.prepare_index_params()
-    ix.add_index("v", index_type=index_type, metric_type=metric, params=HNSW)
+    ix.add_index("v", index_type=index_type, metric_type=metric, params=params)
     client.create_collection("c", schema=s, index_params=ix)
     client.insert("c", [{"id": i, "v": x[i]} for i in range(len(x))])
     return client
@@ -152,6 +152,26 @@ def test_float16_vectors_are_converted_once_and_answer_the_same(tmp_path):
     client = MilvusClient(str(tmp_path / "h.db"))
     assert search(client, "L2", q) == before
     client.close()
+
+
+@pytest.mark.parametrize("metric", ("L2", "COSINE"))
+def test_ivf_flat_keeps_its_centroids_and_refills_its_lists_from_the_column(tmp_path, metric):
+    x, q = vectors(N, 21), vectors(20, 22)
+    path = tmp_path / "ivf.db"
+    client = make_db(path, metric, x, index_type="IVF_FLAT", params={"nlist": 16})
+    before = client.search("c", list(q), limit=10, search_params={"metric_type": metric,
+                                                                   "params": {"nprobe": 4}})
+    client.close()
+    ext = sorted((collection_dir(path) / "ext").iterdir())
+    assert [p.name for p in ext] == ["index_v.ivf"]
+    assert ext[0].stat().st_size < 16 * DIM * 4 + 4096   # the centroids and a header
+    client = MilvusClient(str(path))
+    after = client.search("c", list(q), limit=10, search_params={"metric_type": metric,
+                                                                  "params": {"nprobe": 4}})
+    _, impl = entry_impl(client)
+    assert impl.ntotal == N
+    client.close()
+    assert after == before
 
 
 # ------------------------------------------------------------ writes after opening

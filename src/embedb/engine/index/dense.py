@@ -331,9 +331,47 @@ class IVFIndex(FaissIndex):
             nprobe = max(nprobe, int(math.ceil(self.FILTERED_CANDIDATES * nlist / admissible)))
         return faiss.SearchParametersIVF(nprobe=min(nprobe, nlist))
 
+    # IVF_FLAT's lists hold a float32 copy of every row: the file keeps the trained centroids
+    # only (``{stem}.ivf``), and load() adds the column's rows again (row order, so every list
+    # holds the same rows in the same order as before). SQ8 / PQ codes are small: kept whole.
+    loads_from_columns = True
+
+    def save(self, directory: Path, stem: str) -> list[str]:
+        faiss = faiss_module()
+        name = f"{stem}.ivf"
+        empty = self._make(self.index.quantizer)   # trained centroids, no rows
+        write_atomic(directory / name, lambda p: faiss.write_index(empty, p))
+        (directory / f"{stem}.faiss").unlink(missing_ok=True)   # the format before: with rows
+        return [name]
+
+    def load(self, directory: Path, stem: str, ntotal: int, vectors=None) -> None:
+        faiss = faiss_module()
+        path = directory / f"{stem}.ivf"
+        if not path.exists():   # written before vectors were stored once: centroids + rows
+            super().load(directory, stem, ntotal)
+            return
+        index = faiss.read_index(str(path))
+        if not isinstance(index, faiss.IndexIVFFlat) or index.ntotal != 0 or \
+                index.d != self.dim or index.metric_type != self.faiss_metric or \
+                index.nlist != int(self.params["nlist"]) or not index.is_trained:
+            raise ValueError(f"{path} does not hold the trained {self.index_type} it should")
+        if vectors is None or len(vectors) < ntotal:
+            raise ValueError(f"{path} covers {ntotal} rows; the column has fewer")
+        if ntotal:
+            prepared = self._prepare(vectors[:ntotal])
+            index.add(prepared)
+            if prepared.base is not vectors.base:
+                release_pages(vectors)
+        self.index = index
+        self.ntotal = index.ntotal
+
 
 class IVFSQ8Index(IVFIndex):
     index_type = "IVF_SQ8"
+    loads_from_columns = False   # its codes are a quarter of the vectors: saved whole
+
+    save = FaissIndex.save
+    load = FaissIndex.load
 
     def _make(self, quantizer):
         faiss = faiss_module()
@@ -346,6 +384,10 @@ class IVFPQIndex(IVFIndex):
     the limit, default 4), which keeps recall high at PQ's memory cost."""
 
     index_type = "IVF_PQ"
+    loads_from_columns = False   # compressed codes: saved whole
+
+    save = FaissIndex.save
+    load = FaissIndex.load
     DEFAULT_REFINE_K = 4
 
     @classmethod
