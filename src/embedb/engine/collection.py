@@ -40,7 +40,7 @@ PARTITION = "$partition"
 DEFAULT_PARTITION = "_default"
 DEFAULT_NUM_PARTITIONS = 16
 MAX_PARTITIONS = 1024
-TRIM_CHUNK_BYTES = 4 * 1024 * 1024  # a background checkpoint trims the log this much at a time
+TRIM_CHUNK_BYTES = 1024 * 1024  # a background checkpoint trims the log this much at a time
 _BYTES_VECTORS = (DataType.BINARY_VECTOR, DataType.FLOAT16_VECTOR, DataType.BFLOAT16_VECTOR, DataType.INT8_VECTOR)
 
 
