@@ -72,14 +72,24 @@ def _by_idx(q: np.ndarray, base: np.ndarray, rows: np.ndarray, inner: bool) -> n
     kernel = faiss.fvec_inner_products_by_idx if inner else faiss.fvec_L2sqr_by_idx
     nq, d = q.shape
     out = np.empty((nq, len(rows)), dtype=np.float32)
-    y, ids = faiss.swig_ptr(base), faiss.swig_ptr(rows)
-    # the kernel opens an OpenMP region even for one query: on a busy machine waiting for the
+    m = len(rows)
+    y = faiss.swig_ptr(base)
+    if nq > 1:
+        # queries in parallel (the kernel's OpenMP loop runs over queries and takes one id
+        # list per query): each score is the same dot product as for a single query
+        step = max(1, (1 << 20) // max(1, m))
+        tiled = np.broadcast_to(rows, (min(step, nq), m)).copy()
+        for s in range(0, nq, step):
+            e = min(nq, s + step)
+            kernel(faiss.swig_ptr(out[s:e]), faiss.swig_ptr(q[s:e]), y, faiss.swig_ptr(tiled),
+                   d, e - s, m)
+        return out
+    # for one query the kernel still opens an OpenMP region: on a busy machine, waiting for the
     # idle team costs milliseconds. One thread for this call (the setting is per calling thread)
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        for i in range(nq):   # one query at a time: the kernel takes the same ids per query row
-            kernel(faiss.swig_ptr(out[i]), faiss.swig_ptr(q[i]), y, ids, d, 1, len(rows))
+        kernel(faiss.swig_ptr(out), faiss.swig_ptr(q), y, faiss.swig_ptr(rows), d, 1, m)
     finally:
         faiss.omp_set_num_threads(threads)
     return out
