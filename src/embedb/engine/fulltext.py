@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import zlib
+from itertools import repeat
 from typing import Any, Sequence
 
 import numpy as np
@@ -84,8 +85,23 @@ def _index_in(uniq: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return out
 
 
+_hash_memo: dict[str, int] = {}   # token -> token_hash: most tokens of a batch were seen before
+_HASH_MEMO_LIMIT = 1 << 21
+
+
 def _hashes(vocab: Sequence[str]) -> np.ndarray:
-    return np.fromiter((zlib.crc32(t.encode("utf-8")) % _HASH_MOD for t in vocab), dtype=np.int64, count=len(vocab))
+    """``token_hash`` of each token (memoised: one dict lookup per known token)."""
+    memo = _hash_memo
+    out = np.fromiter(map(memo.get, vocab, repeat(-1, len(vocab))), dtype=np.int64, count=len(vocab))
+    missing = np.flatnonzero(out < 0)
+    if len(missing):
+        if len(memo) > _HASH_MEMO_LIMIT:
+            memo.clear()
+        new = [vocab[i] for i in missing.tolist()]
+        hashed = [zlib.crc32(t.encode("utf-8")) % _HASH_MOD for t in new]
+        memo.update(zip(new, hashed))
+        out[missing] = hashed
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,7 +323,8 @@ class Postings:
         readers only see finished structures, so ``gather`` needs no lock."""
         if len(rows):
             # compact: 4-byte rows and terms, float32 payloads (tf counts and positions are exact)
-            self._tail_parts.append((rows.astype(np.int32), terms.astype(np.int32), payload.astype(np.float32)))
+            self._tail_parts.append((rows.astype(np.int32, copy=False), terms.astype(np.int32, copy=False),
+                                     payload.astype(np.float32, copy=False)))
             self._tail_nnz += len(rows)
             if self._tail_nnz > max(_TAIL_MIN, self._main.nnz // 4):
                 self._main = _Sorted.build(*self._concat(include_main=True))
@@ -490,12 +507,15 @@ def _bm25_catch_up(state: Postings, m: Any, total: int) -> None:
     start = state.rows
     a, b = int(m.indptr[start]), int(m.indptr[total])
     counts = np.diff(np.asarray(m.indptr[start : total + 1], dtype=np.int64))
-    rows = np.repeat(np.arange(start, total, dtype=np.int64), counts)
+    # built in the postings' own dtypes (int32 rows and terms, float32 tf: counts are exact),
+    # so extend() copies nothing
+    local = np.repeat(np.arange(total - start, dtype=np.int32), counts)
     keys = np.asarray(m.indices[a:b], dtype=np.int64)
-    tf = np.asarray(m.data[a:b], dtype=np.float64)
+    tf = np.asarray(m.data[a:b], dtype=np.float32)
     uniq = _unique_int(keys)
-    terms = state.term_ids(uniq.tolist(), add=True)[_index_in(uniq, keys)]
-    dl = np.bincount(rows - start, weights=tf, minlength=total - start)
+    terms = state.term_ids(uniq.tolist(), add=True).astype(np.int32)[_index_in(uniq, keys)]
+    dl = np.bincount(local, weights=tf, minlength=total - start)
+    rows = local + np.int32(start) if start else local
     state.doc_len = np.concatenate([state.doc_len, dl])
     state.extend(rows, terms, tf, total)
     if state.bm25 is not None:
