@@ -161,6 +161,7 @@ def test_one_query_answers_as_in_its_batch_on_every_path(monkeypatch):
     """1% (exact), 10% and 50% (graph with a selector, forced at this size): identical ids
     and distances whatever the batch."""
     monkeypatch.setattr(filtered, "EXACT_MAX_ROWS", 100)
+    monkeypatch.setattr(filtered, "EXACT_MAX_WORK", 0)
     rng = np.random.default_rng(14)
     client = make_client()
     base = clustered(rng, 400, 16)
@@ -181,6 +182,7 @@ def test_ten_percent_recall_on_clustered_data(monkeypatch):
     """The graph path at 10% (forced below the exact threshold at this size), with the small
     ef of a latency-minded caller: recall@10 >= 0.95 against the exact reference."""
     monkeypatch.setattr(filtered, "EXACT_MAX_ROWS", 100)
+    monkeypatch.setattr(filtered, "EXACT_MAX_WORK", 0)
     rng = np.random.default_rng(15)
     client = make_client(params={"M": 16, "efConstruction": 100})
     mirror = Mirror()

@@ -4,8 +4,8 @@ A filter leaves ``count`` of ``total`` rows. Two strategies, chosen per query fr
 and ``total`` only, never from the batch size, so a query's answer does not depend on the
 queries sent with it:
 
-* **exact** when few rows survive (``count <= EXACT_MAX_ROWS`` or a fraction of at most
-  ``EXACT_MAX_FRACTION``): every surviving row is scored where it is stored. HNSW keeps its
+* **exact** when few rows survive (``use_exact``: few rows, little scoring work, or a small
+  fraction of the collection): every surviving row is scored where it is stored. HNSW keeps its
   vectors in a flat faiss storage (normalised for COSINE); FLAT searches the column with its
   kept squared norms. faiss's ``fvec_*_by_idx`` kernels read the surviving rows in place, so
   nothing is gathered or re-normalised. Below a few percent a graph search with a filter also
@@ -23,14 +23,19 @@ import numpy as np
 from . import topk
 from .metrics import get_metric
 
-# filtered searches whose surviving rows are this few (or this small a fraction) run exactly
-EXACT_MAX_ROWS = 4096
+# filtered searches whose surviving rows are this few, this little work (rows x dim: the
+# scoring of about 1,400 rows of 384-d costs what a widened graph search does) or this small a
+# fraction (where a filtered graph search loses recall) run exactly
+EXACT_MAX_ROWS = 1024
+EXACT_MAX_WORK = 1 << 19
 EXACT_MAX_FRACTION = 0.04
 
 
-def use_exact(count: int, total: int) -> bool:
-    """Whether a filter leaving ``count`` of ``total`` rows is searched exactly."""
-    return count <= EXACT_MAX_ROWS or count <= EXACT_MAX_FRACTION * total
+def use_exact(count: int, total: int, dim: int = 0) -> bool:
+    """Whether a filter leaving ``count`` of ``total`` rows (vectors of ``dim`` numbers) is
+    searched exactly."""
+    return count <= EXACT_MAX_ROWS or count * dim <= EXACT_MAX_WORK or \
+        count <= EXACT_MAX_FRACTION * total
 
 
 def filtered_ef(ef: int, k: int, selectivity: float) -> int:

@@ -459,12 +459,12 @@ class IndexManager:
             # chosen from the mask alone, never from the batch size: a query's answer must
             # not depend on the queries sent with it
             flat = isinstance(impl, _ALWAYS_CURRENT)
-            if entry.kind == "dense" and (info.count < total // 5 if flat else
-                                          use_exact(info.count, total)):
+            exact = use_exact(info.count, total, vectors.shape[1])
+            if entry.kind == "dense" and (info.count < total // 5 if flat else exact):
                 out = self._exact_rows(entry, queries, vectors, total, k, mask, info, pk_of)
                 if out is not None:
                     return out
-            exact_all = not flat and use_exact(info.count, total)
+            exact_all = not flat and exact
         if exact_all:
             return self._exact(entry, queries, vectors, 0, total, k, mask, pk_of)
         req = SearchRequest(k, None if mask is None else mask[:nt], params, pk_of,
