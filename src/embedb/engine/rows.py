@@ -289,8 +289,8 @@ def _convert_float_vector(f: FieldSchema, vals: list, types: set) -> np.ndarray:
     dim = f.dim
     if types == {np.ndarray}:  # rows from an embedding model: stack without per-element work
         shapes = {v.shape for v in vals}
-        if shapes == {(dim,)}:
-            arr = np.stack(vals).astype(np.float32, copy=False)
+        if shapes == {(dim,)}:   # one concatenate: np.stack makes a view per row first
+            arr = np.concatenate(vals).reshape(len(vals), dim).astype(np.float32, copy=False)
             _check_finite(f, arr)
             return arr
     arr = _stack(f, vals, np.float32, dim, "floats")
