@@ -40,7 +40,7 @@ _MAX_BYTES = 64 << 20       # per layer and collection (masks, survivors, bitmap
 class Survivors:
     """A read-only row mask and what searches derive from it (computed once, on first use)."""
 
-    __slots__ = ("mask", "count", "_rows", "_bits", "__weakref__")
+    __slots__ = ("mask", "count", "_rows", "_bits", "derived", "__weakref__")
 
     def __init__(self, mask: np.ndarray, count: int | None = None) -> None:
         mask.flags.writeable = False
@@ -48,6 +48,8 @@ class Survivors:
         self.count = int(np.count_nonzero(mask)) if count is None else count
         self._rows: np.ndarray | None = None
         self._bits: np.ndarray | None = None
+        # what indexes derive from this mask (faiss selector and search parameters), by index
+        self.derived: dict = {}
 
     @property
     def rows(self) -> np.ndarray:
@@ -96,6 +98,7 @@ class _Fresh(Survivors):
         self.mask = mask
         self.count = int(np.count_nonzero(mask))
         self._rows = self._bits = None
+        self.derived = {}
 
 
 class _Lru:

@@ -31,6 +31,7 @@ class SearchRequest:
     # the mask as packed little-endian bits, computed once per mask rather than per search
     allowed_count: int | None = None
     allowed_bits: np.ndarray | None = None
+    allowed_cache: dict | None = None   # per mask: objects an index derives from it, kept
 
 
 class VectorIndex:

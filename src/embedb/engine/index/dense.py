@@ -126,6 +126,29 @@ class FaissIndex(VectorIndex):
     def _search_parameters(self, req: SearchRequest, selectivity: float):
         raise NotImplementedError
 
+    def _filtered_parameters(self, req: SearchRequest):
+        """Search parameters with the bitmap selector of a mask that was counted and packed
+        once (``req.allowed_count``/``allowed_bits``), kept in ``req.allowed_cache`` (the
+        mask's own dict) per (index, rows, k, params): faiss only reads them, so concurrent
+        searches share them."""
+        selectivity = max(req.allowed_count / max(1, len(req.allowed_bits) * 8), 1e-9)
+        cache = req.allowed_cache
+        try:
+            key = (id(self), self.ntotal, req.k, tuple(sorted(req.params.items())))
+            hit = None if cache is None else cache.get(key)
+        except TypeError:   # an unhashable parameter value: not kept
+            key = hit = cache = None
+        if hit is not None and hit[0] is self:
+            return hit[1]
+        sel, bits = bitmap_selector(None, req.allowed_bits, self.ntotal)
+        params = self._search_parameters(req, selectivity)
+        params.sel = sel
+        if cache is not None:
+            if len(cache) >= 16:
+                cache.clear()
+            cache[key] = (self, params, sel, bits)
+        return params
+
     def stored_vectors(self) -> np.ndarray | None:
         """The vectors the index scores, rows ``[0, ntotal)`` (normalised for COSINE), read in
         place from its flat storage (HNSW); None when it has none (IVF). A view of faiss's
@@ -145,16 +168,15 @@ class FaissIndex(VectorIndex):
         q = self._prepare(queries)
         selectivity = 1.0
         sel = bits = None
-        if req.allowed is not None:
-            if req.allowed_bits is not None:   # counted and packed once per filter mask
-                selectivity = max(req.allowed_count / max(1, len(req.allowed_bits) * 8), 1e-9)
-                sel, bits = bitmap_selector(None, req.allowed_bits, self.ntotal)
-            else:
+        if req.allowed is not None and req.allowed_bits is not None:
+            params = self._filtered_parameters(req)   # made once per filter mask
+        else:
+            if req.allowed is not None:
                 selectivity = max(float(req.allowed.sum()) / max(1, self.ntotal), 1e-9)
                 sel, bits = bitmap_selector(req.allowed[: self.ntotal])
-        params = self._search_parameters(req, selectivity)
-        if sel is not None:
-            params.sel = sel
+            params = self._search_parameters(req, selectivity)
+            if sel is not None:
+                params.sel = sel
         k = min(req.k, max(1, self.ntotal))
         dist, rows = self.index.search(q, k, params=params)
         del sel, bits

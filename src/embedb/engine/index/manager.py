@@ -469,7 +469,8 @@ class IndexManager:
             return self._exact(entry, queries, vectors, 0, total, k, mask, pk_of)
         req = SearchRequest(k, None if mask is None else mask[:nt], params, pk_of,
                             None if info is None else info.count,
-                            None if info is None else info.bits)
+                            None if info is None else info.bits,
+                            None if info is None else info.derived)
         parts = [impl.search(queries, vectors, req)]
         if total > nt:
             parts.append(self._exact(entry, queries, vectors, nt, total, k, mask, pk_of))
