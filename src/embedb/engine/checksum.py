@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +69,8 @@ def first_bad_chunk(data: Any, crcs: list[int]) -> int | None:
     if len(buf) < _PARALLEL_MIN:
         ok = [check(i) for i in range(n)]
     else:
+        from concurrent.futures import ThreadPoolExecutor  # 4 ms of import, for large files only
+
         with ThreadPoolExecutor(min(n, os.cpu_count() or 1, 8)) as pool:  # a pool per call: fork-safe
             ok = list(pool.map(check, range(n)))
     return next((i for i, good in enumerate(ok) if not good), None)

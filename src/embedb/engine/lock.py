@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -21,6 +20,16 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 LOCK_NAME = "LOCK"
+
+
+def _hostname() -> str:
+    """This machine's name (what socket.gethostname() returns, without importing socket at
+    every open: os.uname() gives it on POSIX)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
 
 
 def describe_holder(path: Path) -> str:
@@ -54,7 +63,7 @@ class WriteLock:
             except OSError as exc:
                 os.close(fd)
                 raise StorageError(f"cannot lock {str(self.path)!r}: {exc}") from None
-        info = {"pid": os.getpid(), "hostname": socket.gethostname(), "since": time.time()}
+        info = {"pid": os.getpid(), "hostname": _hostname(), "since": time.time()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         self._fd = fd
