@@ -351,3 +351,35 @@ def test_an_index_file_from_before_graph_and_vectors_still_loads(tmp_path):
     full = np.concatenate([x, more])
     assert recall(search(client, "L2", q, ef=400), exact_ids(full, np.ones(len(full), bool), q, "L2", 10)) >= 0.97
     client.close()
+
+
+def _rss_anon_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/self/status")
+def test_storages_swapped_by_add_and_search_are_freed():
+    """A view is swapped for an owned copy before faiss adds rows and back to a view at the
+    next search; each storage given up is freed (SWIG would otherwise leave it to the graph,
+    which does not own it)."""
+    from embedb.engine.index.base import SearchRequest
+    from embedb.engine.index.dense import HNSWIndex
+
+    x = vectors(20_000, 23, dim=128)
+    idx = HNSWIndex("L2", {"M": 4, "efConstruction": 8}, 128)
+    idx.build(x)
+    columns = [x]
+    start = _rss_anon_mib()
+    for i in range(10):   # each cycle: an owned copy of 10 MiB, then a view again
+        idx.add(x[:16] + i)
+        columns.append(x[:16] + i)
+        whole = np.concatenate(columns)
+        idx.search(x[:1], whole, SearchRequest(5))
+        assert idx._storage.view is not None and same_memory(idx._storage.view.array, whole)
+        assert idx._storage._held.thisown and not idx.index.own_fields
+    del whole
+    assert _rss_anon_mib() - start < 40, "storages given up were not freed"

@@ -219,6 +219,8 @@ class HNSWIndex(FaissIndex):
         faiss = faiss_module()
         index = faiss.IndexHNSWFlat(self.dim, int(self.params["M"]), self.faiss_metric)
         index.hnsw.efConstruction = int(self.params["efConstruction"])
+        self._storage = GraphStorage(index)
+        self._storage.own()   # a storage Python frees once a view replaces it
         return index
 
     # vectors stored once: the file holds the graph, the storage views the column -------------
@@ -232,9 +234,8 @@ class HNSWIndex(FaissIndex):
             vectors.flags.c_contiguous
 
     def build(self, vectors) -> None:
-        super().build(vectors)
-        self._storage = GraphStorage(self.index)
-        if self._shares_column(vectors):   # drop faiss's copy: search the column itself
+        super().build(vectors)   # faiss adds into the storage _new_index gave the graph
+        if self._shares_column(vectors):   # drop that copy: search the column itself
             self._storage.use_view(vectors[: self.ntotal])
 
     def add(self, vectors) -> None:

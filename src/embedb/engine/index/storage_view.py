@@ -66,14 +66,27 @@ class FlatStorage:
 
 class GraphStorage:
     """The storage of one faiss HNSW ``graph``: a :class:`FlatStorage` view of an array, or an
-    owned ``IndexFlat`` while faiss adds rows. The graph never owns it; this object holds it."""
+    ``IndexFlat`` owned here while faiss adds rows. The graph never owns it; Python frees each
+    storage given up (``_held``).
 
-    __slots__ = ("graph", "view", "_held")
+    A storage the graph built itself (faiss's constructor, or a file read with its vectors) is
+    never freed through a proxy from ``graph.storage``: with SWIG that corrupts Python's heap.
+    So :meth:`own` replaces the constructor's empty one before the first add (leaving those few
+    bytes), and a graph loaded with its own vectors (``fixed``) keeps them.
+    """
+
+    __slots__ = ("graph", "view", "_held", "fixed")
 
     def __init__(self, graph) -> None:
         self.graph = graph
         self.view: FlatStorage | None = None
         self._held = None   # the Python proxy of the installed storage (keeps it alive)
+        self.fixed = bool(graph.own_fields and graph.storage is not None and graph.ntotal)
+
+    def own(self) -> None:
+        """Give a new, empty graph an empty storage owned here, for faiss to add rows to."""
+        faiss = _faiss()
+        self._install(faiss.IndexFlat(self.graph.d, self.graph.metric_type))
 
     def use_view(self, array: np.ndarray) -> None:
         """Search ``array`` (rows ``[0, graph.ntotal)``, no copy) from now on."""
@@ -86,7 +99,7 @@ class GraphStorage:
         installed view already starts where they do: after an add (an owned copy) or when the
         column moved to a new buffer, whose old one would otherwise stay alive for the graph.
         Rows ``[0, ntotal)`` are the same in every buffer of a generation."""
-        if vectors.dtype != np.float32:   # converted once at load: nothing to follow
+        if vectors.dtype != np.float32 or self.fixed:   # converted once at load / its own copy
             return
         view = self.view
         if view is not None:
@@ -108,14 +121,13 @@ class GraphStorage:
         self.view = None
 
     def _install(self, flat) -> None:
+        if self.fixed:
+            raise ValueError("this graph keeps the vectors it was loaded with")
         graph = self.graph
-        old = graph.storage
-        graph.storage = flat
-        if graph.own_fields and old is not None:
-            old.thisown = True   # the graph built it: free it when ``old`` goes
+        graph.storage = flat   # (SWIG hands ``flat`` to the graph here: thisown becomes False)
         graph.own_fields = False
-        self._held = flat
-        del old
+        flat.thisown = True    # ... but the graph does not own it: Python frees it, with _held
+        self._held = flat      # the storage installed before is freed here
 
 
 def same_memory(a: np.ndarray, b: np.ndarray) -> bool:
