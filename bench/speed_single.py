@@ -3,7 +3,7 @@ directly (the index object embedb loaded from its file: the same graph) and agai
 built with the same M / efConstruction, interleaved in one run.
 
     .venv/bin/python bench/speed_single.py [--n 20000] [--reps 5] [--ef 16] [--limit 10]
-                                           [--interleave pass|step]
+                                           [--interleave pass|step] [--clock wall|cpu]
 
 One 384-d clustered collection (COSINE, HNSW M=16 efConstruction=200). The contenders alternate
 pass by pass over all queries (``--interleave step``: call by call; see interleaved_p50), so
@@ -30,17 +30,19 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(1, str(ROOT / "bench"))
 
 
-def interleaved_p50(fns: dict, queries: list, reps: int, mode: str = "pass") -> dict:
+def interleaved_p50(fns: dict, queries: list, reps: int, mode: str = "pass",
+                    clock=time.perf_counter_ns) -> dict:
     """p50 (us) of each fn(query) over ``reps`` passes over all queries.
 
     ``pass``: each fn runs all queries in a row, the fns alternating pass by pass (rotating
     order), as bench_speed.py does. ``step``: every step runs every fn once, in a rotating
     order, each on a different query (fn j on query i + j * stride, so that no fn finds the
     graph nodes of its query warm from the fn before it); the harsher regime for Python code,
-    whose own state the other fns evict from the CPU caches between two calls."""
+    whose own state the other fns evict from the CPU caches between two calls. ``clock``:
+    wall time by default; ``time.thread_time_ns`` counts only this thread's CPU time (steadier
+    on a machine shared with other work: time spent descheduled is left out)."""
     names = list(fns)
     times: dict = {name: [] for name in names}
-    clock = time.perf_counter_ns
     nq, stride = len(queries), max(1, len(queries) // len(names))
     if mode == "pass":
         for rep in range(reps):
@@ -72,6 +74,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=10)
     ap.add_argument("--interleave", choices=["pass", "step"], default="pass",
                     help="alternate the contenders pass by pass (default) or call by call")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="wall time (default) or this thread's CPU time (for a busy machine)")
     args = ap.parse_args()
 
     import faiss
@@ -117,7 +121,8 @@ def main() -> None:
         for q in queries[:20]:   # warm every path (first-use imports, checksum of the columns)
             for fn in fns.values():
                 fn(q)
-        p50 = interleaved_p50(fns, queries, args.reps, args.interleave)
+        clock = time.perf_counter_ns if args.clock == "wall" else time.thread_time_ns
+        p50 = interleaved_p50(fns, queries, args.reps, args.interleave, clock)
 
         same_rows = all([h["id"] for h in client.search("c", [q], limit=k, search_params=sp)[0]]
                         == faiss_direct(q)[1][0].tolist() for q in queries)
@@ -131,7 +136,8 @@ def main() -> None:
     base = p50["faiss direct"]
     print(f"single query: {args.n:,} x {dim} clustered, COSINE, HNSW M=16 efC=200 (embedb built "
           f"in {built:.1f} s, hnswlib {hnsw_built:.1f} s), ef={args.ef}, limit {k}, "
-          f"{args.queries} queries x {args.reps} passes, interleaved by {args.interleave}")
+          f"{args.queries} queries x {args.reps} passes, interleaved by {args.interleave}, "
+          f"{args.clock} clock")
     print(f"{'':22s} {'p50 us':>8s} {'vs faiss':>9s}")
     for name, v in p50.items():
         print(f"{name:22s} {v:8.1f} {v / base:8.2f}x")

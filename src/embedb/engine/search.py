@@ -226,10 +226,13 @@ def _round(dist: np.ndarray, round_decimal: int) -> np.ndarray:
 
 
 def build_result(collection: Any, rows: np.ndarray, dist: np.ndarray,
-                 output_fields: list[str] | None, round_decimal: int = -1) -> SearchResult:
+                 output_fields: list[str] | None, round_decimal: int = -1,
+                 pk_name: str | None = None) -> SearchResult:
     """One Hits list per query row; hits for rows ``-1`` are left out."""
-    pk_name = collection.schema.primary_field.name
-    dist = _round(np.asarray(dist, dtype=np.float64), round_decimal)
+    pk_name = pk_name or collection.schema.primary_field.name
+    if round_decimal >= 0 or not isinstance(dist, np.ndarray) or dist.dtype.char not in "fd":
+        dist = _round(np.asarray(dist, dtype=np.float64), round_decimal)
+    # else float32 / float64 as they are: tolist() widens float32 exactly as float64 would
     nq, k = rows.shape
     flat = rows.reshape(-1)
     # few rows: Python's min over a list costs less than a NumPy reduction's call

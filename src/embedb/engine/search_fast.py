@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParamError
-from ..results import SearchResult
+from ..results import Hit, Hits, SearchResult
 from ..schema import DataType
 from .evolution import TTL_KEY, ttl_ms
 from .index.base import MAX_TOPK
@@ -66,10 +66,12 @@ class _Plan:
     """What a plain search of one (anns_field, metric) needs, resolved once per schema and
     index (kept in ``collection.extensions``; rebuilt when either is replaced)."""
 
-    __slots__ = ("schema", "entry", "field", "plan", "dim", "float32", "larger")
+    __slots__ = ("schema", "manager", "entry", "field", "plan", "dim", "float32", "larger",
+                 "pk_name")
 
-    def __init__(self, schema: Any, field: Any, plan: FieldPlan) -> None:
+    def __init__(self, schema: Any, manager: Any, field: Any, plan: FieldPlan) -> None:
         self.schema, self.field, self.plan, self.entry = schema, field, plan, plan.entry
+        self.manager, self.pk_name = manager, schema.primary_field.name
         self.dim = int(field.dim or 0)
         self.float32 = field.dtype == DataType.FLOAT_VECTOR
         self.larger = larger_is_better(plan.metric)
@@ -86,8 +88,8 @@ def _plan_of(collection: Any, anns_field: Any, metric: str | None) -> _Plan | No
     key = (anns_field, metric)
     p = plans.get(key)
     schema = collection.schema
-    if p is not None and p.schema is schema and \
-            indexes_of(collection).for_field(p.field.name) is p.entry:
+    manager = indexes_of(collection)
+    if p is not None and p.schema is schema and manager.for_field(p.field.name) is p.entry:
         return p
     try:
         field = resolve_anns_field(collection, anns_field)
@@ -97,7 +99,7 @@ def _plan_of(collection: Any, anns_field: Any, metric: str | None) -> _Plan | No
     if plan.bm25 or plan.kind == "sparse" or field.nullable or \
             function_of_output(schema, field.name) is not None:
         return None
-    p = plans[key] = _Plan(schema, field, plan)
+    p = plans[key] = _Plan(schema, manager, field, plan)
     return p
 
 
@@ -107,10 +109,23 @@ def _queries(p: _Plan, data: Any) -> Any:
     through it)."""
     if p.float32 and type(data) is list and len(data) == 1:
         v = data[0]
+        # NaN or inf (or a dot product that overflows): dense_queries checks and words it
         if type(v) is np.ndarray and v.dtype == _F32 and v.shape == (p.dim,) and \
-                v.flags.c_contiguous and math.isfinite(v @ v):   # inf/NaN: dense_queries words it
+                v.flags.c_contiguous and math.isfinite(v.dot(v)):
             return v[None, :]
     return convert_queries(p.plan, data)
+
+
+def _one_query_result(view: Any, rows: np.ndarray, dist: np.ndarray, pk_name: str) -> Any:
+    """``build_result`` of one query whose every hit is a row (the commonest result), with
+    nothing else to check; None otherwise. Float32 and float64 distances become the same
+    Python floats as through build_result's float64 copy (widening is exact)."""
+    r = rows[0]
+    if min(r.tolist(), default=-1) < 0 or dist.dtype.char not in "fd":
+        return None
+    pks = view.pk_values(r)
+    return SearchResult([Hits([Hit({pk_name: pk, "distance": d, "entity": {}})
+                               for pk, d in zip(pks, dist[0].tolist())])])
 
 
 def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, search_params: Any,
@@ -151,13 +166,17 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
             if entry is None:
                 rows, dist = search_rows(view, p.plan, queries, limit, mask, params)
             else:   # search_rows' index branch, without its checks for other kinds
-                manager, pk_of = indexes_of(collection), pk_getter(view)
+                manager, pk_of = p.manager, pk_getter(view)
                 out = None if mask is not None else \
                     manager.search_covered(entry, queries, limit, params, pk_of, view)
                 rows, keys = out if out is not None else \
                     manager.search(entry, queries, limit, mask, params, pk_of, view=view)
                 dist = -keys if p.larger else keys
-            return build_result(view, rows, dist, output_fields)
+            if not output_fields and len(rows) == 1:
+                out = _one_query_result(view, rows, dist, p.pk_name)
+                if out is not None:
+                    return out
+            return build_result(view, rows, dist, output_fields, pk_name=p.pk_name)
         except StaleViewError:
             continue   # a compaction raced the read: again on a new snapshot
         except ParamError:

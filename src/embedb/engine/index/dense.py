@@ -40,7 +40,11 @@ def normalized(x: np.ndarray) -> np.ndarray:
     # np.linalg.norm(x, axis=1) computes exactly this, after a dozen Python-level checks (a
     # single query's search pays them every call)
     norms = np.sqrt(np.add.reduce(x * x, axis=1, keepdims=True))
-    norms[norms == 0] = 1.0
+    if len(norms) == 1:   # one query: a scalar test, not a boolean mask
+        if norms[0, 0] == 0:
+            norms[0, 0] = 1.0
+    else:
+        norms[norms == 0] = 1.0
     x /= norms
     return x
 
@@ -165,6 +169,8 @@ class FaissIndex(VectorIndex):
         return faiss.rev_swig_ptr(get_xb(), self.ntotal * self.dim).reshape(self.ntotal, self.dim)
 
     def search(self, queries, vectors, req: SearchRequest):
+        if req.allowed is None and type(self)._refine is FaissIndex._refine:
+            return self._search_all(queries, req)
         q = self._prepare(queries)
         selectivity = 1.0
         sel = bits = None
@@ -185,6 +191,20 @@ class FaissIndex(VectorIndex):
         keys = to_key(dist, self.metric_type).astype(np.float32, copy=False)
         out = topk.select(keys, rows, req.k, req.pk_of)   # it empties rows -1 itself
         return out
+
+    def _search_all(self, queries, req: SearchRequest):
+        """``search`` with no filter and no refinement: the same faiss call and top-k, minus
+        the Python of faiss's ``search`` wrapper (its checks hold here: ``_prepare`` gives
+        C-contiguous float32 of the index's dim), which a single query's search pays in full."""
+        faiss = faiss_module()
+        q = self._prepare(queries)
+        params = self._search_parameters(req, 1.0)
+        n, k = len(q), min(req.k, max(1, self.ntotal))
+        dist = np.empty((n, k), dtype=np.float32)
+        rows = np.empty((n, k), dtype=np.int64)
+        self.index.search_c(n, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(rows),
+                            params)
+        return topk.select(to_key(dist, self.metric_type), rows, req.k, req.pk_of)
 
     def _refine(self, queries, vectors, rows, dist):
         return dist

@@ -436,7 +436,7 @@ class IndexManager:
                 return None
             view.check_current()   # as _refresh: never search an index of another generation
             out = impl.search(queries, vectors, SearchRequest(k, None, params, pk_of))
-        return topk.merge([out], k, pk_of)
+        return out if out[0].shape[1] == k else topk.merge([out], k, pk_of)
 
     def _search_locked(self, entry, queries, k, mask, params, pk_of, view, vectors):
         vectors = self._refresh(entry, False, view, vectors)
