@@ -266,3 +266,46 @@ def test_sigkill_during_background_checkpoints_loses_no_acknowledged_write(tmp_p
     reader.close()
     writer_db = Database.open(path)   # a writer opens it too, and a checkpoint closes it
     writer_db.close()
+
+
+def test_readers_see_every_acknowledged_batch_while_background_checkpoints_run(tmp_path, background):
+    """A read-only handle opened (or refreshed) at any moment sees every batch acknowledged
+    before, whole: the manifest it maps and the log it replays agree, even while the
+    background thread appends, renames the manifest and trims the log."""
+    path = tmp_path / "readers.db"
+    db = Database.open(path)
+    c = db.create_collection("c", _schema())
+    acked = [0]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        r = np.random.default_rng(4)
+        try:
+            b = 0
+            while not stop.is_set() and b < 150:
+                c.insert(_rows(range(b * 25, b * 25 + 25), r))
+                b += 1
+                acked[0] = b
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    reader = Database.open(path, read_only=True)
+    checks = 0
+    try:
+        while t.is_alive() or checks < 3:
+            before = acked[0]
+            reader.refresh()
+            ids = [r["id"] for r in reader.get_collection("c").query(output_fields=["id"])]
+            assert len(ids) % 25 == 0 and len(ids) >= before * 25, (len(ids), before)
+            assert sorted(ids) == list(range(len(ids)))
+            checks += 1
+    finally:
+        stop.set()
+        t.join()
+        reader.close()
+    assert not errors, errors
+    assert db._checkpointer.wait_idle(30) and _stored_rows(db) > 0
+    db.close()

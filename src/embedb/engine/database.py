@@ -266,13 +266,19 @@ class Database:
     def _background_checkpoint(self) -> None:
         """One pass of the background checkpointer: snapshot jobs under the database lock,
         files written without it (see engine/checkpointer.py)."""
+        failure: BaseException | None = None
+        jobs: list = []
         with self._lock:
             if self._closed or self._read_only or self._log_bytes < max(CHECKPOINT_LOG_BYTES, self._retry_at):
                 return
-            jobs = [job for job in (c._snapshot_job() for c in list(self._collections.values())) if job]
             covered = self._log_bytes
-        failure: BaseException | None = None
+            try:   # a damaged column fails its first use here: reported, retried later
+                jobs = [job for job in (c._snapshot_job() for c in list(self._collections.values())) if job]
+            except Exception as exc:
+                failure = exc
         try:
+            if failure is not None:
+                raise failure
             with self._snapshot_lock:
                 if self._closed:
                     return
