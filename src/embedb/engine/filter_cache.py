@@ -229,27 +229,30 @@ def search_mask(view: Any, filter: str = "", filter_params: dict | None = None,
     if not (hasattr(view, "check_current") and hasattr(view, "_live")) or \
             evolution.ttl_ms(view.properties) is not None:   # not a ReadView, or rows expire
         return view.mask(filter, filter_params, partitions)
-    text = filter if filter and filter.strip() else ""
+    pkey = None
+    if partitions:   # checked first, as view.mask does (PartitionNotFoundError)
+        pids = frozenset(view._pids(partitions))
+        if len(pids) < len(view._partitions):
+            pkey = pids
+    text = filter if isinstance(filter, str) and filter.strip() else ""
     cf = None
     try:
         if text:
-            if "random_sample" in text.lower():
-                raise _Uncacheable
+            if "random_sample" in text.lower() or \
+                    not (filter_params is None or isinstance(filter_params, dict)):
+                raise _Uncacheable   # not a function of the rows / view.mask words the error
             from ..expr import compile_filter
 
             cf = compile_filter(text, view.schema)
             zone = _zone(view, text)
             fkey = (id(cf), _canon(dict(filter_params or {})), zone)
+        elif filter:
+            raise _Uncacheable   # not a string: view.mask words the error
         else:
             fkey = None
     except _Uncacheable:
         return view.mask(filter, filter_params, partitions)
     gen, n = view.generation, int(view.num_rows_total)
-    pkey = None
-    if partitions:
-        pids = frozenset(view._pids(partitions))   # PartitionNotFoundError as view.mask
-        if len(pids) < len(view._partitions):
-            pkey = pids
     caches = _caches(view)
     key = (gen, n, int(view._live), pkey, fkey)
     hit = caches.masks.get(key)
