@@ -106,3 +106,32 @@ def test_no_lark_at_run_time():
             "print('lark' in sys.modules, 'embedb.expr.lalr_standalone' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_ast_nodes_behave_as_frozen_dataclasses():
+    """AST nodes are declared like frozen dataclasses without paying dataclass generation at
+    import: equal by type and fields (not position), hashable, immutable, dataclass repr."""
+    import dataclasses
+
+    from embedb.expr import ast
+
+    a = ast.In(ast.Ident("x", ("k", 0)), ast.ListLit((ast.Literal(1),)), pos=(2, 5))
+    b = ast.In(ast.Ident("x", ("k", 0)), ast.ListLit((ast.Literal(1),)))
+    assert a == b and hash(a) == hash(b) and a.pos == (2, 5) and b.pos == (1, 1)
+    assert a != ast.In(ast.Ident("x", ("k", 0)), ast.ListLit((ast.Literal(1),)), negate=True)
+    assert ast.Literal(1) != ast.Template("1") and ast.Not(ast.Literal(1)) != ast.Exists(ast.Literal(1))
+    assert repr(a) == ("In(value=Ident(name='x', keys=('k', 0)), options=ListLit(items=(Literal(value=1),)), "
+                       "negate=False)")
+    assert ast.Ident("y").keys == () and ast.Call("f", ()).kwargs == ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.negate = True
+    with pytest.raises(TypeError):
+        ast.Compare(">", ast.Literal(1))   # a field missing
+    with pytest.raises(TypeError):
+        ast.Literal(1, colour=2)
+    assert list(ast.children(ast.Call("f", (ast.Literal(1),), (("k", ast.Literal(2)),)))) == \
+        [ast.Literal(1), ast.Literal(2)]
+    from embedb.expr import parse_filter
+
+    assert parse_filter("a > 1 and b < 2") == parse_filter("  a > 1 and b < 2")   # positions differ
+    assert parse_filter("a > 1 and b < 2") != parse_filter("a > 1")
