@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import MilvusException, ParamError
+from ..errors import ParamError
 from ..lenient import warn_unknown
 from ..timestamptz import honours_timezone, iterator_honours_timezone
 from .databases import call_db_name
@@ -56,11 +56,8 @@ def _plain_collection(client: Any, name: Any) -> Any:
     db = client._db
     if db is None or type(name) is not str or client._db_name != "default" or call_db_name():
         return None
-    try:
-        coll = db.get_collection(name)
-    except MilvusException:
-        return None
-    return coll if coll.loaded else None
+    coll = db.peek_collection(name)
+    return coll if coll is not None and coll.loaded else None
 
 
 def _plain_search(*args: Any) -> Any:
@@ -89,13 +86,14 @@ class SearchMixin:
         """Vector search; pymilvus 3's ``ids=`` (search with the stored vectors of these
         primary keys), ``ranker=`` (rrf / weighted), ``order_by_fields=`` and
         ``group_by_fields=[one field]`` are honoured (see docs/api.md)."""
-        if not kwargs and not filter and partition_names is None and ids is None and \
-                ranker is None and function_chains is None and highlighter is None and \
-                search_aggregation is None and data is not None:
+        if (not kwargs or kwargs.keys() == {"filter_params"}) and partition_names is None and \
+                ids is None and ranker is None and function_chains is None and \
+                highlighter is None and search_aggregation is None and data is not None:
             # the plain call: its lean path (engine/search_fast.py), None when it is not plain
             coll = _plain_collection(self, collection_name)
             result = None if coll is None else \
-                _plain_search(coll, data, limit, output_fields, search_params, anns_field)
+                _plain_search(coll, data, limit, output_fields, search_params, anns_field,
+                              filter, kwargs.get("filter_params"))
             if result is not None:
                 return result
         from ..engine import search as engine_search

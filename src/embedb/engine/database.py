@@ -402,6 +402,20 @@ class Database:
             self._collections[key] = coll
             return coll
 
+    def peek_collection(self, name_or_alias: str) -> Collection | None:
+        """The collection of the default database named (or aliased) ``name_or_alias``, read
+        without the lock (one dict read is atomic), or None (also when closed). For the search
+        fast path, which falls back to :meth:`get_collection` on None and takes a snapshot
+        under the lock (with the process check) before it reads anything."""
+        if self._closed or "/" in name_or_alias:   # "/": a key of another database's catalog
+            return None
+        collections = self._collections
+        coll = collections.get(name_or_alias)
+        if coll is None:
+            target = self._aliases.get(name_or_alias)
+            coll = None if target is None else collections.get(target)
+        return coll
+
     def get_collection(self, name_or_alias: str, *, db: str = DEFAULT_DB) -> Collection:
         with self._lock:
             self._check_open()
