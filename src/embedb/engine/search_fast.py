@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import ParamError
 from ..results import Hit, Hits, SearchResult
 from ..schema import DataType
+from . import filter_cache
 from .evolution import TTL_KEY, ttl_ms
 from .index.base import MAX_TOPK
 from .index.manager import indexes_of
@@ -129,10 +130,14 @@ def _one_query_result(view: Any, rows: np.ndarray, dist: np.ndarray, pk_name: st
 
 
 def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, search_params: Any,
-                 anns_field: Any) -> SearchResult | None:
+                 anns_field: Any, filter: Any = "", filter_params: Any = None) -> SearchResult | None:
     """``search(collection, data, limit=..., output_fields=..., search_params=...,
-    anns_field=...)`` with nothing else given; None when the general path must run it."""
+    anns_field=..., filter=..., filter_params=...)`` with nothing else given; None when the
+    general path must run it. A filter's mask comes from ``filter_cache`` on a read view."""
     if type(limit) is not int or not 1 <= limit <= MAX_TOPK:
+        return None
+    if filter and (type(filter) is not str or not (filter_params is None or
+                                                    type(filter_params) is dict)):
         return None
     parsed = _plain_params(search_params)
     if parsed is None:
@@ -154,12 +159,14 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
         return None
     entry = p.entry
     for _ in range(3):
-        view = collection.read_view() if output_fields else \
+        view = collection.read_view() if output_fields or filter else \
             search_snapshot(collection, p.field.name)
         if view is None:
             return None
         try:
-            if output_fields:
+            if filter:   # cached per filter and collection state (engine/filter_cache.py)
+                mask = filter_cache.search_mask(view, filter, filter_params)
+            elif output_fields:
                 mask = view.mask("")
             else:
                 mask = None if view.deleted is None else ~view.deleted
