@@ -163,8 +163,9 @@ def test_ivf_flat_keeps_its_centroids_and_refills_its_lists_from_the_column(tmp_
                                                                    "params": {"nprobe": 4}})
     client.close()
     ext = sorted((collection_dir(path) / "ext").iterdir())
-    assert [p.name for p in ext] == ["index_v.ivf"]
+    assert [p.name for p in ext] == ["index_v.ivf", "index_v.lists.npy"]
     assert ext[0].stat().st_size < 16 * DIM * 4 + 4096   # the centroids and a header
+    assert ext[1].stat().st_size <= N * 4 + 256           # the list of each row
     client = MilvusClient(str(path))
     after = client.search("c", list(q), limit=10, search_params={"metric_type": metric,
                                                                   "params": {"nprobe": 4}})
@@ -172,6 +173,12 @@ def test_ivf_flat_keeps_its_centroids_and_refills_its_lists_from_the_column(tmp_
     assert impl.ntotal == N
     client.close()
     assert after == before
+    (collection_dir(path) / "ext" / "index_v.lists.npy").unlink()   # assigned again instead
+    client = MilvusClient(str(path))
+    again = client.search("c", list(q), limit=10, search_params={"metric_type": metric,
+                                                                  "params": {"nprobe": 4}})
+    client.close()
+    assert again == before
 
 
 # ------------------------------------------------------------ writes after opening

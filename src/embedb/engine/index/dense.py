@@ -374,18 +374,30 @@ class IVFIndex(FaissIndex):
             nprobe = max(nprobe, int(math.ceil(self.FILTERED_CANDIDATES * nlist / admissible)))
         return faiss.SearchParametersIVF(nprobe=min(nprobe, nlist))
 
-    # IVF_FLAT's lists hold a float32 copy of every row: the file keeps the trained centroids
-    # only (``{stem}.ivf``), and load() adds the column's rows again (row order, so every list
-    # holds the same rows in the same order as before). SQ8 / PQ codes are small: kept whole.
+    # IVF_FLAT's lists hold a float32 copy of every row: the files keep the trained centroids
+    # (``{stem}.ivf``) and each row's list (``{stem}.lists.npy``, int32), and load() puts the
+    # column's rows back into their lists in row order (the same lists, in the same order, as
+    # before; no assignment pass). SQ8 / PQ codes are small: kept whole.
     loads_from_columns = True
 
     def save(self, directory: Path, stem: str) -> list[str]:
         faiss = faiss_module()
-        name = f"{stem}.ivf"
+        name, lists = f"{stem}.ivf", f"{stem}.lists.npy"
         empty = self._make(self.index.quantizer)   # trained centroids, no rows
         write_atomic(directory / name, lambda p: faiss.write_index(empty, p))
+        save_npy(directory / lists, self._list_of_rows())
         (directory / f"{stem}.faiss").unlink(missing_ok=True)   # the format before: with rows
-        return [name]
+        return [name, lists]
+
+    def _list_of_rows(self) -> np.ndarray:
+        faiss = faiss_module()
+        invlists = self.index.invlists
+        out = np.full(self.ntotal, -1, dtype=np.int32)
+        for lst in range(self.index.nlist):
+            size = invlists.list_size(lst)
+            if size:
+                out[faiss.rev_swig_ptr(invlists.get_ids(lst), size)] = lst
+        return out
 
     def load(self, directory: Path, stem: str, ntotal: int, vectors=None) -> None:
         faiss = faiss_module()
@@ -400,9 +412,18 @@ class IVFIndex(FaissIndex):
             raise ValueError(f"{path} does not hold the trained {self.index_type} it should")
         if vectors is None or len(vectors) < ntotal:
             raise ValueError(f"{path} covers {ntotal} rows; the column has fewer")
+        lists_path = directory / f"{stem}.lists.npy"
+        lists = load_npy(lists_path) if lists_path.exists() else None
+        if lists is not None and (lists.shape != (ntotal,) or lists.dtype != np.int32 or
+                                  (ntotal and not 0 <= int(lists.min()) <= int(lists.max()) < index.nlist)):
+            raise ValueError(f"{lists_path} does not hold the list of each of {ntotal} rows")
         if ntotal:
             prepared = self._prepare(vectors[:ntotal])
-            index.add(prepared)
+            if lists is None:   # assign the rows again (the quantizer gives the same lists)
+                index.add(prepared)
+            else:
+                assign = lists.astype(np.int64)
+                index.add_core(ntotal, faiss.swig_ptr(prepared), None, faiss.swig_ptr(assign))
             if prepared.base is not vectors.base:
                 release_pages(vectors)
         self.index = index
