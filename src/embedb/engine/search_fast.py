@@ -1,5 +1,5 @@
-"""The lean path of the commonest search: dense or binary query vectors, no filter, no
-partitions, no offset, grouping, range, ranker or ordering, plain index parameters.
+"""The lean path of the commonest search: dense or binary query vectors, at most a filter,
+no partitions, offset, grouping, range, ranker or ordering, plain index parameters.
 
 ``MilvusClient.search`` tries :func:`plain_search` first; ``None`` means "not a plain call" and
 the general path (:func:`embedb.engine.search.search`) runs instead, so every error and every
@@ -15,7 +15,7 @@ with ties by primary key) on the same rows. What it skips is per-call overhead:
 * ``IndexManager.search_covered``: the index alone answers when it covers exactly the
   snapshot's rows (no tail to merge, nothing to fold in), else ``IndexManager.search``.
 
-A search asking for output fields takes a full read view (entities need every column).
+A search with a filter or output fields takes a full read view (they read other columns).
 """
 
 from __future__ import annotations
