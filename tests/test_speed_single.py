@@ -205,3 +205,26 @@ def test_calls_that_are_not_plain_take_the_general_path():
                            offset=2)[0]
     full = client.search("c", q, limit=7, search_params={"metric_type": "L2", "params": {"ef": 64}})[0]
     assert _pairs(offset) == _pairs(full[2:])
+
+
+@pytest.mark.parametrize("dtype", [embedb.DataType.FLOAT16_VECTOR, embedb.DataType.BFLOAT16_VECTOR])
+@pytest.mark.parametrize("index_type", ["FLAT", "HNSW"])
+def test_fast_path_half_precision_vectors(dtype, index_type):
+    rng = np.random.default_rng(8)
+    client = embedb.MilvusClient(":memory:")
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", embedb.DataType.INT64, is_primary=True)
+    schema.add_field("v", dtype, dim=DIM)
+    index = client.prepare_index_params()
+    index.add_index("v", index_type=index_type, metric_type="L2",
+                    params={"M": 8, "efConstruction": 40} if index_type == "HNSW" else {})
+    client.create_collection("c", schema=schema, index_params=index)
+    base = rng.standard_normal((BASE, DIM)).astype(np.float32)
+    which = rng.integers(0, BASE, N)
+    client.insert("c", [{"id": int(i), "v": base[which[i]].tolist()} for i in range(N)])
+    queries = [base[i] for i in range(0, BASE, 6)]
+    extra = {"params": {"ef": 400}} if index_type == "HNSW" else {}
+    batch = _plain(client, queries, 9, "L2", **extra)
+    assert [_pairs(h) for h in batch] == [_pairs(h) for h in _general(client, queries, 9, "L2", **extra)]
+    for q, hits in zip(queries, batch):
+        assert _pairs(_plain(client, [q], 9, "L2", **extra)[0]) == _pairs(hits)
