@@ -11,8 +11,9 @@
   tokens, so both score the same tokens). Query p50 of embedb's client search (from raw text)
   against bm25s ``retrieve`` (pre-tokenised, single thread), interleaved pass by pass; the
   top-10 scores must agree (embedb's BM25 carries Milvus's (k1 + 1) factor, divided out here).
-  Also the engine's exhaustive scorer (every posting scored, the pre-pruning algorithm) and the
-  first query after reopening the database.
+  Also the engine's exhaustive scorer (every posting scored, the pre-pruning algorithm), the
+  first query after reopening the database, and indexing beside LanceDB's native full-text index
+  (documents added in 1,000-row calls, then the index built; query p50 too).
 * ``sparse``: SPARSE_WAND (dynamic pruning) against the exhaustive SPARSE_INVERTED_INDEX gather
   on Zipf-distributed sparse vectors, at the index, with a check that rows and scores agree.
 * ``single``: one-vector search at limit 10 on an HNSW collection (clustered, COSINE, M=16,
