@@ -179,6 +179,15 @@ def test_ivf_flat_keeps_its_centroids_and_refills_its_lists_from_the_column(tmp_
                                                                   "params": {"nprobe": 4}})
     client.close()
     assert again == before
+    lists = collection_dir(path) / "ext" / "index_v.lists.npy"   # written again at that close
+    data = bytearray(lists.read_bytes())
+    data[len(data) - 3] ^= 0x7F   # a row's list number: damage is noticed, the index rebuilt
+    lists.write_bytes(bytes(data))
+    client = MilvusClient(str(path))
+    damaged = client.search("c", list(q), limit=10, search_params={"metric_type": metric,
+                                                                    "params": {"nprobe": 4}})
+    client.close()
+    assert damaged == before
 
 
 # ------------------------------------------------------------ writes after opening
