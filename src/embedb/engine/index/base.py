@@ -40,6 +40,9 @@ class VectorIndex:
     index_type = ""
     #: True when the index has state worth persisting (files written by save())
     persistent = True
+    #: True when the files hold no vectors (HNSW graph, IVF_FLAT centroids): load() is then
+    #: called with ``vectors=`` (the column) and rebuilds its storage from them
+    loads_from_columns = False
 
     def __init__(self, metric_type: str, params: dict[str, Any], dim: int) -> None:
         self.metric_type = metric_type
