@@ -169,8 +169,11 @@ class FaissIndex(VectorIndex):
         return faiss.rev_swig_ptr(get_xb(), self.ntotal * self.dim).reshape(self.ntotal, self.dim)
 
     def search(self, queries, vectors, req: SearchRequest):
-        if req.allowed is None and type(self)._refine is FaissIndex._refine:
-            return self._search_all(queries, req)
+        if type(self)._refine is FaissIndex._refine:
+            if req.allowed is None:
+                return self._search_all(queries, req)
+            if req.allowed_bits is not None:   # a cached filter mask: its kept parameters
+                return self._search_all(queries, req, self._filtered_parameters(req))
         q = self._prepare(queries)
         selectivity = 1.0
         sel = bits = None
@@ -192,13 +195,15 @@ class FaissIndex(VectorIndex):
         out = topk.select(keys, rows, req.k, req.pk_of)   # it empties rows -1 itself
         return out
 
-    def _search_all(self, queries, req: SearchRequest):
-        """``search`` with no filter and no refinement: the same faiss call and top-k, minus
-        the Python of faiss's ``search`` wrapper (its checks hold here: ``_prepare`` gives
-        C-contiguous float32 of the index's dim), which a single query's search pays in full."""
+    def _search_all(self, queries, req: SearchRequest, params=None):
+        """``search`` with no refinement (and no filter, or ``params`` carrying its selector):
+        the same faiss call and top-k, minus the Python of faiss's ``search`` wrapper (its
+        checks hold here: ``_prepare`` gives C-contiguous float32 of the index's dim), which a
+        single query's search pays in full."""
         faiss = faiss_module()
         q = self._prepare(queries)
-        params = self._search_parameters(req, 1.0)
+        if params is None:
+            params = self._search_parameters(req, 1.0)
         n, k = len(q), min(req.k, max(1, self.ntotal))
         dist = np.empty((n, k), dtype=np.float32)
         rows = np.empty((n, k), dtype=np.int64)
