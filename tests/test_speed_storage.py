@@ -23,7 +23,7 @@ from embedb.engine.index.storage_view import same_memory
 from embedb.errors import StorageError
 
 DIM = 32
-N = 1500
+N = 1000
 HNSW = {"M": 8, "efConstruction": 40}
 METRICS = ("L2", "IP", "COSINE")
 
@@ -201,7 +201,7 @@ def test_delete_upsert_fold_compact_and_reopen(tmp_path, metric):
 
     client = MilvusClient(str(path))
     search(client, metric, q)              # the graph is loaded over the mapped column
-    more = vectors(1200, 9)                # enough rows to be folded into the graph
+    more = vectors(400, 9)                 # enough rows to be folded into the graph
     client.insert("c", [{"id": N + i, "v": more[i]} for i in range(len(more))])
     new = vectors(50, 10)
     client.upsert("c", [{"id": i, "v": new[i]} for i in range(50)])
@@ -307,7 +307,7 @@ def test_a_crash_inside_a_checkpoint_loses_nothing(tmp_path, where):
     client = make_db(path, "L2", x)
     search(client, "L2", q)
     client.close()
-    more = vectors(1200, 17)
+    more = vectors(400, 17)
     np.save(tmp_path / "more.npy", more)
     done = subprocess.run([sys.executable, "-c", CRASH, str(path), where, str(tmp_path / "more.npy")],
                           timeout=120)
