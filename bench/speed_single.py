@@ -11,12 +11,14 @@ noise on the shared machine falls on all of them alike. Printed: p50 per query, 
 faiss on embedb's index (the same graph, so the gap is embedb's own overhead), the fixed
 overhead (embedb p50 minus faiss p50), and checks: embedb returns faiss's rows, one query
 answers as in a batch. ``embedb general path`` is the engine's full search (what every call ran
-before the plain-call fast path), for a before/after in the same run.
+before the plain-call fast path), for a before/after in the same run. ``EMBEDB_SRC=<a
+checkout's src>`` runs another version (e.g. the commit before the fast path).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, os.environ.get("EMBEDB_SRC") or str(ROOT / "src"))   # another checkout's src
 sys.path.insert(1, str(ROOT / "bench"))
 
 

@@ -46,23 +46,6 @@ _PLAIN_PARAMS = frozenset(("ef", "nprobe", "refine_k"))
 _PLAIN_KEYS = frozenset(("metric_type", "params"))
 
 
-def _plain_params(search_params: Any) -> tuple[str | None, dict] | None:
-    """``(metric, index params)`` of a plain call's search_params, or None when not plain."""
-    if search_params is None:
-        return None, {}
-    if type(search_params) is not dict or not _PLAIN_KEYS.issuperset(search_params):
-        return None
-    params = search_params.get("params")
-    if params:
-        if type(params) is not dict or not _PLAIN_PARAMS.issuperset(params):
-            return None
-        params = dict(params)
-    else:
-        params = {}
-    metric = search_params.get("metric_type")
-    return (str(metric).upper() if metric else None), params
-
-
 class _Plan:
     """What a plain search of one (anns_field, metric) needs, resolved once per schema and
     index (kept in ``collection.extensions``; rebuilt when either is replaced)."""
@@ -133,16 +116,31 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                  anns_field: Any, filter: Any = "", filter_params: Any = None) -> SearchResult | None:
     """``search(collection, data, limit=..., output_fields=..., search_params=...,
     anns_field=..., filter=..., filter_params=...)`` with nothing else given; None when the
-    general path must run it. A filter's mask comes from ``filter_cache`` on a read view."""
+    general path must run it. A filter's mask comes from ``filter_cache`` on a read view.
+
+    The commonest call of all (one float32 query, no filter, no output fields, no tombstone,
+    an index covering every row) runs inline here: at a few tens of microseconds per search,
+    every Python call on the way shows (``tests/test_speed_single.py`` holds it to the
+    general path); anything else goes on to :func:`_plain_any`."""
     if type(limit) is not int or not 1 <= limit <= MAX_TOPK:
         return None
     if filter and (type(filter) is not str or not (filter_params is None or
                                                     type(filter_params) is dict)):
         return None
-    parsed = _plain_params(search_params)
-    if parsed is None:
-        return None
-    metric, params = parsed
+    if search_params is None:
+        metric, params = None, {}
+    else:   # metric and index params of a plain call
+        if type(search_params) is not dict or not _PLAIN_KEYS.issuperset(search_params):
+            return None
+        params = search_params.get("params")
+        if params:
+            if type(params) is not dict or not _PLAIN_PARAMS.issuperset(params):
+                return None
+            params = dict(params)
+        else:
+            params = {}
+        metric = search_params.get("metric_type")
+        metric = str(metric).upper() if metric else None
     if output_fields is not None:
         if type(output_fields) is not list or not all(type(f) is str for f in output_fields):
             return None
@@ -150,9 +148,44 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
     props = collection.properties
     if TTL_KEY in props and ttl_ms(props) is not None:
         return None   # expired rows are masked out by the general path
-    p = _plan_of(collection, anns_field, metric)
-    if p is None:
-        return None
+    plans = collection.extensions.get(_PLANS)   # _plan_of's cache hit, inline
+    p = None if plans is None or (anns_field is not None and type(anns_field) is not str) \
+        else plans.get((anns_field, metric))
+    if p is None or p.schema is not collection.schema or \
+            p.manager.for_field(p.field.name) is not p.entry:
+        p = _plan_of(collection, anns_field, metric)
+        if p is None:
+            return None
+    if not filter and not output_fields and p.float32 and p.entry is not None and \
+            type(data) is list and len(data) == 1:
+        v = data[0]   # _queries' single float32 query, inline
+        if type(v) is np.ndarray and v.dtype == _F32 and v.shape == (p.dim,) and \
+                v.flags.c_contiguous and math.isfinite(v.dot(v)):
+            view = search_snapshot(collection, p.field.name)
+            if view is not None and view.deleted is None:
+                try:
+                    out = p.manager.search_covered(p.entry, v[None, :], limit, params,
+                                                   pk_getter(view), view)
+                except StaleViewError:
+                    out = None   # _plain_any retries on new snapshots
+                except ParamError:
+                    return None   # e.g. an ef out of range: the general path words it
+                if out is not None:
+                    rows, keys = out
+                    r = rows[0]
+                    if min(r.tolist()) >= 0:   # _one_query_result, inline
+                        pk_name = p.pk_name
+                        dist = (-keys if p.larger else keys)[0].tolist()
+                        return SearchResult([Hits([
+                            Hit({pk_name: pk, "distance": d, "entity": {}})
+                            for pk, d in zip(view.pk_values(r), dist)])])
+    return _plain_any(collection, p, data, limit, output_fields, params, filter, filter_params)
+
+
+def _plain_any(collection: Any, p: _Plan, data: Any, limit: int, output_fields: Any,
+               params: dict, filter: Any, filter_params: Any) -> SearchResult | None:
+    """``plain_search`` for every plain call: any queries, a filter, output fields,
+    tombstones, an index tail (``IndexManager.search``), exact search without an index."""
     try:
         queries = _queries(p, data)
     except ParamError:
