@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import numbers
+from itertools import repeat
+from operator import is_not
 from datetime import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field as dc_field
@@ -618,8 +620,10 @@ def build_batch(
     valid: dict[str, np.ndarray | None] = {}
     texts: dict[str, list[str]] = {}
     known = {f.name for f in schema.fields}
+    matched = 0  # keys of the rows that are schema fields
     for f in schema.fields:
         vals = [r.get(f.name, MISSING) for r in rows]
+        matched += sum(map(is_not, vals, repeat(MISSING, n)))
         if f.is_primary and f.auto_id and not require_pk:
             miss = np.fromiter((v is MISSING or v is None for v in vals), bool, n)
             if miss.any():
@@ -644,7 +648,7 @@ def build_batch(
     if schema.enable_dynamic_field:
         texts[META] = _dynamic_texts(rows, known)
         values[META] = decode_texts(texts[META])
-    else:
+    elif sum(map(len, rows)) != matched:   # some row has a key outside the schema: find it
         for i, r in enumerate(rows):
             extra = r.keys() - known
             if extra:
