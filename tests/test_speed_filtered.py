@@ -279,3 +279,35 @@ def test_cached_masks_equal_fresh_masks_for_every_kind_of_filter():
     view = coll.read_view()
     for flt, params in filters:
         assert np.array_equal(filter_cache.search_mask(view, flt, params), view.mask(flt, params))
+
+
+def test_lean_filtered_call_equals_the_general_path_and_words_errors_the_same():
+    """client.search with a filter takes the lean path (engine/search_fast.py); its hits equal
+    the general path's (engine.search.search), and a bad filter gets the general path's error."""
+    from embedb.engine import search as engine_search
+    from embedb.errors import FilterError
+
+    rng = np.random.default_rng(19)
+    client = make_client()
+    base = clustered(rng, 200, 8)
+    client.insert("c", rows_for(rng, rng.permutation(50_000)[:4000], base,
+                                rng.integers(0, 100, 4000)))
+    client.delete("c", filter="tag == 5")
+    coll = client._db.get_collection("c")
+    queries = [base[i] for i in range(5)]
+    for flt, params in (("tag == 7", None), ("tag < 30", None), ("tag == {t}", {"t": 9}),
+                        ("tag >= 0", None)):
+        for sp in (None, {"params": {"ef": 16}}):
+            kw = {} if params is None else {"filter_params": params}
+            lean = client.search("c", queries, limit=10, filter=flt, search_params=sp, **kw)
+            general = engine_search.search(coll, queries, limit=10, filter=flt,
+                                           filter_params=params, search_params=sp)
+            assert [[(h["id"], h["distance"]) for h in hits] for hits in lean] == \
+                [[(h["id"], h["distance"]) for h in hits] for hits in general]
+    for bad, params in (("nope == 1", None), ("tag == {t}", None), ("tag ==", None)):
+        with pytest.raises(FilterError) as lean_err:
+            client.search("c", queries[:1], limit=10, filter=bad,
+                          **({} if params is None else {"filter_params": params}))
+        with pytest.raises(FilterError) as general_err:
+            engine_search.search(coll, queries[:1], limit=10, filter=bad, filter_params=params)
+        assert str(lean_err.value) == str(general_err.value)
