@@ -399,3 +399,56 @@ def test_storages_swapped_by_add_and_search_are_freed():
         assert idx._storage._held.thisown and not idx.index.own_fields
     del whole
     assert _rss_anon_mib() - start < 40, "storages given up were not freed"
+
+
+KILLED = textwrap.dedent("""
+    import sys
+    import time
+    import numpy as np
+    from embedb import MilvusClient
+
+    path, start = sys.argv[1], int(sys.argv[2])
+    client = MilvusClient(path)
+    rng = np.random.default_rng(start)
+    for b in range(start, start + 40):   # each batch acknowledged, folded in, checkpointed
+        rows = [{"id": b * 50 + i, "v": rng.normal(size=32).astype(np.float32)} for i in range(50)]
+        client.insert("c", rows)
+        print(b, flush=True)
+        client.search("c", [rows[0]["v"]], limit=3)
+        client.flush("c")
+    time.sleep(600)   # at most 2,000 rows a child: the checks read every row in one query
+""")
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_of_index_checkpoints(tmp_path):
+    import random
+    import signal
+    import time
+
+    path = tmp_path / "kill.db"
+    client = make_db(path, "L2", vectors(300, 24))
+    client.close()
+    acked = set(range(300))
+    rnd = random.Random(5)
+    start = 10   # ids from 500 on, above the first 300
+    for _ in range(6):
+        child = subprocess.Popen([sys.executable, "-c", KILLED, str(path), str(start)],
+                                 stdout=subprocess.PIPE, text=True)
+        time.sleep(1.0 + rnd.random() * 2.0)
+        child.send_signal(signal.SIGKILL)
+        out, _ = child.communicate()
+        for line in out.split():
+            acked.update(range(int(line) * 50, int(line) * 50 + 50))
+        client = MilvusClient(str(path))
+        rows = client.query("c", filter="id >= 0", output_fields=["v"], limit=16384)
+        ids = {r["id"] for r in rows}
+        assert acked <= ids, f"acknowledged rows lost: {sorted(acked - ids)[:5]}"
+        x = np.array([r["v"] for r in rows], np.float32)
+        order = np.array([r["id"] for r in rows])
+        q = x[:5]
+        got = search(client, "L2", q, ef=400)
+        want = [[int(order[i]) for i in row] for row in exact_ids(x, np.ones(len(x), bool), q, "L2", 10)]
+        assert recall(got, want) >= 0.95
+        client.close()
+        start = max(i // 50 for i in ids) + 1
