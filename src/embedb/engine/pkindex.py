@@ -3,8 +3,8 @@
 Two levels, so that a write costs O(batch + delta), not O(rows): a large *main* level of live
 keys, and a small sorted *delta* of keys set or removed since (a removed key's row is -1); the
 delta wins over main. Lookups are one ``searchsorted`` per level for a whole batch of keys. The
-delta is merged into main (one pass, O(rows)) when it passes 1/16 of main, and before a read
-view takes the index, so reads always see one level. Building from a column (at open, after
+delta is merged into main (one pass, O(rows)) when it passes 1/16 of main, and for
+``sorted_rows`` (an ordered query reads every row anyway). Building from a column (at open, after
 compaction) is one argsort. Every change replaces arrays instead of writing into them, so a
 frozen twin (a read view's) never changes. Works for int64 keys and for VARCHAR keys; string keys are held as an object
 array of ``str`` because ``np.searchsorted`` on ``StringDType`` gives wrong positions for
@@ -120,9 +120,9 @@ class PKIndex:
         self._drows = np.empty(0, dtype=np.int64)
 
     def frozen(self) -> "PKIndex":
-        """An index sharing this one's arrays as they are now (merged first, so every read
-        view shares one level). Every change replaces arrays, so the copy never changes."""
-        self._merge()
+        """An index sharing this one's arrays as they are now, both levels: O(1), so taking a
+        read view stays cheap right after a write. Every change replaces arrays, so the copy
+        never changes (a twin that merges for ``sorted_rows`` replaces only its own)."""
         twin = PKIndex.__new__(PKIndex)
         twin.dtype, twin.keys, twin.rows, twin._live = self.dtype, self.keys, self.rows, self._live
         twin._dkeys, twin._drows = self._dkeys, self._drows
