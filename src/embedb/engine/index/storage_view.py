@@ -13,8 +13,8 @@ load, gives the graph a storage built over the column:
 
 A faiss ``MaybeOwnedVector`` that does not own its bytes must never be resized (faiss aborts the
 process), so a view-backed storage is swapped for an owned copy before faiss adds rows to it
-(:func:`owned_copy`). The Python objects returned here keep the viewed array alive; whoever
-installs a storage in an index keeps a reference to it for as long as the index uses it.
+(:meth:`GraphStorage.make_owned`). :class:`GraphStorage` holds whatever storage the graph uses
+(and, through a :class:`FlatStorage`, the viewed array) for as long as the graph uses it.
 """
 
 from __future__ import annotations
@@ -58,10 +58,6 @@ class FlatStorage:
             index.codes = codes
             index.ntotal = len(array)
         self.index = index
-
-    @property
-    def is_view(self) -> bool:
-        return not self.index.codes.is_owned
 
 
 class GraphStorage:
