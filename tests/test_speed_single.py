@@ -80,7 +80,7 @@ def _general(client, queries, k, metric, **extra):
 
 
 def _pairs(hits):
-    return [(h["id"], h["distance"], h["entity"]) for h in hits]
+    return [(h.id, h["distance"], h["entity"]) for h in hits]
 
 
 FLOAT_CASES = [(index_type, metric) for index_type in ("FLAT", "HNSW", "IVF_FLAT")
@@ -227,4 +227,36 @@ def test_fast_path_half_precision_vectors(dtype, index_type):
     batch = _plain(client, queries, 9, "L2", **extra)
     assert [_pairs(h) for h in batch] == [_pairs(h) for h in _general(client, queries, 9, "L2", **extra)]
     for q, hits in zip(queries, batch):
-        assert _pairs(_plain(client, [q], 9, "L2", **extra)[0]) == _pairs(hits)
+        single = _plain(client, [q], 9, "L2", **extra)[0]
+        assert _pairs(single) == _pairs(_general(client, [q], 9, "L2", **extra)[0])
+        assert [h.id for h in single] == [h.id for h in hits]   # distances: BLAS's 1 ulp apart
+
+
+@pytest.mark.parametrize("index_type", ["FLAT", "HNSW"])
+def test_fast_path_varchar_primary_keys_break_ties_in_string_order(index_type):
+    rng = np.random.default_rng(11)
+    client = embedb.MilvusClient(":memory:")
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("pk", embedb.DataType.VARCHAR, is_primary=True, max_length=16)
+    schema.add_field("v", embedb.DataType.FLOAT_VECTOR, dim=DIM)
+    index = client.prepare_index_params()
+    index.add_index("v", index_type=index_type, metric_type="IP",
+                    params={"M": 8, "efConstruction": 40} if index_type == "HNSW" else {})
+    client.create_collection("c", schema=schema, index_params=index)
+    base = rng.standard_normal((BASE, DIM)).astype(np.float32)
+    which = rng.integers(0, BASE, N)
+    names = np.array([f"k{int(x)}" for x in rng.permutation(100_000)[:N]])
+    client.insert("c", [{"pk": str(names[i]), "v": base[which[i]]} for i in range(N)])
+    extra = {"params": {"ef": 400}} if index_type == "HNSW" else {}
+    queries = [base[i] for i in range(0, BASE, 5)]
+    batch = _plain(client, queries, 12, "IP", **extra)
+    assert [_pairs(h) for h in batch] == [_pairs(h) for h in _general(client, queries, 12, "IP", **extra)]
+    for q, hits in zip(queries, batch):
+        single = _plain(client, [q], 12, "IP", **extra)[0]
+        assert _pairs(single) == _pairs(_general(client, [q], 12, "IP", **extra)[0])
+        # (exact kernels: BLAS rounds one query and a batch apart by up to 1 ulp)
+        assert [h["pk"] for h in single] == [h["pk"] for h in hits]
+        if index_type == "FLAT":
+            key = -(base.astype(np.float64) @ q.astype(np.float64))[which]
+            order = sorted(range(N), key=lambda i: (key[i], names[i]))[:12]
+            assert [h["pk"] for h in single] == [str(names[i]) for i in order]
