@@ -60,8 +60,9 @@ _CONSISTENCY = {"strong": "Strong", "bounded": "Bounded", "session": "Session", 
 # (= each Collection._lock and IndexManager's spec lock; Storage._lock inside it), then at most
 # one leaf lock: an IndexEntry.lock or fulltext._lock. Nothing holding a leaf lock takes another
 # lock. Database._snapshot_lock (snapshot files) comes after Database._lock: a checkpoint under
-# the database lock takes it inside; the background checkpointer takes it alone and takes no
-# other lock while holding it but Storage._lock and leaf locks. Reads copy a snapshot under Database._lock and compute without it (engine/readview.py).
+# the database lock takes it inside; the background checkpointer takes it alone and, holding
+# it, takes only Storage._lock. Reads copy a snapshot under Database._lock and compute without
+# it (engine/readview.py).
 _open_lock = threading.RLock()  # reentrant: a client's __del__ may close a database mid-open
 _open_writers: dict[str, "Database"] = {}
 _all_open: "weakref.WeakSet[Database]" = weakref.WeakSet()   # for the exit and fork hooks
