@@ -19,6 +19,9 @@ Parts per kind: fixed ``values``; string/json ``lengths`` (int64 bytes per row) 
 
 from __future__ import annotations
 
+import mmap
+import platform
+import sys
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -96,6 +99,34 @@ def spec_for_field(field: FieldSchema) -> ColumnSpec:
     raise ValueError(f"field {field.name!r}: data type {t.name} cannot be stored")
 
 
+RESERVE_BYTES = 64 * 1024 * 1024   # a numeric buffer past this size grows inside a reservation ...
+RESERVE_FACTOR = 64                # ... of this many times what it needs (address space only)
+RESERVE_LIMIT = 1 << 40            # but not more than 1 TiB of address space
+_NORESERVE_0X4000 = ("x86_64", "amd64", "aarch64", "arm64")   # MAP_NORESERVE is 0x4000 there
+
+
+def reserved_array(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+    """A writable array over an anonymous private mapping reserved with ``MAP_NORESERVE``:
+    its pages cost nothing until written, so it can be made far larger than what is filled
+    (the OS frees it with the last view). None where the platform or the system refuses."""
+    noreserve = getattr(mmap, "MAP_NORESERVE", None)   # Python 3.13+; Linux's value before
+    if noreserve is None and sys.platform.startswith("linux") and platform.machine() in _NORESERVE_0X4000:
+        noreserve = 0x4000
+    if noreserve is None:
+        return None
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    try:
+        region = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | noreserve)
+    except (OSError, ValueError, OverflowError):
+        return None
+    if hasattr(mmap, "MADV_HUGEPAGE"):   # as NumPy does for its own large buffers
+        try:
+            region.madvise(mmap.MADV_HUGEPAGE)
+        except OSError:
+            pass
+    return np.frombuffer(region, dtype=dtype).reshape(shape)
+
+
 class GrowArray:
     """An array that grows by amortised doubling; ``view`` is the filled prefix.
 
@@ -129,9 +160,14 @@ class GrowArray:
         # grow 4x: a row is copied a third of a time on average instead of once (a 1M-row
         # vector column copied at 512k rows is ~0.8 GB in one write call). Capacity past the
         # filled rows is address space only (pages are touched when rows arrive); where the
-        # system refuses that much, 2x, then exactly what is needed
+        # system refuses that much, 2x, then exactly what is needed. A large numeric buffer
+        # grows inside one reserved mapping instead, so it is not copied again for a long time
         new = None
-        for factor in (4, 2):
+        row_bytes = self._dtype.itemsize * int(np.prod(self._tail, dtype=np.int64))
+        if self._dtype.kind in "biuf" and need * row_bytes >= RESERVE_BYTES:
+            cap = min(need * RESERVE_FACTOR, max(2 * need, RESERVE_LIMIT // max(row_bytes, 1)))
+            new = reserved_array((cap,) + self._tail, self._dtype)
+        for factor in (4, 2) if new is None else ():
             try:
                 new = np.empty((max(need, factor * len(buf), 16),) + self._tail, dtype=self._dtype)
                 break
