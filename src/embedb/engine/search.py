@@ -244,13 +244,25 @@ def build_result(collection: Any, rows: np.ndarray, dist: np.ndarray,
         flat, dvals, counts = rows[valid], dist[valid].tolist(), valid.sum(1).tolist()
     pks = collection.pk_values(flat) if len(flat) else []
     fields = collection.resolve_output_fields(output_fields) if output_fields else []
-    # one C-level dict construction per hit: this loop is the per-hit cost of every search
-    if fields and len(flat):
-        entities = collection.entities(flat, fields)
-        flat_hits = [Hit({pk_name: p, "distance": d, "entity": e})
-                     for p, d, e in zip(pks, dvals, entities)]
+    # this loop is the per-hit cost of every search: an empty Hit filled in place (primary key
+    # first: Hit.id) costs less than building a dict and copying it into a Hit
+    entities = collection.entities(flat, fields) if fields and len(flat) else None
+    flat_hits: list = []
+    append = flat_hits.append
+    if entities is None:
+        for p, d in zip(pks, dvals):
+            hit = Hit()
+            hit[pk_name] = p
+            hit["distance"] = d
+            hit["entity"] = {}
+            append(hit)
     else:
-        flat_hits = [Hit({pk_name: p, "distance": d, "entity": {}}) for p, d in zip(pks, dvals)]
+        for p, d, e in zip(pks, dvals, entities):
+            hit = Hit()
+            hit[pk_name] = p
+            hit["distance"] = d
+            hit["entity"] = e
+            append(hit)
     if nq == 1:
         return SearchResult([Hits(flat_hits)])
     if counts is None:

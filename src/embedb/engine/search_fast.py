@@ -174,11 +174,17 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                     rows, keys = out
                     r = rows[0]
                     if min(r.tolist()) >= 0:   # _one_query_result, inline
-                        pk_name = p.pk_name
-                        dist = (-keys if p.larger else keys)[0].tolist()
-                        return SearchResult([Hits([
-                            Hit({pk_name: pk, "distance": d, "entity": {}})
-                            for pk, d in zip(view.pk_values(r), dist)])])
+                        pk_name, hits = p.pk_name, Hits()
+                        dists = (-keys if p.larger else keys)[0].tolist()
+                        # an empty Hit filled in place (primary key first: Hit.id): no
+                        # temporary dict to copy per hit
+                        for pk, d in zip(view.pk_values(r), dists):
+                            hit = Hit()
+                            hit[pk_name] = pk
+                            hit["distance"] = d
+                            hit["entity"] = {}
+                            hits.append(hit)
+                        return SearchResult([hits])
     return _plain_any(collection, p, data, limit, output_fields, params, filter, filter_params)
 
 
