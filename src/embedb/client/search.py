@@ -76,7 +76,6 @@ def _refuse(what: str, value: Any, why: str) -> None:
 class SearchMixin:
     """Vector search methods. Needs ``self._loaded_collection(name)`` from the client base."""
 
-    @honours_timezone
     def search(self, collection_name: str, data: Any = None, filter: str = "", limit: int = 10,
                output_fields: list[str] | None = None, search_params: dict | None = None,
                timeout: float | None = None, partition_names: list[str] | None = None,
@@ -90,12 +89,24 @@ class SearchMixin:
                 ids is None and ranker is None and function_chains is None and \
                 highlighter is None and search_aggregation is None and data is not None:
             # the plain call: its lean path (engine/search_fast.py), None when it is not plain
+            # (no timezone= either: it would be in kwargs, so _search's wrapper has no work)
             coll = _plain_collection(self, collection_name)
             result = None if coll is None else \
                 _plain_search(coll, data, limit, output_fields, search_params, anns_field,
                               filter, kwargs.get("filter_params"))
             if result is not None:
                 return result
+        return self._search(collection_name, data, filter, limit, output_fields, search_params,
+                            timeout, partition_names, anns_field, ranker, function_chains,
+                            highlighter, ids, search_aggregation, **kwargs)
+
+    @honours_timezone
+    def _search(self, collection_name: str, data: Any, filter: str, limit: int,
+                output_fields: list[str] | None, search_params: dict | None,
+                timeout: float | None, partition_names: list[str] | None,
+                anns_field: str | None, ranker: Any, function_chains: Any, highlighter: Any,
+                ids: Any, search_aggregation: Any, **kwargs: Any):
+        """``search`` of every call the plain-call path declines."""
         from ..engine import search as engine_search
         from .base import as_pk_list
 
