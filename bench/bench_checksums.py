@@ -2,6 +2,7 @@
 
     python bench/bench_checksums.py --n 100000
     python bench/bench_checksums.py --n 1000000          # the 1M-row figure (a few minutes)
+    python bench/bench_checksums.py --throughput         # MB/s of zlib CRC-32 and CRC-32C
 
 The data is bench_crud's: N rows of a 384-d float32 vector plus category INT64, score DOUBLE
 and title VARCHAR, inserted in 10k-row batches, then flush and close.
@@ -50,7 +51,20 @@ def time_hashing() -> None:
             finally:
                 _HASHING[0] += time.perf_counter() - t
 
-    checksum.zlib = _TimedCRC
+    hasher = checksum.hasher
+
+    def timed_hasher(alg):   # file checksums: CRC-32C, or zlib's for records from before
+        crc = hasher(alg)
+
+        def timed(data, value=0):
+            t = time.perf_counter()
+            try:
+                return crc(data, value)
+            finally:
+                _HASHING[0] += time.perf_counter() - t
+        return timed
+
+    checksum.hasher = timed_hasher
     codec.zlib = _TimedCRC
 
 
@@ -66,7 +80,7 @@ def build(path: str, n: int, batch: int, checksums: bool) -> dict:
             def crc32(data, value=0):
                 return 0
 
-        checksum.zlib = _NoCRC
+        checksum.hasher = lambda alg: _NoCRC.crc32
         codec.zlib = _NoCRC
     else:
         time_hashing()
@@ -124,6 +138,50 @@ def open_and_query(path: str) -> dict:
             "hashing_query_s": hashing_query, "hashing_search_s": _HASHING[0]}
 
 
+def throughput(mb: int, repeat: int) -> None:
+    """MB/s of the two file checksums on ``mb`` MB of random bytes, interleaved: one call on
+    one thread (what a checkpoint's append pays), and ``first_bad_chunk`` (what verifying a
+    mapped column pays: 16 MiB chunks, on up to 8 threads from 64 MiB)."""
+    import zlib
+
+    import numpy as np
+
+    from embedb.engine import checksum
+
+    data = np.random.default_rng(0).integers(0, 256, mb << 20, dtype=np.uint8)
+    buf = memoryview(data)
+    c32c = checksum.hasher("crc32c")
+    records = {"crc32": [zlib.crc32(buf[i:i + checksum.CHUNK]) for i in range(0, len(buf), checksum.CHUNK)],
+               "crc32c": checksum.of(data)}
+    cases = {"zlib CRC-32, one call": lambda: zlib.crc32(buf),
+             "CRC-32C, one call": lambda: c32c(buf),
+             "zlib CRC-32, verify (threads)": lambda: checksum.first_bad_chunk(data, records["crc32"]),
+             "CRC-32C, verify (threads)": lambda: checksum.first_bad_chunk(data, records["crc32c"])}
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(repeat):
+        for name, fn in cases.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    best = {k: min(v) for k, v in times.items()}
+    print(f"\nchecksum throughput on {mb} MB (best of {repeat}, interleaved; {os.cpu_count()} cores; "
+          f"CRC-32C in hardware: {_hardware()})\n")
+    print(f"| {'':<30} | {'MB/s':>8} | {'vs zlib':>7} |")
+    print(f"|{'-' * 32}|{'-' * 9}:|{'-' * 8}:|")
+    for name, t in best.items():
+        ref = best["zlib CRC-32, " + name.split(", ", 1)[1]]
+        print(f"| {name:<30} | {mb / t:>8,.0f} | {ref / t:>6.2f}x |")
+
+
+def _hardware() -> str:
+    try:
+        from importlib import import_module
+
+        return str(import_module("crc32c").hardware_based)
+    except ImportError:
+        return "unknown"
+
+
 def worker(args) -> None:
     if args.worker == "build":
         out = build(args.path, args.n, args.batch, checksums=not args.no_checksums)
@@ -146,12 +204,17 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=5, help="fresh-process opens per variant")
     ap.add_argument("--builds", type=int, default=3, help="database builds per variant (insert rate)")
+    ap.add_argument("--throughput", action="store_true", help="only the MB/s table of the two checksums")
+    ap.add_argument("--mb", type=int, default=100, help="--throughput: MB of data")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--path", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--no-checksums", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(args)
+        return
+    if args.throughput:
+        throughput(args.mb, args.repeat)
         return
     tmp = tempfile.mkdtemp(prefix="bench_checksums_")
     try:
