@@ -284,3 +284,63 @@ def test_fast_path_after_reopening_a_database(tmp_path):
     first, second = (_plain(client, [q], 10, "COSINE")[0] for _ in range(2))
     assert _pairs(first) == _pairs(second) == _pairs(before)
     client.close()
+
+
+def test_fast_path_under_concurrent_writes_and_compaction():
+    """Plain searches racing inserts, deletes, upserts and compactions (new generations, the
+    index folding its tail in, tombstones appearing): every answer is whole (k distinct
+    written ids, best first, ties by primary key) and nothing raises; once quiet, the fast
+    path equals the general path."""
+    import threading
+
+    rng = np.random.default_rng(21)
+    client = embedb.MilvusClient(":memory:")
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", embedb.DataType.INT64, is_primary=True)
+    schema.add_field("v", embedb.DataType.FLOAT_VECTOR, dim=DIM)
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 40})
+    client.create_collection("c", schema=schema, index_params=index)
+    base = rng.standard_normal((BASE, DIM)).astype(np.float32)
+    client.insert("c", [{"id": i, "v": base[i % BASE]} for i in range(N)])
+    written = set(range(N))
+    sp = {"metric_type": "L2", "params": {"ef": 64}}
+    queries = [base[i] for i in range(BASE)]
+    errors: list = []
+    stop = threading.Event()
+
+    def read(seed):
+        r = np.random.default_rng(seed)
+        try:
+            while not stop.is_set():
+                hits = client.search("c", [queries[int(r.integers(BASE))]], limit=10, search_params=sp)[0]
+                ids = [h.id for h in hits]
+                assert len(ids) == 10 and len(set(ids)) == 10 and set(ids) <= written
+                for a, b in zip(hits, hits[1:]):
+                    assert a["distance"] < b["distance"] or \
+                        (a["distance"] == b["distance"] and a.id < b.id)
+        except Exception as exc:   # reported below, with the thread's traceback
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read, args=(s,)) for s in range(2)]
+    for t in readers:
+        t.start()
+    try:
+        next_id = N
+        for step in range(12):
+            new = list(range(next_id, next_id + 40))
+            written.update(new)   # before the insert: a reader may see them at once
+            client.insert("c", [{"id": i, "v": base[i % BASE]} for i in new])
+            next_id += 40
+            client.delete("c", ids=[int(i) for i in rng.choice(next_id, 15, replace=False)])
+            client.upsert("c", [{"id": int(i), "v": base[int(i) % BASE]} for i in rng.choice(N, 5)])
+            if step % 4 == 3:
+                client.compact("c")
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+    assert not errors, errors[0]
+    for q in queries[:10]:
+        assert _pairs(_plain(client, [q], 10, "L2", params={"ef": 64})[0]) == \
+            _pairs(_general(client, [q], 10, "L2", params={"ef": 64})[0])
