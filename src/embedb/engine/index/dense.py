@@ -20,7 +20,7 @@ from .base import SearchRequest, VectorIndex, int_param, load_npy, save_npy, wri
 from .exact import as_float32, exact_search
 from .filtered import filtered_ef
 from .metrics import larger_is_better, to_key
-from .storage_view import GraphStorage
+from .storage_view import GraphStorage, normalized_copy
 
 _faiss = None
 
@@ -109,6 +109,13 @@ class FaissIndex(VectorIndex):
         if self.metric_type == "COSINE":
             return normalized(x)
         return np.ascontiguousarray(x, dtype=np.float32)
+
+    def _prepare_stored(self, x: np.ndarray) -> np.ndarray:
+        """``_prepare`` of a column's rows at load: the same values; under COSINE built block by
+        block into one array (no whole-matrix temporaries on the way to the first result)."""
+        if self.metric_type == "COSINE":
+            return normalized_copy(x, as_float32)
+        return self._prepare(x)
 
     def _new_index(self, train: np.ndarray):
         raise NotImplementedError
@@ -298,7 +305,7 @@ class HNSWIndex(FaissIndex):
         self.index = graph
         self.ntotal = ntotal
         self._storage = GraphStorage(graph)
-        prepared = self._prepare(vectors[:ntotal])
+        prepared = self._prepare_stored(vectors[:ntotal])
         self._storage.use_view(prepared)
         if prepared.base is not vectors.base:   # converted (COSINE, float16...): the column's
             release_pages(vectors)              # pages are read once here, not needed after
@@ -423,7 +430,7 @@ class IVFIndex(FaissIndex):
                                   (ntotal and not 0 <= int(lists.min()) <= int(lists.max()) < index.nlist)):
             raise ValueError(f"{lists_path} does not hold the list of each of {ntotal} rows")
         if ntotal:
-            prepared = self._prepare(vectors[:ntotal])
+            prepared = self._prepare_stored(vectors[:ntotal])
             if lists is None:   # assign the rows again (the quantizer gives the same lists)
                 index.add(prepared)
             else:

@@ -126,6 +126,27 @@ class GraphStorage:
         self._held = flat      # the storage installed before is freed here
 
 
+_BLOCK_BYTES = 1 << 18   # rows converted at a time: about 256 KiB, in the CPU's L2 cache
+
+
+def normalized_copy(vectors: np.ndarray, to_float32) -> np.ndarray:
+    """``vectors`` (n, dim) as float32 rows of unit length (zero rows stay zero), in one new
+    array: the storage a COSINE graph searches. One pass in ~256 KiB blocks of rows (each copied,
+    converted and normalised while in cache), so no whole-matrix temporary is allocated (a
+    collection's column is read once and 1x its float32 size is written). Bit for bit what
+    ``dense.normalized`` computes for the whole matrix: the same operations, row by row."""
+    n, dim = vectors.shape
+    out = np.empty((n, dim), dtype=np.float32)
+    rows = max(1, _BLOCK_BYTES // max(1, dim * 4))
+    for start in range(0, n, rows):
+        block = out[start:start + rows]
+        block[...] = to_float32(vectors[start:start + rows])
+        norms = np.sqrt(np.add.reduce(block * block, axis=1, keepdims=True))
+        norms[norms == 0] = 1.0
+        block /= norms
+    return out
+
+
 def same_memory(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two arrays start at the same address (the same column buffer)."""
     return a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
