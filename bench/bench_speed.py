@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_speed.py bm25   [--n 100000] [--reps 5]
     .venv/bin/python bench/bench_speed.py sparse [--n 100000] [--reps 5]
     .venv/bin/python bench/bench_speed.py single [--n 20000] [--reps 5]
-    .venv/bin/python bench/bench_speed.py startup [--n 20000]
+    .venv/bin/python bench/bench_speed.py startup [--n 20000] [--metric COSINE|L2|IP]
     .venv/bin/python bench/bench_speed.py build [--n 10000] [--reps 5]
 
 * ``bm25``: a synthetic corpus (bench_fulltext's Zipf words, 20-80 tokens), indexed by embedb's
@@ -230,7 +230,7 @@ def hnsw_database(path: Path, x: np.ndarray, metric: str = "COSINE") -> float:
     return built
 
 
-def faiss_index_file(path: Path) -> Path:
+def faiss_index_file(path: Path, metric: str = "COSINE") -> Path:
     """embedb's saved HNSW graph (``ext/*.hnsw``, the graph only) and its vectors (the column
     ``v.values.npy``, normalised as the index searches them) as one faiss index file, graph +
     vectors, as faiss itself saves an index: the reference faiss reads and searches."""
@@ -241,8 +241,9 @@ def faiss_index_file(path: Path) -> Path:
         graph = faiss.read_index(str(next(path.rglob("*.hnsw"))))
         x = np.array(np.load(next(path.rglob("v.values.npy")), mmap_mode="r")[: graph.ntotal],
                      dtype=np.float32)
-        x /= np.linalg.norm(x, axis=1, keepdims=True)   # COSINE: as embedb normalises
-        flat = faiss.IndexFlatIP(graph.d)
+        if metric == "COSINE":
+            x /= np.linalg.norm(x, axis=1, keepdims=True)   # as embedb normalises
+        flat = faiss.IndexFlatL2(graph.d) if metric == "L2" else faiss.IndexFlatIP(graph.d)
         flat.add(x)
         flat.this.disown()   # the graph owns it from here
         graph.storage = flat
@@ -307,34 +308,52 @@ def bench_startup(args, tmp: Path) -> None:
     """Process start to first result, in fresh interpreters, alternating embedb and faiss."""
     dim = 384
     path = tmp / "startup.db"
-    hnsw_database(path, clustered(args.n, dim))
+    hnsw_database(path, clustered(args.n, dim), args.metric)
     src = os.environ.get("EMBEDB_SRC") or str(ROOT / "src")
     flt = "id >= 0 and id % 2 == 0"   # a filter in the first query: the parser loads too
     scripts = {"embedb open + search": _EMBEDB_FIRST.format(src=src, path=str(path), dim=dim, filter=""),
                "embedb open + filtered": _EMBEDB_FIRST.format(src=src, path=str(path), dim=dim, filter=flt),
-               "faiss read_index + search": _FAISS_FIRST.format(file=str(faiss_index_file(path)), dim=dim)}
-    if args.before_src:   # another checkout's src (e.g. the commit before a change), same run
-        scripts["embedb before"] = _EMBEDB_FIRST.format(src=args.before_src, path=str(path), dim=dim, filter="")
-        scripts["embedb before, filtered"] = _EMBEDB_FIRST.format(src=args.before_src, path=str(path),
+               "faiss read_index + search": _FAISS_FIRST.format(file=str(faiss_index_file(path, args.metric)),
+                                                                dim=dim)}
+    if args.before_src:   # another checkout's src (e.g. the commit before a change), same run,
+        # on a database that checkout wrote (its files as it writes them: checksums, index)
+        before = tmp / "startup-before.db"
+        subprocess.run([sys.executable, "-c", f"import sys; sys.path[:0] = [{args.before_src!r}, "
+                        f"{str(Path(__file__).parent)!r}]; import embedb; from pathlib import Path; "
+                        f"from bench_speed import clustered, hnsw_database; "
+                        f"hnsw_database(Path({str(before)!r}), clustered({args.n}, {dim}), {args.metric!r})"],
+                       check=True)
+        scripts["embedb before"] = _EMBEDB_FIRST.format(src=args.before_src, path=str(before), dim=dim, filter="")
+        scripts["embedb before, filtered"] = _EMBEDB_FIRST.format(src=args.before_src, path=str(before),
                                                                   dim=dim, filter=flt)
+    import resource  # noqa: PLC0415
+
     times: dict[str, list[float]] = {name: [] for name in scripts}
+    cpu: dict[str, list[float]] = {name: [] for name in scripts}   # the child's user + system time
     scipy_loaded = None
     # as installed: byte code cached (a first, untimed run writes it), whatever this shell says
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for rep in range(args.reps + 1):
         for name, code in scripts.items():
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                                  env=env)
             if rep:
                 times[name].append(time.perf_counter() - t0)
+                r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[name].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
             if name == "embedb open + search":
                 scipy_loaded = out.stdout.strip()
     med = {name: float(np.median(t)) for name, t in times.items()}
-    print(f"start-up: {args.n:,} x {dim} HNSW collection, process start to first result, "
-          f"median of {args.reps} fresh processes each")
+    med_cpu = {name: float(np.median(t)) for name, t in cpu.items()}
+    ref = "faiss read_index + search"
+    print(f"start-up: {args.n:,} x {dim} HNSW {args.metric} collection, process start to first result, "
+          f"median of {args.reps} fresh processes each (wall clock; CPU: the process's user + system "
+          f"time, less blurred by a busy machine)")
     for name, v in med.items():
-        print(f"{name:28s} {v:6.2f} s  {v / med['faiss read_index + search']:5.2f}x")
+        print(f"{name:28s} {v:6.2f} s  {v / med[ref]:5.2f}x   CPU {med_cpu[name]:6.2f} s  "
+              f"{med_cpu[name] / med_cpu[ref]:5.2f}x")
     print(f"scipy.sparse imported by embedb: {scipy_loaded}")
 
 
@@ -410,6 +429,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=None)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--before-src", default=None, help="startup: also time this checkout's src")
+    ap.add_argument("--metric", default="COSINE", choices=["COSINE", "L2", "IP"], help="startup: the index metric")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-speed-"))
     try:
