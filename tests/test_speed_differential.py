@@ -19,6 +19,7 @@ validity instead (live, allowed rows, distances recomputed from the model, order
 from __future__ import annotations
 
 import gc
+import warnings
 
 import numpy as np
 import pytest
@@ -380,6 +381,18 @@ def test_random_operations_match_the_model(tmp_path, seed):
 
 def test_random_operations_varchar_primary_keys(tmp_path):
     run_sequence(tmp_path, 8, steps=16, varchar_pk=True)
+
+
+def test_random_operations_with_background_checkpoints(tmp_path, monkeypatch):
+    """Automatic checkpoints every few writes, on the background thread, between the steps."""
+    import embedb.engine.database as dbmod
+
+    monkeypatch.setattr(dbmod, "CHECKPOINT_LOG_BYTES", 3000)
+    monkeypatch.setattr(dbmod, "BACKGROUND_CHECKPOINT_BYTES", 0)
+    monkeypatch.setattr(dbmod, "BACKGROUND_LAG", 1_000_000)   # never inline
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)   # a failed checkpoint warns
+        run_sequence(tmp_path, 9, steps=14)
 
 
 @pytest.mark.parametrize("seed", [7])
