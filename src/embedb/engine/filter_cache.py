@@ -138,6 +138,9 @@ class _Caches:
     def __init__(self) -> None:
         self.filters = _Lru()   # (gen, filter key) -> (n, mask, compiled filter)
         self.masks = _Lru()     # (gen, n, live, partitions, filter key) -> (Survivors, filter)
+        # raw filter text -> (schema, compiled filter) of filters whose key does not depend on
+        # the view (no zone): cached_mask finds their masks without compiling or a ReadView
+        self.plain: dict = {}
 
 
 _INIT_LOCK = threading.Lock()
@@ -246,6 +249,11 @@ def search_mask(view: Any, filter: str = "", filter_params: dict | None = None,
             cf = compile_filter(text, view.schema)
             zone = _zone(view, text)
             fkey = (id(cf), _canon(dict(filter_params or {})), zone)
+            if zone is None and len(text) <= _PLAIN_TEXT:
+                plain = _caches(view).plain
+                if len(plain) >= _MAX_PLAIN:
+                    plain.clear()
+                plain[text] = (view.schema, cf)
         elif filter:
             raise _Uncacheable   # not a string: view.mask words the error
         else:
@@ -265,6 +273,33 @@ def search_mask(view: Any, filter: str = "", filter_params: dict | None = None,
     caches.masks.put(key, (info, cf), info.nbytes)
     _BY_MASK[id(mask)] = info
     return mask
+
+
+_NO_PARAMS = _canon({})
+_MAX_PLAIN = 256        # filter texts kept per collection by search_mask for cached_mask
+_PLAIN_TEXT = 4096      # longer filter texts are not kept there
+
+
+def cached_mask(snapshot: Any, text: str, filter_params: dict | None) -> np.ndarray | None:
+    """The mask :func:`search_mask` keeps for ``text`` with no partitions, found from a
+    ``readview.SearchSnapshot`` (generation, rows, live rows, schema) without compiling the
+    filter or taking a ReadView; None when it is not cached (the caller takes a ReadView and
+    calls :func:`search_mask`, which computes and keeps it). The caller has ruled out what
+    search_mask never caches (a collection with a time to live; ``filter_params`` not a dict)."""
+    caches = snapshot.owner.extensions.get("filter_masks")
+    if caches is None:
+        return None
+    plain = caches.plain.get(text)
+    if plain is None or plain[0] is not snapshot.schema:
+        return None
+    cf = plain[1]
+    try:
+        params = _canon(dict(filter_params)) if filter_params else _NO_PARAMS
+    except _Uncacheable:
+        return None
+    hit = caches.masks.get((snapshot.generation, snapshot.num_rows_total, snapshot.live, None,
+                            (id(cf), params, None)))
+    return hit[0].mask if hit is not None and hit[1] is cf else None
 
 
 def _zone(view: Any, text: str) -> str | None:

@@ -216,13 +216,15 @@ class SearchSnapshot:
     without a frozen object per column: a search that needs other columns uses a ReadView."""
 
     __slots__ = ("owner", "name", "schema", "generation", "num_rows_total", "deleted",
-                 "_field", "_vectors", "_pks")
+                 "live", "_field", "_vectors", "_pks")
 
     def __init__(self, owner: Collection, field: str, vectors: np.ndarray, pks: np.ndarray,
-                 deleted: np.ndarray | None) -> None:
+                 deleted: np.ndarray | None, live: int | None = None) -> None:
         self.owner, self.name, self.schema = owner, owner.name, owner.schema
         self.generation, self.num_rows_total = owner.generation, len(pks)
         self.deleted = deleted   # None: no row of the snapshot is tombstoned
+        # live rows: with (generation, rows) it names the tombstone set (filter_cache's key)
+        self.live = len(pks) if live is None else live
         self._field, self._vectors, self._pks = field, vectors, pks
 
     @property
@@ -262,4 +264,5 @@ def search_snapshot(owner: Collection, field: str) -> SearchSnapshot | None:
         if owner._live != n:   # some rows are tombstoned: share the buffer (copy on write)
             deleted = owner._deleted.view
             owner._deleted_shared = owner._deleted._buf
-        return SearchSnapshot(owner, field, vec._values._buf[:n], pk._values._buf[:n], deleted)
+        return SearchSnapshot(owner, field, vec._values._buf[:n], pk._values._buf[:n], deleted,
+                              owner._live)

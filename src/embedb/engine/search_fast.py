@@ -198,12 +198,22 @@ def _plain_any(collection: Any, p: _Plan, data: Any, limit: int, output_fields: 
         return None
     entry = p.entry
     for _ in range(3):
-        view = collection.read_view() if output_fields or filter else \
-            search_snapshot(collection, p.field.name)
+        view = mask = None
+        if not output_fields:
+            view = search_snapshot(collection, p.field.name)
+            if filter and view is not None:
+                # a repeated filter's mask, found from the snapshot: no ReadView, no compiling
+                mask = filter_cache.cached_mask(view, filter, filter_params)
+                if mask is None:
+                    view = None
         if view is None:
-            return None
+            if not (output_fields or filter):
+                return None
+            view = collection.read_view()
         try:
-            if filter:   # cached per filter and collection state (engine/filter_cache.py)
+            if mask is not None:
+                pass
+            elif filter:   # cached per filter and collection state (engine/filter_cache.py)
                 mask = filter_cache.search_mask(view, filter, filter_params)
             elif output_fields:
                 mask = view.mask("")
