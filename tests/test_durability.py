@@ -30,7 +30,7 @@ WRITER = textwrap.dedent(
 
     dbmod.CHECKPOINT_LOG_BYTES = 200_000   # checkpoint often, so kills land inside checkpoints too
     path, start, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    db = Database.open(path)
+    db = Database.open(path, durability=sys.argv[4] if len(sys.argv) > 4 else "fsync")
     if db.has_collection("c"):
         c = db.get_collection("c")
     else:

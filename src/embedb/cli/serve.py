@@ -30,6 +30,10 @@ from .app import debug_option
               help="PEM private key of --tls-cert.")
 @click.option("--read-only", is_flag=True,
               help="Serve reads only, without the write lock (another process may write).")
+@click.option("--durability", default="fsync", show_default=True,
+              type=click.Choice(["fsync", "process"]),
+              help="fsync: an acknowledged write survives a power cut; process: it survives "
+                   "kill -9 of the server, not a power cut (faster inserts; docs/storage.md).")
 @click.option("--workers", default=None, type=click.IntRange(1, 256),
               help="Threads serving calls (default: 4 per CPU, at most 32).")
 @click.option("--grace", default=30.0, show_default=True, type=float,
@@ -38,8 +42,8 @@ from .app import debug_option
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
               help="Server log level (each failed call logs one WARNING line).")
 @debug_option
-def serve(path, host, port, allow_remote, token, users_file, tls_cert, tls_key, read_only, workers,
-          grace, log_level):
+def serve(path, host, port, allow_remote, token, users_file, tls_cert, tls_key, read_only, durability,
+          workers, grace, log_level):
     """Serve the database at PATH over the Milvus gRPC protocol.
 
     Any Milvus client connects by URI: pymilvus, LangChain and LlamaIndex Milvus stores, the
@@ -58,7 +62,7 @@ def serve(path, host, port, allow_remote, token, users_file, tls_cert, tls_key, 
     logging.getLogger("embedb.server").setLevel(log_level.upper())
     server = MilvusServer(path, host, port, token=token, users_file=users_file, tls_cert=tls_cert,
                           tls_key=tls_key, allow_remote=allow_remote, max_workers=workers,
-                          read_only=read_only)
+                          read_only=read_only, durability=durability)
     stop = threading.Event()
 
     def on_signal(signum, _frame):

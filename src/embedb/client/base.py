@@ -202,7 +202,9 @@ class ClientBase(metaclass=abc.ABCMeta):
         from ..functions import install as install_functions
 
         install_functions()   # TEXTEMBEDDING runs models through embedb.functions (engine hook)
-        self._db = Database.open(path, read_only=read_only)
+        # "fsync" (default: a write survives a power cut) or "process" (survives kill -9, as
+        # LanceDB's add; checked by Database.open, nothing opened on a bad value)
+        self._db = Database.open(path, read_only=read_only, durability=kwargs.pop("durability", "fsync"))
         # pymilvus's name of the shared connection: clients of one path share one database
         self._using = f"embedb:{os.path.abspath(path) if path else f'memory-{id(self._db)}'}"
         if not self._db.has_database(self._db_name):  # as the server: connecting to a missing db fails

@@ -498,7 +498,7 @@ class Collection:
         else:
             payload = codec.encode_payload(op, {"n": n, **(info or {})}, arrays())
             size = len(payload)
-            with storage.tx() as c:
+            with storage.log_tx() as c:   # synced, unless durability="process"
                 seq = storage.append_log(c, self.id, payload)
         apply()
         self._applied_seq = seq

@@ -42,7 +42,7 @@ from . import evolution, model_functions
 from .checkpointer import Checkpointer
 from .jsonvalues import check_setting
 from .lock import WriteLock
-from .storage import SQLITE_NAME, Storage
+from .storage import DURABILITY_LEVELS, SQLITE_NAME, Storage
 
 CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024  # checkpoint once the log tail passes this size
 # an automatic checkpoint of at least this much log runs on the background thread
@@ -73,25 +73,36 @@ class Database:
     """An embedded database at a directory (or in memory)."""
 
     @classmethod
-    def open(cls, path: str | os.PathLike | None = None, read_only: bool = False) -> "Database":
+    def open(cls, path: str | os.PathLike | None = None, read_only: bool = False,
+             durability: str = "fsync") -> "Database":
+        """``durability``: "fsync" (a write call returns once it is on disk: survives a power
+        cut) or "process" (once it is in the OS page cache: survives kill -9, not a power cut;
+        see docs/storage.md). A second open of a path this process already writes shares its
+        Database, which then keeps the stronger of the two levels."""
+        if durability not in DURABILITY_LEVELS:
+            raise ParamError(f"durability must be one of {', '.join(map(repr, DURABILITY_LEVELS))}, "
+                             f"not {durability!r}")
         if path is None or str(path) == ":memory:":
             if read_only:
                 raise ParamError("an in-memory database cannot be opened read-only")
-            return cls(None, False)
+            return cls(None, False, durability)
         root = Path(path).expanduser().absolute()
         if read_only:
-            return cls(root, True)
+            return cls(root, True, durability)
         key = os.path.realpath(root)
         with _open_lock:
             db = _open_writers.get(key)
             if db is not None and not db._closed:
+                if durability == "fsync" and db.durability != "fsync":
+                    with db._lock:  # the stronger level wins (its synced commit covers the rest)
+                        db._storage.set_durability("fsync")
                 db._users += 1
                 return db
-            db = cls(root, False)
+            db = cls(root, False, durability)
             _open_writers[key] = db
             return db
 
-    def __init__(self, root: Path | None, read_only: bool):
+    def __init__(self, root: Path | None, read_only: bool, durability: str = "fsync"):
         self._lock = threading.RLock()
         self._pid = os.getpid()   # a handle works only in the process that opened it (fork)
         self._root = root
@@ -128,6 +139,7 @@ class Database:
         try:
             self._storage = Storage(root, read_only)
             self._load_catalog()
+            self._storage.set_durability(durability)
         except BaseException:
             if self._lock_file is not None:
                 self._lock_file.release()
@@ -182,6 +194,11 @@ class Database:
     @property
     def read_only(self) -> bool:
         return self._read_only
+
+    @property
+    def durability(self) -> str:
+        """"fsync" or "process": what an acknowledged write call survives (docs/storage.md)."""
+        return self._storage.durability
 
     @property
     def path(self) -> Path | None:

@@ -4,7 +4,8 @@ Layout of a database directory::
 
     demo.db/
       LOCK                          writer lock (pid, host, since)
-      embedb.sqlite3 (+ -wal, -shm) catalog tables and the write log (WAL, synchronous=FULL)
+      embedb.sqlite3 (+ -wal, -shm) catalog tables and the write log (WAL, synchronous=FULL;
+                                    NORMAL for log entries with durability="process")
       collections/<id>/
         manifest.json               which snapshot files cover which log position (atomic rename)
         g<generation>/              one snapshot generation
@@ -35,7 +36,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..errors import StorageError
+from ..errors import ParamError, StorageError
 from . import checksum
 from .integrity import (  # noqa: F401 - RESTORE_HINT, no_writer, embedb_collection_folders are used via storage
     RESTORE_HINT,
@@ -51,6 +52,8 @@ SQLITE_NAME = "embedb.sqlite3"
 FORMAT_VERSION = 1
 MANIFEST_FORMAT = 2  # 2: the manifest carries its own CRC-32 and one per file chunk
 HEADER_BYTES = 256  # fixed .npy header size, so the shape can be rewritten in place on append
+# the write log's commits: "fsync" survives a power cut, "process" only the process's death
+DURABILITY_LEVELS = ("fsync", "process")
 SYNC_PIECE_BYTES = 1 * 1024 * 1024  # a checkpoint appends and fsyncs column data this much at a time
 
 _SCHEMA_SQL = """
@@ -213,6 +216,7 @@ class Storage:
         self._mem_seq = 0
         self._lock = threading.RLock()
         self._wal_conn: sqlite3.Connection | None = None   # the background WAL copier's
+        self.durability = "fsync"   # of the write log's commits; see set_durability
         self.db_file: Path | None = None
         if root is None:
             self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
@@ -287,9 +291,20 @@ class Storage:
 
     def _refuse_damaged_wal(self, db_file: Path) -> None:
         problem = wal_problem(self.conn, db_file)
-        if problem:
+        if problem and not self._last_written_unsynced():
             self.conn.close()
             raise StorageError(f"{db_file.with_name(db_file.name + '-wal')} {problem}; {RESTORE_HINT}")
+
+    def _last_written_unsynced(self) -> bool:
+        """Whether the last writer committed its log with durability="process". Its commits after
+        the last synced one may reach the disk in any order before a power cut, so a torn frame
+        followed by a commit frame is what such a cut leaves, not damage: SQLite's recovery
+        keeps what precedes the torn frame, which is what that level promises."""
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key='durability'").fetchone()
+        except sqlite3.Error:
+            return False
+        return row is not None and row[0] == "process"
 
     @property
     def in_memory(self) -> bool:
@@ -340,6 +355,38 @@ class Storage:
                 yield
             finally:
                 self.conn.execute("PRAGMA synchronous=FULL")
+
+    @contextmanager
+    def log_tx(self) -> Iterator[sqlite3.Connection]:
+        """The transaction of a write call's log entry: synced at commit (``fsync``), or with
+        ``durability="process"`` left in the OS page cache (survives the process, not a power
+        cut). Catalog changes and checkpoint records always use ``tx()``, synced."""
+        if self.durability == "process":
+            with self._unsynced(), self.tx() as c:
+                yield c
+        else:
+            with self.tx() as c:
+                yield c
+
+    def set_durability(self, level: str) -> None:
+        """Use ``level`` (one of DURABILITY_LEVELS) for log commits from now on. A writer records
+        it in the catalog with a synced commit (which also makes every earlier commit durable),
+        so a later open knows a power cut may have torn the unsynced end of SQLite's WAL."""
+        if level not in DURABILITY_LEVELS:
+            raise ParamError(f"durability must be one of {', '.join(map(repr, DURABILITY_LEVELS))}, "
+                             f"not {level!r}")
+        if self.root is not None and not self.read_only and \
+                level != ("process" if self._last_written_unsynced() else "fsync"):
+            with self.tx() as c:
+                c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('durability', ?)", (level,))
+        self.durability = level
+
+    def sync_log(self) -> None:
+        """Make every committed log entry durable (one synced commit: SQLite's WAL is written in
+        order, so its fsync covers the unsynced commits before it). Nothing to do for ``fsync``."""
+        if self.durability == "process" and self.root is not None and not self.read_only:
+            with self.tx() as c:
+                c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('durability', ?)", (self.durability,))
 
     def _write_error(self, exc: sqlite3.Error) -> StorageError:
         where = self.db_file or "the in-memory catalog"
@@ -669,6 +716,10 @@ class Storage:
             "deleted": {"file": deleted_name, "serial": serial, "crc": deleted_crc},
             **extra,
         }
+        # durability="process": the log entries this manifest covers reach the disk before it
+        # does, so a power cut never leaves a manifest ahead of the log (whose sequence numbers
+        # would then be handed out again and skipped at replay)
+        self.sync_log()
         write_file_atomic(cdir / "manifest.json", manifest_bytes(new_manifest))
         if fresh:  # the old generation is no longer referenced
             for child in cdir.iterdir():

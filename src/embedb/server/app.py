@@ -37,14 +37,15 @@ class MilvusServer:
 
     ``allow_remote`` must be given to bind anything but a loopback address; ``token`` and/or
     ``users_file`` turn on authentication; ``tls_cert``/``tls_key`` (PEM files) turn on TLS;
-    ``read_only`` serves reads while another process may write (writes: code 2002).
+    ``read_only`` serves reads while another process may write (writes: code 2002);
+    ``durability`` is the database's ("fsync" or "process", see docs/storage.md).
     """
 
     def __init__(self, path: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
                  token: str | None = None, users_file: str | None = None,
                  tls_cert: str | None = None, tls_key: str | None = None,
                  allow_remote: bool = False, max_workers: int | None = None,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, durability: str = "fsync") -> None:
         try:
             import grpc
             from pymilvus.grpc_gen import milvus_pb2_grpc
@@ -71,7 +72,8 @@ class MilvusServer:
         self.tls = bool(tls_cert)
         self.path = path
         # the engine's lock error surfaces here; read-only takes no lock (another process writes)
-        self._client = MilvusClient(path, read_only=True) if read_only else MilvusClient(path)
+        self._client = MilvusClient(path, read_only=True) if read_only else \
+            MilvusClient(path, durability=durability)
         try:
             interceptors = [AuthInterceptor(self.auth)] if self.auth.enabled else []
             workers = max_workers or min(32, (os.cpu_count() or 1) * 4)

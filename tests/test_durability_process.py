@@ -1,0 +1,150 @@
+"""durability="process": write calls commit the log without fsync (SQLite WAL, synchronous=NORMAL).
+What such a call promises is that it survives kill -9 of the process; what a power cut may tear
+is the unsynced end of SQLite's WAL, and the database must then open with a prefix of the calls."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from embedb import MilvusClient
+from embedb.engine import Database
+from embedb.errors import ParamError
+from embedb.schema import CollectionSchema, DataType
+from test_durability import BATCH, WRITER, schema_check
+
+
+def test_sigkill_in_process_mode_loses_no_acknowledged_write(tmp_path):
+    """The kill -9 loop of test_durability, in "process" mode (kills land inside inserts,
+    deletes and the frequent checkpoints the writer is set up for)."""
+    path = tmp_path / "crash.db"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    rnd = random.Random(11)
+    acked: set[int] = set()
+    deleted_first: set[int] = set()
+    next_batch = kills = 0
+    for _ in range(8):
+        proc = subprocess.Popen([sys.executable, str(script), str(path), str(next_batch), str(BATCH), "process"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = proc.stdout.readline()   # wait until it is writing
+        if not first:
+            raise AssertionError(proc.stderr.read())
+        time.sleep(rnd.uniform(0.0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        out, _ = proc.communicate()
+        kills += proc.returncode == -signal.SIGKILL
+        for line in [first, *out.splitlines()]:
+            b = int(line)
+            acked.add(b)
+            if b % 5 == 4:
+                deleted_first.add(b)
+        db = Database.open(path, durability="process")   # opens after every kill
+        last = schema_check(db.get_collection("c"), acked, deleted_first)
+        db.close()
+        next_batch = max(last, max(acked)) + 1
+    assert kills >= 7 and len(acked) > 8
+
+
+def test_bad_durability_is_an_error_naming_the_levels_and_creates_nothing(tmp_path):
+    for bad in ("none", "FSYNC", None, 1):
+        with pytest.raises(ParamError, match="durability must be one of 'fsync', 'process'"):
+            Database.open(tmp_path / "a.db", durability=bad)
+        with pytest.raises(ParamError, match="durability must be one of 'fsync', 'process'"):
+            MilvusClient(str(tmp_path / "b.db"), durability=bad)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ParamError, match="durability must be one of"):
+        Database.open(None, durability="power")
+
+
+def test_the_level_is_reported_and_a_shared_open_keeps_the_stronger_one(tmp_path):
+    path = tmp_path / "s.db"
+    a = MilvusClient(str(path), durability="process")
+    assert a._db.durability == "process"
+    b = MilvusClient(str(path), durability="process")
+    assert b._db is a._db and a._db.durability == "process"
+    c = MilvusClient(str(path))   # the default, "fsync", is stronger: the shared database takes it
+    assert c._db is a._db and a._db.durability == "fsync"
+    d = MilvusClient(str(path), durability="process")   # never weakened while shared
+    assert d._db.durability == "fsync"
+    for client in (a, b, c, d):
+        client.close()
+    assert Database.open(None, durability="process").durability == "process"
+
+
+def test_process_mode_rows_round_trip_through_checkpoints_and_reopen(tmp_path):
+    path = tmp_path / "r.db"
+    db = Database.open(path, durability="process")
+    s = CollectionSchema()
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("v", DataType.FLOAT_VECTOR, dim=4)
+    c = db.create_collection("c", s)
+    c.insert([{"id": i, "v": [float(i)] * 4} for i in range(100)])
+    db.flush()   # a checkpoint (its manifest written after the log is synced)
+    c.insert([{"id": 100 + i, "v": [1.0] * 4} for i in range(50)])
+    c.delete(ids=[0, 120])
+    db.close()
+    db = Database.open(path)   # any level opens it
+    assert db.durability == "fsync"
+    ids = sorted(r["id"] for r in db.get_collection("c").query(output_fields=["id"]))
+    assert ids == [i for i in range(150) if i not in (0, 120)]
+    db.close()
+
+
+def _wal_frames(data: bytes) -> tuple[int, list[int]]:
+    frame = 24 + int.from_bytes(data[8:12], "big")
+    commits = [i for i in range((len(data) - 32) // frame)
+               if int.from_bytes(data[32 + i * frame + 4: 32 + i * frame + 8], "big")]
+    return frame, commits
+
+
+@pytest.mark.parametrize("level", ["fsync", "process"])
+def test_a_torn_wal_frame_opens_with_a_prefix_only_after_process_mode(tmp_path, level):
+    """A power cut during "process" writes can leave a torn frame with a later commit frame on
+    disk (unsynced pages reach the disk in any order): that database opens with the calls
+    before the tear, whole. After "fsync" writes the same picture is damage, and is refused."""
+    import shutil
+
+    from embedb.errors import StorageError
+
+    child = textwrap.dedent("""
+        import os, sys
+        from embedb.engine import Database
+        from embedb.schema import CollectionSchema, DataType
+        db = Database.open(sys.argv[1], durability=sys.argv[2])
+        s = CollectionSchema()
+        s.add_field("id", DataType.INT64, is_primary=True)
+        s.add_field("v", DataType.FLOAT_VECTOR, dim=64)
+        c = db.create_collection("c", s)
+        for b in range(4):
+            c.insert([{"id": b * 1000 + i, "v": [float(i)] * 64} for i in range(300)])
+        os._exit(0)
+    """)
+    base = tmp_path / "wal.db"
+    subprocess.run([sys.executable, "-c", child, str(base), level], check=True, timeout=120)
+    data = (base / "embedb.sqlite3-wal").read_bytes()
+    frame, commits = _wal_frames(data)
+    assert len(commits) >= 4
+    copy = tmp_path / "torn.db"
+    shutil.copytree(base, copy)
+    raw = bytearray(data)
+    raw[32 + (commits[-2] + 1) * frame + 100] ^= 0xFF   # a frame of the last insert's transaction...
+    raw[32 + commits[-3] * frame + 100] ^= 0xFF          # ...and the commit frame of the one before
+    (copy / "embedb.sqlite3-wal").write_bytes(bytes(raw))
+    if level == "fsync":
+        with pytest.raises(StorageError, match="embedb.sqlite3-wal is damaged"):
+            Database.open(copy)
+        return
+    db = Database.open(copy)
+    ids = sorted(r["id"] for r in db.get_collection("c").query(output_fields=["id"]))
+    db.close()
+    whole = [b * 1000 + i for b in range(4) for i in range(300)]
+    assert ids == whole[:len(ids)] and len(ids) % 300 == 0 and len(ids) < 1200   # a prefix of whole calls
+    assert os.path.isdir(copy)
