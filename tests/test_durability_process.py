@@ -148,3 +148,20 @@ def test_a_torn_wal_frame_opens_with_a_prefix_only_after_process_mode(tmp_path, 
     whole = [b * 1000 + i for b in range(4) for i in range(300)]
     assert ids == whole[:len(ids)] and len(ids) % 300 == 0 and len(ids) < 1200   # a prefix of whole calls
     assert os.path.isdir(copy)
+
+
+def test_serve_takes_the_level_and_refuses_another(tmp_path):
+    pytest.importorskip("grpc")
+    from click.testing import CliRunner
+
+    from embedb.cli import cli
+    from embedb.server import MilvusServer
+
+    result = CliRunner().invoke(cli, ["serve", str(tmp_path / "x.db"), "--durability", "power"])
+    assert result.exit_code == 2 and "--durability" in result.output
+    assert not (tmp_path / "x.db").exists()
+    server = MilvusServer(str(tmp_path / "s.db"), port=0, durability="process")
+    try:
+        assert server._client._db.durability == "process"
+    finally:
+        server.stop(0)
