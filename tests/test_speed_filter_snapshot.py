@@ -137,3 +137,20 @@ def test_random_sample_filters_are_never_found_cached(flt):
     client.search("c", [rng.standard_normal(DIM).astype(np.float32)], limit=5, filter=flt)
     snap = search_snapshot(client._db.get_collection("c"), "v")
     assert filter_cache.cached_mask(snap, flt, None) is None
+
+
+def test_fewer_survivors_than_the_limit_and_a_batch_answer_as_the_general_path():
+    client = make_client()
+    rng = np.random.default_rng(3)
+    client.insert("c", [{"id": i, "tag": i % 10, "v": rng.standard_normal(DIM).astype(np.float32)}
+                        for i in range(800)])
+    coll = client._db.get_collection("c")
+    queries = [rng.standard_normal(DIM).astype(np.float32) for _ in range(3)]
+    for flt in ("id < 3", "id in [5, 900]", "tag == 1 and id > 790", "tag > 0"):
+        general = engine_search.search(coll, queries, limit=10, filter=flt)
+        for _ in range(2):   # the second time from the cached mask
+            batch = client.search("c", queries, limit=10, filter=flt)
+            singles = [client.search("c", [q], limit=10, filter=flt)[0] for q in queries]
+            for hits in (batch, singles):
+                assert [[(h["id"], h["distance"]) for h in one] for one in hits] == \
+                    [[(h["id"], h["distance"]) for h in one] for one in general], flt

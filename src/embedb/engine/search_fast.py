@@ -15,7 +15,8 @@ with ties by primary key) on the same rows. What it skips is per-call overhead:
 * ``IndexManager.search_covered``: the index alone answers when it covers exactly the
   snapshot's rows (no tail to merge, nothing to fold in), else ``IndexManager.search``.
 
-A search with a filter or output fields takes a full read view (they read other columns).
+A search with output fields, or a filter whose mask is not cached for the snapshot's state
+(``filter_cache.cached_mask``), takes a full read view (they read other columns).
 """
 
 from __future__ import annotations
@@ -118,8 +119,9 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
     anns_field=..., filter=..., filter_params=...)`` with nothing else given; None when the
     general path must run it. A filter's mask comes from ``filter_cache`` on a read view.
 
-    The commonest call of all (one float32 query, no filter, no output fields, no tombstone,
-    an index covering every row) runs inline here: at a few tens of microseconds per search,
+    The commonest calls (one float32 query, no output fields, and either no filter, no
+    tombstone and an index covering every row, or a filter whose mask ``filter_cache`` keeps
+    for this snapshot's state) run inline here: at a few tens of microseconds per search,
     every Python call on the way shows (``tests/test_speed_single.py`` holds it to the
     general path); anything else goes on to :func:`_plain_any`."""
     if type(limit) is not int or not 1 <= limit <= MAX_TOPK:
@@ -156,16 +158,22 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
         p = _plan_of(collection, anns_field, metric)
         if p is None:
             return None
-    if not filter and not output_fields and p.float32 and p.entry is not None and \
+    if not output_fields and p.float32 and p.entry is not None and \
             type(data) is list and len(data) == 1:
         v = data[0]   # _queries' single float32 query, inline
         if type(v) is np.ndarray and v.dtype == _F32 and v.shape == (p.dim,) and \
                 v.flags.c_contiguous and math.isfinite(v.dot(v)):
             view = search_snapshot(collection, p.field.name)
-            if view is not None and view.deleted is None:
+            # a filter: only its mask cached for this snapshot's state (else _plain_any
+            # computes it on a ReadView); no filter: only with no row tombstoned
+            mask = None if view is None or not filter else \
+                filter_cache.cached_mask(view, filter, filter_params)
+            if view is not None and (view.deleted is None if not filter else mask is not None):
                 try:
                     out = p.manager.search_covered(p.entry, v[None, :], limit, params,
-                                                   pk_getter(view), view)
+                                                   pk_getter(view), view) if mask is None else \
+                        p.manager.search(p.entry, v[None, :], limit, mask, params,
+                                         pk_getter(view), view=view)
                 except StaleViewError:
                     out = None   # _plain_any retries on new snapshots
                 except ParamError:
@@ -173,7 +181,7 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                 if out is not None:
                     rows, keys = out
                     r = rows[0]
-                    if min(r.tolist()) >= 0:   # _one_query_result, inline
+                    if min(r.tolist()) >= 0 and keys.dtype.char in "fd":   # _one_query_result
                         pk_name, hits = p.pk_name, Hits()
                         dists = (-keys if p.larger else keys)[0].tolist()
                         # an empty Hit filled in place (primary key first: Hit.id): no
