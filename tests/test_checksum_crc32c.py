@@ -34,6 +34,16 @@ def test_crc32c_is_castagnoli():
     assert zlib.crc32(b"123456789") == 0xCBF43926
 
 
+def test_the_extension_loaded_directly_is_the_packages_function(monkeypatch):
+    import crc32c   # the package, __init__ and all
+
+    data = np.random.default_rng(8).integers(0, 256, 100_000, dtype=np.uint8)
+    direct = checksum.hasher("crc32c")
+    monkeypatch.setattr(checksum, "_crc32c", None)   # loaded again, now from sys.modules
+    assert checksum.hasher("crc32c") is crc32c.crc32c
+    assert direct(data) == crc32c.crc32c(data) == crc32c.crc32c(data[50_000:], crc32c.crc32c(data[:50_000]))
+
+
 def test_empty_data_has_no_chunks():
     assert checksum.of(b"") == [] and checksum.first_bad_chunk(b"", []) is None
     assert checksum.first_bad_chunk(b"x", []) == 0
@@ -229,3 +239,20 @@ def test_damage_in_a_crc32c_column_is_found_by_check_and_on_read(tmp_path):
     assert result.exit_code == 1 and "checksum mismatch" in result.output
     with pytest.raises(StorageError, match="v.values.npy is damaged"):
         _ids(path)
+
+
+def test_verifying_at_start_up_does_not_run_the_packages_init(tmp_path):
+    """The crc32c package's __init__ reads its version through importlib.metadata (~20 ms of
+    start-up): opening a database and verifying its columns loads only the extension."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "s.db"
+    _build(path, 0, 50)
+    code = ("import sys, numpy as np, embedb\n"
+            f"c = embedb.MilvusClient({str(path)!r})\n"
+            "assert len(c.search('c', [np.ones(8, dtype=np.float32)], limit=3)[0]) == 3\n"
+            "from embedb.engine import checksum\n"
+            "print(checksum._crc32c is not None, 'crc32c' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["True", "False"]
