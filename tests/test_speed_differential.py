@@ -414,3 +414,130 @@ def test_random_operations_match_the_model_long(tmp_path, seed):
     """Past the exact-filter thresholds (over a thousand rows): ANN answers checked for
     validity, exact indexes and filtered exact paths for equality."""
     run_sequence(tmp_path, seed, steps=60, exact_rows=900, grow=(50, 200))
+
+
+# --- BM25: ingest (SparseRows), maintained statistics, pruning, first query after reopening --
+
+WORDS = ["".join(chr(97 + int(c)) for c in np.random.default_rng(i).integers(0, 26, 5))
+         for i in range(40)]
+
+
+def bm25_reference(docs: dict, query: str, pred, k: int, k1=1.2, b=0.75):
+    """Milvus's BM25 over every live row (docs/text.md): pk -> (tag, tokens)."""
+    n = len(docs)
+    if not n:
+        return [], {}
+    avgdl = sum(len(t) for _, t in docs.values()) / n
+    df = {}
+    for _, toks in docs.values():
+        for w in set(toks):
+            df[w] = df.get(w, 0) + 1
+    scores = {}
+    for pk, (tag, toks) in docs.items():
+        if not pred(tag):
+            continue
+        s = 0.0
+        for w in query.split():
+            tf = toks.count(w)
+            if tf:
+                idf = np.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5))
+                s += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(toks) / avgdl))
+        if s > 0:
+            scores[pk] = s
+    order = sorted(scores, key=lambda p: (-scores[p], p))
+    return order[:k], scores
+
+
+@pytest.mark.parametrize("seed", [21])
+def test_bm25_random_operations_match_the_formula(tmp_path, seed, sizes=(20, 120),
+                                                 index_type="SPARSE_INVERTED_INDEX"):
+    """Inserts, upserts, deletes, flushes, compactions and reopenings; after each, BM25 search
+    (single == batch, with and without a filter) equals the formula over the live rows, ties by
+    pk; rows with the same words tie exactly."""
+    from embedb import Function, FunctionType
+
+    rng = np.random.default_rng(seed)
+    path = str(tmp_path / "bm25.db")
+    client = embedb.MilvusClient(path)
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", embedb.DataType.INT64, is_primary=True)
+    schema.add_field("tag", embedb.DataType.INT64)
+    schema.add_field("text", embedb.DataType.VARCHAR, max_length=2000, enable_analyzer=True)
+    schema.add_field("sparse", embedb.DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["text"], output_field_names=["sparse"]))
+    params = client.prepare_index_params()
+    params.add_index("sparse", index_type=index_type, metric_type="BM25")
+    client.create_collection("c", schema=schema, index_params=params)
+    docs: dict[int, tuple[int, list[str]]] = {}
+    texts: list[str] = []
+    next_pk = 0
+
+    def text():
+        if texts and rng.random() < 0.2:   # the same words again: exact ties
+            return texts[int(rng.integers(0, len(texts)))]
+        # a skewed vocabulary: long posting lists for the first words (pruning has work)
+        ws = [WORDS[min(int(rng.zipf(1.3)) - 1, len(WORDS) - 1)] for _ in range(rng.integers(0, 12))]
+        texts.append(" ".join(ws))
+        return texts[-1]
+
+    def put(pks):
+        rows = [{"id": p, "tag": int(rng.integers(0, 10)), "text": text()} for p in pks]
+        for r in rows:
+            docs[r["id"]] = (r["tag"], r["text"].split())
+        return rows
+
+    try:
+        for step in range(40):
+            op = int(rng.integers(0, 10))
+            if op < 4 or not docs:
+                pks = [next_pk + int(i) for i in rng.permutation(int(rng.integers(*sizes)))]
+                next_pk += len(pks)
+                client.insert("c", put(pks))
+            elif op < 6:
+                live = list(docs)
+                client.upsert("c", put([live[i] for i in rng.choice(len(live), min(15, len(live)), replace=False)]))
+            elif op < 8:
+                live = list(docs)
+                gone = [live[i] for i in rng.choice(len(live), min(12, len(live)), replace=False)]
+                client.delete("c", ids=gone)
+                for p in gone:
+                    del docs[p]
+            elif op == 8:
+                client.flush("c") if rng.random() < 0.5 else client.compact("c")
+            else:
+                client.close()
+                client = embedb.MilvusClient(path)
+            queries = [" ".join(WORDS[int(i)] for i in rng.integers(0, 8, rng.integers(1, 4)))
+                       for _ in range(3)]
+            for flt, pred in (("", lambda t: True), ("tag < 3", lambda t: t < 3)):
+                kw = dict(anns_field="sparse", limit=10, search_params={"metric_type": "BM25"},
+                          filter=flt)
+                batch = client.search("c", queries, **kw)
+                for q, hits in zip(queries, batch):
+                    single = client.search("c", [q], **kw)[0]
+                    assert [(h["id"], h["distance"]) for h in single] == \
+                        [(h["id"], h["distance"]) for h in hits], (step, q, flt)
+                    want, scores = bm25_reference(docs, q, pred, 10)
+                    got = [h["id"] for h in hits]
+                    assert all(p in scores for p in got), (step, q, flt, got)
+                    ref = [scores[p] for p in got]
+                    assert np.allclose([h["distance"] for h in hits], ref, rtol=1e-5, atol=1e-6), \
+                        (step, q, flt, got, ref)
+                    assert len(got) == len(want), (step, q, flt, got, want)
+                    # the same rows up to float32 near-ties at the k-th score
+                    last = scores[want[-1]] if want else 0.0
+                    assert all(scores[p] >= last * (1 - 1e-5) for p in got), (step, q, got, want)
+                    for i in range(len(got) - 1):
+                        if hits[i]["distance"] == hits[i + 1]["distance"]:
+                            assert got[i] < got[i + 1], ("tie not broken by pk", step, q, got)
+    finally:
+        client.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index_type", ["SPARSE_INVERTED_INDEX", "SPARSE_WAND"])
+def test_bm25_random_operations_match_the_formula_long(tmp_path, index_type):
+    """Thousands of rows per call: long posting lists, where pruning stops early."""
+    test_bm25_random_operations_match_the_formula(tmp_path, 22, sizes=(500, 3000),
+                                                  index_type=index_type)
