@@ -154,3 +154,43 @@ def test_fewer_survivors_than_the_limit_and_a_batch_answer_as_the_general_path()
             for hits in (batch, singles):
                 assert [[(h["id"], h["distance"]) for h in one] for one in hits] == \
                     [[(h["id"], h["distance"]) for h in one] for one in general], flt
+
+
+def test_search_covered_with_a_mask_is_search_or_declines(monkeypatch):
+    """IndexManager.search_covered with a cached mask answers as IndexManager.search on the
+    graph path; it declines (None) masks searched exactly, and an index with a tail."""
+    from embedb.engine.index import filtered
+    from embedb.engine.index.manager import indexes_of
+
+    # the graph path at this small size: exact only up to 500 rows
+    monkeypatch.setattr(filtered, "EXACT_MAX_ROWS", 500)
+    monkeypatch.setattr(filtered, "EXACT_MAX_WORK", 0)
+    from embedb.engine.search import pk_getter
+
+    client = make_client()
+    rng = np.random.default_rng(4)
+    client.insert("c", [{"id": i, "tag": i % 10, "v": rng.standard_normal(DIM).astype(np.float32)}
+                        for i in range(3000)])
+    q = rng.standard_normal(DIM).astype(np.float32)
+    client.search("c", [q], limit=5)   # builds the index over every row
+    coll = client._db.get_collection("c")
+    manager = indexes_of(coll)
+    entry = manager.for_field("v")
+    for flt, graph in (("tag < 6", True), ("tag == 1", False)):   # 1,800 rows / 300 rows
+        client.search("c", [q], limit=10, filter=flt)
+        snap = search_snapshot(coll, "v")
+        mask = filter_cache.cached_mask(snap, flt, None)
+        for params in ({}, {"ef": 16}):
+            got = manager.search_covered(entry, q[None, :], 10, params, pk_getter(snap), snap, mask)
+            want = manager.search(entry, q[None, :], 10, mask, params, pk_getter(snap), view=snap)
+            if graph:
+                assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+            else:
+                assert got is None
+    client.insert("c", [{"id": 5000, "tag": 1, "v": q}])   # a tail the index does not cover
+    client.search("c", [q], limit=10, filter="tag < 6")
+    snap = search_snapshot(coll, "v")
+    mask = filter_cache.cached_mask(snap, "tag < 6", None)
+    assert mask is not None
+    assert manager.search_covered(entry, q[None, :], 10, {}, pk_getter(snap), snap, mask) is None
+    assert client.search("c", [q], limit=1, filter="tag < 6")[0][0]["id"] == 5000

@@ -170,10 +170,12 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                 filter_cache.cached_mask(view, filter, filter_params)
             if view is not None and (view.deleted is None if not filter else mask is not None):
                 try:
-                    out = p.manager.search_covered(p.entry, v[None, :], limit, params,
-                                                   pk_getter(view), view) if mask is None else \
-                        p.manager.search(p.entry, v[None, :], limit, mask, params,
-                                         pk_getter(view), view=view)
+                    pk_of = pk_getter(view)
+                    out = p.manager.search_covered(p.entry, v[None, :], limit, params, pk_of,
+                                                   view, mask)
+                    if out is None and mask is not None:   # exact, or an index tail
+                        out = p.manager.search(p.entry, v[None, :], limit, mask, params, pk_of,
+                                               view=view)
                 except StaleViewError:
                     out = None   # _plain_any retries on new snapshots
                 except ParamError:

@@ -420,10 +420,12 @@ class IndexManager:
             return self._search_locked(entry, queries, k, mask, params, pk_of, view, vectors)
 
     def search_covered(self, entry: IndexEntry, queries: Any, k: int, params: dict,
-                       pk_of: topk.PkOf | None, view: Any) -> tuple[np.ndarray, np.ndarray] | None:
-        """:meth:`search` with no mask when the built index covers exactly the view's rows (no
-        tail to merge, nothing to fold in or rebuild): the index alone answers, as ``search``
-        would. None when it does not cover them (the caller runs ``search``)."""
+                       pk_of: topk.PkOf | None, view: Any,
+                       mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`search` when the built index covers exactly the view's rows (no tail to
+        merge, nothing to fold in or rebuild): the index alone answers, as ``search`` would.
+        None when it does not cover them, or when ``mask`` (one from ``filter_cache.search_mask``,
+        of the view's rows) is searched exactly or by a flat index (the caller runs ``search``)."""
         impl = entry.impl
         total = view.num_rows_total
         if impl is None or not total or impl.ntotal != total or entry.generation != view.generation:
@@ -431,11 +433,19 @@ class IndexManager:
         vectors = view.dense_vectors(entry.spec.field_name) if entry.kind != "sparse" else None
         if vectors is None:
             return None
+        req = SearchRequest(k, None, params, pk_of)
+        if mask is not None:   # _search_locked's index branch for a mask, nothing else
+            info = survivors(mask)
+            if entry.kind != "dense" or len(mask) != total or info.count == total or \
+                    isinstance(impl, _ALWAYS_CURRENT) or \
+                    use_exact(info.count, total, vectors.shape[1]):
+                return None
+            req = SearchRequest(k, mask, params, pk_of, info.count, info.bits, info.derived)
         with entry.lock:
             if entry.impl is not impl or impl.ntotal != total or entry.generation != view.generation:
                 return None
             view.check_current()   # as _refresh: never search an index of another generation
-            out = impl.search(queries, vectors, SearchRequest(k, None, params, pk_of))
+            out = impl.search(queries, vectors, req)
         return out if out[0].shape[1] == k else topk.merge([out], k, pk_of)
 
     def _search_locked(self, entry, queries, k, mask, params, pk_of, view, vectors):
