@@ -4,12 +4,19 @@
     .venv/bin/python bench/speed_insert.py --n 1000000     # marks at 20k, 100k, 200k, 500k, 1M
     .venv/bin/python bench/speed_insert.py --milvus        # also Milvus Lite (slow; small --n)
     .venv/bin/python bench/speed_insert.py --no-process    # without embedb's durability="process"
+    .venv/bin/python bench/speed_insert.py --n 1000000 --every 100000 --procs   # flat to 1M? RSS
 
 Each system gets the same rows, as the same Python objects: 1,000-row calls of a clustered
 384-d float32 vector, an int64 primary key and a short VARCHAR. Calls alternate between the
 systems (embedb's call, then LanceDB's, ...), so the shared machine's noise hits both alike.
 A call is timed from entry to return, so a checkpoint that runs inside a call is paid by it;
 "rows/s" at a mark is over the calls since the previous mark. ``close`` is timed apart.
+``--every K`` puts a mark every K rows (is the rate flat as the collection grows?).
+
+``--procs`` runs each system in a process of its own, driven in lock step by this one (the
+same calls, interleaved the same way; each process builds the same batches from the seed), so
+each one's resident memory (RSS, MiB) is printed at every mark, and one system's background
+threads compete with another's calls for the cores but not for one interpreter's GIL.
 
 Durability on return, as each system does it:
 
@@ -132,8 +139,73 @@ class MilvusLite:
 
 
 # ------------------------------------------------------------------------------- the run
-def marks_for(n: int) -> list[int]:
+def marks_for(n: int, every: int = 0) -> list[int]:
+    if every:
+        return [m for m in range(every, n, every)] + [n]
     return [m for m in (20_000, 100_000, 200_000, 500_000, 1_000_000) if m < n] + [n]
+
+
+def rss_mib() -> float:
+    """This process's resident memory (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class Remote:
+    """One system in a child process: ``add`` sends the batch number, the child builds that
+    batch from the seed, times its own call and answers (seconds, RSS MiB)."""
+
+    def __init__(self, kind, path: Path, n: int, seed: int):
+        self.name = kind.name
+        self.rss = 0.0
+        code = f"""
+import sys, time; sys.path.insert(0, {str(ROOT / 'bench')!r})
+import speed_insert as b
+from pathlib import Path
+kinds = {{k.name: k for k in (b.Embedb, b.EmbedbProcess, b.Lance, b.MilvusLite)}}
+s = kinds[{kind.name!r}](Path({str(path)!r}))
+batches = b.make_batches({n}, {seed})
+print('ready', flush=True)
+for line in sys.stdin:
+    cmd = line.split()
+    if cmd[0] == 'add':
+        rows = next(batches)
+        t0 = time.perf_counter(); s.add(rows); dt = time.perf_counter() - t0
+        print(dt, b.rss_mib(), flush=True)
+    elif cmd[0] == 'count':
+        print(s.count(), flush=True)
+    elif cmd[0] == 'close':
+        t0 = time.perf_counter(); s.close(); print(time.perf_counter() - t0, flush=True)
+        break
+"""
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, env=os.environ)
+        assert self._ask(None) == "ready", self.name
+
+    def _ask(self, cmd: str | None) -> str:
+        if cmd is not None:
+            self.proc.stdin.write(cmd + "\n")
+            self.proc.stdin.flush()
+        line = self.proc.stdout.readline().strip()
+        if not line:
+            raise RuntimeError(f"{self.name}: the child process ended (rc {self.proc.poll()})")
+        return line
+
+    def add_timed(self) -> float:
+        dt, rss = map(float, self._ask("add").split())
+        self.rss = rss
+        return dt
+
+    def count(self) -> int:
+        return int(self._ask("count"))
+
+    def close(self) -> float:
+        dt = float(self._ask("close"))
+        self.proc.wait(timeout=60)
+        return dt
 
 
 def run(args, tmp: Path) -> None:
@@ -142,8 +214,12 @@ def run(args, tmp: Path) -> None:
     for kind in kinds:
         d = tmp / kind.name
         d.mkdir()
-        systems.append(kind(d / "db" if kind is not MilvusLite else d))
-    marks = marks_for(args.n)
+        path = d / "db" if kind is not MilvusLite else d
+        systems.append(Remote(kind, path, args.n, args.seed) if args.procs else kind(path))
+    marks = marks_for(args.n, args.every)
+    if args.procs:
+        run_procs(args, systems, marks)
+        return
     spent = {s.name: 0.0 for s in systems}
     window = {s.name: 0.0 for s in systems}
     rows_done, last_mark = 0, 0
@@ -187,6 +263,52 @@ def run(args, tmp: Path) -> None:
     print(f"machine: {os.cpu_count()} cores; batches of {BATCH:,} rows, {DIM}-d float32 + int64 + VARCHAR")
 
 
+def run_procs(args, systems: list[Remote], marks: list[int]) -> None:
+    """``run`` with each system in its own process: rows/s and RSS per mark."""
+    names = [s.name for s in systems]
+    spent = dict.fromkeys(names, 0.0)
+    window = dict.fromkeys(names, 0.0)
+    rows_done, last_mark, table = 0, 0, []
+    for start in range(0, args.n, BATCH):
+        k = min(BATCH, args.n - start)
+        order = systems if (start // BATCH) % 2 == 0 else systems[::-1]
+        for s in order:
+            dt = s.add_timed()
+            spent[s.name] += dt
+            window[s.name] += dt
+        rows_done += k
+        if rows_done in marks:
+            span = rows_done - last_mark
+            rates = {name: span / t for name, t in window.items()}
+            rss = {s.name: s.rss for s in systems}
+            table.append((rows_done, rates, rss))
+            print(f"  {rows_done:>9,} rows: " + "  ".join(f"{n} {rates[n]:>8,.0f}/s {rss[n]:>6,.0f} MiB"
+                                                          for n in names), flush=True)
+            window = dict.fromkeys(names, 0.0)
+            last_mark = rows_done
+    closing = {}
+    for s in systems:
+        got = s.count()
+        closing[s.name] = s.close()
+        assert got == args.n, (s.name, got)
+    ours = [n for n in names if n.startswith("embedb")]
+    print()
+    print("| rows (window) | " + " | ".join(f"{n} rows/s" for n in names) + " | "
+          + " | ".join(f"{n} / lancedb" for n in ours) + " | " + " | ".join(f"{n} RSS MiB" for n in names) + " |")
+    print("|---|" + "---|" * (2 * len(names) + len(ours)))
+    prev = 0
+    for mark, rates, rss in table:
+        print(f"| {prev:,}–{mark:,} | " + " | ".join(f"{rates[n]:,.0f}" for n in names)
+              + " | " + " | ".join(f"{rates[n] / rates['lancedb']:.2f}x" for n in ours)
+              + " | " + " | ".join(f"{rss[n]:,.0f}" for n in names) + " |")
+        prev = mark
+    print("| all rows | " + " | ".join(f"{args.n / spent[n]:,.0f}" for n in names)
+          + " | " + " | ".join(f"{spent['lancedb'] / spent[n]:.2f}x" for n in ours) + " |" + " |" * len(names))
+    print("close (s): " + ", ".join(f"{n} {closing[n]:.2f}" for n in names))
+    print(f"machine: {os.cpu_count()} cores; one process per system; batches of {BATCH:,} rows, "
+          f"{DIM}-d float32 + int64 + VARCHAR")
+
+
 # ------------------------------------------------------------------------------- strace
 def count_syncs(kind_name: str, tmp: Path) -> str:
     """fsync-family calls (and the files they sync) of 5 add calls of one system."""
@@ -223,6 +345,8 @@ def main() -> None:
     ap.add_argument("--milvus", action="store_true", help="also Milvus Lite (slow)")
     ap.add_argument("--no-process", action="store_true", help="leave out embedb with durability='process'")
     ap.add_argument("--strace", action="store_true", help="count what each system fsyncs per call")
+    ap.add_argument("--every", type=int, default=0, help="a mark every this many rows (default: 20k, 100k, ...)")
+    ap.add_argument("--procs", action="store_true", help="each system in its own process; prints RSS per mark")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="speed-insert-", dir=os.environ.get("BENCH_TMP")))
     try:
