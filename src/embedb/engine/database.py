@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 import warnings
 import weakref
@@ -695,7 +696,14 @@ def _after_fork_in_child() -> None:
     fresh locks (a parent thread may have held one at the fork, which would hang the child
     forever) and forget them as shared writers, so that opening the path in the child makes a
     handle of its own. The inherited LOCK file descriptor is closed without unlocking: the lock
-    is the parent's and stays held by it; the child just stops keeping it alive."""
+    is the parent's and stays held by it; the child just stops keeping it alive.
+
+    faiss runs on GNU OpenMP (libgomp), which is not fork-safe: once the forking thread has
+    run a parallel region, its thread pool names threads the child does not have, and the
+    child's next parallel region on that thread waits for them forever. So the child runs
+    faiss on one OpenMP thread (a team of one never touches the pool). faiss is not imported
+    here: a process that never loaded it has no pool."""
+    _single_openmp_thread()
     global _open_lock
     _open_lock = threading.RLock()
     _open_writers.clear()
@@ -716,6 +724,13 @@ def _after_fork_in_child() -> None:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def _single_openmp_thread() -> None:
+    faiss = sys.modules.get("faiss")
+    set_threads = getattr(faiss, "omp_set_num_threads", None)
+    if set_threads is not None:
+        set_threads(1)
 
 
 if hasattr(os, "register_at_fork"):
