@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from embedb.errors import StorageError
+from embedb.engine import codec
 
 BUILD = textwrap.dedent("""
     import os, sqlite3, sys
@@ -341,7 +342,7 @@ def test_a_damaged_log_entry_is_an_error(tmp_path):
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
     raw = bytearray((path / "embedb.sqlite3").read_bytes())
-    at = raw.index(b"EMBLOG2") + 300
+    at = raw.index(codec.MAGIC) + 300
     raw[at] ^= 0x01
     (path / "embedb.sqlite3").write_bytes(bytes(raw))
     with pytest.raises(StorageError, match=r"write log entry \d+ of collection 'c' in .*embedb.sqlite3 is damaged"):
@@ -399,7 +400,7 @@ def test_embedb_check_finds_a_damaged_log_entry_and_a_lost_catalog(built, tmp_pa
     copy = tmp_path / "log.db"
     shutil.copytree(base, copy)
     raw = bytearray((copy / "embedb.sqlite3").read_bytes())
-    raw[raw.index(b"EMBLOG2") + 200] ^= 0x01
+    raw[raw.index(codec.MAGIC) + 200] ^= 0x01
     (copy / "embedb.sqlite3").write_bytes(bytes(raw))
     result = CliRunner().invoke(cli, ["check", str(copy)])
     assert result.exit_code == 1 and "log" in result.output and "checksum" in result.output

@@ -1,8 +1,10 @@
 """Write batches <-> bytes for the write log, without pickle.
 
-A payload is ``MAGIC | u64 header length | u32 CRC-32 | header JSON | raw array bytes``; the
-CRC covers everything after it, so a damaged log entry is an error, never replayed as data
-(entries written before checksums start with ``EMBLOG1`` and have no CRC). The header names
+A payload is ``MAGIC | u64 header length | u32 CRC | header JSON | raw array bytes``; the
+CRC covers everything after it, so a damaged log entry is an error, never replayed as data.
+``EMBLOG3`` entries carry a CRC-32C (the CPU's instruction: ~0.1 ms for a 1.5 MB entry, where
+zlib's CRC-32 took ~0.7 ms of every insert call); ``EMBLOG2`` entries (written before) a zlib
+CRC-32, and ``EMBLOG1`` entries (before checksums) none. All three decode. The header names
 the operation, small JSON-able facts, and each array's key, dtype, shape and byte range. Arrays
 are plain numeric/bool NumPy arrays (columns are turned into such *parts* by ``columns.py``),
 so decoding is ``np.frombuffer`` with no Python object per row.
@@ -18,10 +20,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import StorageError
+from . import checksum
 from .columns import ColumnSpec, Column, encode_texts
 from .rows import ColumnBatch
 
-MAGIC = b"EMBLOG2\n"
+MAGIC = b"EMBLOG3\n"     # CRC-32C
+MAGIC_V2 = b"EMBLOG2\n"  # zlib CRC-32 (before 2026-12-03)
 MAGIC_V1 = b"EMBLOG1\n"  # before checksums: no CRC field
 _LEN = struct.Struct("<Q")
 _CRC = struct.Struct("<I")
@@ -50,7 +54,7 @@ def encode_payload(op: str, info: dict[str, Any], arrays: dict[str, np.ndarray])
     for raw in flat:
         view[pos : pos + len(raw)] = raw
         pos += len(raw)
-    _CRC.pack_into(out, len(MAGIC) + _LEN.size, zlib.crc32(memoryview(out)[hstart:]))
+    _CRC.pack_into(out, len(MAGIC) + _LEN.size, checksum.hasher(checksum.ALGORITHM)(memoryview(out)[hstart:]))
     return out
 
 
@@ -59,14 +63,15 @@ def decode_payload(payload: bytes | memoryview, where: str = "write log entry"
     """Inverse of encode_payload; StorageError (naming ``where``) when the entry is damaged."""
     buf = memoryview(payload)
     magic = bytes(buf[: len(MAGIC)])
-    if magic not in (MAGIC, MAGIC_V1) or len(buf) < len(MAGIC) + _LEN.size + _CRC.size:
+    if magic not in (MAGIC, MAGIC_V2, MAGIC_V1) or len(buf) < len(MAGIC) + _LEN.size + _CRC.size:
         raise StorageError(f"{where} is damaged: bad magic")
     (hlen,) = _LEN.unpack_from(buf, len(MAGIC))
     start = len(MAGIC) + _LEN.size
-    if magic == MAGIC:
+    if magic != MAGIC_V1:
         (crc,) = _CRC.unpack_from(buf, start)
         start += _CRC.size
-        if zlib.crc32(buf[start:]) != crc:
+        crc_of = checksum.hasher(checksum.ALGORITHM) if magic == MAGIC else zlib.crc32
+        if crc_of(buf[start:]) != crc:
             raise StorageError(f"{where} is damaged: checksum mismatch")
     try:
         header = json.loads(bytes(buf[start : start + hlen]))
