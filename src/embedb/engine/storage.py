@@ -216,6 +216,7 @@ class Storage:
         self._mem_seq = 0
         self._lock = threading.RLock()
         self._wal_conn: sqlite3.Connection | None = None   # the background WAL copier's
+        self._sync_level = ""   # the writer connection's synchronous level, once set
         self.durability = "fsync"   # of the write log's commits; see set_durability
         self.db_file: Path | None = None
         if root is None:
@@ -274,6 +275,7 @@ class Storage:
         self.conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
+        self._sync_level = "FULL"   # the connection's synchronous level (see _synchronous)
         # builds with SQLITE_SECURE_DELETE (Debian's) zero every freed page: trimming the log
         # would write each payload a second time (and a third into the main file); the rows
         # stay in the column files anyway, so zero only what costs no extra I/O
@@ -314,6 +316,7 @@ class Storage:
         with self._lock:
             try:
                 if self.root is not None and not self.read_only:
+                    self._synchronous("FULL")
                     self.conn.executescript("PRAGMA incremental_vacuum;")  # give trimmed log pages back
                     self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error:
@@ -323,10 +326,15 @@ class Storage:
             self.conn.close()
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self, synced: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction (all or nothing, durable at commit). A failure of SQLite itself
-        (disk full, I/O error) rolls back and becomes a StorageError: nothing of it is stored."""
+        (disk full, I/O error) rolls back and becomes a StorageError: nothing of it is stored.
+        ``synced=False``: committed with ``synchronous=NORMAL``: in the OS page cache, not
+        fsynced (log entries at durability="process"; trimming log entries a stored snapshot
+        covers, where a commit lost to a power cut only leaves entries replay skips). The next
+        synced commit makes them durable with it: SQLite's WAL is written in order."""
         with self._lock:
+            self._synchronous("FULL" if synced else "NORMAL")
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -343,30 +351,20 @@ class Storage:
                     raise self._write_error(exc) from None
                 raise
 
-    @contextmanager
-    def _unsynced(self) -> Iterator[None]:
-        """Commits inside are not fsynced (``synchronous=NORMAL``): for deleting log entries
-        a stored snapshot covers, where a commit lost to a power cut only leaves entries that
-        are skipped at replay and trimmed again. The next synced commit (every write's) makes
-        them durable with it: the WAL is written in order."""
-        with self._lock:
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            try:
-                yield
-            finally:
-                self.conn.execute("PRAGMA synchronous=FULL")
+    def _synchronous(self, level: str) -> None:
+        """Set the connection's ``synchronous`` for the next commit (caller holds ``_lock``).
+        Remembered, so a run of commits at one level sets it once, not twice per commit."""
+        if self._sync_level != level and self.root is not None:
+            self.conn.execute(f"PRAGMA synchronous={level}")
+            self._sync_level = level
 
     @contextmanager
     def log_tx(self) -> Iterator[sqlite3.Connection]:
         """The transaction of a write call's log entry: synced at commit (``fsync``), or with
         ``durability="process"`` left in the OS page cache (survives the process, not a power
         cut). Catalog changes and checkpoint records always use ``tx()``, synced."""
-        if self.durability == "process":
-            with self._unsynced(), self.tx() as c:
-                yield c
-        else:
-            with self.tx() as c:
-                yield c
+        with self.tx(synced=self.durability != "process") as c:
+            yield c
 
     def set_durability(self, level: str) -> None:
         """Use ``level`` (one of DURABILITY_LEVELS) for log commits from now on. A writer records
@@ -514,7 +512,7 @@ class Storage:
             return
         if chunk_bytes:  # in short transactions, so a writer waits for one of them at most
             while True:
-                with self._unsynced(), self.tx() as c:
+                with self.tx(synced=False) as c:
                     got = c.execute("SELECT seq, length(payload) FROM log WHERE cid=? AND seq<=? ORDER BY seq "
                                     "LIMIT 64", (cid, upto)).fetchall()
                     if not got:
