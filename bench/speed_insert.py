@@ -31,6 +31,8 @@ Durability on return, as each system does it:
 * Milvus Lite: a local server process; ``insert`` returns once the server has the rows.
 
 Set ``EMBEDB_SRC`` to run another checkout's ``src`` (e.g. the previous commit, for before/after).
+``--before-src PATH`` (with ``--procs``) adds that checkout's embedb (fsync and process) as
+systems of their own, "embedb@before" and "embedb-process@before", in the same interleaved run.
 """
 
 from __future__ import annotations
@@ -158,9 +160,12 @@ class Remote:
     """One system in a child process: ``add`` sends the batch number, the child builds that
     batch from the seed, times its own call and answers (seconds, RSS MiB)."""
 
-    def __init__(self, kind, path: Path, n: int, seed: int):
-        self.name = kind.name
+    def __init__(self, kind, path: Path, n: int, seed: int, src: str | None = None, label: str = ""):
+        self.name = kind.name + label
         self.rss = 0.0
+        env = dict(os.environ)
+        if src:
+            env["EMBEDB_SRC"] = src
         code = f"""
 import sys, time; sys.path.insert(0, {str(ROOT / 'bench')!r})
 import speed_insert as b
@@ -182,7 +187,7 @@ for line in sys.stdin:
         break
 """
         self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, env=os.environ)
+                                     text=True, env=env)
         assert self._ask(None) == "ready", self.name
 
     def _ask(self, cmd: str | None) -> str:
@@ -216,6 +221,15 @@ def run(args, tmp: Path) -> None:
         d.mkdir()
         path = d / "db" if kind is not MilvusLite else d
         systems.append(Remote(kind, path, args.n, args.seed) if args.procs else kind(path))
+    if args.before_src:
+        if not args.procs:
+            raise SystemExit("--before-src needs --procs (one checkout per process)")
+        at = [s.name for s in systems].index("lancedb")
+        for kind in [Embedb] + ([] if args.no_process else [EmbedbProcess]):
+            d = tmp / (kind.name + "-before")
+            d.mkdir()
+            systems.insert(at, Remote(kind, d / "db", args.n, args.seed, args.before_src, "@before"))
+            at += 1
     marks = marks_for(args.n, args.every)
     if args.procs:
         run_procs(args, systems, marks)
@@ -347,6 +361,7 @@ def main() -> None:
     ap.add_argument("--strace", action="store_true", help="count what each system fsyncs per call")
     ap.add_argument("--every", type=int, default=0, help="a mark every this many rows (default: 20k, 100k, ...)")
     ap.add_argument("--procs", action="store_true", help="each system in its own process; prints RSS per mark")
+    ap.add_argument("--before-src", help="with --procs: also run this checkout's src (embedb@before)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="speed-insert-", dir=os.environ.get("BENCH_TMP")))
     try:
