@@ -266,3 +266,21 @@ def search_snapshot(owner: Collection, field: str) -> SearchSnapshot | None:
             owner._deleted_shared = owner._deleted._buf
         return SearchSnapshot(owner, field, vec._values._buf[:n], pk._values._buf[:n], deleted,
                               owner._live)
+
+
+def untombstoned_state(owner: Collection, field: str) -> tuple | None:
+    """``(generation, rows, primary keys, vectors)`` of ``owner`` for vector ``field``, read
+    under the database lock as :func:`search_snapshot` reads them, for a search that needs no
+    more (the unfiltered single query of ``engine/search_fast.py``): the two arrays are the
+    columns' whole buffers (rows ``[0, rows)`` never change within a generation; a write that
+    outgrows a buffer moves to a new one). None when a row is tombstoned, or a column is still
+    undecoded or unverified (the caller takes the general route)."""
+    with owner._lock:
+        owner._db._check_process()
+        columns = owner._columns
+        pk, vec = columns[owner._pk_name], columns[field]
+        n = owner._n
+        if owner._live != n or pk._deferred is not None or pk._pending is not None or \
+                vec._deferred is not None or vec._pending is not None:
+            return None
+        return owner.generation, n, pk._values._buf, vec._values._buf

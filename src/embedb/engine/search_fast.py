@@ -22,6 +22,7 @@ A search with output fields, or a filter whose mask is not cached for the snapsh
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import numpy as np
@@ -31,16 +32,22 @@ from ..results import Hit, Hits, SearchResult
 from ..schema import DataType
 from . import filter_cache
 from .evolution import TTL_KEY, ttl_ms
-from .index.base import MAX_TOPK
+from .index import topk
+from .index.base import MAX_TOPK, SearchRequest
+from .index.dense import FaissIndex, HNSWIndex, faiss_module
 from .index.manager import indexes_of
 from .index.metrics import larger_is_better
 from .model_functions import function_of_output
-from .readview import StaleViewError, search_snapshot
+from .readview import StaleViewError, search_snapshot, untombstoned_state
 from .search import (FieldPlan, build_result, convert_queries, pk_getter, plan_field,
                      resolve_anns_field, search_rows)
 
 _PLANS = "search_fast.plans"   # collection.extensions key: {(anns_field, metric): _Plan}
 _F32 = np.dtype(np.float32)
+_I64 = np.dtype(np.int64)
+_INF = float("inf")
+_sum = np.add.reduce   # normalized()'s float32 pairwise sum of squares, without its wrapper
+_sqrt = np.sqrt
 
 # index search parameters a plain call may carry (anything else: the general path decides)
 _PLAIN_PARAMS = frozenset(("ef", "nprobe", "refine_k"))
@@ -52,7 +59,7 @@ class _Plan:
     index (kept in ``collection.extensions``; rebuilt when either is replaced)."""
 
     __slots__ = ("schema", "manager", "entry", "field", "plan", "dim", "float32", "larger",
-                 "pk_name")
+                 "pk_name", "lane")
 
     def __init__(self, schema: Any, manager: Any, field: Any, plan: FieldPlan) -> None:
         self.schema, self.field, self.plan, self.entry = schema, field, plan, plan.entry
@@ -60,6 +67,34 @@ class _Plan:
         self.dim = int(field.dim or 0)
         self.float32 = field.dtype == DataType.FLOAT_VECTOR
         self.larger = larger_is_better(plan.metric)
+        self.lane: _Lane | None = None
+
+
+class _Lane:
+    """The faiss call of an unfiltered single query on one index object (``impl``), resolved
+    once: the faiss search parameters per (limit, index params) as ``_search_parameters``
+    makes them (read-only objects, shared by threads), whether the query is normalised
+    (COSINE), whether the graph's storage follows the column (HNSW, L2/IP: ``HNSWIndex.search``)
+    and which way distances run. Only for faiss indexes searched as ``FaissIndex._search_all``
+    searches them (no refinement); others get no lane."""
+
+    __slots__ = ("impl", "cosine", "follow", "larger", "params", "ptr")
+
+    def __init__(self, impl: Any, larger: bool) -> None:
+        self.impl, self.larger = impl, larger
+        self.cosine = impl.metric_type == "COSINE"
+        self.follow = type(impl).search is HNSWIndex.search and not self.cosine
+        self.params: dict = {}   # (limit, param name, value) or limit -> faiss parameters
+        self.ptr = faiss_module().swig_ptr
+
+
+def _lane_of(p: _Plan, impl: Any) -> _Lane | None:
+    cls = type(impl)
+    if not p.float32 or not isinstance(impl, FaissIndex) or cls._refine is not FaissIndex._refine \
+            or cls.search not in (FaissIndex.search, HNSWIndex.search):
+        return None
+    lane = p.lane = _Lane(impl, p.larger)
+    return lane
 
 
 def _plan_of(collection: Any, anns_field: Any, metric: str | None) -> _Plan | None:
@@ -158,6 +193,77 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
         p = _plan_of(collection, anns_field, metric)
         if p is None:
             return None
+    entry = p.entry
+    if not filter and not output_fields and entry is not None and type(data) is list and \
+            len(data) == 1:
+        # the unfiltered lane: search_covered -> FaissIndex._search_all -> topk.select ->
+        # _one_query_result, inline, with what does not change between calls kept on the lane
+        impl, lane = entry.impl, p.lane
+        if lane is None or lane.impl is not impl:
+            lane = _lane_of(p, impl)
+        v = data[0]
+        if lane is not None and type(v) is np.ndarray and v.dtype == _F32 and \
+                v.shape == (p.dim,) and v.flags.c_contiguous:
+            # faiss parameters: made by the index once per (limit, int parameter)
+            if not params:
+                key: Any = limit
+            elif len(params) == 1:
+                ((name, value),) = params.items()
+                key = (limit, name, value) if type(value) is int else None
+            else:
+                key = None
+            fparams = lane.params.get(key)
+            if fparams is None:
+                try:
+                    fparams = impl._search_parameters(SearchRequest(limit, None, params), 1.0)
+                except ParamError:
+                    return None   # e.g. an ef out of range: the general path words it
+                if key is not None:
+                    if len(lane.params) >= 64:
+                        lane.params.clear()
+                    lane.params[key] = fparams
+            # the query as FaissIndex._prepare makes it: COSINE divides by the float32 norm
+            # of normalized() (the same pairwise sum, sqrt and division: bit for bit); its
+            # sum of squares (else v.dot(v)) finite, or dense_queries words the error
+            if lane.cosine:
+                s = _sum(v * v)
+                q = (v / _sqrt(s) if s else v) if math.isfinite(s) else None
+            else:
+                q = v if math.isfinite(v.dot(v)) else None
+            state = None if q is None else untombstoned_state(collection, p.field.name)
+            if state is not None and limit <= state[1]:
+                generation, n, pks, vectors = state
+                dist = rows = None
+                with entry.lock:   # search_covered's check: the index covers exactly these rows
+                    if entry.impl is impl and impl.ntotal == n and \
+                            entry.generation == generation == collection.generation:
+                        storage = impl._storage if lane.follow else None
+                        if storage is not None:   # HNSWIndex.search: the graph reads the column
+                            storage.follow(vectors[:n], n)
+                        dist = np.empty((1, limit), _F32)
+                        rows = np.empty((1, limit), _I64)
+                        ptr = lane.ptr
+                        impl.index.search_c(1, ptr(q), limit, ptr(dist), ptr(rows), fparams)
+                if dist is not None:
+                    dl, rl = dist.tolist()[0], rows.tolist()[0]
+                    # faiss returns the k best in order: the answer as it stands unless two
+                    # adjacent distances are equal (then topk.select orders them by primary
+                    # key) or a slot is empty or infinite
+                    if min(rl) >= 0 and (dl[-1] > -_INF and all(map(operator.gt, dl, dl[1:]))
+                                         if lane.larger else
+                                         dl[-1] < _INF and all(map(operator.lt, dl, dl[1:]))):
+                        pk_name, hits = p.pk_name, Hits()
+                        # an empty Hit filled in place (primary key first: Hit.id)
+                        for pk, d in zip(pks[rows[0]].tolist(), dl):
+                            hit = Hit()
+                            hit[pk_name] = pk
+                            hit["distance"] = d
+                            hit["entity"] = {}
+                            hits.append(hit)
+                        return SearchResult([hits])
+                    out = _tied_result(p, pks, rows, dist, limit)
+                    if out is not None:
+                        return out
     if not output_fields and p.float32 and p.entry is not None and \
             type(data) is list and len(data) == 1:
         v = data[0]   # _queries' single float32 query, inline
@@ -196,6 +302,29 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                             hits.append(hit)
                         return SearchResult([hits])
     return _plain_any(collection, p, data, limit, output_fields, params, filter, filter_params)
+
+
+def _tied_result(p: _Plan, pks: np.ndarray, rows: np.ndarray, dist: np.ndarray,
+                 limit: int) -> SearchResult | None:
+    """The unfiltered lane's hits when faiss's list has equal adjacent distances (or an empty
+    or infinite slot): ``topk.select`` on the sort keys with ties by primary key, as
+    ``FaissIndex._search_all`` runs it; None when a slot stays empty (``_plain_any`` decides)."""
+    def pk_of(r: np.ndarray) -> np.ndarray:   # pk_getter of a snapshot of these rows
+        return np.asarray(pks[np.asarray(r, dtype=np.int64)].tolist())
+
+    keys = -dist if p.larger else dist
+    rows, keys = topk.select(keys, rows, limit, pk_of)
+    if min(rows[0].tolist()) < 0 or keys.dtype.char not in "fd":
+        return None
+    dists = (-keys if p.larger else keys)[0].tolist()
+    pk_name, hits = p.pk_name, Hits()
+    for pk, d in zip(pks[rows[0]].tolist(), dists):
+        hit = Hit()
+        hit[pk_name] = pk
+        hit["distance"] = d
+        hit["entity"] = {}
+        hits.append(hit)
+    return SearchResult([hits])
 
 
 def _plain_any(collection: Any, p: _Plan, data: Any, limit: int, output_fields: Any,
