@@ -64,6 +64,21 @@ def _unique_int(a: np.ndarray) -> np.ndarray:
     return a[np.concatenate(([True], a[1:] != a[:-1]))]
 
 
+def _distinct_hashes(keys: np.ndarray) -> np.ndarray:
+    """``_unique_int`` of token hashes (uniform 32-bit values, few distinct among millions):
+    each key is written to a slot of a direct table by its low bits, and only the keys that
+    lost their slot to another value are sorted, with the slots' winners (one pass and a small
+    sort instead of sorting millions)."""
+    if len(keys) < (1 << 16):
+        return _unique_int(keys)
+    bits = 20
+    slot = keys & ((1 << bits) - 1)
+    table = np.full(1 << bits, -1, dtype=np.int64)
+    table[slot] = keys   # of equal slots, one key wins
+    lost = keys[table[slot] != keys]
+    return _unique_int(np.concatenate([table[table >= 0], lost]))
+
+
 def _index_in(uniq: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """``np.searchsorted(uniq, keys)`` for keys that all occur in the sorted, distinct ``uniq``:
     a direct table on the keys' low bits, with a binary search only for keys whose slot more
@@ -102,6 +117,21 @@ def _hashes(vocab: Sequence[str]) -> np.ndarray:
         memo.update(zip(new, hashed))
         out[missing] = hashed
     return out
+
+
+def _token_list_hashes(toks: list[str]) -> np.ndarray:
+    """``token_hash`` of every entry of an analyzer's append-only token list
+    (``Analyzer.token_ids``), kept in the list's ``derived`` dict and extended by new entries only."""
+    derived = getattr(toks, "derived", None)
+    if derived is None:
+        return _hashes(toks)
+    known = derived.get("token_hash")
+    if known is None or len(known) < len(toks):
+        done = 0 if known is None else len(known)
+        new = _hashes(toks[done:])
+        known = new if known is None else np.concatenate([known, new])
+        derived["token_hash"] = known   # replaced whole: a concurrent reader keeps a complete array
+    return known
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,9 +258,13 @@ def apply_functions(collection: Any, rows: list) -> list:
         languages = None
         if fa.by_field is not None:
             languages = [row.get(fa.by_field) if isinstance(row, dict) else None for row in rows]
-        batch, _ = fa.analyze_rows(texts, languages)
-        hashes = _hashes(batch.vocab)
-        vectors = SparseRows(*_term_frequencies(hashes[batch.ids], batch.offsets))
+        if languages is None:   # one analyzer: its token ids, hashed through a per-token table
+            toks, ids, offsets = fa.get().token_ids(texts)
+            keys = _token_list_hashes(toks)[ids]
+        else:
+            batch, _ = fa.analyze_rows(texts, languages)
+            keys, offsets = _hashes(batch.vocab)[batch.ids], batch.offsets
+        vectors = SparseRows(*_term_frequencies(keys, offsets))
         for i, row in enumerate(rows):
             if isinstance(row, dict):
                 row[dst] = vectors.row(i)   # the column is taken whole by build_batch
@@ -512,7 +546,7 @@ def _bm25_catch_up(state: Postings, m: Any, total: int) -> None:
     local = np.repeat(np.arange(total - start, dtype=np.int32), counts)
     keys = np.asarray(m.indices[a:b], dtype=np.int64)
     tf = np.asarray(m.data[a:b], dtype=np.float32)
-    uniq = _unique_int(keys)
+    uniq = _distinct_hashes(keys)
     terms = state.term_ids(uniq.tolist(), add=True).astype(np.int32)[_index_in(uniq, keys)]
     dl = np.bincount(local, weights=tf, minlength=total - start)
     rows = local + np.int32(start) if start else local

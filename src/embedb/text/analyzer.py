@@ -27,11 +27,15 @@ from typing import Any, Iterable, NamedTuple, Sequence
 import numpy as np
 
 from ..errors import ParamError
+from . import chunkkeys
 from .filters import build_filter
 from .languages import STEMMERS, STOP_WORD_LANGUAGES, language_code, language_name
 from .tokenizers import build_tokenizer
 
 _MEMO_LIMIT = 1 << 18  # distinct chunks remembered per analyzer before its memo is reset (bounds memory)
+# from this many characters a batch takes the NumPy chunk path (a few dozen NumPy calls: a
+# query's few words are cheaper through the per-text path)
+_BYTES_PATH_MIN = 4096
 
 
 class TokenBatch(NamedTuple):
@@ -79,6 +83,17 @@ class _Grow:
         return self.buf[: self.n]
 
 
+class TokenList(list):
+    """An analyzer's append-only list of output tokens, with ``derived``: arrays that callers
+    compute per entry (e.g. token hashes) and extend as the list grows."""
+
+    __slots__ = ("derived",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.derived: dict[str, Any] = {}
+
+
 class _ChunkTable:
     """Persistent integer ids for the chunks and output tokens an analyzer has seen, with flat
     tables per chunk id, so a warm batch maps chunks to ids with one dict lookup each."""
@@ -86,9 +101,10 @@ class _ChunkTable:
     def __init__(self) -> None:
         self.chunk_id: dict[Any, int] = {}
         self.tok_id: dict[str, int] = {}
-        self.toks: list[str] = []
+        self.toks = TokenList()
         self.n_sub, self.out_len, self.out_start = _Grow(), _Grow(), _Grow()
         self.out_tok, self.out_sub = _Grow(), _Grow()
+        self.index = chunkkeys.ChunkIndex()   # chunk bytes (<= 16) -> id, for the NumPy path
 
     def add(self, chunks: Sequence[Any], entries: Sequence[tuple[int, tuple[str, ...], tuple[int, ...]]]) -> None:
         """Register new chunks (callers hold the analyzer's lock). The tables grow first and the
@@ -135,6 +151,10 @@ class Analyzer:
         lowers_first = bool(self.filters) and getattr(self.filters[0], "name", "") == "lowercase"
         self._chunks = getattr(tokenizer, "chunks_lowercased", None) if lowers_first else None
         self._chunks = self._chunks or tokenizer.chunks
+        # the byte translation behind self._chunks, when it is a byte-level pre-split
+        # (standard tokenizer): big batches then find and key their chunks in NumPy
+        self._separators = getattr(tokenizer, "separators_lowercased" if self._chunks is getattr(
+            tokenizer, "chunks_lowercased", None) else "separators", None)
 
     def __repr__(self) -> str:
         return f"Analyzer({json.dumps(self.params, ensure_ascii=False)})"
@@ -172,57 +192,8 @@ class Analyzer:
     # Batches -----------------------------------------------------------------------------
     def analyze_batch(self, texts: Sequence[str]) -> TokenBatch:
         """Analyse many texts at once into flat arrays (see :class:`TokenBatch`)."""
-        chunk = self._chunks
-        chunk_lists = [chunk(_check_text(t, i)) for i, t in enumerate(texts)]
-        n = len(chunk_lists)
-        counts = np.fromiter(map(len, chunk_lists), dtype=np.int64, count=n)
-        flat = list(chain.from_iterable(chunk_lists))
-        total = len(flat)
-        table = self._table
-        chunk_ids = np.fromiter(map(table.chunk_id.get, flat, repeat(-1, total)), dtype=np.int64, count=total)
-        unknown = np.flatnonzero(chunk_ids < 0)
-        if len(unknown):  # new chunks: run them through the filters once, then map only those
-            with self._lock:
-                if len(self._table.chunk_id) > _MEMO_LIMIT:
-                    self._table = _ChunkTable()
-                fresh = self._table is not table   # a new table: every id must be looked up again
-                table = self._table
-                todo = flat if fresh else [flat[i] for i in unknown.tolist()]
-                new = [c for c in dict.fromkeys(todo) if c not in table.chunk_id]
-                memo = self._outputs(new)
-                table.add(new, [memo[c] for c in new])
-            found = np.fromiter(map(table.chunk_id.__getitem__, todo), dtype=np.int64, count=len(todo))
-            if fresh:
-                chunk_ids = found
-            else:
-                chunk_ids[unknown] = found
-        n_sub, out_len, out_start = table.n_sub.view, table.out_len.view, table.out_start.view
-        out_ids, out_sub = table.out_tok.view, table.out_sub.view
-
-        # position of each chunk's first raw token within its text
-        subs = n_sub[chunk_ids]
-        run = np.cumsum(subs) - subs
-        starts = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(counts, out=starts[1:])
-        first_of_doc = run[np.minimum(starts[:-1], max(total - 1, 0))] if total else np.zeros(n, np.int64)
-        base = run - np.repeat(first_of_doc, counts)
-        doc_of = np.repeat(np.arange(n, dtype=np.int64), counts)
-
-        rep = out_len[chunk_ids]
-        if total and rep.min() == 1 and rep.max() == 1 and subs.max() == 1:
-            ids = out_ids[out_start[chunk_ids]]
-            positions, docs = base, doc_of
-        else:
-            src = np.repeat(np.arange(total, dtype=np.int64), rep)
-            cum = np.zeros(total + 1, dtype=np.int64)
-            np.cumsum(rep, out=cum[1:])
-            within = np.arange(len(src), dtype=np.int64) - np.repeat(cum[:-1], rep)
-            at = out_start[chunk_ids[src]] + within
-            ids = out_ids[at] if len(src) else np.zeros(0, np.int64)
-            positions = base[src] + out_sub[at] if len(src) else np.zeros(0, np.int64)
-            docs = doc_of[src]
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(docs, minlength=n), out=offsets[1:])
+        table, counts, chunk_ids = self._chunk_ids(texts)
+        ids, offsets, positions = self._expand(table, counts, chunk_ids, with_positions=True)
         # renumber the analyzer-wide token ids densely for this batch (first-appearance order)
         toks = table.toks
         if len(ids) * 8 < len(toks):  # small batch (a query): O(n log n), not O(vocabulary)
@@ -243,6 +214,154 @@ class Analyzer:
         first[used] = np.arange(len(used), dtype=np.int64)
         ids = first[ids]
         return TokenBatch(list(map(toks.__getitem__, used.tolist())), ids, offsets, positions)
+
+    def token_ids(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """``(toks, ids, offsets)``: the tokens of text ``i`` are ``toks[ids[j]]`` for ``j`` in
+        ``range(offsets[i], offsets[i + 1])``. ``toks`` is the analyzer's own append-only token
+        list (the same list object for as long as its memo lives), so callers may keep values
+        derived per entry of it; no batch vocabulary is built and no positions are computed
+        (the BM25 function's path)."""
+        table, counts, chunk_ids = self._chunk_ids(texts)
+        ids, offsets, _ = self._expand(table, counts, chunk_ids, with_positions=False)
+        return table.toks, ids, offsets
+
+    def _chunk_ids(self, texts: Sequence[str]) -> tuple["_ChunkTable", np.ndarray, np.ndarray]:
+        """The chunk table used, the number of chunks of each text and the chunk id of each chunk."""
+        for i, t in enumerate(texts):
+            _check_text(t, i)
+        if self._separators is not None and sum(map(len, texts)) >= _BYTES_PATH_MIN:
+            return self._chunk_ids_of_bytes(texts)
+        chunk = self._chunks
+        chunk_lists = [chunk(t) for t in texts]
+        n = len(chunk_lists)
+        counts = np.fromiter(map(len, chunk_lists), dtype=np.int64, count=n)
+        flat = list(chain.from_iterable(chunk_lists))
+        total = len(flat)
+        table = self._table
+        chunk_ids = np.fromiter(map(table.chunk_id.get, flat, repeat(-1, total)), dtype=np.int64, count=total)
+        unknown = np.flatnonzero(chunk_ids < 0)
+        if len(unknown):  # new chunks: run them through the filters once, then map only those
+            with self._lock:
+                table, fresh = self._current_table(table)
+                todo = flat if fresh else [flat[i] for i in unknown.tolist()]
+                self._register(table, todo)
+            found = np.fromiter(map(table.chunk_id.__getitem__, todo), dtype=np.int64, count=len(todo))
+            if fresh:
+                chunk_ids = found
+            else:
+                chunk_ids[unknown] = found
+        return table, counts, chunk_ids
+
+    def _chunk_ids_of_bytes(self, texts: Sequence[str]) -> tuple["_ChunkTable", np.ndarray, np.ndarray]:
+        """``_chunk_ids`` for the standard tokenizer on a big batch: the texts joined into one
+        translated byte buffer, chunks found and keyed in NumPy (``chunkkeys``), looked up in the
+        table's hash index; only chunks the index lacks (new ones, longer than 16 bytes) take
+        the dict path. Same chunks, same ids as the per-text path."""
+        n = len(texts)
+        joined = " ".join(texts)   # a space never joins two chunks
+        data = joined.encode("utf-8")
+        if len(data) == len(joined):   # ASCII: one byte per character
+            sizes = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+        else:
+            sizes = np.fromiter((len(t.encode("utf-8")) for t in texts), dtype=np.int64, count=n)
+        text_start = np.zeros(n, dtype=np.int64)
+        np.cumsum(sizes[:-1] + 1, out=text_start[1:])
+        translated = data.translate(self._separators)
+        starts, ends = chunkkeys.spans(translated)
+        lengths = ends - starts
+        first_chunk = np.empty(n + 1, dtype=np.int64)   # texts hold the chunks starting in them
+        first_chunk[:n] = np.searchsorted(starts, text_start)
+        first_chunk[n] = len(starts)
+        counts = np.diff(first_chunk)
+        w0, w1 = chunkkeys.keys(translated, starts, lengths)
+        short = lengths <= chunkkeys.LONG
+        all_short = bool(short.all())
+        table = self._table
+        if all_short:
+            chunk_ids = table.index.lookup(w0, w1)
+        else:
+            chunk_ids = np.full(len(starts), -1, dtype=np.int64)
+            at = np.flatnonzero(short)
+            chunk_ids[at] = table.index.lookup(w0[at], w1[at])
+        unknown = np.flatnonzero(chunk_ids < 0)
+        if not len(unknown):
+            return table, counts, chunk_ids
+        with self._lock:
+            table, fresh = self._current_table(table)
+            if fresh:
+                unknown = np.arange(len(starts))
+            todo = [translated[a:b] for a, b in zip(starts[unknown].tolist(), ends[unknown].tolist())]
+            self._register(table, todo)
+            found = np.fromiter(map(table.chunk_id.__getitem__, todo), dtype=np.int64, count=len(todo))
+            chunk_ids[unknown] = found
+            # index the short ones the hash index lacks (new chunks, or chunks the dict path added)
+            keyed = unknown[short[unknown]]
+            if len(keyed):
+                ids_keyed = chunk_ids[keyed]
+                _, first = np.unique(ids_keyed, return_index=True)
+                keyed, ids_keyed = keyed[first], ids_keyed[first]
+                absent = table.index.lookup(w0[keyed], w1[keyed]) < 0
+                table.index.add(w0[keyed[absent]], w1[keyed[absent]], ids_keyed[absent])
+        return table, counts, chunk_ids
+
+    def _current_table(self, table: "_ChunkTable") -> tuple["_ChunkTable", bool]:
+        """(callers hold ``_lock``) The table to grow, reset when it passed the memo bound, and
+        whether it is another one than ``table`` (then every id must be looked up again)."""
+        if len(self._table.chunk_id) > _MEMO_LIMIT:
+            self._table = _ChunkTable()
+        return self._table, self._table is not table
+
+    def _register(self, table: "_ChunkTable", chunks: Sequence[Any]) -> None:
+        """(callers hold ``_lock``) Give the chunks the table lacks ids, their outputs computed once."""
+        new = [c for c in dict.fromkeys(chunks) if c not in table.chunk_id]
+        if new:
+            memo = self._outputs(new)
+            table.add(new, [memo[c] for c in new])
+
+    @staticmethod
+    def _expand(table: "_ChunkTable", counts: np.ndarray, chunk_ids: np.ndarray, with_positions: bool
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Output token ids (the table's), offsets per text and (optionally) positions from the
+        chunk ids of a batch."""
+        n, total = len(counts), len(chunk_ids)
+        n_sub, out_len, out_start = table.n_sub.view, table.out_len.view, table.out_start.view
+        out_ids, out_sub = table.out_tok.view, table.out_sub.view
+        starts = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=starts[1:])
+        rep = out_len[chunk_ids]
+        subs = n_sub[chunk_ids] if with_positions or not total else None
+        simple = total and rep.min() == 1 and rep.max() == 1
+        if not with_positions:
+            if simple:
+                return out_ids[out_start[chunk_ids]], starts, None
+            cum = np.zeros(total + 1, dtype=np.int64)
+            np.cumsum(rep, out=cum[1:])
+            src = np.repeat(np.arange(total, dtype=np.int64), rep)
+            within = np.arange(len(src), dtype=np.int64) - np.repeat(cum[:-1], rep)
+            ids = out_ids[out_start[chunk_ids[src]] + within] if len(src) else np.zeros(0, np.int64)
+            return ids, cum[starts], None
+
+        # position of each chunk's first raw token within its text
+        run = np.cumsum(subs) - subs
+        first_of_doc = run[np.minimum(starts[:-1], max(total - 1, 0))] if total else np.zeros(n, np.int64)
+        base = run - np.repeat(first_of_doc, counts)
+        doc_of = np.repeat(np.arange(n, dtype=np.int64), counts)
+
+        if simple and subs.max() == 1:
+            ids = out_ids[out_start[chunk_ids]]
+            positions, docs = base, doc_of
+        else:
+            src = np.repeat(np.arange(total, dtype=np.int64), rep)
+            cum = np.zeros(total + 1, dtype=np.int64)
+            np.cumsum(rep, out=cum[1:])
+            within = np.arange(len(src), dtype=np.int64) - np.repeat(cum[:-1], rep)
+            at = out_start[chunk_ids[src]] + within
+            ids = out_ids[at] if len(src) else np.zeros(0, np.int64)
+            positions = base[src] + out_sub[at] if len(src) else np.zeros(0, np.int64)
+            docs = doc_of[src]
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(docs, minlength=n), out=offsets[1:])
+        return ids, offsets, positions
 
     def tokenize_batch(self, texts: Sequence[str]) -> list[list[str]]:
         """The tokens of each text, as lists (convenient; ``analyze_batch`` is faster)."""

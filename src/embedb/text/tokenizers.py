@@ -46,6 +46,9 @@ class StandardTokenizer:
     """
 
     name = "standard"
+    # the translations behind chunks / chunks_lowercased (the analyzer's NumPy batch path)
+    separators = _ASCII_SEPARATORS
+    separators_lowercased = _ASCII_SEPARATORS_LOWER
 
     def __init__(self) -> None:
         self.tokenize: Callable[[str], list[str]] = _standard_findall
