@@ -132,11 +132,12 @@ def reserved_array(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None
 # ---------------------------------------------------------------- touching pages ahead
 PREFAULT_AHEAD = 32 * 1024 * 1024   # keep this many bytes past a reserved column's rows faulted in
 PREFAULT_STEP = 16 * 1024 * 1024    # ... asked for in pieces of this size
+PREFAULT_MIN = 1024 * 1024          # buffers smaller than this are left to fault as they fill
 _MADV_POPULATE_WRITE = 23           # Linux 5.14+: fault pages in writable, contents unchanged
 
 
 class _Prefaulter:
-    """Faults in, on a thread of its own, the pages a reserved column will append to next.
+    """Faults in, on a thread of its own, the pages a growing column will append to next.
 
     A fresh anonymous page costs a page fault (and zeroing) on first write: for a 1,000-row
     call of 384-d float32 that is ~375 faults, 0.5-6 ms on the writer's path (the most on a
@@ -210,7 +211,7 @@ class GrowArray:
     def __init__(self, dtype: np.dtype, tail_shape: tuple[int, ...] = (), base: np.ndarray | None = None):
         self._dtype = np.dtype(dtype)
         self._tail = tuple(tail_shape)
-        self._faulted = -1   # a reserved buffer: bytes asked to be faulted in so far; else -1
+        self._faulted = -1   # a large numeric buffer: bytes asked to be faulted in so far; else -1
         if base is None:
             self._buf = np.empty((0,) + self._tail, dtype=self._dtype)
             self._n = 0
@@ -239,7 +240,6 @@ class GrowArray:
         if self._dtype.kind in "biuf" and need * row_bytes >= RESERVE_BYTES:
             cap = min(need * RESERVE_FACTOR, max(2 * need, RESERVE_LIMIT // max(row_bytes, 1)))
             new = reserved_array((cap,) + self._tail, self._dtype)
-        self._faulted = -1 if new is None else 0
         for factor in (4, 2) if new is None else ():
             try:
                 new = np.empty((max(need, factor * len(buf), 16),) + self._tail, dtype=self._dtype)
@@ -250,6 +250,8 @@ class GrowArray:
             new = np.empty((need,) + self._tail, dtype=self._dtype)
         new[: self._n] = buf[: self._n]
         self._buf = new
+        # the capacity past the rows is faulted in off the writer's path (numbers only)
+        self._faulted = 0 if self._dtype.kind in "biuf" and new.nbytes >= PREFAULT_MIN else -1
 
     def append(self, values: np.ndarray) -> None:
         m = len(values)
@@ -262,7 +264,7 @@ class GrowArray:
             self._fault_ahead()
 
     def _fault_ahead(self) -> None:
-        """Keep PREFAULT_AHEAD bytes past the rows of a reserved buffer faulted in, off this
+        """Keep PREFAULT_AHEAD bytes past the rows of a large buffer faulted in, off this
         thread (see _Prefaulter)."""
         buf = self._buf
         used = self._n * (buf.nbytes // max(len(buf), 1))
