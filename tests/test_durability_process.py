@@ -169,8 +169,8 @@ def test_serve_takes_the_level_and_refuses_another(tmp_path):
 
 @pytest.mark.parametrize("background", [False, True])
 def test_a_process_mode_checkpoint_syncs_the_log_before_renaming_its_manifest(tmp_path, monkeypatch, background):
-    """What keeps a power cut from leaving a manifest ahead of the log: a synced commit (which
-    fsyncs SQLite's WAL, and with it every unsynced commit before it) comes before the rename.
+    """What keeps a power cut from leaving a manifest ahead of the log: an fsync of SQLite's
+    WAL file (which holds every unsynced commit, written in order) comes before the rename.
     Watched through SQLite's statement trace and the file layer every checkpoint goes through."""
     import embedb.engine.database as dbmod
     from embedb.engine import storage as storage_mod
@@ -183,13 +183,18 @@ def test_a_process_mode_checkpoint_syncs_the_log_before_renaming_its_manifest(tm
     c = db.create_collection("c", s)
     events: list[str] = []
     db._storage.conn.set_trace_callback(lambda sql: events.append(sql.strip().split("\n")[0]))
-    real = storage_mod.fs.replace
+    real, real_fsync = storage_mod.fs.replace, storage_mod.fs.fsync
 
     def replace(src, dst):
         events.append(f"rename {os.path.basename(str(dst))}")
         real(src, dst)
 
+    def fsync(fh):
+        events.append(f"fsync {os.path.basename(str(fh.name))}")
+        real_fsync(fh)
+
     monkeypatch.setattr(storage_mod.fs, "replace", replace)
+    monkeypatch.setattr(storage_mod.fs, "fsync", fsync)
     if background:   # the background checkpointer, as a large log wakes it
         monkeypatch.setattr(dbmod, "CHECKPOINT_LOG_BYTES", 4 * 1024 * 1024)
     for b in range(30 if background else 3):
@@ -204,13 +209,12 @@ def test_a_process_mode_checkpoint_syncs_the_log_before_renaming_its_manifest(tm
     logged = [i for i, e in enumerate(events) if e.startswith("INSERT INTO log")]
     first_rename = events.index("rename manifest.json")
     assert logged and logged[0] < first_rename
-    # the sync: a meta write between the log entries and the rename, committed at FULL (inserts
-    # racing a background checkpoint may commit, unsynced, in between: they are not in its job)
-    sync = [i for i in range(logged[0], first_rename) if "INTO meta" in events[i]]
-    assert sync
-    mode = max(i for i in range(sync[-1]) if events[i].startswith("PRAGMA synchronous"))
-    assert events[mode] == "PRAGMA synchronous=FULL"   # log entries are NORMAL, this commit is not
-    assert "COMMIT" in events[sync[-1]:first_rename]
+    # the sync: the WAL file fsynced between the log entries and the rename (inserts racing a
+    # background checkpoint may commit, unsynced, in between: they are not in its job)
+    assert "fsync embedb.sqlite3-wal" in events[logged[0]:first_rename]
+    # and the trim that records the snapshot is made durable the same way after the rename
+    record = max(i for i, e in enumerate(events) if "INTO checkpoints" in e)
+    assert "fsync embedb.sqlite3-wal" in events[record:]
     assert "PRAGMA synchronous=NORMAL" in events[max(0, logged[0] - 3):logged[0]]   # the insert's own commit
     db._storage.conn.set_trace_callback(None)
     db.close()
