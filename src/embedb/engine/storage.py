@@ -29,6 +29,7 @@ import re
 import shutil
 import sqlite3
 import threading
+import time
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,6 +56,7 @@ HEADER_BYTES = 256  # fixed .npy header size, so the shape can be rewritten in p
 # the write log's commits: "fsync" survives a power cut, "process" only the process's death
 DURABILITY_LEVELS = ("fsync", "process")
 SYNC_PIECE_BYTES = 1 * 1024 * 1024  # a checkpoint appends and fsyncs column data this much at a time
+TRIM_PAUSE_S = 0.001  # between a background trim's transactions, so a waiting writer gets the connection
 
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -543,6 +545,9 @@ class Storage:
                         if size >= chunk_bytes:
                             break
                     c.execute("DELETE FROM log WHERE cid=? AND seq<=?", (cid, last))
+                # a waiting writer takes the connection now: a lock released and at once taken
+                # again by the same thread is not handed over, so it would wait for every chunk
+                time.sleep(TRIM_PAUSE_S)
         # the last one (with the record) is durable before this returns, as a synced commit
         # would make it, but its fsync runs without the connection (sync_wal): a writer's
         # commit goes on meanwhile instead of waiting ~30 ms behind it
