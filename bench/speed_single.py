@@ -1,25 +1,46 @@
 """Single-query latency (issue 15): embedb's client against its own saved faiss index called
 directly (the index object embedb loaded from its file: the same graph) and against hnswlib
-built with the same M / efConstruction, interleaved in one run.
+built with the same M / efConstruction, interleaved in one run; with ``--before-src``, also
+another checkout of embedb (e.g. the commit before a change) in the same run.
 
     .venv/bin/python bench/speed_single.py [--n 20000] [--reps 5] [--ef 16] [--limit 10]
                                            [--interleave pass|step] [--clock wall|cpu]
+                                           [--before-src /tmp/wt/src] [--omp]
 
 One 384-d clustered collection (COSINE, HNSW M=16 efConstruction=200). The contenders alternate
 pass by pass over all queries (``--interleave step``: call by call; see interleaved_p50), so
 noise on the shared machine falls on all of them alike. Printed: p50 per query, the ratio to
 faiss on embedb's index (the same graph, so the gap is embedb's own overhead), the fixed
 overhead (embedb p50 minus faiss p50), and checks: embedb returns faiss's rows, one query
-answers as in a batch. ``embedb general path`` is the engine's full search (what every call ran
-before the plain-call fast path), for a before/after in the same run. ``EMBEDB_SRC=<a
-checkout's src>`` runs another version (e.g. the commit before the fast path).
+answers as in a batch, and (``--before-src``) the other checkout returns the same hits (ids and
+distances) for every query.
+
+Contenders:
+
+* ``embedb search``: ``client.search(name, [q], limit=k, search_params=...)``;
+* ``embedb general path``: the engine's full search (what every call ran before the plain-call
+  fast path);
+* ``embedb before``: ``--before-src``'s client search, in a process of its own (on a copy of the
+  database) driven in lock step by this one: it runs its pass (or call) while this process waits,
+  and times it with the same clock;
+* ``faiss direct``: the saved index's ``search(q / |q|, k, params=...)``: numpy's norm, faiss's
+  Python wrapper (its checks, the D/I arrays, SWIG), the graph search;
+* ``faiss search_c``: the same query normalisation, then the SWIG call alone into preallocated
+  D/I arrays (no wrapper): the floor of any Python caller;
+* ``hnswlib``: ``knn_query`` on its own graph (same M / efC, one thread).
+
+``--omp`` also times faiss's search of one query with OpenMP limited to one thread against the
+default team, interleaved (faiss 1.15 opens no parallel region for a single query: equal).
+``EMBEDB_SRC=<a checkout's src>`` runs this whole script on another version instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +51,67 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, os.environ.get("EMBEDB_SRC") or str(ROOT / "src"))   # another checkout's src
 sys.path.insert(1, str(ROOT / "bench"))
+
+# the other checkout's client, in its own process: "pass" times every query once, "call <i>"
+# one query, "hits" prints every query's (ids, distances), "quit" ends it
+_WORKER = r"""
+import json, sys, time
+sys.path[:0] = [{src!r}, {bench!r}]
+import embedb
+from bench_speed import clustered
+clock = time.perf_counter_ns if {clock!r} == "wall" else time.thread_time_ns
+queries = list(clustered({nq}, {dim}, seed=1))
+client = embedb.MilvusClient({path!r})
+sp = {{"metric_type": "COSINE", "params": {{"ef": {ef}}}}}
+search = lambda q: client.search("c", [q], limit={k}, search_params=sp)
+for q in queries[:20]:
+    search(q)
+print("ready", flush=True)
+for line in sys.stdin:
+    cmd = line.split()
+    if cmd[0] == "pass":
+        out = []
+        for q in queries:
+            t0 = clock()
+            search(q)
+            out.append(clock() - t0)
+    elif cmd[0] == "call":
+        q = queries[int(cmd[1])]
+        t0 = clock()
+        search(q)
+        out = clock() - t0
+    elif cmd[0] == "hits":
+        out = [[h.id for h in search(q)[0]] for q in queries], \
+              [[h.distance for h in search(q)[0]] for q in queries]
+    else:
+        break
+    print(json.dumps(out), flush=True)
+client.close()
+"""
+
+
+class Before:
+    """``--before-src``'s embedb client in a worker process, run in lock step (see _WORKER)."""
+
+    def __init__(self, src: str, path: Path, nq: int, dim: int, ef: int, k: int, clock: str):
+        code = _WORKER.format(src=src, bench=str(ROOT / "bench"), clock=clock, nq=nq, dim=dim,
+                              path=str(path), ef=ef, k=k)
+        env = dict(os.environ)
+        env.pop("EMBEDB_SRC", None)
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the --before-src worker did not start")
+
+    def ask(self, cmd: str):
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
 
 
 def interleaved_p50(fns: dict, queries: list, reps: int, mode: str = "pass",
@@ -42,7 +124,8 @@ def interleaved_p50(fns: dict, queries: list, reps: int, mode: str = "pass",
     graph nodes of its query warm from the fn before it); the harsher regime for Python code,
     whose own state the other fns evict from the CPU caches between two calls. ``clock``:
     wall time by default; ``time.thread_time_ns`` counts only this thread's CPU time (steadier
-    on a machine shared with other work: time spent descheduled is left out)."""
+    on a machine shared with other work: time spent descheduled is left out). A :class:`Before`
+    runs its pass or call in its own process, timed there with the same clock."""
     names = list(fns)
     times: dict = {name: [] for name in names}
     nq, stride = len(queries), max(1, len(queries) // len(names))
@@ -50,6 +133,9 @@ def interleaved_p50(fns: dict, queries: list, reps: int, mode: str = "pass",
         for rep in range(reps):
             for name in names[rep % len(names):] + names[:rep % len(names)]:
                 fn, out = fns[name], times[name]
+                if isinstance(fn, Before):
+                    out.extend(fn.ask("pass"))
+                    continue
                 for q in queries:
                     t0 = clock()
                     fn(q)
@@ -60,11 +146,38 @@ def interleaved_p50(fns: dict, queries: list, reps: int, mode: str = "pass",
             shift = (i + rep) % len(names)
             for name in names[shift:] + names[:shift]:
                 fn = fns[name]
-                q = queries[(i + names.index(name) * stride) % nq]
+                j = (i + names.index(name) * stride) % nq
+                if isinstance(fn, Before):
+                    times[name].append(fn.ask(f"call {j}"))
+                    continue
+                q = queries[j]
                 t0 = clock()
                 fn(q)
                 times[name].append(clock() - t0)
     return {name: float(np.percentile(t, 50)) / 1e3 for name, t in times.items()}
+
+
+def omp_check(index, queries: list, k: int, params, reps: int, clock) -> dict:
+    """p50 (us) of faiss's search of one query (search_c, prepared arrays) with OpenMP limited
+    to one thread and with the default team, alternating pass by pass."""
+    import faiss
+
+    dist = np.empty((1, k), np.float32)
+    rows = np.empty((1, k), np.int64)
+    ptrs = [faiss.swig_ptr(np.ascontiguousarray(q[None, :] / np.linalg.norm(q))) for q in queries]
+    default = faiss.omp_get_max_threads()
+    times: dict = {1: [], default: []}
+    try:
+        for rep in range(2 * reps):
+            threads = (1, default)[rep % 2]
+            faiss.omp_set_num_threads(threads)
+            for p in ptrs:
+                t0 = clock()
+                index.search_c(1, p, k, faiss.swig_ptr(dist), faiss.swig_ptr(rows), params)
+                times[threads].append(clock() - t0)
+    finally:
+        faiss.omp_set_num_threads(default)
+    return {t: float(np.percentile(v, 50)) / 1e3 for t, v in times.items()}
 
 
 def main() -> None:
@@ -78,6 +191,10 @@ def main() -> None:
                     help="alternate the contenders pass by pass (default) or call by call")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="wall time (default) or this thread's CPU time (for a busy machine)")
+    ap.add_argument("--before-src", default=None,
+                    help="also time this checkout's src (e.g. a git worktree of the commit before)")
+    ap.add_argument("--omp", action="store_true",
+                    help="also time faiss with one OpenMP thread against the default team")
     args = ap.parse_args()
 
     import faiss
@@ -92,9 +209,15 @@ def main() -> None:
     x = clustered(args.n, dim)
     queries = list(clustered(args.queries, dim, seed=1))
     tmp = Path(tempfile.mkdtemp(prefix="speed-single-"))
+    before = None
     try:
         path = tmp / "single.db"
         built = hnsw_database(path, x)
+        clock_name = args.clock
+        if args.before_src:   # its own copy of the database (one writer per database)
+            shutil.copytree(path, tmp / "before.db")
+            before = Before(args.before_src, tmp / "before.db", args.queries, dim, args.ef, k,
+                            clock_name)
         client = embedb.MilvusClient(str(path))
         sp = {"metric_type": "COSINE", "params": {"ef": args.ef}}
         coll = client._loaded_collection("c")
@@ -105,6 +228,13 @@ def main() -> None:
 
         def faiss_direct(q):   # the saved index holds normalised vectors
             return index.search(q[None, :] / np.linalg.norm(q), k, params=params)
+
+        def faiss_search_c(q):   # the same, minus faiss's Python wrapper
+            q = q[None, :] / np.linalg.norm(q)
+            dist, rows = np.empty((1, k), np.float32), np.empty((1, k), np.int64)
+            index.search_c(1, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(rows),
+                           params)
+            return dist, rows
 
         t0 = time.perf_counter()
         hnsw = hnswlib.Index(space="cosine", dim=dim)
@@ -118,21 +248,35 @@ def main() -> None:
             "embedb search": lambda q: client.search("c", [q], limit=k, search_params=sp),
             "embedb general path": lambda q: engine_search.search(coll, [q], limit=k, search_params=sp),
             "faiss direct": faiss_direct,
+            "faiss search_c": faiss_search_c,
             "hnswlib": lambda q: hnsw.knn_query(q, k=k),
         }
+        if before is not None:
+            fns["embedb before"] = before
         for q in queries[:20]:   # warm every path (first-use imports, checksum of the columns)
             for fn in fns.values():
-                fn(q)
+                if not isinstance(fn, Before):
+                    fn(q)
         clock = time.perf_counter_ns if args.clock == "wall" else time.thread_time_ns
         p50 = interleaved_p50(fns, queries, args.reps, args.interleave, clock)
+        omp = omp_check(index, queries, k, params, args.reps, clock) if args.omp else None
 
-        same_rows = all([h["id"] for h in client.search("c", [q], limit=k, search_params=sp)[0]]
-                        == faiss_direct(q)[1][0].tolist() for q in queries)
+        now = [client.search("c", [q], limit=k, search_params=sp)[0] for q in queries]
+        same_rows = all([h["id"] for h in hits] == faiss_direct(q)[1][0].tolist()
+                        for q, hits in zip(queries, now))
         batch = client.search("c", queries, limit=k, search_params=sp)
-        same_batch = all(client.search("c", [q], limit=k, search_params=sp)[0] == batch[i]
-                         for i, q in enumerate(queries))
+        same_batch = all(hits == batch[i] for i, hits in enumerate(now))
+        general = [engine_search.search(coll, [q], limit=k, search_params=sp)[0] for q in queries]
+        same_general = all(a == b for a, b in zip(now, general))
+        same_before = None
+        if before is not None:
+            ids, dists = before.ask("hits")
+            same_before = ids == [[h.id for h in hits] for hits in now] and \
+                dists == [[h.distance for h in hits] for hits in now]
         client.close()
     finally:
+        if before is not None:
+            before.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
     base = p50["faiss direct"]
@@ -144,8 +288,15 @@ def main() -> None:
     for name, v in p50.items():
         print(f"{name:22s} {v:8.1f} {v / base:8.2f}x")
     print(f"fixed overhead per call (embedb search - faiss direct): {p50['embedb search'] - base:.1f} us "
-          f"(general path: {p50['embedb general path'] - base:.1f} us)")
-    print(f"embedb rows == faiss rows on every query: {same_rows}; single query == batch: {same_batch}")
+          f"(general path: {p50['embedb general path'] - base:.1f} us"
+          + (f"; before: {p50['embedb before'] - base:.1f} us" if before is not None else "")
+          + f"); over the bare faiss call (search_c): {p50['embedb search'] - p50['faiss search_c']:.1f} us")
+    print(f"embedb rows == faiss rows on every query: {same_rows}; single query == batch: "
+          f"{same_batch}; fast path == general path: {same_general}"
+          + (f"; hits == before's (ids and distances): {same_before}" if before is not None else ""))
+    if omp is not None:
+        print("faiss search_c of one query, OpenMP threads: " +
+              ", ".join(f"{t}: {v:.1f} us" for t, v in omp.items()))
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ class SearchResult(list):
     """One :class:`Hits` list per query vector, with ``.extra`` and ``.recalls``."""
 
     def __init__(self, hits: Iterable[Hits] = (), extra: dict | None = None, recalls: list | None = None) -> None:
-        super().__init__(hits)
+        list.__init__(self, hits)   # (not super(): a single query's search pays every call)
         self.extra = extra if extra is not None else {"cost": 0}
         self.recalls = recalls if recalls is not None else []
         self.agg_buckets: list = []   # per query, the buckets of a search_aggregation

@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import ParamError
 from ..lenient import warn_unknown
 from ..timestamptz import honours_timezone, iterator_honours_timezone
-from .databases import call_db_name
+from .databases import _call
 
 # keyword arguments of pymilvus search() that embedb honours
 _SEARCH_KW = ("offset", "round_decimal", "group_by_field", "group_size", "strict_group_size",
@@ -50,16 +50,6 @@ def _search_extras(kwargs: dict, search_params: dict | None) -> dict:
     return out
 
 
-def _plain_collection(client: Any, name: Any) -> Any:
-    """The loaded collection ``name`` of the default database for the lean path; None when
-    anything is unusual (the general path then looks it up and words any error)."""
-    db = client._db
-    if db is None or type(name) is not str or client._db_name != "default" or call_db_name():
-        return None
-    coll = db.peek_collection(name)
-    return coll if coll is not None and coll.loaded else None
-
-
 def _plain_search(*args: Any) -> Any:
     from ..engine.search_fast import plain_search   # bound at first use: importing is inert
 
@@ -90,8 +80,13 @@ class SearchMixin:
                 highlighter is None and search_aggregation is None and data is not None:
             # the plain call: its lean path (engine/search_fast.py), None when it is not plain
             # (no timezone= either: it would be in kwargs, so _search's wrapper has no work)
-            coll = _plain_collection(self, collection_name)
-            result = None if coll is None else \
+            # the default database's loaded collection, read without the lock (None: anything
+            # unusual, and the general path looks it up and words any error)
+            db = self._db
+            coll = None if db is None or type(collection_name) is not str or \
+                self._db_name != "default" or getattr(_call, "db_name", None) else \
+                db.peek_collection(collection_name)
+            result = None if coll is None or not coll.loaded else \
                 _plain_search(coll, data, limit, output_fields, search_params, anns_field,
                               filter, kwargs.get("filter_params"))
             if result is not None:

@@ -59,7 +59,7 @@ class _Plan:
     index (kept in ``collection.extensions``; rebuilt when either is replaced)."""
 
     __slots__ = ("schema", "manager", "entry", "field", "plan", "dim", "float32", "larger",
-                 "pk_name", "lane")
+                 "pk_name", "lane", "entries", "index_name")
 
     def __init__(self, schema: Any, manager: Any, field: Any, plan: FieldPlan) -> None:
         self.schema, self.field, self.plan, self.entry = schema, field, plan, plan.entry
@@ -68,6 +68,16 @@ class _Plan:
         self.float32 = field.dtype == DataType.FLOAT_VECTOR
         self.larger = larger_is_better(plan.metric)
         self.lane: _Lane | None = None
+        self.entries = manager._entries   # IndexManager's {index name: entry}
+        self.index_name = None if plan.entry is None else plan.entry.spec.index_name
+
+    def current(self) -> bool:
+        """The field's index entry is still the plan's: ``manager.for_field(field) is entry``,
+        by one dict read while an index is planned (at most one index per field: the entry
+        under its own name is the field's, until dropped or replaced)."""
+        if self.index_name is None:
+            return self.manager.for_field(self.field.name) is None
+        return self.entries.get(self.index_name) is self.entry
 
 
 class _Lane:
@@ -189,7 +199,7 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
     p = None if plans is None or (anns_field is not None and type(anns_field) is not str) \
         else plans.get((anns_field, metric))
     if p is None or p.schema is not collection.schema or \
-            p.manager.for_field(p.field.name) is not p.entry:
+            p.entries.get(p.index_name) is not p.entry or p.index_name is None and not p.current():
         p = _plan_of(collection, anns_field, metric)
         if p is None:
             return None
