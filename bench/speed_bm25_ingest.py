@@ -82,14 +82,15 @@ def run_embedb(n: int, tmp: Path, durability: str | None, analyzer: dict | None)
     c0, t0 = cpu_s(), time.perf_counter()
     for rows in batches:
         client.insert("docs", rows)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), cpu_s()
     hits = client.search("docs", data=[queries[0]], anns_field="sparse", limit=10,
                          search_params={"metric_type": "BM25"})[0]
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), cpu_s()
     client.flush("docs")
     t3, c3 = time.perf_counter(), cpu_s()
     client.close()
-    return {"ingest": t1 - t0, "index": t2 - t1, "persist": t3 - t2, "cpu": c3 - c0, "hits": len(hits)}
+    return {"ingest": t1 - t0, "index": t2 - t1, "persist": t3 - t2, "cpu": c3 - c0, "hits": len(hits),
+            "cpu_ingest": c1 - c0, "cpu_index": c2 - c1, "cpu_persist": c3 - c2}
 
 
 def run_lancedb(n: int, tmp: Path, options: dict) -> dict:
@@ -107,13 +108,14 @@ def run_lancedb(n: int, tmp: Path, options: dict) -> dict:
     table = db.create_table("docs", data=batches[0])
     for batch in batches[1:]:
         table.add(batch)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), cpu_s()
     with warnings.catch_warnings():   # create_fts_index is deprecated for create_index(FTS()) in 0.25+
         warnings.simplefilter("ignore")
         table.create_fts_index("text", use_tantivy=False, **options)
     hits = table.search(queries[0], query_type="fts").limit(10).to_list()
     t2, c2 = time.perf_counter(), cpu_s()
-    return {"ingest": t1 - t0, "index": t2 - t1, "persist": 0.0, "cpu": c2 - c0, "hits": len(hits)}
+    return {"ingest": t1 - t0, "index": t2 - t1, "persist": 0.0, "cpu": c2 - c0, "hits": len(hits),
+            "cpu_ingest": c1 - c0, "cpu_index": c2 - c1, "cpu_persist": 0.0}
 
 
 SYSTEMS = {
@@ -203,6 +205,9 @@ def main() -> None:
         print(f"{s:16s} {med(s, 'ingest'):9.2f} {med(s, 'index'):8.2f} {med(s, 'persist'):10.2f} "
               f"{searchable(s):13.2f} {args.n / searchable(s):8,.0f} {total(s):8.2f} "
               f"{total(s) / total(ref):10.2f}x {med(s, 'cpu'):7.2f}")
+    print(f"\nCPU seconds (every thread) by phase:  {'ingest':>7s} {'index':>7s} {'persist':>8s}")
+    for s in systems:
+        print(f"{s:36s} {med(s, 'cpu_ingest'):7.2f} {med(s, 'cpu_index'):7.2f} {med(s, 'cpu_persist'):8.2f}")
     print("searchable = ingest + index (the first query's answer); total adds embedb's flush (columns and "
           "posting lists in their files, fsynced); LanceDB's index files are written (not fsynced) when "
           "create_fts_index returns, so its persist is 0")

@@ -188,3 +188,19 @@ def test_distinct_hashes_equal_sorted_unique(n_distinct):
     pool = rng.integers(0, 2**32 - 1, size=n_distinct)
     keys = pool[rng.integers(0, n_distinct, size=200_000)]
     assert fulltext._distinct_hashes(keys).tolist() == np.unique(keys).tolist()
+
+
+@pytest.mark.parametrize("slot_bits", [20, 6])   # 6: most keys lose their slot
+def test_posting_term_ids_equal_searchsorted(monkeypatch, slot_bits):
+    monkeypatch.setattr(fulltext, "_SLOT_BITS", slot_bits)
+    rng = np.random.default_rng(slot_bits)
+    state = fulltext.Postings(0)
+    seen: list[int] = []
+    for n in (100_000, 1000, 300_000):   # term ids accumulate across calls, in first-seen order
+        keys = rng.integers(0, 2**32 - 1, size=5000)[rng.integers(0, 5000, size=n)]
+        got = fulltext._term_ids_of(state, keys)
+        uniq = np.unique(keys)
+        seen += [k for k in uniq.tolist() if k not in set(seen)]
+        order = {k: i for i, k in enumerate(dict.fromkeys(seen))}
+        assert got.dtype == np.int32
+        assert got.tolist() == [order[k] for k in keys.tolist()]

@@ -27,7 +27,7 @@ from ..errors import DataError, FilterError, ParamError
 from ..schema import DataType, FunctionType
 from ..text import Analyzer, TokenBatch, build_analyzer
 from . import npzbytes
-from .rows import SparseRows
+from .rows import SparseRow, SparseRows
 from .storage import safe_name, write_atomic_with
 
 DEFAULT_K1 = 1.2
@@ -65,18 +65,58 @@ def _unique_int(a: np.ndarray) -> np.ndarray:
 
 
 def _distinct_hashes(keys: np.ndarray) -> np.ndarray:
-    """``_unique_int`` of token hashes (uniform 32-bit values, few distinct among millions):
-    each key is written to a slot of a direct table by its low bits, and only the keys that
-    lost their slot to another value are sorted, with the slots' winners (one pass and a small
-    sort instead of sorting millions)."""
-    if len(keys) < (1 << 16):
+    """``_unique_int`` of token hashes (see ``_hash_slots``)."""
+    if len(keys) < _SLOTS_MIN:
         return _unique_int(keys)
-    bits = 20
-    slot = keys & ((1 << bits) - 1)
-    table = np.full(1 << bits, -1, dtype=np.int64)
-    table[slot] = keys   # of equal slots, one key wins
-    lost = keys[table[slot] != keys]
-    return _unique_int(np.concatenate([table[table >= 0], lost]))
+    return _hash_slots(np.asarray(keys, dtype=np.int64))[0]
+
+
+_SLOTS_MIN = 1 << 16   # keys from which a direct table beats sorting them
+_SLOT_BITS = 20
+
+
+def _hash_slots(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Token hashes are uniform 32-bit values, few distinct among millions of postings: each key
+    is written to a slot of a direct table by its low bits, and only the keys that lost their
+    slot to another value are sorted with the slots' winners (a pass and a small sort instead
+    of sorting millions). Returns ``(distinct keys sorted, the table: winner of each slot or
+    _NO_KEY, positions of the keys that lost their slot)``. Done in blocks: the temporaries stay
+    small and are reused (on a VM, every fresh page of a large temporary costs a page fault)."""
+    table = np.full(1 << _SLOT_BITS, _NO_KEY, dtype=np.uint32)   # token hashes are < 2^32 - 1
+    for a in range(0, len(keys), _BLOCK):
+        block = keys[a:a + _BLOCK]
+        table[block & _slot_mask()] = block   # of equal slots, one key wins
+    lost = [a + np.flatnonzero(table[block & _slot_mask()] != block)
+            for a in range(0, len(keys), _BLOCK) for block in (keys[a:a + _BLOCK],)]
+    lost_at = np.concatenate(lost) if lost else np.zeros(0, np.int64)
+    winners = table[table != _NO_KEY].astype(np.int64)
+    return _unique_int(np.concatenate([winners, keys[lost_at]])), table, lost_at
+
+
+_NO_KEY = np.uint32(0xFFFFFFFF)
+_BLOCK = 1 << 18
+
+
+def _slot_mask() -> int:
+    return (1 << _SLOT_BITS) - 1
+
+
+def _term_ids_of(state: "Postings", keys: np.ndarray) -> np.ndarray:
+    """The postings' term id (int32) of every key, adding the new ones (callers hold _lock)."""
+    if len(keys) < _SLOTS_MIN:
+        uniq = _unique_int(keys)
+        return state.term_ids(uniq.tolist(), add=True).astype(np.int32)[np.searchsorted(uniq, keys)]
+    uniq, table, lost = _hash_slots(keys)
+    ids = state.term_ids(uniq.tolist(), add=True).astype(np.int32)
+    used = np.flatnonzero(table != _NO_KEY)
+    slot_term = np.full(len(table), -1, dtype=np.int32)
+    slot_term[used] = ids[np.searchsorted(uniq, table[used].astype(np.int64))]
+    terms = np.empty(len(keys), dtype=np.int32)
+    for a in range(0, len(keys), _BLOCK):   # right for every key that won its slot
+        terms[a:a + _BLOCK] = slot_term[keys[a:a + _BLOCK] & _slot_mask()]
+    if len(lost):
+        terms[lost] = ids[np.searchsorted(uniq, keys[lost])]
+    return terms
 
 
 def _index_in(uniq: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -242,16 +282,19 @@ def apply_functions(collection: Any, rows: list) -> list:
     for fn in _bm25_functions(schema):
         src, dst = fn.input_field_names[0], fn.output_field_names[0]
         field = schema.field(src)
+        default = field.default_value
+        texts = []
         for i, row in enumerate(rows):
-            if isinstance(row, dict) and dst in row:
+            if type(row) is not dict and not isinstance(row, dict):
+                texts.append("")
+                continue
+            if dst in row:
                 raise DataError(
                     f"row {i}, field {dst!r}: this field is the output of BM25 function {fn.name!r} "
                     f"and is filled from {src!r}; do not write it"
                 )
-        texts = []
-        for row in rows:
-            value = row.get(src, field.default_value) if isinstance(row, dict) else None
-            texts.append(value if isinstance(value, str) else "")  # bad values fail validation later
+            value = row.get(src, default)
+            texts.append(value if type(value) is str or isinstance(value, str) else "")  # bad values fail validation later
         if not _all_utf8(texts):  # a lone surrogate: validation names the row and field
             texts = [t if _all_utf8([t]) else "" for t in texts]
         fa = field_analyzers(collection, src)
@@ -265,9 +308,9 @@ def apply_functions(collection: Any, rows: list) -> list:
             batch, _ = fa.analyze_rows(texts, languages)
             keys, offsets = _hashes(batch.vocab)[batch.ids], batch.offsets
         vectors = SparseRows(*_term_frequencies(keys, offsets))
-        for i, row in enumerate(rows):
-            if isinstance(row, dict):
-                row[dst] = vectors.row(i)   # the column is taken whole by build_batch
+        for row, vector in zip(rows, map(SparseRow, repeat(vectors), range(len(rows)))):
+            if type(row) is dict or isinstance(row, dict):
+                row[dst] = vector   # the column is taken whole by build_batch
     return rows
 
 
@@ -389,6 +432,10 @@ class Postings:
         return np.concatenate([r1, r2]), np.concatenate([p1, p2])
 
 
+def _index_dtype(nnz: int) -> type:
+    return np.int32 if nnz < (1 << 31) - 1 else np.int64
+
+
 class _Sorted:
     """Entries grouped by term (rows ascending inside a term) with a term -> slice pointer array."""
 
@@ -417,7 +464,9 @@ class _Sorted:
                        np.asarray(payload[order], dtype=np.float32), n_rows)
         import scipy.sparse as sp
 
-        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        # int32 pointers while they fit: SciPy then keeps int32 indices throughout (an int64
+        # indptr makes it copy the entries' indices to int64 and back)
+        indptr = np.zeros(n_rows + 1, dtype=_index_dtype(len(rows)))
         np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
         csc = sp.csr_array((payload, terms, indptr), shape=(n_rows, n_terms)).tocsc()
         return cls(np.asarray(csc.indptr, dtype=np.int64), np.asarray(csc.indices, dtype=np.int32),
@@ -429,7 +478,8 @@ class _Sorted:
         import scipy.sparse as sp
 
         n_terms = len(self.indptr) - 1
-        csr = sp.csc_array((self.payload, self.rows, self.indptr), shape=(self.n_rows, n_terms)).tocsr()
+        indptr = self.indptr.astype(_index_dtype(len(self.rows)), copy=False)
+        csr = sp.csc_array((self.payload, self.rows, indptr), shape=(self.n_rows, n_terms)).tocsr()
         rows = np.repeat(np.arange(self.n_rows, dtype=np.int32), np.diff(csr.indptr))
         return rows, np.asarray(csr.indices, dtype=np.int32), np.asarray(csr.data, dtype=np.float32)
 
@@ -546,8 +596,7 @@ def _bm25_catch_up(state: Postings, m: Any, total: int) -> None:
     local = np.repeat(np.arange(total - start, dtype=np.int32), counts)
     keys = np.asarray(m.indices[a:b], dtype=np.int64)
     tf = np.asarray(m.data[a:b], dtype=np.float32)
-    uniq = _distinct_hashes(keys)
-    terms = state.term_ids(uniq.tolist(), add=True).astype(np.int32)[_index_in(uniq, keys)]
+    terms = _term_ids_of(state, keys)
     dl = np.bincount(local, weights=tf, minlength=total - start)
     rows = local + np.int32(start) if start else local
     state.doc_len = np.concatenate([state.doc_len, dl])

@@ -64,21 +64,25 @@ class ChunkIndex:
         """Chunk id of each key, -1 where absent."""
         k0, k1, ids, bits = self._arrays
         mask = np.uint64((1 << bits) - 1)
-        out = np.full(len(w0), -1, dtype=np.int64)
         pos = _slot(w0, w1, bits)
-        todo = None   # None: every key still open
-        while True:
+        v = ids[pos]
+        hit = k0[pos] == w0   # an empty slot holds (0, 0), which no chunk's key is
+        hit &= k1[pos] == w1
+        if hit.all():   # the common case: every chunk known, at its first slot
+            return v
+        out = np.where(hit, v, -1)
+        more = ~hit & (v >= 0)
+        todo = np.flatnonzero(more)
+        pos = pos[more]
+        while len(todo):
+            pos = (pos + np.uint64(1)) & mask
             v = ids[pos]
-            q0, q1 = (w0, w1) if todo is None else (w0[todo], w1[todo])
-            used = v >= 0
-            hit = used & (k0[pos] == q0) & (k1[pos] == q1)
-            where = np.flatnonzero(hit) if todo is None else todo[hit]
-            out[where] = v[hit]
-            more = used & ~hit
-            if not more.any():
-                return out
-            todo = np.flatnonzero(more) if todo is None else todo[more]
-            pos = (pos[more] + np.uint64(1)) & mask
+            q0, q1 = w0[todo], w1[todo]
+            hit = (k0[pos] == q0) & (k1[pos] == q1)
+            out[todo[hit]] = v[hit]
+            more = ~hit & (v >= 0)
+            todo, pos = todo[more], pos[more]
+        return out
 
     def add(self, w0: np.ndarray, w1: np.ndarray, chunk_ids: np.ndarray) -> None:
         """Insert distinct keys that are not in the table yet (callers hold the analyzer's lock)."""
