@@ -50,12 +50,16 @@ from .integrity import (  # noqa: F401 - RESTORE_HINT, no_writer, embedb_collect
 )
 
 SQLITE_NAME = "embedb.sqlite3"
-FORMAT_VERSION = 1
+# 2: checksum records may be CRC-32C ({"alg": "crc32c", "chunks": [...]}), which embedb before
+# them (format 1) would report as damage; a writer of format 1 refuses format 2 by this number
+FORMAT_VERSION = 2
 MANIFEST_FORMAT = 2  # 2: the manifest carries its own CRC-32 and one per file chunk
 HEADER_BYTES = 256  # fixed .npy header size, so the shape can be rewritten in place on append
 # the write log's commits: "fsync" survives a power cut, "process" only the process's death
 DURABILITY_LEVELS = ("fsync", "process")
 SYNC_PIECE_BYTES = 1 * 1024 * 1024  # a checkpoint appends and fsyncs column data this much at a time
+WAL_AUTOCHECKPOINT_BYTES = 256 * 1024 * 1024  # the writer copies SQLite's WAL back past this size
+WAL_RESTART_WAIT_MS = 2000   # how long the background WAL copy waits for a writer's commit
 TRIM_PAUSE_S = 0.001  # between a background trim's transactions, so a waiting writer gets the connection
 
 _SCHEMA_SQL = """
@@ -209,6 +213,11 @@ def safe_name(name: str) -> str:
 
 
 # ------------------------------------------------------------------- storage
+def newer_format(found) -> str:
+    return (f"database format {found} is newer than this embedb ({FORMAT_VERSION}): it was written "
+            "by a newer embedb; open it with that version or a later one (nothing was changed)")
+
+
 class Storage:
     """SQLite catalog and log, and snapshot files, of one database (or none in memory)."""
 
@@ -237,8 +246,15 @@ class Storage:
                 with no_writer(root) as alone:  # with a writer open, its log is its to judge
                     if alone and check_wal:
                         self._refuse_damaged_wal(db_file)
+                try:
+                    row = self.conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+                except sqlite3.OperationalError:   # no catalog yet (a writer is creating it)
+                    row = None
             except sqlite3.Error as exc:
                 raise self.catalog_error(exc) from None
+            if row is not None and int(row[0]) > FORMAT_VERSION:
+                self.conn.close()
+                raise StorageError(newer_format(row[0]))
             return
         self.refuse_lost_catalog(root, db_file)
         try:
@@ -277,6 +293,12 @@ class Storage:
         self.conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
+        # SQLite copies its WAL into the main file inside the commit that takes the WAL past
+        # this many pages (1,000 by default: 64 MiB, one 1,000x384 insert call in ~35 paid a
+        # 64 MiB copy and an fsync); the background checkpointer's copy (copy_back_wal) does it
+        # instead, off the caller's path, and this bound only stops a WAL nobody copies
+        page = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+        self.conn.execute(f"PRAGMA wal_autocheckpoint={max(1000, WAL_AUTOCHECKPOINT_BYTES // page)}")
         self._sync_level = "FULL"   # the connection's synchronous level (see _synchronous)
         # builds with SQLITE_SECURE_DELETE (Debian's) zero every freed page: trimming the log
         # would write each payload a second time (and a third into the main file); the rows
@@ -288,7 +310,9 @@ class Storage:
             if row is None:
                 c.execute("INSERT INTO meta(key, value) VALUES('format', ?)", (str(FORMAT_VERSION),))
             elif int(row[0]) > FORMAT_VERSION:
-                raise StorageError(f"database format {row[0]} is newer than this embedb ({FORMAT_VERSION})")
+                raise StorageError(newer_format(row[0]))
+            elif int(row[0]) < FORMAT_VERSION:   # its next checkpoints write CRC-32C records
+                c.execute("UPDATE meta SET value=? WHERE key='format'", (str(FORMAT_VERSION),))
 
     def wal_problem(self) -> str | None:
         return wal_problem(self.conn, self.db_file)
@@ -585,16 +609,21 @@ class Storage:
                 pass
 
     def copy_back_wal(self) -> None:
-        """Copy SQLite's WAL into its main file on a connection of its own, without
-        ``_lock``: a PASSIVE checkpoint, which never blocks the writer (the background
-        checkpointer; what it leaves, SQLite's own checkpoint at commit finishes)."""
+        """Copy SQLite's WAL into its main file on a connection of its own, without ``_lock``
+        (the background checkpointer): a PASSIVE checkpoint, which never blocks the writer,
+        copies nearly all of it; then a RESTART one copies what the writer appended meanwhile
+        (a writer waits for that short copy only) and lets the next commit start the WAL over,
+        so SQLite's own copy inside a writer's commit (``WAL_AUTOCHECKPOINT_BYTES``) does not
+        come due."""
         if self.root is None or self.read_only:
             return
         try:
             if self._wal_conn is None:
                 self._wal_conn = sqlite3.connect(str(self.db_file), isolation_level=None,
                                                  check_same_thread=False)
+                self._wal_conn.execute(f"PRAGMA busy_timeout={WAL_RESTART_WAIT_MS}")
             self._wal_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._wal_conn.execute("PRAGMA wal_checkpoint(RESTART)")
         except sqlite3.Error:
             pass
 
