@@ -58,6 +58,8 @@ HEADER_BYTES = 256  # fixed .npy header size, so the shape can be rewritten in p
 # the write log's commits: "fsync" survives a power cut, "process" only the process's death
 DURABILITY_LEVELS = ("fsync", "process")
 SYNC_PIECE_BYTES = 1 * 1024 * 1024  # a checkpoint appends and fsyncs column data this much at a time
+WAL_AUTOCHECKPOINT_BYTES = 256 * 1024 * 1024  # the writer copies SQLite's WAL back past this size
+WAL_RESTART_WAIT_MS = 2000   # how long the background WAL copy waits for a writer's commit
 TRIM_PAUSE_S = 0.001  # between a background trim's transactions, so a waiting writer gets the connection
 
 _SCHEMA_SQL = """
@@ -291,6 +293,12 @@ class Storage:
         self.conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
+        # SQLite copies its WAL into the main file inside the commit that takes the WAL past
+        # this many pages (1,000 by default: 64 MiB, one 1,000x384 insert call in ~35 paid a
+        # 64 MiB copy and an fsync); the background checkpointer's copy (copy_back_wal) does it
+        # instead, off the caller's path, and this bound only stops a WAL nobody copies
+        page = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+        self.conn.execute(f"PRAGMA wal_autocheckpoint={max(1000, WAL_AUTOCHECKPOINT_BYTES // page)}")
         self._sync_level = "FULL"   # the connection's synchronous level (see _synchronous)
         # builds with SQLITE_SECURE_DELETE (Debian's) zero every freed page: trimming the log
         # would write each payload a second time (and a third into the main file); the rows
@@ -601,16 +609,21 @@ class Storage:
                 pass
 
     def copy_back_wal(self) -> None:
-        """Copy SQLite's WAL into its main file on a connection of its own, without
-        ``_lock``: a PASSIVE checkpoint, which never blocks the writer (the background
-        checkpointer; what it leaves, SQLite's own checkpoint at commit finishes)."""
+        """Copy SQLite's WAL into its main file on a connection of its own, without ``_lock``
+        (the background checkpointer): a PASSIVE checkpoint, which never blocks the writer,
+        copies nearly all of it; then a RESTART one copies what the writer appended meanwhile
+        (a writer waits for that short copy only) and lets the next commit start the WAL over,
+        so SQLite's own copy inside a writer's commit (``WAL_AUTOCHECKPOINT_BYTES``) does not
+        come due."""
         if self.root is None or self.read_only:
             return
         try:
             if self._wal_conn is None:
                 self._wal_conn = sqlite3.connect(str(self.db_file), isolation_level=None,
                                                  check_same_thread=False)
+                self._wal_conn.execute(f"PRAGMA busy_timeout={WAL_RESTART_WAIT_MS}")
             self._wal_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._wal_conn.execute("PRAGMA wal_checkpoint(RESTART)")
         except sqlite3.Error:
             pass
 
