@@ -83,6 +83,16 @@ def _pairs(hits):
     return [(h.id, h["distance"], h["entity"]) for h in hits]
 
 
+def _assert_same_hits(got, want):
+    """The same hits in the same order (ids and entities exact), distances equal to a few
+    float32 ulp (of values up to ~20: 2 ulp is 4e-6)."""
+    assert [[(h.id, h["entity"]) for h in hits] for hits in got] == \
+        [[(h.id, h["entity"]) for h in hits] for hits in want]
+    for a, b in zip(got, want):
+        np.testing.assert_allclose([h["distance"] for h in a], [h["distance"] for h in b],
+                                   rtol=1e-6, atol=1e-5)
+
+
 FLOAT_CASES = [(index_type, metric) for index_type in ("FLAT", "HNSW", "IVF_FLAT")
                for metric in ("L2", "IP", "COSINE")]
 
@@ -250,7 +260,9 @@ def test_fast_path_varchar_primary_keys_break_ties_in_string_order(index_type):
     extra = {"params": {"ef": 400}} if index_type == "HNSW" else {}
     queries = [base[i] for i in range(0, BASE, 5)]
     batch = _plain(client, queries, 12, "IP", **extra)
-    assert [_pairs(h) for h in batch] == [_pairs(h) for h in _general(client, queries, 12, "IP", **extra)]
+    # two batches of exact (FLAT) searches: BLAS may round them a few ulp apart (the vectors
+    # a full read view and a snapshot hand it need not share alignment); ids exact, in order
+    _assert_same_hits(batch, _general(client, queries, 12, "IP", **extra))
     for q, hits in zip(queries, batch):
         single = _plain(client, [q], 12, "IP", **extra)[0]
         assert _pairs(single) == _pairs(_general(client, [q], 12, "IP", **extra)[0])
@@ -344,3 +356,139 @@ def test_fast_path_under_concurrent_writes_and_compaction():
     for q in queries[:10]:
         assert _pairs(_plain(client, [q], 10, "L2", params={"ef": 64})[0]) == \
             _pairs(_general(client, [q], 10, "L2", params={"ef": 64})[0])
+
+
+# ---------------------------------------------------------------- the unfiltered single-query lane
+def _client_pk(index_type, metric, pk_type, seed=4):
+    """_client_with's tie-laden data under an INT64 or a VARCHAR primary key."""
+    rng = np.random.default_rng(seed)
+    client = embedb.MilvusClient(":memory:")
+    schema = client.create_schema(auto_id=False)
+    if pk_type == "varchar":
+        schema.add_field("pk", embedb.DataType.VARCHAR, is_primary=True, max_length=16)
+    else:
+        schema.add_field("pk", embedb.DataType.INT64, is_primary=True)
+    schema.add_field("v", embedb.DataType.FLOAT_VECTOR, dim=DIM)
+    index = client.prepare_index_params()
+    index.add_index("v", index_type=index_type, metric_type=metric,
+                    params={"HNSW": {"M": 8, "efConstruction": 40}, "IVF_FLAT": {"nlist": 4}}[index_type])
+    client.create_collection("c", schema=schema, index_params=index)
+    base = rng.standard_normal((BASE, DIM)).astype(np.float32)
+    which = rng.integers(0, BASE, N)
+    keys = rng.permutation(100_000)[:N]
+    pks = [f"k{int(x)}" for x in keys] if pk_type == "varchar" else [int(x) for x in keys]
+    client.insert("c", [{"pk": pks[i], "v": base[which[i]]} for i in range(N)])
+    return client, base
+
+
+@pytest.mark.parametrize("pk_type", ["int64", "varchar"])
+@pytest.mark.parametrize("index_type,metric", [(i, m) for i in ("HNSW", "IVF_FLAT")
+                                               for m in ("L2", "IP", "COSINE")])
+def test_unfiltered_lane_equals_general_path(index_type, metric, pk_type, monkeypatch):
+    """One float32 query, no filter, no tombstone, an index covering every row: the lane
+    (search_c on the index, no topk.select unless faiss's list has equal neighbours) answers,
+    identical to the general path, ties by primary key included; whole-row ties are common in
+    this data (each vector stored about N / BASE times), so both branches run."""
+    from embedb.engine import search_fast
+
+    client, base = _client_pk(index_type, metric, pk_type)
+    extra = {"params": {"ef": 64, "nprobe": 4}}
+    _plain(client, [base[0]], 3, metric, **extra)   # the first search builds the index
+    fallbacks = []
+    real_snapshot = search_fast.search_snapshot
+    monkeypatch.setattr(search_fast, "search_snapshot",
+                        lambda *a: fallbacks.append(a) or real_snapshot(*a))
+    rng = np.random.default_rng(7)
+    queries = [base[i] for i in range(0, BASE, 3)] + \
+        [rng.standard_normal(DIM).astype(np.float32) for _ in range(5)] + \
+        [np.zeros(DIM, dtype=np.float32), base[2] * np.float32(1e-20)]   # zero / underflowing norm
+    tied = 0
+    for k in (1, 7, 10, 25):
+        for q in queries:
+            got = _plain(client, [q], k, metric, **extra)[0]
+            assert _pairs(got) == _pairs(_general(client, [q], k, metric, **extra)[0])
+            assert len(got) == k
+            dists = [h.distance for h in got]
+            tied += sum(a == b for a, b in zip(dists, dists[1:]))
+            for a, b in zip(got, got[1:]):   # best first, equal distances in primary-key order
+                assert (a.distance > b.distance if metric != "L2" else a.distance < b.distance) \
+                    or (a.distance == b.distance and a.id < b.id)
+    assert tied > 0   # the tie branch ran
+    assert fallbacks == []   # every call was answered by the lane
+    plan = client._loaded_collection("c").extensions["search_fast.plans"][(None, metric)]
+    assert plan.lane.ok and plan.lane.index() is plan.entry.impl
+
+
+def test_unfiltered_lane_declines_what_it_does_not_cover(monkeypatch):
+    """Tombstones, an index tail, a limit above the row count, a NaN or non-float32 query and
+    a float16 field are left to the other paths, with the general path's answers."""
+    from embedb.engine import search_fast
+
+    client, base = _client_pk("HNSW", "L2", "int64")
+    extra = {"params": {"ef": 400}}
+    q = base[5]
+    calls = []
+    real_snapshot = search_fast.search_snapshot
+    monkeypatch.setattr(search_fast, "search_snapshot",
+                        lambda *a: calls.append(a) or real_snapshot(*a))
+    _plain(client, [q], 10, "L2", **extra)
+    assert calls   # the first search builds the index (the general route)
+    calls.clear()
+    _plain(client, [q], 10, "L2", **extra)
+    assert calls == []   # then the lane
+    got = _plain(client, [q], N + 5, "L2", **extra)[0]   # more than there are rows
+    assert calls and _pairs(got) == _pairs(_general(client, [q], N + 5, "L2", **extra)[0])
+    assert [_pairs(h) for h in _plain(client, [q.astype(np.float64)], 9, "L2", **extra)] == \
+        [_pairs(h) for h in _general(client, [q.astype(np.float64)], 9, "L2", **extra)]
+    with pytest.raises(embedb.MilvusException, match="NaN"):
+        client.search("c", [np.full(DIM, np.nan, dtype=np.float32)], limit=3)
+    with pytest.raises(embedb.MilvusException, match="ef"):
+        client.search("c", [q], limit=3, search_params={"params": {"ef": 0}})
+    client.insert("c", [{"pk": 500_000 + i, "v": q + 0.5} for i in range(3)])   # an index tail
+    got = _plain(client, [q + 0.5], 6, "L2", **extra)[0]
+    assert [h.id for h in got][:3] == [500_000, 500_001, 500_002]
+    assert _pairs(got) == _pairs(_general(client, [q + 0.5], 6, "L2", **extra)[0])
+    client.delete("c", ids=[500_000])   # a tombstone
+    got = _plain(client, [q + 0.5], 6, "L2", **extra)[0]
+    assert 500_000 not in [h.id for h in got]
+    assert _pairs(got) == _pairs(_general(client, [q + 0.5], 6, "L2", **extra)[0])
+
+
+def test_unfiltered_lane_follows_a_replaced_index_and_does_not_keep_it():
+    """A new index object gets a new lane (its own faiss parameters and metric); a lane holds
+    its index weakly, so a replaced index is freed once the plan moves on to the new one."""
+    import gc
+    import weakref
+
+    from embedb.engine.index.manager import indexes_of
+
+    def replace_index(index_type, metric, params):
+        client.release_collection("c")
+        client.drop_index("c", "v")
+        index = client.prepare_index_params()
+        index.add_index("v", index_type=index_type, metric_type=metric, params=params)
+        client.create_index("c", index)
+        client.load_collection("c")
+
+    client, base = _client_pk("HNSW", "COSINE", "int64")
+    coll = client._loaded_collection("c")
+    q = base[9]
+    for _ in range(2):   # the first search builds the index, the second takes the lane
+        before = _plain(client, [q], 10, "COSINE", params={"ef": 32})[0]
+    old = weakref.ref(indexes_of(coll).for_field("v").impl)
+    assert coll.extensions["search_fast.plans"][(None, "COSINE")].lane.index() is old()
+    replace_index("HNSW", "COSINE", {"M": 12, "efConstruction": 60})
+    for _ in range(2):
+        got = _plain(client, [q], 10, "COSINE", params={"ef": 32})[0]
+        assert _pairs(got) == _pairs(_general(client, [q], 10, "COSINE", params={"ef": 32})[0])
+    gc.collect()
+    assert old() is None
+    # another metric: a plan and lane of its own, the general path's answers
+    replace_index("IVF_FLAT", "IP", {"nlist": 4})
+    for _ in range(2):
+        got = _plain(client, [q], 10, "IP", params={"nprobe": 4})[0]
+        assert _pairs(got) == _pairs(_general(client, [q], 10, "IP", params={"nprobe": 4})[0])
+    assert [h.id for h in got] != [h.id for h in before] or \
+        [h.distance for h in got] != [h.distance for h in before]
+    lane = coll.extensions["search_fast.plans"][(None, "IP")].lane
+    assert lane.ok and not lane.cosine and lane.larger

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import operator
+import weakref
 from typing import Any
 
 import numpy as np
@@ -81,30 +82,31 @@ class _Plan:
 
 
 class _Lane:
-    """The faiss call of an unfiltered single query on one index object (``impl``), resolved
-    once: the faiss search parameters per (limit, index params) as ``_search_parameters``
-    makes them (read-only objects, shared by threads), whether the query is normalised
-    (COSINE), whether the graph's storage follows the column (HNSW, L2/IP: ``HNSWIndex.search``)
-    and which way distances run. Only for faiss indexes searched as ``FaissIndex._search_all``
-    searches them (no refinement); others get no lane."""
+    """The faiss call of an unfiltered single query on one index object, resolved once: the
+    faiss search parameters per (limit, index params) as ``_search_parameters`` makes them
+    (read-only objects, shared by threads), whether the query is normalised (COSINE), whether
+    the graph's storage follows the column (HNSW, L2/IP: ``HNSWIndex.search``) and which way
+    distances run. ``ok`` only for faiss indexes searched as ``FaissIndex._search_all``
+    searches them (no refinement). ``index`` is a weak reference: a lane never keeps a
+    replaced index alive."""
 
-    __slots__ = ("impl", "cosine", "follow", "larger", "params", "ptr")
+    __slots__ = ("index", "ok", "cosine", "follow", "larger", "params", "ptr")
 
-    def __init__(self, impl: Any, larger: bool) -> None:
-        self.impl, self.larger = impl, larger
-        self.cosine = impl.metric_type == "COSINE"
-        self.follow = type(impl).search is HNSWIndex.search and not self.cosine
-        self.params: dict = {}   # (limit, param name, value) or limit -> faiss parameters
-        self.ptr = faiss_module().swig_ptr
+    def __init__(self, impl: Any, float32: bool) -> None:
+        self.index = weakref.ref(impl) if impl is not None else _NO_INDEX
+        cls = type(impl)
+        self.ok = float32 and isinstance(impl, FaissIndex) and \
+            cls._refine is FaissIndex._refine and cls.search in (FaissIndex.search, HNSWIndex.search)
+        if self.ok:
+            self.larger = larger_is_better(impl.metric_type)
+            self.cosine = impl.metric_type == "COSINE"
+            self.follow = cls.search is HNSWIndex.search and not self.cosine
+            self.params: dict = {}   # (limit, param name, value) or limit -> faiss parameters
+            self.ptr = faiss_module().swig_ptr
 
 
-def _lane_of(p: _Plan, impl: Any) -> _Lane | None:
-    cls = type(impl)
-    if not p.float32 or not isinstance(impl, FaissIndex) or cls._refine is not FaissIndex._refine \
-            or cls.search not in (FaissIndex.search, HNSWIndex.search):
-        return None
-    lane = p.lane = _Lane(impl, p.larger)
-    return lane
+def _NO_INDEX() -> None:   # the lane of "no index object yet"
+    return None
 
 
 def _plan_of(collection: Any, anns_field: Any, metric: str | None) -> _Plan | None:
@@ -209,10 +211,10 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
         # the unfiltered lane: search_covered -> FaissIndex._search_all -> topk.select ->
         # _one_query_result, inline, with what does not change between calls kept on the lane
         impl, lane = entry.impl, p.lane
-        if lane is None or lane.impl is not impl:
-            lane = _lane_of(p, impl)
+        if lane is None or lane.index() is not impl:
+            lane = p.lane = _Lane(impl, p.float32)
         v = data[0]
-        if lane is not None and type(v) is np.ndarray and v.dtype == _F32 and \
+        if lane.ok and type(v) is np.ndarray and v.dtype == _F32 and \
                 v.shape == (p.dim,) and v.flags.c_contiguous:
             # faiss parameters: made by the index once per (limit, int parameter)
             if not params:
@@ -271,7 +273,7 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                             hit["entity"] = {}
                             hits.append(hit)
                         return SearchResult([hits])
-                    out = _tied_result(p, pks, rows, dist, limit)
+                    out = _tied_result(p, lane, pks, rows, dist, limit)
                     if out is not None:
                         return out
     if not output_fields and p.float32 and p.entry is not None and \
@@ -314,7 +316,7 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
     return _plain_any(collection, p, data, limit, output_fields, params, filter, filter_params)
 
 
-def _tied_result(p: _Plan, pks: np.ndarray, rows: np.ndarray, dist: np.ndarray,
+def _tied_result(p: _Plan, lane: _Lane, pks: np.ndarray, rows: np.ndarray, dist: np.ndarray,
                  limit: int) -> SearchResult | None:
     """The unfiltered lane's hits when faiss's list has equal adjacent distances (or an empty
     or infinite slot): ``topk.select`` on the sort keys with ties by primary key, as
@@ -322,7 +324,7 @@ def _tied_result(p: _Plan, pks: np.ndarray, rows: np.ndarray, dist: np.ndarray,
     def pk_of(r: np.ndarray) -> np.ndarray:   # pk_getter of a snapshot of these rows
         return np.asarray(pks[np.asarray(r, dtype=np.int64)].tolist())
 
-    keys = -dist if p.larger else dist
+    keys = -dist if lane.larger else dist   # to_key(dist, the index's metric)
     rows, keys = topk.select(keys, rows, limit, pk_of)
     if min(rows[0].tolist()) < 0 or keys.dtype.char not in "fd":
         return None
