@@ -204,3 +204,19 @@ def test_posting_term_ids_equal_searchsorted(monkeypatch, slot_bits):
         order = {k: i for i, k in enumerate(dict.fromkeys(seen))}
         assert got.dtype == np.int32
         assert got.tolist() == [order[k] for k in keys.tolist()]
+
+
+def test_term_frequencies_equal_numpy_unique():
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        lens = rng.integers(0, 20, int(rng.integers(0, 30)))
+        offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        keys = rng.integers(0, 2**32 - 1, int(offsets[-1]))
+        if trial % 2:
+            keys %= 7   # many repeats
+        docs = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
+        pairs, counts = np.unique(docs * 2**32 + keys, return_counts=True)
+        indptr, indices, data = fulltext._term_frequencies(keys, offsets)
+        assert indptr.tolist() == np.searchsorted(pairs // 2**32, np.arange(len(lens) + 1)).tolist()
+        assert indices.tolist() == (pairs % 2**32).tolist() and data.tolist() == counts.tolist()
+        assert indices.dtype == np.int64 and data.dtype == np.float32

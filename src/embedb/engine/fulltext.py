@@ -326,10 +326,16 @@ def _term_frequencies(keys: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray
     """CSR ``(indptr, token hashes ascending, term frequencies)`` of the documents whose token
     hashes are ``keys[offsets[i]:offsets[i + 1]]``."""
     n = len(offsets) - 1
-    docs = np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets))
-    pairs, counts = np.unique(docs * (_HASH_MOD + 1) + keys, return_counts=True)
-    indptr = np.searchsorted(pairs // (_HASH_MOD + 1), np.arange(n + 1)).astype(np.int64)
-    return indptr, pairs % (_HASH_MOD + 1), counts.astype(np.float32)
+    pairs = np.repeat(np.arange(n, dtype=np.int64) << 32, np.diff(offsets))   # (document, hash) keys
+    pairs |= keys   # hashes are < 2^32
+    pairs.sort()
+    first = np.ones(len(pairs), dtype=bool)   # the first of each run of equal keys
+    np.not_equal(pairs[1:], pairs[:-1], out=first[1:])
+    at = np.flatnonzero(first)
+    counts = np.diff(at, append=len(pairs)).astype(np.float32)
+    pairs = pairs[at]
+    indptr = np.searchsorted(pairs >> 32, np.arange(n + 1)).astype(np.int64)
+    return indptr, pairs & 0xFFFFFFFF, counts
 
 
 # ---------------------------------------------------------------------------------------------
