@@ -166,3 +166,69 @@ def test_the_fork_hook_does_not_import_faiss(tmp_path):
             "if pid == 0:\n    os._exit(3 if 'faiss' in sys.modules else 0)\n"
             "_, st = os.waitpid(pid, 0)\nsys.exit(os.waitstatus_to_exitcode(st))\n")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+LOCKS_SCRIPT = textwrap.dedent(r'''
+    import importlib, json, os, sys, threading, time
+    import numpy as np
+    from embedb import MilvusClient
+    from embedb.engine import database
+
+    root = sys.argv[1]
+    c = MilvusClient(root + "/own.db")          # a database the child opens again itself
+    c.create_collection("c", dimension=4)
+    c.insert("c", [{"id": i, "vector": np.full(4, i, np.float32), "t": f"r{i}"} for i in range(50)])
+    c.close()
+    mods = {}
+    for name, attr in database._FORK_RENEWED_LOCKS:
+        mods[(name, attr)] = importlib.import_module(name)
+    held, release = threading.Event(), threading.Event()
+
+    def hold():   # a parent thread inside every one of them at the moment of the fork
+        locks = [getattr(m, a) for (n, a), m in mods.items()]
+        for lock in locks:
+            lock.acquire()
+        held.set()
+        release.wait(60)
+        for lock in locks:
+            lock.release()
+
+    t = threading.Thread(target=hold, daemon=True)
+    t.start()
+    held.wait(10)
+    pid = os.fork()
+    if pid == 0:
+        free = {f"{n}.{a}": getattr(m, a).acquire(timeout=5) for (n, a), m in mods.items()}
+        for (n, a), m in mods.items():
+            getattr(m, a).release()
+        own = MilvusClient(root + "/own.db")   # columns resolved, filters compiled, caches made
+        own.load_collection("c")
+        rows = own.query("c", filter="id < 3 and t like 'r%'", output_fields=["t"])
+        hits = own.search("c", [[1.0] * 4], limit=2, filter="id >= 10")
+        own.close()
+        ok = all(free.values()) and [r["t"] for r in rows] == ["r0", "r1", "r2"] and \
+            [h["id"] for h in hits[0]] == [10, 11]
+        print(json.dumps(free), flush=True)
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    release.set()
+    code = os.waitstatus_to_exitcode(status)
+    print("CHILD", code)
+    sys.exit(code)
+''')
+
+
+def test_module_locks_held_by_a_parent_thread_at_the_fork_are_free_in_the_child(tmp_path):
+    """A parent thread inside a module-level lock at the fork (a large column's checksums, a
+    model identity check, a filter compile) must not leave it locked forever in the child."""
+    script = tmp_path / "fork_locks.py"
+    script.write_text(LOCKS_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        out, _ = proc.communicate()
+        pytest.fail(f"the child hung on a lock\n{out[-3000:]}")
+    assert proc.returncode == 0, out[-3000:]

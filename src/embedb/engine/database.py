@@ -704,6 +704,7 @@ def _after_fork_in_child() -> None:
     faiss on one OpenMP thread (a team of one never touches the pool). faiss is not imported
     here: a process that never loaded it has no pool."""
     _single_openmp_thread()
+    _renew_module_locks()
     global _open_lock
     _open_lock = threading.RLock()
     _open_writers.clear()
@@ -724,6 +725,31 @@ def _after_fork_in_child() -> None:
                 os.close(fd)
             except OSError:
                 pass
+
+
+# module-level locks of the layers the engine uses (engine/fulltext.py renews its own): a parent
+# thread inside one at the fork (verifying a large column's checksums, checking a model's
+# identity, compiling a filter) would leave it locked forever in the child, and the child's own
+# database would hang on first use. Looked up, not imported: a module not loaded has no lock.
+_FORK_RENEWED_LOCKS = (
+    ("embedb.engine.columns", "_RESOLVE_LOCK"),
+    ("embedb.engine.filter_cache", "_INIT_LOCK"),
+    ("embedb.engine.jsonvalues", "_deep_lock"),
+    ("embedb.engine.model_functions", "_check_lock"),
+    ("embedb.expr.compiler", "_CACHE_LOCK"),
+    ("embedb.text.analyzer", "_cache_lock"),
+)
+
+
+def _renew_module_locks() -> None:
+    for module_name, attr in _FORK_RENEWED_LOCKS:
+        module = sys.modules.get(module_name)
+        old = getattr(module, attr, None)
+        if old is not None:   # a fresh, unlocked lock of the same kind
+            setattr(module, attr, threading.RLock() if isinstance(old, _RLOCK_TYPE) else threading.Lock())
+
+
+_RLOCK_TYPE = type(threading.RLock())
 
 
 def _single_openmp_thread() -> None:
