@@ -18,7 +18,7 @@ from ..integrity import release_pages
 from . import topk
 from .base import SearchRequest, VectorIndex, int_param, load_npy, save_npy, write_atomic
 from .exact import as_float32, exact_search
-from .filtered import filtered_ef
+from .filtered import clumping, filtered_ef, graph_ef
 from .metrics import larger_is_better, to_key
 from .storage_view import GraphStorage, normalized_copy
 
@@ -310,12 +310,58 @@ class HNSWIndex(FaissIndex):
         if prepared.base is not vectors.base:   # converted (COSINE, float16...): the column's
             release_pages(vectors)              # pages are read once here, not needed after
 
+    def filtered_plan(self, info: Any, total: int, k: int, params: dict | None) -> int | None:
+        """The ef of the graph search for a filter mask (``filter_cache.Survivors`` of
+        ``total`` rows), or None when it is searched exactly (``filtered.graph_ef``). Kept in
+        the mask's ``derived`` dict per (index, rows, k, ef). Call under the entry's lock (it
+        reads the graph's links)."""
+        cache = info.derived   # one mask's: its row count is fixed
+        try:   # keyed by the caller's raw ef: no parsing on a hit
+            key = (id(self), self.ntotal, k, params.get("ef") if params else None, "plan")
+            hit = cache.get(key)
+        except TypeError:   # an unhashable ef: the graph search words the error
+            key = hit = None
+        if hit is not None and hit[0] is self:
+            return hit[1]
+        from ...errors import ParamError
+
+        try:
+            ef = int_param(params or {}, "ef", max(self.DEFAULT_EF, k), 1, 32768, self.index_type)
+        except ParamError:   # the graph search words it; plan with the default
+            ef = max(self.DEFAULT_EF, k)
+        ef = max(ef, k)
+        ckey = (id(self), self.ntotal, "clumping")
+        clump = cache.get(ckey)
+        if clump is None or clump[0] is not self:
+            clump = (self, self._clumping(info))
+            cache[ckey] = clump
+        out = graph_ef(info.count, total, self.dim, ef, k, clump[1], self.metric_type)
+        if key is not None:
+            cache[key] = (self, out)
+        return out
+
+    def _clumping(self, info: Any) -> float:
+        """``filtered.clumping`` of a mask's rows on this graph (rows the graph covers)."""
+        faiss = faiss_module()
+        hnsw = self.index.hnsw
+        nt = self.ntotal
+        rows = info.rows
+        rows = rows[:int(np.searchsorted(rows, nt))]
+        neighbors = faiss.rev_swig_ptr(hnsw.neighbors.data(), hnsw.neighbors.size())
+        offsets = faiss.rev_swig_ptr(hnsw.offsets.data(), hnsw.offsets.size())
+        return clumping(neighbors, offsets, hnsw.nb_neighbors(0), info.mask, rows, nt)
+
     def _search_parameters(self, req: SearchRequest, selectivity: float):
         faiss = faiss_module()
         ef = int_param(req.params, "ef", max(self.DEFAULT_EF, req.k), 1, 32768, self.index_type)
         ef = max(ef, req.k)
         if selectivity < 1.0:
-            ef = filtered_ef(ef, req.k, selectivity)
+            # the ef filtered_plan chose for this mask (clumping included), else by selectivity
+            cache = req.allowed_cache
+            hit = None if cache is None else \
+                cache.get((id(self), self.ntotal, req.k, req.params.get("ef"), "plan"))
+            ef = hit[1] if hit is not None and hit[0] is self and hit[1] is not None else \
+                filtered_ef(ef, req.k, selectivity)
         if req.allowed is not None:   # the caller sets a selector on it: a fresh object
             return faiss.SearchParametersHNSW(efSearch=ef)
         # unfiltered: one read-only parameter object per ef (making one costs several us)

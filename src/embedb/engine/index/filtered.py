@@ -16,6 +16,7 @@ queries sent with it:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -29,26 +30,99 @@ from .metrics import get_metric
 EXACT_MAX_ROWS = 1024
 EXACT_MAX_WORK = 1 << 19
 EXACT_MAX_FRACTION = 0.04
+# an HNSW search at ef E costs about what exact scoring of EXACT_MAX_WORK * E / EXACT_WORK_EF
+# numbers (rows x dim) does (measured at 100k x 384: ef 48 ~ 1,400 rows, ef 1024 ~ 25,000)
+EXACT_WORK_EF = 48
+# a mask whose rows link to each other in the graph more than chance (``clumping``: 0 for a
+# filter independent of the vectors) needs a wider search, and past MAX_CLUMPING an exact one:
+# its rows sit together, so a query away from them reaches none of them through the graph
+# (measured: clumping 0.03 needs 1.3x the ef of an independent filter, 0.15 needs 16x, the
+# rows of a few clusters (0.9) are not found at ef 4096)
+CLUMP_FREE = 0.02     # sampling noise of an independent filter's estimate
+CLUMP_WIDEN = 10.0    # ef x (1 + CLUMP_WIDEN * (clumping - CLUMP_FREE))
+MAX_CLUMPING = 0.06
+# ... the less, the deeper the k best admitted rows lie (about the k / s nearest of all rows):
+# past CLUMP_DEPTH rows the limit shrinks in proportion (k = 100 at 20 %, clumping 0.035:
+# recall 0.85 at ef 300, ef 768 needed)
+CLUMP_DEPTH = 200
+CLUMP_SAMPLE = 512    # admitted rows whose graph links are looked at
 
 
-def use_exact(count: int, total: int, dim: int = 0) -> bool:
+def use_exact(count: int, total: int, dim: int = 0, impl: Any = None, k: int = 10,
+              params: dict | None = None, info: Any = None) -> bool:
     """Whether a filter leaving ``count`` of ``total`` rows (vectors of ``dim`` numbers) is
-    searched exactly."""
-    return count <= EXACT_MAX_ROWS or count * dim <= EXACT_MAX_WORK or \
-        count <= EXACT_MAX_FRACTION * total
+    searched exactly. With the index (``impl``), the request's ``k`` and ``params`` and the
+    mask's ``filter_cache.Survivors`` (``info``), an HNSW index also answers whether its graph
+    search would cost more than exact scoring or cannot reach the rows (``graph_ef``)."""
+    if count <= EXACT_MAX_ROWS or count * dim <= EXACT_MAX_WORK or \
+            count <= EXACT_MAX_FRACTION * total:
+        return True
+    plan = getattr(impl, "filtered_plan", None)
+    return plan is not None and info is not None and plan(info, total, k, params) is None
 
 
 def filtered_ef(ef: int, k: int, selectivity: float) -> int:
-    """HNSW ``ef`` for a search that admits a ``selectivity`` fraction of the rows.
+    """HNSW ``ef`` for a search that admits a ``selectivity`` fraction of the rows, spread
+    through the graph independently of the vectors (see :func:`clumping` for the other kind).
 
-    faiss keeps ``ef`` admissible results but visits rows of every kind, so a filter leaves
-    fewer useful candidates per ``ef``. Measured on clustered data (100k x 384 and 4k x 32,
-    M=16), the ef that reaches a given recall@10 grows about 1.45x at 10% selectivity, 1.8x at
-    5% and 2.5x at 3% over the unfiltered one: ``selectivity ** -1/3`` (2.15x at 10%) covers
-    that with a margin. The base is at least 32 (about recall 0.95 unfiltered at k=10 on the
-    larger set), so a filtered search keeps recall >= 0.95 even when the caller's ef is small."""
+    faiss keeps the ``k`` best admissible rows among those an ``ef`` search visits (of every
+    kind), so a filter needs a wider search. Measured with faiss on an ef grid of step 4
+    (``bench/filter_recall_sweep.py``: clustered 100k x 384, 50k x 384, 80k x 128, uniform
+    50k x 128; COSINE and L2), recall@10 >= 0.95 needs ef 44-52 at 7-10 %, 28-40 at 20-30 %
+    and 32-36 at 50 % from a user ef of 16; ``base * 1.06 * s ** -0.18`` with base
+    ``max(ef, k, 32)`` gives 55, 51, 46, 42 and 38. The k best admissible rows are about the
+    ``d = k / s`` nearest of all rows, and a deep answer needs relatively more: recall 0.95
+    took ef ~0.5 d at d = 100-200 (the query's own neighbourhood) but ~1.0 d at d = 1,000
+    (k = 100 at 10 %: its rows span several clusters; 0.4-0.7 at ef 240), and 0.94 at ef 256
+    for d = 333 on a graph built with efConstruction 100. ``min(d, d^2 / 200)`` keeps that
+    (50 at d = 100, d from d = 200)."""
     base = max(ef, k, 32)
-    return int(min(base * selectivity ** (-1.0 / 3.0), max(ef, 4096)))
+    depth = k / selectivity
+    wide = max(base * 1.06 * selectivity ** -0.18, min(depth, depth * depth / 200.0))
+    return int(min(math.ceil(wide), max(ef, 4096)))
+
+
+def clumping(neighbors: np.ndarray, offsets: np.ndarray, degree: int, mask: np.ndarray,
+             rows: np.ndarray, covered: int) -> float:
+    """How much more the admitted rows link to admitted rows in the graph than chance would
+    make them: ``(h - s) / (1 - s)``, with ``h`` the admitted fraction of the level-0 links
+    of up to ``CLUMP_SAMPLE`` admitted rows (spread evenly over ``rows``, all ``< covered``)
+    and ``s`` the admitted fraction of the ``covered`` rows. About 0 for a filter independent
+    of the vectors, near 1 for the rows of a few clusters or a range of a field that follows
+    the vectors. ``neighbors`` / ``offsets``: faiss's HNSW arrays (level 0 first)."""
+    n = len(rows)
+    if n == 0 or covered <= 0:
+        return 0.0
+    pick = rows[np.linspace(0, n - 1, min(CLUMP_SAMPLE, n)).astype(np.int64)]
+    links = neighbors[offsets[pick].astype(np.int64)[:, None] + np.arange(degree)]
+    links = links[links >= 0]
+    s = n / covered
+    if not len(links) or s >= 1.0:
+        return 0.0
+    h = float(np.count_nonzero(mask[links])) / len(links)
+    return (h - s) / (1.0 - s)
+
+
+def graph_ef(count: int, total: int, dim: int, ef: int, k: int, clumped: float,
+             metric: str = "COSINE") -> int | None:
+    """The ef of an HNSW search for a mask of ``count`` of ``total`` rows with ``clumping``
+    ``clumped``, or None when exact search is the better plan: the admitted rows sit together
+    in the graph (a query away from them would not reach them), scoring them all costs no
+    more than the widened graph search, or the graph is an inner-product one (``IP`` over
+    vectors of any norm: with a filter independent of the vectors, recall@10 0.64-0.84 at
+    7-20 % and 0.90-0.94 at 30-50 % at the widened ef, and k = 100 below 0.95 at every ef up
+    to 4,096, on clustered 50k x 384, where the same graph unfiltered gives 0.97 at ef 16)."""
+    if metric == "IP":
+        return None
+    selectivity = count / max(1, total)
+    if clumped > MAX_CLUMPING * min(1.0, CLUMP_DEPTH * selectivity / max(1, k)):
+        return None
+    wide = filtered_ef(ef, k, selectivity)
+    if clumped > CLUMP_FREE:
+        wide = int(math.ceil(wide * (1.0 + CLUMP_WIDEN * (clumped - CLUMP_FREE))))
+    if count * dim * EXACT_WORK_EF <= wide * EXACT_MAX_WORK:
+        return None
+    return wide
 
 
 def stored_base(impl: Any, vectors: np.ndarray, metric: str) -> tuple[np.ndarray, int, bool, Any] | None:
@@ -153,3 +227,4 @@ def _select_one(keys: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray,
     out_rows[0, :kk] = rows[part[order]]
     out_keys[0, :kk] = best
     return out_rows, out_keys
+

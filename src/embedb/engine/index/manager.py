@@ -437,14 +437,16 @@ class IndexManager:
         if mask is not None:   # _search_locked's index branch for a mask, nothing else
             info = survivors(mask)
             if entry.kind != "dense" or len(mask) != total or info.count == total or \
-                    isinstance(impl, _ALWAYS_CURRENT) or \
-                    use_exact(info.count, total, vectors.shape[1]):
+                    isinstance(impl, _ALWAYS_CURRENT):
                 return None
             req = SearchRequest(k, mask, params, pk_of, info.count, info.bits, info.derived)
         with entry.lock:
             if entry.impl is not impl or impl.ntotal != total or entry.generation != view.generation:
                 return None
             view.check_current()   # as _refresh: never search an index of another generation
+            if mask is not None and \
+                    use_exact(info.count, total, vectors.shape[1], impl, k, params, info):
+                return None   # (under the lock: an HNSW plan reads the graph's links)
             out = impl.search(queries, vectors, req)
         return out if out[0].shape[1] == k else topk.merge([out], k, pk_of)
 
@@ -469,7 +471,7 @@ class IndexManager:
             # chosen from the mask alone, never from the batch size: a query's answer must
             # not depend on the queries sent with it
             flat = isinstance(impl, _ALWAYS_CURRENT)
-            exact = use_exact(info.count, total, vectors.shape[1])
+            exact = use_exact(info.count, total, vectors.shape[1], impl, k, params, info)
             if entry.kind == "dense" and (info.count < total // 5 if flat else exact):
                 out = self._exact_rows(entry, queries, vectors, total, k, mask, info, pk_of)
                 if out is not None:
