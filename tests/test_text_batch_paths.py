@@ -220,3 +220,28 @@ def test_term_frequencies_equal_numpy_unique():
         assert indptr.tolist() == np.searchsorted(pairs // 2**32, np.arange(len(lens) + 1)).tolist()
         assert indices.tolist() == (pairs % 2**32).tolist() and data.tolist() == counts.tolist()
         assert indices.dtype == np.int64 and data.dtype == np.float32
+
+
+def test_posting_build_equals_scipy_with_its_own_checks():
+    """_Sorted.build sets the arrays on an empty SciPy matrix (no prune copy of a payload that
+    is a view of a larger buffer) and uses int32 pointers: same lists as the checked constructor."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(0)
+    n = 8000
+    counts = rng.integers(0, 60, n)
+    rows = np.repeat(np.arange(n, dtype=np.int32), counts)
+    assert len(rows) > fulltext._SMALL_BUILD
+    terms = rng.integers(0, 500, len(rows)).astype(np.int32)
+    payload = np.arange(len(rows) * 3, dtype=np.float32)[:len(rows)]   # a view of a 3x buffer
+    built = fulltext._Sorted.build(rows, terms, payload)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    csc = sp.csr_array((payload, terms, indptr), shape=(n, int(terms.max()) + 1)).tocsc()
+    assert built.indptr.tolist() == csc.indptr.tolist()
+    assert built.rows.tolist() == csc.indices.tolist() and built.payload.tolist() == csc.data.tolist()
+    assert (built.indptr.dtype, built.rows.dtype, built.payload.dtype) == (np.int64, np.int32, np.float32)
+    back = sp.csc_array((built.payload, built.rows, built.indptr), shape=(n, len(built.indptr) - 1)).tocsr()
+    rows_back, terms_back, payload_back = built.row_major()
+    assert rows_back.tolist() == np.repeat(np.arange(n), np.diff(back.indptr)).tolist()
+    assert terms_back.tolist() == back.indices.tolist() and payload_back.tolist() == back.data.tolist()

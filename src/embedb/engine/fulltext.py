@@ -438,6 +438,18 @@ class Postings:
         return np.concatenate([r1, r2]), np.concatenate([p1, p2])
 
 
+def _csr_of(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, shape: tuple[int, int]) -> Any:
+    """A SciPy CSR matrix over these (valid, same-dtype index) arrays as they are. Its
+    constructor would copy any of them that is a view of a buffer more than twice its size
+    (SciPy's prune: the payload is a view of the sparse column, whose buffer grows ahead), so
+    the arrays are set on an empty matrix of the shape instead."""
+    import scipy.sparse as sp
+
+    m = sp.csr_array(shape, dtype=data.dtype)
+    m.indptr, m.indices, m.data = indptr, indices, data
+    return m
+
+
 def _index_dtype(nnz: int) -> type:
     return np.int32 if nnz < (1 << 31) - 1 else np.int64
 
@@ -474,7 +486,7 @@ class _Sorted:
         # indptr makes it copy the entries' indices to int64 and back)
         indptr = np.zeros(n_rows + 1, dtype=_index_dtype(len(rows)))
         np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-        csc = sp.csr_array((payload, terms, indptr), shape=(n_rows, n_terms)).tocsc()
+        csc = _csr_of(indptr, terms, payload, (n_rows, n_terms)).tocsc()
         return cls(np.asarray(csc.indptr, dtype=np.int64), np.asarray(csc.indices, dtype=np.int32),
                    np.asarray(csc.data, dtype=np.float32), n_rows)
 
