@@ -105,7 +105,8 @@ def _kill_loop(tmp_path: Path, durability: str, rounds: int, seed: int) -> None:
             next_id = max([next_id, *call.get("ids", [])]) + 1
         next_id = max([next_id, *model]) + 1 if model else next_id
         _check_cli(path)
-        stored = _stored(path, durability, read_only=rnd_i % 2 == 0)
+        other = "process" if durability == "fsync" else "fsync"   # either level opens it
+        stored = _stored(path, durability if rnd_i % 3 else other, read_only=rnd_i % 2 == 0)
         allowed = [model] + ([_apply(model, pending)] if pending else [])
         if stored not in allowed:
             missing = set(model) - set(stored)
