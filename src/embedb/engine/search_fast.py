@@ -35,6 +35,7 @@ from . import filter_cache
 from .evolution import TTL_KEY, ttl_ms
 from .index import topk
 from .index.base import MAX_TOPK, SearchRequest
+from .index.filtered import search_masked_one
 from .index.dense import FaissIndex, HNSWIndex, faiss_module
 from .index.manager import indexes_of
 from .index.metrics import larger_is_better
@@ -48,7 +49,6 @@ _F32 = np.dtype(np.float32)
 _I64 = np.dtype(np.int64)
 _INF = float("inf")
 _sum = np.add.reduce   # normalized()'s float32 pairwise sum of squares, without its wrapper
-_sqrt = np.sqrt
 
 # index search parameters a plain call may carry (anything else: the general path decides)
 _PLAIN_PARAMS = frozenset(("ef", "nprobe", "refine_k"))
@@ -102,7 +102,15 @@ class _Lane:
             self.cosine = impl.metric_type == "COSINE"
             self.follow = cls.search is HNSWIndex.search and not self.cosine
             self.params: dict = {}   # (limit, param name, value) or limit -> faiss parameters
-            self.ptr = faiss_module().swig_ptr
+            self.ptr = _raw_swig_ptr(faiss_module())
+
+
+def _raw_swig_ptr(faiss: Any) -> Any:
+    """The builtin that ``faiss.swig_ptr`` (a Python function) calls, when it is found: one
+    Python frame less per pointer; else the wrapper itself."""
+    wrapper = faiss.swig_ptr
+    module = getattr(wrapper, "__globals__", {}).get("_swigfaiss")
+    return getattr(module, "swig_ptr", wrapper)
 
 
 def _NO_INDEX() -> None:   # the lane of "no index object yet"
@@ -235,11 +243,12 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                         lane.params.clear()
                     lane.params[key] = fparams
             # the query as FaissIndex._prepare makes it: COSINE divides by the float32 norm
-            # of normalized() (the same pairwise sum, sqrt and division: bit for bit); its
-            # sum of squares (else v.dot(v)) finite, or dense_queries words the error
+            # of normalized() (the same pairwise sum and division; the square root in double
+            # rounds to the float32 one: bit for bit); its sum of squares (else v.dot(v))
+            # finite, or dense_queries words the error
             if lane.cosine:
                 s = _sum(v * v)
-                q = (v / _sqrt(s) if s else v) if math.isfinite(s) else None
+                q = (v / math.sqrt(s) if s else v) if math.isfinite(s) else None
             else:
                 q = v if math.isfinite(v.dot(v)) else None
             state = None if q is None else untombstoned_state(collection, p.field.name)
@@ -252,12 +261,12 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                         storage = impl._storage if lane.follow else None
                         if storage is not None:   # HNSWIndex.search: the graph reads the column
                             storage.follow(vectors[:n], n)
-                        dist = np.empty((1, limit), _F32)
-                        rows = np.empty((1, limit), _I64)
+                        dist = np.empty(limit, _F32)   # one query's row of faiss's (n, k)
+                        rows = np.empty(limit, _I64)
                         ptr = lane.ptr
                         impl.index.search_c(1, ptr(q), limit, ptr(dist), ptr(rows), fparams)
                 if dist is not None:
-                    dl, rl = dist.tolist()[0], rows.tolist()[0]
+                    dl, rl = dist.tolist(), rows.tolist()
                     # faiss returns the k best in order: the answer as it stands unless two
                     # adjacent distances are equal (then topk.select orders them by primary
                     # key) or a slot is empty or infinite
@@ -266,14 +275,14 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                                          dl[-1] < _INF and all(map(operator.lt, dl, dl[1:]))):
                         pk_name, hits = p.pk_name, Hits()
                         # an empty Hit filled in place (primary key first: Hit.id)
-                        for pk, d in zip(pks[rows[0]].tolist(), dl):
+                        for pk, d in zip(pks[rows].tolist(), dl):
                             hit = Hit()
                             hit[pk_name] = pk
                             hit["distance"] = d
                             hit["entity"] = {}
                             hits.append(hit)
                         return SearchResult([hits])
-                    out = _tied_result(p, lane, pks, rows, dist, limit)
+                    out = _tied_result(p, lane, pks, rows[None, :], dist[None, :], limit)
                     if out is not None:
                         return out
     if not output_fields and p.float32 and p.entry is not None and \
@@ -288,9 +297,14 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                 filter_cache.cached_mask(view, filter, filter_params)
             if view is not None and (view.deleted is None if not filter else mask is not None):
                 try:
+                    # a cached mask's graph search in a few steps (index/filtered.py), else
+                    # search_covered / search below
+                    out = None if mask is None else \
+                        search_masked_one(p.entry, v[None, :], limit, params, view, mask)
                     pk_of = pk_getter(view)
-                    out = p.manager.search_covered(p.entry, v[None, :], limit, params, pk_of,
-                                                   view, mask)
+                    if out is None:
+                        out = p.manager.search_covered(p.entry, v[None, :], limit, params,
+                                                       pk_of, view, mask)
                     if out is None and mask is not None:   # exact, or an index tail
                         out = p.manager.search(p.entry, v[None, :], limit, mask, params, pk_of,
                                                view=view)
