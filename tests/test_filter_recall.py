@@ -106,7 +106,20 @@ def test_filtered_recall_against_exact(setup, graph_path, k, ef):
         assert all(allowed[h["id"]] for hits in got for h in hits)
 
 
-def test_single_query_equals_its_batch_and_the_general_path(setup, graph_path):
+def test_single_query_equals_its_batch_and_the_general_path(setup, graph_path, monkeypatch):
+    """Batches take IndexManager.search; a repeated single query the lean lane
+    (filtered.search_masked_one), which must run here and answer the same."""
+    from embedb.engine.index.dense import HNSWIndex
+
+    lane = []
+    real = HNSWIndex.masked_one
+
+    def counted(self, *a, **kw):
+        out = real(self, *a, **kw)
+        lane.append(out is not None)
+        return out
+
+    monkeypatch.setattr(HNSWIndex, "masked_one", counted)
     metric, client, data = setup
     coll = client._db.get_collection("c")
     q = data[1]
@@ -120,6 +133,7 @@ def test_single_query_equals_its_batch_and_the_general_path(setup, graph_path):
             for qv, hits in zip(queries, want):
                 single = client.search("c", [qv], limit=k, filter=flt, search_params=sp)[0]
                 assert [(h["id"], h["distance"]) for h in single] == hits
+    assert sum(lane) > 20   # the lane answered (the rest: exact plans, k beyond the graph)
 
 
 def test_clumping_tells_independent_filters_from_correlated_ones(setup):

@@ -228,3 +228,33 @@ def _select_one(keys: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray,
     out_keys[0, :kk] = best
     return out_rows, out_keys
 
+
+
+def search_masked_one(entry: Any, queries: np.ndarray, k: int, params: dict, view: Any,
+                      mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``IndexManager.search_covered(entry, queries, k, params, pk_of, view, mask)`` for one
+    float32 query and a cached filter mask on an HNSW graph that covers exactly the view's
+    rows, in fewer Python steps (a graph search evicts the CPU caches the interpreter runs
+    in, so every step after it costs about twice what it does warm). None when it is not that
+    call (exact plan, another index, a tail, a tie or an empty slot in the answer): the caller
+    runs ``search_covered`` / ``search``, which give the same answer for the rest."""
+    from ..filter_cache import survivors
+
+    impl = entry.impl
+    one = getattr(impl, "masked_one", None)
+    total = view.num_rows_total
+    if one is None or impl.ntotal != total or entry.generation != view.generation or \
+            len(mask) != total or entry.kind != "dense":
+        return None
+    info = survivors(mask)
+    if info.count == total:
+        return None
+    with entry.lock:   # as search_covered: the index covers exactly these rows
+        if entry.impl is not impl or impl.ntotal != total or entry.generation != view.generation:
+            return None
+        view.check_current()
+        if use_exact(info.count, total, impl.dim, impl, k, params, info):
+            return None
+        if impl.metric_type != "COSINE":   # HNSWIndex.search: the graph reads the column
+            impl.follow_column(view.dense_vectors(entry.spec.field_name))
+        return one(queries, k, params, info)
