@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_speed.py bm25   [--n 100000] [--reps 5]
     .venv/bin/python bench/bench_speed.py sparse [--n 100000] [--reps 5]
-    .venv/bin/python bench/bench_speed.py single [--n 20000] [--reps 5]
+    .venv/bin/python bench/bench_speed.py single [--n 20000] [--reps 5] [--ef 16] [--before-src SRC]
     .venv/bin/python bench/bench_speed.py startup [--n 20000] [--metric COSINE|L2|IP]
     .venv/bin/python bench/bench_speed.py build [--n 10000] [--reps 5]
 
@@ -18,8 +18,9 @@
 * ``sparse``: SPARSE_WAND (dynamic pruning) against the exhaustive SPARSE_INVERTED_INDEX gather
   on Zipf-distributed sparse vectors, at the index, with a check that rows and scores agree.
 * ``single``: one-vector search at limit 10 on an HNSW collection (clustered, COSINE, M=16,
-  efConstruction=200, ef=16) against embedb's own saved faiss index searched directly, and the
-  fixed per-call overhead (the client's time minus faiss's).
+  efConstruction=200, ``--ef``, default 16) against embedb's own faiss index searched directly
+  and hnswlib, and the fixed per-call overhead (the client's time minus faiss's): runs
+  ``bench/speed_single.py`` (``--before-src``: the commit before in the same run; ``--clock``).
 * ``startup``: a fresh process from start to its first search result, embedb opening its
   database against faiss reading its index file (both timed in subprocesses); also with a
   filter in the first query (the filter parser loads too).
@@ -263,37 +264,14 @@ def faiss_index_file(path: Path, metric: str = "COSINE") -> Path:
 
 
 def bench_single(args, tmp: Path) -> None:
-    import faiss
-
-    import embedb
-
-    dim = 384
-    x = clustered(args.n, dim)
-    queries = list(clustered(200, dim, seed=1))
-    path = tmp / "single.db"
-    built = hnsw_database(path, x)
-    index_file = faiss_index_file(path)
-    flat = faiss.read_index(str(index_file))
-    client = embedb.MilvusClient(str(path))
-    sp = {"metric_type": "COSINE", "params": {"ef": 16}}
-    params = faiss.SearchParametersHNSW(efSearch=16)
-
-    def direct(q):   # the saved index called directly (it holds normalised vectors)
-        q = q[None, :] / np.linalg.norm(q)
-        return flat.search(q, K, params=params)
-
-    embedb_search = lambda q: client.search("c", [q], limit=K, search_params=sp)  # noqa: E731
-    embedb_batch = client.search("c", queries, limit=K, search_params=sp)
-    same = all([h["id"] for h in embedb_search(q)[0]] == [h["id"] for h in embedb_batch[i]]
-               for i, q in enumerate(queries))
-    p50 = p50_interleaved({"embedb search": embedb_search, "faiss direct": direct}, queries, args.reps)
-    print(f"single query: {args.n:,} x {dim} clustered, HNSW M=16 efC=200 (built in {built:.1f} s), "
-          f"COSINE, ef=16, top {K}")
-    for name, v in p50.items():
-        print(f"{name:24s} {v * 1e3:8.1f} us  {v / p50['faiss direct']:5.2f}x")
-    print(f"fixed overhead per call: {(p50['embedb search'] - p50['faiss direct']) * 1e3:.1f} us; "
-          f"single query == batch: {same}")
-    client.close()
+    """``bench/speed_single.py`` (one implementation of this measurement): embedb's client,
+    the engine's general path, faiss on embedb's own index (with and without its Python
+    wrapper), hnswlib and, with ``--before-src``, another checkout, interleaved in one run."""
+    cmd = [sys.executable, str(ROOT / "bench" / "speed_single.py"), "--n", str(args.n),
+           "--reps", str(args.reps), "--ef", str(args.ef), "--clock", args.clock]
+    if args.before_src:
+        cmd += ["--before-src", args.before_src]
+    subprocess.run(cmd, check=True)
 
 
 # --------------------------------------------------------------------------------- startup
@@ -438,7 +416,11 @@ def main() -> None:
     ap.add_argument("what", choices=["bm25", "sparse", "single", "startup", "build"])
     ap.add_argument("--n", type=int, default=None)
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--before-src", default=None, help="startup: also time this checkout's src")
+    ap.add_argument("--before-src", default=None,
+                    help="startup, single: also time this checkout's src")
+    ap.add_argument("--ef", type=int, default=16, help="single: the HNSW search ef")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="single: wall time or the thread's CPU time")
     ap.add_argument("--metric", default="COSINE", choices=["COSINE", "L2", "IP"], help="startup: the index metric")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-speed-"))
