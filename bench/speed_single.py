@@ -90,14 +90,22 @@ client.close()
 """
 
 
+# the database of a run with --before-src, built by that checkout (EMBEDB_SRC)
+_BUILD = """
+import sys
+sys.path.insert(0, {bench!r})
+from bench_speed import clustered, hnsw_database
+hnsw_database(__import__("pathlib").Path({path!r}), clustered({n}, {dim}))
+""".replace("{bench!r}", repr(str(ROOT / "bench")))
+
+
 class Before:
     """``--before-src``'s embedb client in a worker process, run in lock step (see _WORKER)."""
 
     def __init__(self, src: str, path: Path, nq: int, dim: int, ef: int, k: int, clock: str):
         code = _WORKER.format(src=src, bench=str(ROOT / "bench"), clock=clock, nq=nq, dim=dim,
                               path=str(path), ef=ef, k=k)
-        env = dict(os.environ)
-        env.pop("EMBEDB_SRC", None)
+        env = dict(os.environ, EMBEDB_SRC=src)   # (bench_speed puts it first on sys.path)
         self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env=env)
         if self.proc.stdout.readline().strip() != "ready":
@@ -212,12 +220,20 @@ def main() -> None:
     before = None
     try:
         path = tmp / "single.db"
-        built = hnsw_database(path, x)
         clock_name = args.clock
-        if args.before_src:   # its own copy of the database (one writer per database)
+        if args.before_src:
+            # written by the other checkout (a newer embedb opens an older database; the other
+            # way round may be refused), then copied for it (one writer per database): both
+            # search the same graph
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", _BUILD.format(n=args.n, dim=dim, path=str(path))],
+                           env=dict(os.environ, EMBEDB_SRC=args.before_src), check=True)
+            built = time.perf_counter() - t0
             shutil.copytree(path, tmp / "before.db")
             before = Before(args.before_src, tmp / "before.db", args.queries, dim, args.ef, k,
                             clock_name)
+        else:
+            built = hnsw_database(path, x)
         client = embedb.MilvusClient(str(path))
         sp = {"metric_type": "COSINE", "params": {"ef": args.ef}}
         coll = client._loaded_collection("c")
