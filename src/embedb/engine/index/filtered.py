@@ -247,8 +247,8 @@ def search_masked_one(entry: Any, queries: np.ndarray, k: int, params: dict, vie
             len(mask) != total or entry.kind != "dense":
         return None
     info = survivors(mask)
-    if info.count == total:
-        return None
+    if info.count == total or use_exact(info.count, total, impl.dim):
+        return None   # (few rows: exact, decided without the lock or the graph)
     with entry.lock:   # as search_covered: the index covers exactly these rows
         if entry.impl is not impl or impl.ntotal != total or entry.generation != view.generation:
             return None
