@@ -184,8 +184,13 @@ LOCKS_SCRIPT = textwrap.dedent(r'''
         mods[(name, attr)] = importlib.import_module(name)
     held, release = threading.Event(), threading.Event()
 
+    from embedb.engine import columns
+    prefault = getattr(columns, "_prefaulter", None)
+
     def hold():   # a parent thread inside every one of them at the moment of the fork
         locks = [getattr(m, a) for (n, a), m in mods.items()]
+        if prefault is not None:   # the page prefaulter's condition (each large append takes it)
+            locks.append(prefault._cv)
         for lock in locks:
             lock.acquire()
         held.set()
@@ -203,6 +208,10 @@ LOCKS_SCRIPT = textwrap.dedent(r'''
             getattr(m, a).release()
         own = MilvusClient(root + "/own.db")   # columns resolved, filters compiled, caches made
         own.load_collection("c")
+        own.create_collection("c2", dimension=128)   # a column that grows past 1 MiB: prefaulted
+        big = np.random.default_rng(0).random((3100, 128), dtype=np.float32)
+        own.insert("c2", [{"id": i, "vector": big[i]} for i in range(3000)])
+        own.insert("c2", [{"id": i, "vector": big[i]} for i in range(3000, 3100)])
         rows = own.query("c", filter="id < 3 and t like 'r%'", output_fields=["t"])
         hits = own.search("c", [[1.0] * 4], limit=2, filter="id >= 10")
         own.close()

@@ -747,6 +747,13 @@ def _renew_module_locks() -> None:
         old = getattr(module, attr, None)
         if old is not None:   # a fresh, unlocked lock of the same kind
             setattr(module, attr, threading.RLock() if isinstance(old, _RLOCK_TYPE) else threading.Lock())
+    # the columns' page prefaulter: its condition is taken by every append of a large column
+    # (its own pid check is inside it) and its thread is the parent's
+    prefaulter = getattr(sys.modules.get("embedb.engine.columns"), "_prefaulter", None)
+    if prefaulter is not None and hasattr(prefaulter, "_cv"):
+        prefaulter._cv = threading.Condition(threading.Lock())
+        prefaulter._jobs = []
+        prefaulter._thread = None
 
 
 _RLOCK_TYPE = type(threading.RLock())
