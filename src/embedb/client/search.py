@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import ParamError
 from ..lenient import warn_unknown
 from ..timestamptz import honours_timezone, iterator_honours_timezone
-from .databases import _call
+from .databases import _call, _with_db_name
 
 # keyword arguments of pymilvus search() that embedb honours
 _SEARCH_KW = ("offset", "round_decimal", "group_by_field", "group_size", "strict_group_size",
@@ -71,10 +71,17 @@ class SearchMixin:
                timeout: float | None = None, partition_names: list[str] | None = None,
                anns_field: str | None = None, ranker: Any = None, function_chains: Any = None,
                highlighter: Any = None, ids: Any = None, search_aggregation: Any = None,
-               **kwargs: Any):
+               *, db_name: str | None = None, **kwargs: Any):
         """Vector search; pymilvus 3's ``ids=`` (search with the stored vectors of these
         primary keys), ``ranker=`` (rrf / weighted), ``order_by_fields=`` and
         ``group_by_fields=[one field]`` are honoured (see docs/api.md)."""
+        if db_name:   # this call in another database: as accept_db_name_keyword's wrapper does
+            # (search takes db_name itself, so the class decorator leaves it unwrapped: a
+            # single query's search would pay that wrapper's frame and argument copies)
+            return _search_in_db(
+                self, collection_name, data, filter, limit, output_fields, search_params, timeout,
+                partition_names, anns_field, ranker, function_chains, highlighter, ids,
+                search_aggregation, db_name=db_name, **kwargs)
         if (not kwargs or kwargs.keys() == {"filter_params"}) and partition_names is None and \
                 ids is None and ranker is None and function_chains is None and \
                 highlighter is None and search_aggregation is None and data is not None:
@@ -165,3 +172,8 @@ class SearchMixin:
             filter=filter or "", limit=limit, output_fields=output_fields,
             search_params=search_params, partition_names=partition_names, anns_field=anns_field,
             round_decimal=round_decimal, **opts)
+
+
+# search with db_name=: accept_db_name_keyword's wrapper around the search above, which runs it
+# with the database of the call set (and checks the name first)
+_search_in_db = _with_db_name("search", SearchMixin.search)
