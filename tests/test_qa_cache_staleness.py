@@ -302,3 +302,44 @@ def test_a_search_started_after_a_write_returned_sees_it(tmp_path):
     assert not any(t.is_alive() for t in threads), "a thread hung"
     assert not errors, errors[:5]
     client.close()
+
+
+@pytest.fixture
+def through_the_graph(monkeypatch):
+    """Every filtered search of an HNSW collection goes through the graph with the cached
+    mask's selector (the filtered lane, ``HNSWIndex.masked_one``, and ``FaissIndex.search``)
+    instead of the exact survivors path, and every appended row is folded into the graph
+    before a search (no exact tail); still exact on these small collections (ef above the row
+    count)."""
+    from embedb.engine.index import filtered
+
+    from embedb.engine.index import manager
+
+    monkeypatch.setattr(filtered, "EXACT_MAX_ROWS", 0)
+    monkeypatch.setattr(filtered, "EXACT_MAX_WORK", 0)
+    monkeypatch.setattr(filtered, "EXACT_MAX_FRACTION", 0.0)
+    monkeypatch.setattr(filtered, "MAX_CLUMPING", float("inf"))   # no exact plan for clumped rows
+    monkeypatch.setattr(manager, "FOLD_MIN_ROWS", 1)   # every row in the graph (no exact tail)
+    monkeypatch.setattr(manager, "FOLD_FRACTION", 0.0)
+
+
+def test_caches_follow_every_change_through_the_graph(tmp_path, through_the_graph):
+    run = Run(tmp_path, 11)
+    run.check()
+    for _ in range(20):
+        run.step()
+        run.check()
+    run.client.close()
+
+
+def test_a_search_started_after_a_write_returned_sees_it_through_the_graph(tmp_path, through_the_graph):
+    test_a_search_started_after_a_write_returned_sees_it(tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [12, 13, 14])
+def test_caches_follow_every_change_through_the_graph_long(tmp_path, seed, through_the_graph):
+    run = Run(tmp_path, seed)
+    for _ in range(120):
+        run.step()
+        run.check()
