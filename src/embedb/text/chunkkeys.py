@@ -29,10 +29,10 @@ def spans(translated: bytes) -> tuple[np.ndarray, np.ndarray]:
     """(starts, ends) of the runs of bytes other than space in ``translated``: exactly the
     pieces ``translated.split()`` returns once every separator is a space."""
     buf = np.frombuffer(translated, dtype=np.uint8)
-    edge = np.zeros(len(buf) + 2, dtype=np.int8)
-    np.not_equal(buf, _SPACE, out=edge[1:-1].view(np.bool_))
-    step = np.diff(edge)
-    return np.flatnonzero(step == 1), np.flatnonzero(step == -1)
+    word = np.zeros(len(buf) + 2, dtype=np.bool_)   # padded: every run starts and ends inside
+    np.not_equal(buf, _SPACE, out=word[1:-1])
+    edges = np.flatnonzero(word[1:] != word[:-1])   # alternately a run's start and its end
+    return edges[0::2], edges[1::2]
 
 
 def keys(translated: bytes, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +108,8 @@ def _empty(bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
 
 
 def _slot(w0: np.ndarray, w1: np.ndarray, bits: int) -> np.ndarray:
-    return ((w0 ^ (w1 * _MUL1)) * _MUL2) >> np.uint64(64 - bits)
+    # multiplicative hashing of the two words (w1 mixed first: w0 == w1 must not cancel)
+    return ((w0 ^ (w1 * _MUL2)) * _MUL1) >> np.uint64(64 - bits)
 
 
 def _place(arrays: tuple, w0: np.ndarray, w1: np.ndarray, chunk_ids: np.ndarray) -> None:
