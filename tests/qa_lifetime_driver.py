@@ -13,6 +13,7 @@ from embedb import MilvusClient, DataType
 from embedb.engine import columns
 columns.RESERVE_BYTES = 1 << 15      # remap often: reservations from 32 KiB ...
 columns.RESERVE_FACTOR = 2           # ... only 2x what is needed: the buffer moves often
+columns.RESERVE_MIN = 0              # ... with no minimum size (columns.RESERVE_MIN)
 root, mode = sys.argv[1], sys.argv[2]
 seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 6
 DIM, MAXID = 16, 200_000

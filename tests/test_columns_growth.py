@@ -17,6 +17,7 @@ from embedb.schema import CollectionSchema, DataType
 def reserve_small(monkeypatch):
     monkeypatch.setattr(columns, "RESERVE_BYTES", 256)
     monkeypatch.setattr(columns, "RESERVE_FACTOR", 8)
+    monkeypatch.setattr(columns, "RESERVE_MIN", 0)   # so reservations fill up and move too
 
 
 @pytest.mark.parametrize("dtype, tail", [(np.float32, (5,)), (np.int64, ()), (np.bool_, ())])

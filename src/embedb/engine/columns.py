@@ -101,8 +101,11 @@ def spec_for_field(field: FieldSchema) -> ColumnSpec:
     raise ValueError(f"field {field.name!r}: data type {t.name} cannot be stored")
 
 
-RESERVE_BYTES = 64 * 1024 * 1024   # a numeric buffer past this size grows inside a reservation ...
-RESERVE_FACTOR = 64                # ... of this many times what it needs (address space only)
+RESERVE_BYTES = 8 * 1024 * 1024    # a numeric buffer past this size grows inside a reservation ...
+RESERVE_FACTOR = 64                # ... of this many times what it needs (address space only) ...
+RESERVE_MIN = 4 << 30              # ... and of at least 4 GiB: a 384-d float32 column moves into
+# its reservation at 8 MiB (5k rows: an 8 MiB copy) and is not copied again before 2.8M rows;
+# moving at 64 MiB copied ~100 MB in one write call (0.3 s on a VM backing fresh memory slowly)
 RESERVE_LIMIT = 1 << 40            # but not more than 1 TiB of address space
 _NORESERVE_0X4000 = ("x86_64", "amd64", "aarch64", "arm64")   # MAP_NORESERVE is 0x4000 there
 
@@ -238,7 +241,8 @@ class GrowArray:
         new = None
         row_bytes = self._dtype.itemsize * int(np.prod(self._tail, dtype=np.int64))
         if self._dtype.kind in "biuf" and need * row_bytes >= RESERVE_BYTES:
-            cap = min(need * RESERVE_FACTOR, max(2 * need, RESERVE_LIMIT // max(row_bytes, 1)))
+            cap = min(max(need * RESERVE_FACTOR, RESERVE_MIN // max(row_bytes, 1)),
+                      max(2 * need, RESERVE_LIMIT // max(row_bytes, 1)))
             new = reserved_array((cap,) + self._tail, self._dtype)
         for factor in (4, 2) if new is None else ():
             try:
