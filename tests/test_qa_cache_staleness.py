@@ -219,7 +219,7 @@ class Run:
 def test_caches_follow_every_change(tmp_path, seed):
     run = Run(tmp_path, seed)
     run.check()
-    for _ in range(30):
+    for _ in range(20):
         run.step()
         run.check()
     run.client.close()
@@ -326,12 +326,13 @@ def through_the_graph(monkeypatch):
 def test_caches_follow_every_change_through_the_graph(tmp_path, through_the_graph):
     run = Run(tmp_path, 11)
     run.check()
-    for _ in range(20):
+    for _ in range(15):
         run.step()
         run.check()
     run.client.close()
 
 
+@pytest.mark.slow
 def test_a_search_started_after_a_write_returned_sees_it_through_the_graph(tmp_path, through_the_graph):
     test_a_search_started_after_a_write_returned_sees_it(tmp_path)
 

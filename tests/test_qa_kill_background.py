@@ -122,7 +122,7 @@ def _kill_loop(tmp_path: Path, durability: str, rounds: int, seed: int) -> None:
 
 @pytest.mark.parametrize("durability", ["fsync", "process"])
 def test_kill_9_with_background_checkpoints_loses_no_acknowledged_call(tmp_path, durability):
-    _kill_loop(tmp_path, durability, rounds=3, seed=1 if durability == "fsync" else 2)
+    _kill_loop(tmp_path, durability, rounds=2, seed=1 if durability == "fsync" else 2)
 
 
 @pytest.mark.slow
