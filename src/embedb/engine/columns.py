@@ -199,7 +199,16 @@ class _Prefaulter:
             self.enabled = False   # an older kernel (EINVAL) or a refusal: stop asking
 
 
+    def after_fork_in_child(self) -> None:
+        """A fork child has no prefault thread, and the parent's may have held the lock."""
+        self._cv = threading.Condition(threading.Lock())
+        self._jobs = []
+        self._thread = None
+
+
 _prefaulter = _Prefaulter()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_prefaulter.after_fork_in_child)
 
 
 class GrowArray:
