@@ -4,10 +4,10 @@ bitmap selector, on several data sets, metrics and filters, against the exact an
     .venv/bin/python bench/filter_recall_sweep.py            # a few minutes
     .venv/bin/python bench/filter_recall_sweep.py --quick    # smaller sets
 
-For each (data set, metric, filter, selectivity, k, user ef) it prints the smallest ef (steps
-of 4) that reaches mean recall >= 0.95, the ef ``filtered.filtered_ef`` picks, the recall at
-that ef, and what embedb's strategy does with the mask (``filtered.graph_plan``: the graph
-at that ef, or exact search when the admitted rows are clustered apart in the graph).
+For each (data set, metric, filter, selectivity, k, user ef) it prints the mask's clumping,
+the smallest ef (steps of 4) that reaches mean recall >= 0.95, and what embedb's plan does
+with the mask (``embedb_plan``, as ``HNSWIndex.filtered_plan``: the graph at its ef, or exact
+search) with the recall it gets.
 
 Graphs: faiss ``IndexHNSWFlat`` M=16 efConstruction=200, as embedb builds them. Filters:
 
@@ -16,7 +16,8 @@ Graphs: faiss ``IndexHNSWFlat`` M=16 efConstruction=200, as embedb builds them. 
   (a filter correlated with the query);
 * ``clusters-``: the same rows, queries near the other clusters (anti-correlated);
 * ``range``: the s fraction of rows furthest along a random direction (a field correlated with
-  position), random queries.
+  position), random queries; ``range~1`` / ``range~3``: the same read through noise of 1 / 3
+  standard deviations (partly correlated).
 """
 
 from __future__ import annotations
