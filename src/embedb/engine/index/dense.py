@@ -154,6 +154,9 @@ class FaissIndex(VectorIndex):
         sel, bits = bitmap_selector(None, req.allowed_bits, self.ntotal)
         params = self._search_parameters(req, selectivity)
         params.sel = sel
+        # faiss reads the selector and its bytes during the search: they live as long as the
+        # parameters, also when the mask's cache cannot keep them (an unhashable parameter)
+        params.embedb_keep_alive = (sel, bits)
         if cache is not None:
             if len(cache) >= 16:
                 cache.clear()
