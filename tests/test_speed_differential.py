@@ -395,16 +395,22 @@ def test_random_operations_with_background_checkpoints(tmp_path, monkeypatch):
         run_sequence(tmp_path, 9, steps=14)
 
 
-@pytest.mark.parametrize("seed", [7])
+# seed 7 draws IVF and FLAT indexes only; 8 draws HNSW, whose filtered searches (hundreds per
+# run) then go through the graph
+@pytest.mark.parametrize("seed", [7, 8])
 def test_random_operations_filtered_through_the_graph(tmp_path, seed, monkeypatch):
     """Every filter goes through the index (HNSW with a bitmap selector and cached per-mask
     parameters, IVF with widened probes) instead of the exact survivors path: still exact on
-    small data (ef above the rows, every list probed)."""
-    from embedb.engine.index import filtered
+    small data (ef above the rows, every list probed). No exact plan for rows clumped in the
+    graph and no exact tail: every row is in the graph."""
+    from embedb.engine.index import filtered, manager
 
     monkeypatch.setattr(filtered, "EXACT_MAX_ROWS", 0)
     monkeypatch.setattr(filtered, "EXACT_MAX_WORK", 0)
     monkeypatch.setattr(filtered, "EXACT_MAX_FRACTION", 0.0)
+    monkeypatch.setattr(filtered, "MAX_CLUMPING", float("inf"))
+    monkeypatch.setattr(manager, "FOLD_MIN_ROWS", 1)
+    monkeypatch.setattr(manager, "FOLD_FRACTION", 0.0)
     run_sequence(tmp_path, seed, steps=18)
 
 
