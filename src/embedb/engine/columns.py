@@ -133,8 +133,9 @@ def reserved_array(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None
 
 
 # ---------------------------------------------------------------- touching pages ahead
-PREFAULT_AHEAD = 32 * 1024 * 1024   # keep this many bytes past a reserved column's rows faulted in
-PREFAULT_STEP = 16 * 1024 * 1024    # ... asked for in pieces of this size
+PREFAULT_AHEAD = 32 * 1024 * 1024   # keep at most this many bytes past a column's rows faulted in,
+PREFAULT_CALLS = 16                 # ... about this many appends of the last one's size (4 was
+                                    # measured ~8% slower per insert call: faults still landed in calls)
 PREFAULT_MIN = 1024 * 1024          # buffers smaller than this are left to fault as they fill
 _MADV_POPULATE_WRITE = 23           # Linux 5.14+: fault pages in writable, contents unchanged
 
@@ -274,17 +275,20 @@ class GrowArray:
         self._buf[self._n : self._n + m] = values
         self._n += m
         if self._faulted >= 0:
-            self._fault_ahead()
+            self._fault_ahead(self._buf[:m].nbytes)
 
-    def _fault_ahead(self) -> None:
-        """Keep PREFAULT_AHEAD bytes past the rows of a large buffer faulted in, off this
-        thread (see _Prefaulter)."""
+    def _fault_ahead(self, appended: int) -> None:
+        """Keep the next appends' pages of a large buffer faulted in, off this thread (see
+        _Prefaulter). Faulted pages are resident memory no row uses yet, so the distance ahead
+        is a few appends of the last one's size (at most 32 MiB): the vector column of
+        1,000-row 384-d calls keeps 24 MiB ahead, an int64 column of the same calls 128 KiB."""
         buf = self._buf
         used = self._n * (buf.nbytes // max(len(buf), 1))
+        ahead = min(PREFAULT_AHEAD, PREFAULT_CALLS * appended)
         start = max(self._faulted, used)
-        if start - used >= PREFAULT_AHEAD - PREFAULT_STEP or start >= buf.nbytes:
+        if start - used >= ahead // 2 or start >= buf.nbytes:   # asked in pieces of half of it
             return
-        stop = min(used + PREFAULT_AHEAD, buf.nbytes)
+        stop = min(used + ahead, buf.nbytes)
         self._faulted = stop
         _prefaulter.request(buf, start, stop)
 
