@@ -121,3 +121,31 @@ def test_pages_faulted_ahead_follow_the_appends_not_the_buffer():
     # (the allocator keeps some freed buffers of earlier growth steps: a margin for them)
     assert grown < rows + 0.4 * (buffers - rows), \
         f"{grown:.0f} MiB resident for {rows:.0f} MiB of rows in {buffers:.0f} MiB of buffers"
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_csr_over_a_grown_buffer_reads_it_in_place(index_dtype):
+    """A sparse column's rows as a CSR matrix over its (grown-ahead) buffers: the same matrix as
+    SciPy's checked constructor, without copying the payload; unsorted rows stay correct (SciPy
+    computes its sorted/canonical flags on first use)."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(4)
+    n = 500
+    counts = rng.integers(0, 9, n)
+    nnz = int(counts.sum())
+    indptr = np.zeros(n + 1, dtype=index_dtype)
+    np.cumsum(counts, out=indptr[1:])
+    indices_buf = rng.integers(0, 300, 3 * nnz).astype(index_dtype)   # unsorted within rows
+    values_buf = rng.random(3 * nnz).astype(np.float32)
+    got = columns.csr_over(indptr, indices_buf[:nnz], values_buf[:nnz], (n, 300))
+    want = sp.csr_array((values_buf[:nnz].copy(), indices_buf[:nnz].copy(), indptr.copy()),
+                        shape=(n, 300))
+    assert np.shares_memory(got.data, values_buf) and np.shares_memory(got.indices, indices_buf)
+    assert (abs(got - want)).sum() == 0 and got.shape == want.shape
+    assert np.array_equal(got.toarray(), want.toarray())
+    rows = rng.integers(0, n, 40)
+    assert np.array_equal(got[rows].toarray(), want[rows].toarray())
+    mixed = columns.csr_over(indptr.astype(np.int64), indices_buf[:nnz].astype(np.int32),
+                             values_buf[:nnz], (n, 300))
+    assert np.array_equal(mixed.toarray(), want.toarray())

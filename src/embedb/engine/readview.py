@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import ReadOnlyError
 from .collection import Collection, CollectionSource
-from .columns import GrowArray
+from .columns import GrowArray, csr_over
 
 if TYPE_CHECKING:  # pragma: no cover
     import scipy.sparse as sp
@@ -128,20 +128,11 @@ class FrozenColumn:
         return self._valid
 
     def csr(self, n: int | None = None) -> sp.csr_array:
-        import scipy.sparse as sp
-
         if self._deferred is not None:
             self._undefer()
         indptr, indices, values, width = self._sparse
         nnz = int(indptr[-1])
-        if indptr.dtype != indices.dtype:
-            return sp.csr_array((values[:nnz], indices[:nnz], indptr), shape=(self._n, width))
-        # the column's arrays as they are, set on an empty matrix: the checked constructor copies
-        # any view of a buffer more than twice its size (SciPy's prune), i.e. the whole column
-        # whenever its buffer has grown ahead (a 3.6M-entry BM25 column: ~43 MB per read)
-        m = sp.csr_array((self._n, width), dtype=values.dtype)
-        m.indptr, m.indices, m.data = indptr, indices[:nnz], values[:nnz]
-        return m
+        return csr_over(indptr, indices[:nnz], values[:nnz], (self._n, width))   # no copy
 
 
 _NO_LOCK = contextlib.nullcontext()
