@@ -492,3 +492,30 @@ def test_unfiltered_lane_follows_a_replaced_index_and_does_not_keep_it():
         [h.distance for h in got] != [h.distance for h in before]
     lane = coll.extensions["search_fast.plans"][(None, "IP")].lane
     assert lane.ok and not lane.cosine and lane.larger
+
+
+def test_plans_of_a_replaced_index_do_not_keep_it():
+    """A plan cached under one metric holds its index entry; once the field's index is replaced
+    by one of another metric and searched, the old plan goes and the old index is freed."""
+    import gc
+    import weakref
+
+    from embedb.engine.index.manager import indexes_of
+
+    client, base = _client_pk("HNSW", "COSINE", "int64")
+    coll = client._loaded_collection("c")
+    for _ in range(2):
+        _plain(client, [base[3]], 10, "COSINE", params={"ef": 32})
+    old = weakref.ref(indexes_of(coll).for_field("v"))
+    assert coll.extensions["search_fast.plans"][(None, "COSINE")].entry is old()
+    client.release_collection("c")
+    client.drop_index("c", "v")
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="HNSW", metric_type="IP", params={"M": 8, "efConstruction": 40})
+    client.create_index("c", index)
+    client.load_collection("c")
+    got = _plain(client, [base[3]], 10, "IP", params={"ef": 32})[0]
+    assert _pairs(got) == _pairs(_general(client, [base[3]], 10, "IP", params={"ef": 32})[0])
+    gc.collect()
+    assert (None, "COSINE") not in coll.extensions["search_fast.plans"]
+    assert old() is None

@@ -139,6 +139,11 @@ def _plan_of(collection: Any, anns_field: Any, metric: str | None) -> _Plan | No
     if plan.bm25 or plan.kind == "sparse" or field.nullable or \
             function_of_output(schema, field.name) is not None:
         return None
+    # plans made for an older schema or index go: they hold their index entry (a dropped
+    # index's graph and vectors), and a key no longer searched would keep it for good
+    for stale_key, stale in list(plans.items()):
+        if stale.schema is not schema or manager.for_field(stale.field.name) is not stale.entry:
+            plans.pop(stale_key, None)
     p = plans[key] = _Plan(schema, manager, field, plan)
     return p
 
