@@ -77,7 +77,7 @@ def _kill_loop(tmp_path: Path, durability: str, rounds: int, seed: int, small_wa
             first = proc.stdout.readline()
             if not first:
                 raise AssertionError(proc.stderr.read())
-            time.sleep(rnd.uniform(1.0, 3.0))
+            time.sleep(rnd.uniform(0.8, 2.0))
             proc.send_signal(signal.SIGKILL)
             out, err = proc.communicate(timeout=60)
         finally:
