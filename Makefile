@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q -c constraints.txt
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-all bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ demo: $(VENV)/.core
 
 test: $(VENV)/.test
 	@# the Node SDK test (tests/test_server_node.py) skips itself, with the reason, where npm is unreachable
+	-cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# everything, the long kill loops, stress and sweep variants (@pytest.mark.slow) included
+test-all: $(VENV)/.test
 	-cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
