@@ -278,15 +278,7 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                     if min(rl) >= 0 and (dl[-1] > -_INF and all(map(operator.gt, dl, dl[1:]))
                                          if lane.larger else
                                          dl[-1] < _INF and all(map(operator.lt, dl, dl[1:]))):
-                        pk_name, hits = p.pk_name, Hits()
-                        # an empty Hit filled in place (primary key first: Hit.id)
-                        for pk, d in zip(pks[rows].tolist(), dl):
-                            hit = Hit()
-                            hit[pk_name] = pk
-                            hit["distance"] = d
-                            hit["entity"] = {}
-                            hits.append(hit)
-                        return SearchResult([hits])
+                        return _single_result(p.pk_name, pks[rows].tolist(), dl)
                     out = _tied_result(p, lane, pks, rows[None, :], dist[None, :], limit)
                     if out is not None:
                         return out
@@ -321,17 +313,8 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                     rows, keys = out
                     r = rows[0]
                     if min(r.tolist()) >= 0 and keys.dtype.char in "fd":   # _one_query_result
-                        pk_name, hits = p.pk_name, Hits()
                         dists = (-keys if p.larger else keys)[0].tolist()
-                        # an empty Hit filled in place (primary key first: Hit.id): no
-                        # temporary dict to copy per hit
-                        for pk, d in zip(view.pk_values(r), dists):
-                            hit = Hit()
-                            hit[pk_name] = pk
-                            hit["distance"] = d
-                            hit["entity"] = {}
-                            hits.append(hit)
-                        return SearchResult([hits])
+                        return _single_result(p.pk_name, view.pk_values(r), dists)
     return _plain_any(collection, p, data, limit, output_fields, params, filter, filter_params)
 
 
@@ -348,8 +331,14 @@ def _tied_result(p: _Plan, lane: _Lane, pks: np.ndarray, rows: np.ndarray, dist:
     if min(rows[0].tolist()) < 0 or keys.dtype.char not in "fd":
         return None
     dists = (-keys if p.larger else keys)[0].tolist()
-    pk_name, hits = p.pk_name, Hits()
-    for pk, d in zip(pks[rows[0]].tolist(), dists):
+    return _single_result(p.pk_name, pks[rows[0]].tolist(), dists)
+
+
+def _single_result(pk_name: str, pks: list, dists: list) -> SearchResult:
+    """One query's result, no output fields: each Hit made empty and filled in place (primary
+    key first: Hit.id), so no temporary dict is copied per hit."""
+    hits = Hits()
+    for pk, d in zip(pks, dists):
         hit = Hit()
         hit[pk_name] = pk
         hit["distance"] = d
