@@ -9,6 +9,7 @@ does not know; so code written for it passes extras freely (``timeout=``, ``cons
 from __future__ import annotations
 
 import enum
+import os
 import threading
 import warnings
 from typing import Any, Iterable
@@ -28,6 +29,15 @@ SILENT_KWARGS = frozenset({
 
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
+
+
+def _new_lock_in_fork_child() -> None:  # a parent thread may have held it at the fork
+    global _warned_lock
+    _warned_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_fork_child)
 
 
 def enum_text(value: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 import threading
 from typing import Any
 
@@ -29,6 +30,15 @@ _SCHEMA_KW = frozenset({"enable_dynamic_field", "description", "partition_key_fi
 
 _compaction_ids = itertools.count(1)
 _compaction_lock = threading.Lock()
+
+
+def _new_lock_in_fork_child() -> None:  # a parent thread may have held it at the fork
+    global _compaction_lock
+    _compaction_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_fork_child)
 
 
 def _consistency(value: Any) -> str:

@@ -177,6 +177,19 @@ _running: set[MilvusServer] = set()
 _running_lock = threading.Lock()
 
 
+def _forget_parent_servers_in_fork_child() -> None:
+    """A fork child gets a fresh lock (a parent thread may have held it at the fork) and no
+    running servers: theirs are the parent's (their threads are not in the child), and
+    stopping one at the child's exit would wait for them forever."""
+    global _running_lock
+    _running_lock = threading.Lock()
+    _running.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parent_servers_in_fork_child)
+
+
 @atexit.register
 def _stop_running_servers() -> None:
     with _running_lock:
