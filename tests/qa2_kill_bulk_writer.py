@@ -5,23 +5,20 @@ usage: qa2_kill_bulk_writer.py PATH DURABILITY SEED NEXT_ID SMALL_WAL
 Large calls (1,000 x 384-d inserts, ~1.5 MB of log each) so the background checkpointer's
 WAL copy (PASSIVE then RESTART), the WAL-file fsync and the column prefaulter all run while
 the kill lands. SMALL_WAL=1 also lowers the writer's own SQLite autocheckpoint to 2 MiB, so
-that copy runs inside a writer's commit too. Prints ``begin <json>`` before each call and
-``ack`` after it returned.
+that copy runs inside a writer's commit too. Each call is announced before it is made and
+acknowledged after it returned (``kill_harness.write_forever``).
 """
 
-import json
 import random
 import sys
 
 import numpy as np
+from kill_harness import background_checkpoints, vector, write_forever
 
-import embedb.engine.database as dbmod
 import embedb.engine.storage as stmod
 from embedb import DataType, MilvusClient
 
-dbmod.CHECKPOINT_LOG_BYTES = 3_000_000        # a background checkpoint every other call
-dbmod.BACKGROUND_CHECKPOINT_BYTES = 0
-dbmod.BACKGROUND_LAG = 1_000_000              # never inline
+background_checkpoints(3_000_000)   # a background checkpoint every other call, never inline
 DIM = 384
 
 path, durability, seed, next_id, small = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
@@ -40,44 +37,32 @@ live = sorted(r["id"] for r in client.query("c", filter="", output_fields=["id"]
 rng = random.Random(seed)
 
 
-def vecs(ids, ver):
-    # row i at version ver: a vector the parent can recompute
-    out = np.empty((len(ids), DIM), np.float32)
-    for k, i in enumerate(ids):
-        out[k] = np.random.default_rng(i * 1000 + ver).random(DIM, dtype=np.float32)
-    return out
+def rows(ids: list[int], ver: int) -> list[dict]:
+    v = np.stack([vector(i, ver, DIM) for i in ids])   # made before the call is announced
+    return [{"id": i, "v": v[k], "ver": ver} for k, i in enumerate(ids)]
 
 
-def say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-step = 0
-while True:
-    step += 1
+def next_call(step: int):
+    global next_id, live
     op = rng.choices(["insert", "upsert", "delete", "flush"], [10, 2, 2, 0.3])[0]
     if op in ("upsert", "delete") and len(live) < 200:
         op = "insert"
     if op == "insert":
         ids = list(range(next_id, next_id + 1000))
         next_id += 1000
-        v = vecs(ids, step)
-        say("begin " + json.dumps({"op": "insert", "ids": ids, "ver": step}))
-        client.insert("c", [{"id": i, "v": v[k], "ver": step} for k, i in enumerate(ids)])
         live.extend(ids)
-    elif op == "upsert":
+        batch = rows(ids, step)
+        return {"op": "insert", "ids": ids, "ver": step}, lambda: client.insert("c", batch)
+    if op == "upsert":
         ids = rng.sample(live, 100)
-        v = vecs(ids, step)
-        say("begin " + json.dumps({"op": "upsert", "ids": ids, "ver": step}))
-        client.upsert("c", [{"id": i, "v": v[k], "ver": step} for k, i in enumerate(ids)])
-    elif op == "delete":
+        batch = rows(ids, step)
+        return {"op": "upsert", "ids": ids, "ver": step}, lambda: client.upsert("c", batch)
+    if op == "delete":
         ids = rng.sample(live, 150)
-        say("begin " + json.dumps({"op": "delete", "ids": ids}))
-        client.delete("c", ids=ids)
         dead = set(ids)
         live = [i for i in live if i not in dead]
-    else:
-        say("begin " + json.dumps({"op": op}))
-        client.flush("c")
-    say("ack")
+        return {"op": "delete", "ids": ids}, lambda: client.delete("c", ids=ids)
+    return {"op": "flush"}, lambda: client.flush("c")
+
+
+write_forever(next_call)

@@ -3,23 +3,19 @@
 usage: qa_kill_writer.py PATH DURABILITY SEED NEXT_ID
 
 Checkpoints run on the background thread every ~60 KB of log (never inline); every few calls a
-flush (inline checkpoint + index files) or a compaction. Before each write call it prints
-``begin <json>``, after it returns ``ack`` (flushed at once), so the parent knows every
-acknowledged call and the one call that may be in flight when the kill lands.
+flush (inline checkpoint + index files) or a compaction. Each call is announced before it is
+made and acknowledged after it returned (``kill_harness.write_forever``), so the parent knows
+every acknowledged call and the one call that may be in flight when the kill lands.
 """
 
-import json
 import random
 import sys
 
-import numpy as np
+from kill_harness import background_checkpoints, vector, write_forever
 
-import embedb.engine.database as dbmod
 from embedb import DataType, MilvusClient
 
-dbmod.CHECKPOINT_LOG_BYTES = 60_000       # background checkpoints all the time ...
-dbmod.BACKGROUND_CHECKPOINT_BYTES = 0     # ... never inline
-dbmod.BACKGROUND_LAG = 1_000_000
+background_checkpoints(60_000)   # background checkpoints all the time, never inline
 DIM = 8
 
 path, durability, seed, next_id = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -37,42 +33,31 @@ live = sorted(r["id"] for r in client.query("c", filter="", output_fields=["id"]
 rng = random.Random(seed)
 
 
-def row(i: int, ver: int) -> dict:
-    v = np.random.default_rng(i * 1000 + ver).random(DIM, dtype=np.float32)
-    return {"id": i, "v": v, "ver": ver, "t": f"{i}:{ver}"}
+def rows(ids: list[int], ver: int) -> list[dict]:
+    return [{"id": i, "v": vector(i, ver, DIM), "ver": ver, "t": f"{i}:{ver}"} for i in ids]
 
 
-def say(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-step = 0
-while True:
-    step += 1
+def next_call(step: int):
+    global next_id, live
     op = rng.choices(["insert", "upsert", "delete", "flush", "compact"], [8, 3, 2, 0.3, 0.15])[0]
     if op in ("upsert", "delete") and len(live) < 20:
         op = "insert"
     if op == "insert":
-        m = rng.choice([1, 20, 150])
-        ids = list(range(next_id, next_id + m))
-        next_id += m
-        say("begin " + json.dumps({"op": "insert", "ids": ids, "ver": step}))
-        client.insert("c", [row(i, step) for i in ids])
+        ids = list(range(next_id, next_id + rng.choice([1, 20, 150])))
+        next_id += len(ids)
         live.extend(ids)
-    elif op == "upsert":
+        return {"op": "insert", "ids": ids, "ver": step}, lambda: client.insert("c", rows(ids, step))
+    if op == "upsert":
         ids = rng.sample(live, 10) + [next_id]   # nine old keys and a new one
         next_id += 1
-        say("begin " + json.dumps({"op": "upsert", "ids": ids, "ver": step}))
-        client.upsert("c", [row(i, step) for i in ids])
         live.append(ids[-1])
-    elif op == "delete":
+        return {"op": "upsert", "ids": ids, "ver": step}, lambda: client.upsert("c", rows(ids, step))
+    if op == "delete":
         ids = rng.sample(live, 8)
-        say("begin " + json.dumps({"op": "delete", "ids": ids}))
-        client.delete("c", ids=ids)
         dead = set(ids)
         live = [i for i in live if i not in dead]
-    else:
-        say("begin " + json.dumps({"op": op}))
-        getattr(client, op)("c")
-    say("ack")
+        return {"op": "delete", "ids": ids}, lambda: client.delete("c", ids=ids)
+    return {"op": op}, lambda: getattr(client, op)("c")
+
+
+write_forever(next_call)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import uuid
 
 import pytest
+from kill_harness import check_cli, mounted_tmpfs
 
 CHILD = textwrap.dedent(r'''
     import sys, warnings
@@ -73,25 +73,11 @@ CHILD = textwrap.dedent(r'''
 
 @pytest.fixture
 def small_disk(tmp_path):
-    mnt = tmp_path / f"tmpfs-{uuid.uuid4().hex[:6]}"
-    mnt.mkdir()
-    try:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mnt)],
-                              capture_output=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"cannot mount a tmpfs here: {exc}")
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, timeout=20)
+    yield from mounted_tmpfs(tmp_path, "24m")
 
 
 def test_a_full_disk_under_background_checkpoints_keeps_exactly_the_acknowledged_calls(small_disk):
     proc = subprocess.run([sys.executable, "-c", CHILD, str(small_disk)], capture_output=True,
                           text=True, timeout=180)
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-5000:]
-    check = subprocess.run([sys.executable, "-m", "embedb.cli", "check", str(small_disk / "full.db"), "--json"],
-                           capture_output=True, text=True, timeout=120)
-    assert check.returncode == 0, check.stdout + check.stderr
+    check_cli(small_disk / "full.db")

@@ -11,13 +11,12 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import subprocess
-import uuid
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from kill_harness import mounted_tmpfs
 
 import embedb.engine.database as dbmod
 from embedb.engine import Database, storage
@@ -226,19 +225,7 @@ def test_a_checkpoint_that_keeps_failing_is_reported_once(template, fail_layer, 
 # ---------------------------------------------------------------- a real full disk
 @pytest.fixture
 def small_disk(tmp_path):
-    mnt = tmp_path / f"tmpfs-{uuid.uuid4().hex[:6]}"
-    mnt.mkdir()
-    try:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)],
-                              capture_output=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"cannot mount a tmpfs here: {exc}")
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, timeout=20)
+    yield from mounted_tmpfs(tmp_path, "3m")
 
 
 def test_a_full_tmpfs_stores_exactly_the_acknowledged_writes(small_disk, monkeypatch):

@@ -1,0 +1,226 @@
+"""The machinery of the kill -9 and full-disk tests (test_qa_kill_background.py,
+test_qa2_kill_bulk.py, test_qa2_full_disk_background.py, test_trust_diskfull.py).
+
+A writer script (``qa_kill_writer.py``, ``qa2_kill_bulk_writer.py``) runs in its own process and
+prints ``begin <json call>`` before each write call and ``ack`` after it returned; the parent
+kills it with SIGKILL at a random moment (``kill_loop``), then checks the database: ``embedb
+check`` passes, it opens, and its rows are exactly the acknowledged calls applied in order,
+plus the one call in flight either whole or not at all; every stored vector is the one its
+call wrote and the index answers as brute force does (``stored_model``).
+
+Writers import this module too (their folder is on ``sys.path``): only NumPy and embedb at
+import, no pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+HERE = Path(__file__).parent
+
+
+# ------------------------------------------------------------------------------ writer side
+def background_checkpoints(log_bytes: int) -> None:
+    """Automatic checkpoints every ``log_bytes`` of log, always on the background thread."""
+    import embedb.engine.database as dbmod
+
+    dbmod.CHECKPOINT_LOG_BYTES = log_bytes
+    dbmod.BACKGROUND_CHECKPOINT_BYTES = 0
+    dbmod.BACKGROUND_LAG = 1_000_000   # never inline
+
+
+def vector(i: int, ver: int, dim: int) -> np.ndarray:
+    """Row ``i`` as written at version ``ver``: a vector the parent can recompute."""
+    return np.random.default_rng(i * 1000 + ver).random(dim, dtype=np.float32)
+
+
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def write_forever(next_call: Callable[[int], tuple[dict, Callable[[], Any]]]) -> None:
+    """The writer's loop: ``next_call(step)`` gives the call (as the parent replays it) and a
+    function making it; each is announced before it is made and acknowledged after."""
+    step = 0
+    while True:
+        step += 1
+        call, run = next_call(step)
+        say("begin " + json.dumps(call))
+        run()
+        say("ack")
+
+
+# ------------------------------------------------------------------------------ parent side
+def apply_call(model: dict, call: dict) -> dict:
+    """``model`` (primary key -> version) after ``call``."""
+    model = dict(model)
+    if call["op"] in ("insert", "upsert"):
+        for i in call["ids"]:
+            model[i] = call["ver"]
+    elif call["op"] == "delete":
+        for i in call["ids"]:
+            model.pop(i, None)
+    return model
+
+
+def replay(model: dict, lines: list[str]) -> tuple[dict, dict | None, int]:
+    """(model after the acknowledged calls, the call in flight or None, calls acknowledged)."""
+    pending, acked = None, 0
+    for line in lines:
+        if line.startswith("begin "):
+            try:
+                pending = json.loads(line[6:])
+            except ValueError:   # torn print of "begin": the call never started
+                pending = None
+        elif line == "ack":
+            model = apply_call(model, pending)
+            acked += 1
+            pending = None
+    return model, pending, acked
+
+
+def check_cli(path: Path) -> None:
+    """``embedb check PATH`` (the CLI, in its own process) finds no damage."""
+    proc = subprocess.run([sys.executable, "-m", "embedb.cli", "check", str(path), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise AssertionError(f"embedb check: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+
+
+def kill_writer(args: list[str], delay: float) -> list[str]:
+    """Run a writer, SIGKILL it ``delay`` s after its first line; its output lines."""
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        if not first:
+            raise AssertionError(proc.stderr.read())
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, f"the writer died on its own\n{err[-3000:]}"
+    return [first.rstrip("\n"), *out.splitlines()]
+
+
+def kill_loop(path: Path, *, writer: str, writer_args: Callable[[int, int], list[str]],
+              stored: Callable[[int], dict], rounds: int, seed: int,
+              pause: tuple[float, float], label: str) -> int:
+    """``rounds`` times: start ``writer`` (a script beside this file) with
+    ``[path, *writer_args(round, next_id)]``, kill it after a random pause, check the database
+    with the CLI and compare ``stored(round)`` (primary key -> version) with the acknowledged
+    calls (the call in flight whole or absent). Returns the number of acknowledged calls."""
+    rnd = random.Random(seed)
+    model: dict[int, int] = {}
+    next_id = 0
+    acked = 0
+    for rnd_i in range(rounds):
+        lines = kill_writer([str(HERE / writer), str(path), *writer_args(rnd_i, next_id)],
+                            rnd.uniform(*pause))
+        model, pending, n = replay(model, lines)
+        acked += n
+        if pending:
+            next_id = max([next_id, *pending.get("ids", [])]) + 1
+        next_id = max([next_id, *model]) + 1 if model else next_id
+        check_cli(path)
+        got = stored(rnd_i)
+        allowed = [model] + ([apply_call(model, pending)] if pending else [])
+        if got not in allowed:
+            missing = set(model) - set(got)
+            extra = set(got) - set(model)
+            changed = {i for i in set(model) & set(got) if model[i] != got[i]}
+            raise AssertionError(f"round {rnd_i} ({label}): rows differ from the acknowledged "
+                                 f"calls; in flight {_short(pending)}; missing {len(missing)} "
+                                 f"{sorted(missing)[:10]}, extra {len(extra)} {sorted(extra)[:10]}, "
+                                 f"other version {len(changed)} {sorted(changed)[:10]}")
+        model = got   # the in-flight call, if it landed, is now part of the history
+    check_cli(path)
+    return acked
+
+
+def _short(call: dict | None) -> dict | None:
+    return call and {k: v[:5] if isinstance(v, list) else v for k, v in call.items()}
+
+
+def stored_model(path: Path, *, durability: str, read_only: bool, dim: int,
+                 extra_fields: tuple[str, ...] = (), check_row: Callable[[dict], None] | None = None,
+                 check_index: Callable[[Any, list, dict], None] | None = None) -> dict:
+    """The database's rows of collection "c" as primary key -> version, each row's vector
+    checked against the one its call wrote (``vector``), then ``check_row`` on each row and
+    ``check_index(client, rows, model)`` on the whole."""
+    from embedb import MilvusClient
+
+    c = MilvusClient(str(path), read_only=read_only, durability=durability)
+    try:
+        c.load_collection("c")
+        rows = c.query("c", filter="", output_fields=["ver", "v", *extra_fields])
+        out = {}
+        for r in rows:
+            if check_row is not None:
+                check_row(r)
+            assert np.array_equal(np.float32(r["v"]), vector(r["id"], r["ver"], dim)), r["id"]
+            out[r["id"]] = r["ver"]
+        if rows and check_index is not None:
+            check_index(c, rows, out)
+    finally:
+        c.close()
+    return out
+
+
+def search_equals_brute_force(dim: int, limit: int = 5, ef: int = 512) -> Callable:
+    """A ``check_index``: three queries through the index answer as brute force over the rows
+    does (ties by primary key); above 400 rows a graph may miss one of the ``limit``."""
+    def check(c: Any, rows: list, model: dict) -> None:
+        ids = np.array(sorted(model))
+        x = np.stack([vector(i, model[i], dim) for i in ids])
+        q = np.random.default_rng(len(ids)).random((3, dim), dtype=np.float32)
+        hits = c.search("c", q, limit=limit, search_params={"params": {"ef": ef}})
+        for qi, h in enumerate(hits):
+            d = ((x - q[qi]) ** 2).sum(1)
+            want = ids[np.lexsort((ids, d))[:limit]].tolist()
+            got = [x["id"] for x in h]
+            assert got == want or len(ids) > 400 and len(set(got) & set(want)) >= limit - 1, \
+                (got, want)
+    return check
+
+
+def nearest_is_itself(c: Any, rows: list, model: dict) -> None:
+    """A ``check_index`` for an exact index: a stored row's own vector finds a row at distance 0."""
+    q = np.float32(rows[len(rows) // 2]["v"])
+    hit = c.search("c", [q], limit=1)[0][0]
+    assert hit["distance"] <= 1e-4, hit
+
+
+# ------------------------------------------------------------------------------ a real full disk
+def mounted_tmpfs(tmp_path: Path, size: str) -> Iterator[Path]:
+    """A fixture's body: a tmpfs of ``size`` (e.g. "24m") mounted under ``tmp_path``, unmounted
+    after; the test is skipped where mounting is refused (it needs root)."""
+    import pytest
+
+    mnt = tmp_path / f"tmpfs-{uuid.uuid4().hex[:6]}"
+    mnt.mkdir()
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+                              capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"cannot mount a tmpfs here: {exc}")
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, timeout=20)
