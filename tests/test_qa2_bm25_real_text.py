@@ -75,6 +75,25 @@ def _batches(docs: list[str]) -> list[list[int]]:
     return out
 
 
+def _bm25_client(path: str, params, docs: list[str]):
+    """A client at ``path`` with collection "docs": text analysed by ``params`` (None: the
+    standard analyzer), its BM25 output indexed, ``docs`` inserted in ``_batches``."""
+    client = embedb.MilvusClient(path)
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("id", embedb.DataType.INT64, is_primary=True)
+    kwargs = {} if params is None else {"analyzer_params": params}
+    schema.add_field("text", embedb.DataType.VARCHAR, max_length=65535, enable_analyzer=True, **kwargs)
+    schema.add_field("sparse", embedb.DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(embedb.Function(name="bm25", function_type=embedb.FunctionType.BM25,
+                                        input_field_names=["text"], output_field_names=["sparse"]))
+    ix = client.prepare_index_params()
+    ix.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    client.create_collection("docs", schema=schema, index_params=ix)
+    for part in _batches(docs):
+        client.insert("docs", [{"id": i, "text": docs[i]} for i in part])
+    return client
+
+
 def _bm25(doc_tokens: list[list[str]], query: list[str], k1=1.2, b=0.75) -> np.ndarray:
     n = len(doc_tokens)
     lens = np.array([len(t) for t in doc_tokens], float)
@@ -101,19 +120,7 @@ def test_batch_inserts_on_real_text_equal_per_text_analysis_and_plain_bm25(param
     if params and params["type"] == "zh":
         pytest.importorskip("jieba")
     docs = _documents()
-    client = embedb.MilvusClient(":memory:")
-    schema = client.create_schema(auto_id=False)
-    schema.add_field("id", embedb.DataType.INT64, is_primary=True)
-    kwargs = {} if params is None else {"analyzer_params": params}
-    schema.add_field("text", embedb.DataType.VARCHAR, max_length=65535, enable_analyzer=True, **kwargs)
-    schema.add_field("sparse", embedb.DataType.SPARSE_FLOAT_VECTOR)
-    schema.add_function(embedb.Function(name="bm25", function_type=embedb.FunctionType.BM25,
-                                        input_field_names=["text"], output_field_names=["sparse"]))
-    ix = client.prepare_index_params()
-    ix.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-    client.create_collection("docs", schema=schema, index_params=ix)
-    for part in _batches(docs):
-        client.insert("docs", [{"id": i, "text": docs[i]} for i in part])
+    client = _bm25_client(":memory:", params, docs)
 
     one = _fresh(params)
     per_text = [_fresh(params)(t) if k % 25 == 0 else one(t) for k, t in enumerate(docs)]
@@ -169,19 +176,7 @@ def test_real_text_after_deletes_upserts_and_reopening_equals_plain_bm25(tmp_pat
         pytest.importorskip("jieba")
     docs = _documents()[:300]
     path = str(tmp_path / "bm.db")
-    client = embedb.MilvusClient(path)
-    schema = client.create_schema(auto_id=False)
-    schema.add_field("id", embedb.DataType.INT64, is_primary=True)
-    kwargs = {} if params is None else {"analyzer_params": params}
-    schema.add_field("text", embedb.DataType.VARCHAR, max_length=65535, enable_analyzer=True, **kwargs)
-    schema.add_field("sparse", embedb.DataType.SPARSE_FLOAT_VECTOR)
-    schema.add_function(embedb.Function(name="bm25", function_type=embedb.FunctionType.BM25,
-                                        input_field_names=["text"], output_field_names=["sparse"]))
-    ix = client.prepare_index_params()
-    ix.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-    client.create_collection("docs", schema=schema, index_params=ix)
-    for part in _batches(docs):
-        client.insert("docs", [{"id": i, "text": docs[i]} for i in part])
+    client = _bm25_client(path, params, docs)
     model = dict(enumerate(docs))
     an = _fresh(params)
     queries = _queries()[:10] + ["温度计 thermometer 中文"]
