@@ -1,12 +1,15 @@
 """The machinery of the kill -9 and full-disk tests (test_qa_kill_background.py,
 test_qa2_kill_bulk.py, test_qa2_full_disk_background.py, test_trust_diskfull.py).
 
-A writer script (``qa_kill_writer.py``, ``qa2_kill_bulk_writer.py``) runs in its own process and
+Two kinds of writer. A call writer (``qa_kill_writer.py``, ``qa2_kill_bulk_writer.py``) runs in its own process and
 prints ``begin <json call>`` before each write call and ``ack`` after it returned; the parent
 kills it with SIGKILL at a random moment (``kill_loop``), then checks the database: ``embedb
 check`` passes, it opens, and its rows are exactly the acknowledged calls applied in order,
 plus the one call in flight either whole or not at all; every stored vector is the one its
-call wrote and the index answers as brute force does (``stored_model``).
+call wrote and the index answers as brute force does (``stored_model``). The batch writer
+(``kill_batch_writer.py``: test_durability.py, test_durability_process.py,
+test_checkpoint_background.py) prints each batch number once its insert (and delete) returned;
+``batch_kill_loop`` checks that every acknowledged batch is stored and none partially.
 
 Writers import this module too (their folder is on ``sys.path``): only NumPy and embedb at
 import, no pytest.
@@ -27,6 +30,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 HERE = Path(__file__).parent
+BATCH = 50   # rows per call of the batch writer
 
 
 # ------------------------------------------------------------------------------ writer side
@@ -98,14 +102,19 @@ def check_cli(path: Path) -> None:
         raise AssertionError(f"embedb check: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
 
 
-def kill_writer(args: list[str], delay: float) -> list[str]:
-    """Run a writer, SIGKILL it ``delay`` s after its first line; its output lines."""
+def kill_writer(args: list[str], delay: float, wait_first: bool = True) -> tuple[list[str], bool, str]:
+    """Run a writer script, SIGKILL it ``delay`` s after its first output line (after its
+    start when not ``wait_first``). Returns (its output lines, whether the kill ended it, its
+    stderr)."""
     proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    lines = []
     try:
-        first = proc.stdout.readline()
-        if not first:
-            raise AssertionError(proc.stderr.read())
+        if wait_first:
+            first = proc.stdout.readline()   # wait until it is writing
+            if not first:
+                raise AssertionError(proc.stderr.read())
+            lines.append(first.rstrip("\n"))
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         out, err = proc.communicate(timeout=60)
@@ -113,8 +122,7 @@ def kill_writer(args: list[str], delay: float) -> list[str]:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == -signal.SIGKILL, f"the writer died on its own\n{err[-3000:]}"
-    return [first.rstrip("\n"), *out.splitlines()]
+    return lines + out.splitlines(), proc.returncode == -signal.SIGKILL, err
 
 
 def kill_loop(path: Path, *, writer: str, writer_args: Callable[[int, int], list[str]],
@@ -129,8 +137,9 @@ def kill_loop(path: Path, *, writer: str, writer_args: Callable[[int, int], list
     next_id = 0
     acked = 0
     for rnd_i in range(rounds):
-        lines = kill_writer([str(HERE / writer), str(path), *writer_args(rnd_i, next_id)],
-                            rnd.uniform(*pause))
+        lines, killed, err = kill_writer([str(HERE / writer), str(path), *writer_args(rnd_i, next_id)],
+                                         rnd.uniform(*pause))
+        assert killed, f"the writer died on its own\n{err[-3000:]}"
         model, pending, n = replay(model, lines)
         acked += n
         if pending:
@@ -203,6 +212,61 @@ def nearest_is_itself(c: Any, rows: list, model: dict) -> None:
     q = np.float32(rows[len(rows) // 2]["v"])
     hit = c.search("c", [q], limit=1)[0][0]
     assert hit["distance"] <= 1e-4, hit
+
+
+# ------------------------------------------------------------------------------ the batch writer
+def check_batches(coll: Any, acked: set[int], deleted_first: set[int]) -> int:
+    """Every acknowledged batch is stored, no batch partially (a batch whose delete of its
+    first row was acknowledged lacks that row; an unacknowledged one may or may not); each row
+    names its batch. Returns the highest batch stored (-1 when none)."""
+    by_batch: dict[int, set[int]] = {}
+    for r in coll.query(output_fields=["batch", "txt"]):
+        by_batch.setdefault(r["batch"], set()).add(r["id"])
+        assert r["txt"] == f"batch {r['batch']} row {r['id'] - r['batch'] * BATCH}"
+    for b in acked:
+        assert b in by_batch, f"acknowledged batch {b} is missing"
+    for b, ids in by_batch.items():
+        full = set(range(b * BATCH, (b + 1) * BATCH))
+        if b in deleted_first:
+            assert ids == full - {b * BATCH}, f"batch {b}: partially present, or its acknowledged delete undone"
+        else:
+            assert ids in (full, full - {b * BATCH}), f"batch {b} partially present"
+    return max(by_batch, default=-1)
+
+
+def batch_kill_loop(path: Path, *, rounds: int, seed: int, pause: tuple[float, float],
+                    durability: str = "fsync", dim: int = 16, background: bool = False,
+                    wait_first: bool = True, read_only: bool = False) -> tuple[int, set[int]]:
+    """``rounds`` times: start ``kill_batch_writer.py``, SIGKILL it after a random pause
+    (counted from its first acknowledged batch when ``wait_first``, else from its start, so a
+    kill may land before any), open the database (read-only or as a writer) and
+    ``check_batches``. Returns (writers killed, acknowledged batches)."""
+    from embedb.engine import Database
+
+    rnd = random.Random(seed)
+    acked: set[int] = set()
+    deleted_first: set[int] = set()
+    next_batch = kills = 0
+    for _ in range(rounds):
+        lines, killed, _ = kill_writer([str(HERE / "kill_batch_writer.py"), str(path),
+                                        str(next_batch), durability, str(dim),
+                                        "1" if background else "0"],
+                                       rnd.uniform(*pause), wait_first)
+        kills += killed
+        for line in lines:
+            b = int(line)
+            acked.add(b)
+            if b % 5 == 4:   # printed after its delete returned: that delete is acknowledged too
+                deleted_first.add(b)
+        if not acked:   # killed before its first batch returned: nothing to check yet
+            continue
+        db = Database.open(path, read_only=read_only, durability=durability)   # opens after every kill
+        try:
+            last = check_batches(db.get_collection("c"), acked, deleted_first)
+        finally:
+            db.close()
+        next_batch = max(last, max(acked)) + 1
+    return kills, acked
 
 
 # ------------------------------------------------------------------------------ a real full disk

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import errno
 import os
-import random
 import shutil
-import signal
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 import warnings
 
 import numpy as np
 import pytest
+from kill_harness import batch_kill_loop
 
 import embedb.engine.database as dbmod
 from embedb.engine import Database, storage
@@ -188,80 +184,14 @@ def test_a_failing_background_checkpoint_is_reported_once_and_loses_nothing(tmp_
     db.close()
 
 
-WRITER = textwrap.dedent(
-    """
-    import sys
-    import numpy as np
-    import embedb.engine.database as dbmod
-    from embedb.engine import Database
-    from embedb.schema import CollectionSchema, DataType
-
-    dbmod.CHECKPOINT_LOG_BYTES = 100_000      # background checkpoints all the time ...
-    dbmod.BACKGROUND_CHECKPOINT_BYTES = 0     # ... never inline
-    dbmod.BACKGROUND_LAG = 1_000_000
-    path, start = sys.argv[1], int(sys.argv[2])
-    db = Database.open(path)
-    if db.has_collection("c"):
-        c = db.get_collection("c")
-    else:
-        s = CollectionSchema()
-        s.add_field("id", DataType.INT64, is_primary=True)
-        s.add_field("vec", DataType.FLOAT_VECTOR, dim=32)
-        s.add_field("batch", DataType.INT64)
-        s.add_field("txt", DataType.VARCHAR, max_length=64)
-        c = db.create_collection("c", s)
-    rng = np.random.default_rng(start)
-    b = start
-    while True:
-        rows = [{"id": b * 50 + i, "vec": rng.random(32, dtype=np.float32), "batch": b,
-                 "txt": f"batch {b} row {i}"} for i in range(50)]
-        c.insert(rows)
-        if b % 5 == 4:
-            c.delete(ids=[b * 50])
-        print(b, flush=True)
-        b += 1
-    """
-)
-
-
 @pytest.mark.slow
 def test_sigkill_during_background_checkpoints_loses_no_acknowledged_write(tmp_path):
-    path = str(tmp_path / "kill.db")
-    script = tmp_path / "writer.py"
-    script.write_text(WRITER)
-    rnd = random.Random(15)
-    acked: set[int] = set()
-    deleted_first: set[int] = set()
-    start = 0
-    for _ in range(12):
-        proc = subprocess.Popen([sys.executable, str(script), path, str(start)], stdout=subprocess.PIPE,
-                                text=True)
-        time.sleep(rnd.uniform(0.5, 1.5))
-        os.kill(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        for line in out.split():
-            b = int(line)
-            acked.add(b)
-            if b % 5 == 4:   # printed after its delete returned: that delete is acknowledged too
-                deleted_first.add(b)
-        db = Database.open(path, read_only=True) if acked else None
-        if db is None:
-            continue
-        rows = db.get_collection("c").query(output_fields=["batch", "txt"])
-        by_batch: dict[int, set[int]] = {}
-        for r in rows:
-            by_batch.setdefault(r["batch"], set()).add(r["id"])
-            assert r["txt"] == f"batch {r['batch']} row {r['id'] - r['batch'] * 50}"
-        for b in acked:
-            assert b in by_batch, f"acknowledged batch {b} is missing"
-        for b, ids in by_batch.items():
-            full = set(range(b * 50, b * 50 + 50))
-            if b in deleted_first:
-                assert ids == full - {b * 50}, f"batch {b}: its acknowledged delete is undone"
-            else:
-                assert ids in (full, full - {b * 50}), f"batch {b} partially present"
-        db.close()
-        start = max(by_batch) + 1
+    """The batch writer (tests/kill_batch_writer.py) with every automatic checkpoint on the
+    background thread, killed 12 times from its start (kills land before its first batch
+    too); after each kill a reader sees every acknowledged batch and none partially."""
+    path = tmp_path / "kill.db"
+    batch_kill_loop(path, rounds=12, seed=15, pause=(0.5, 1.5), dim=32, background=True,
+                    wait_first=False, read_only=True)
     reader = Database.open(path, read_only=True)
     assert _stored_rows(reader) > 0, "the killed writers never checkpointed in the background"
     reader.close()

@@ -5,51 +5,25 @@ is the unsynced end of SQLite's WAL, and the database must then open with a pref
 from __future__ import annotations
 
 import os
-import random
-import signal
 import subprocess
 import sys
 import textwrap
 import time
 
 import pytest
+from kill_harness import batch_kill_loop
 
 from embedb import MilvusClient
 from embedb.engine import Database
 from embedb.errors import ParamError
 from embedb.schema import CollectionSchema, DataType
-from test_durability import BATCH, WRITER, schema_check
 
 
 def test_sigkill_in_process_mode_loses_no_acknowledged_write(tmp_path):
     """The kill -9 loop of test_durability, in "process" mode (kills land inside inserts,
     deletes and the frequent checkpoints the writer is set up for)."""
-    path = tmp_path / "crash.db"
-    script = tmp_path / "writer.py"
-    script.write_text(WRITER)
-    rnd = random.Random(11)
-    acked: set[int] = set()
-    deleted_first: set[int] = set()
-    next_batch = kills = 0
-    for _ in range(8):
-        proc = subprocess.Popen([sys.executable, str(script), str(path), str(next_batch), str(BATCH), "process"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        first = proc.stdout.readline()   # wait until it is writing
-        if not first:
-            raise AssertionError(proc.stderr.read())
-        time.sleep(rnd.uniform(0.0, 0.3))
-        proc.send_signal(signal.SIGKILL)
-        out, _ = proc.communicate()
-        kills += proc.returncode == -signal.SIGKILL
-        for line in [first, *out.splitlines()]:
-            b = int(line)
-            acked.add(b)
-            if b % 5 == 4:
-                deleted_first.add(b)
-        db = Database.open(path, durability="process")   # opens after every kill
-        last = schema_check(db.get_collection("c"), acked, deleted_first)
-        db.close()
-        next_batch = max(last, max(acked)) + 1
+    kills, acked = batch_kill_loop(tmp_path / "crash.db", rounds=8, seed=11, pause=(0.0, 0.3),
+                                   durability="process")
     assert kills >= 7 and len(acked) > 8
 
 
