@@ -269,6 +269,35 @@ def batch_kill_loop(path: Path, *, rounds: int, seed: int, pause: tuple[float, f
     return kills, acked
 
 
+# ------------------------------------------------------------------------------ a crash with a WAL
+CRASHING_WRITER = """
+import os, sys
+from embedb.engine import Database
+from embedb.schema import CollectionSchema, DataType
+db = Database.open(sys.argv[1], durability=sys.argv[2])
+s = CollectionSchema()
+s.add_field("id", DataType.INT64, is_primary=True)
+s.add_field("v", DataType.FLOAT_VECTOR, dim=64)
+c = db.create_collection("c", s)
+for b in range(4):
+    c.insert([{"id": b * 1000 + i, "v": [float(i)] * 64} for i in range(300)])
+os._exit(0)
+"""
+
+
+def crashed_with_wal(path: Path, durability: str = "fsync") -> tuple[bytes, int, list[int]]:
+    """A database at ``path`` whose writer died (``os._exit``) after four calls of 300 rows
+    (ids ``b * 1000 + i``), all of them still in SQLite's WAL. Returns (the WAL file's bytes,
+    its frame size, the indexes of its commit frames)."""
+    subprocess.run([sys.executable, "-c", CRASHING_WRITER, str(path), durability], check=True,
+                   timeout=120)
+    data = (path / "embedb.sqlite3-wal").read_bytes()
+    frame = 24 + int.from_bytes(data[8:12], "big")
+    commits = [i for i in range((len(data) - 32) // frame)
+               if int.from_bytes(data[32 + i * frame + 4: 32 + i * frame + 8], "big")]
+    return data, frame, commits
+
+
 # ------------------------------------------------------------------------------ a real full disk
 def mounted_tmpfs(tmp_path: Path, size: str) -> Iterator[Path]:
     """A fixture's body: a tmpfs of ``size`` (e.g. "24m") mounted under ``tmp_path``, unmounted

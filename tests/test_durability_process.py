@@ -5,13 +5,10 @@ is the unsynced end of SQLite's WAL, and the database must then open with a pref
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
-from kill_harness import batch_kill_loop
+from kill_harness import batch_kill_loop, crashed_with_wal
 
 from embedb import MilvusClient
 from embedb.engine import Database
@@ -72,13 +69,6 @@ def test_process_mode_rows_round_trip_through_checkpoints_and_reopen(tmp_path):
     db.close()
 
 
-def _wal_frames(data: bytes) -> tuple[int, list[int]]:
-    frame = 24 + int.from_bytes(data[8:12], "big")
-    commits = [i for i in range((len(data) - 32) // frame)
-               if int.from_bytes(data[32 + i * frame + 4: 32 + i * frame + 8], "big")]
-    return frame, commits
-
-
 @pytest.mark.parametrize("level", ["fsync", "process"])
 def test_a_torn_wal_frame_opens_with_a_prefix_only_after_process_mode(tmp_path, level):
     """A power cut during "process" writes can leave a torn frame with a later commit frame on
@@ -88,23 +78,8 @@ def test_a_torn_wal_frame_opens_with_a_prefix_only_after_process_mode(tmp_path, 
 
     from embedb.errors import StorageError
 
-    child = textwrap.dedent("""
-        import os, sys
-        from embedb.engine import Database
-        from embedb.schema import CollectionSchema, DataType
-        db = Database.open(sys.argv[1], durability=sys.argv[2])
-        s = CollectionSchema()
-        s.add_field("id", DataType.INT64, is_primary=True)
-        s.add_field("v", DataType.FLOAT_VECTOR, dim=64)
-        c = db.create_collection("c", s)
-        for b in range(4):
-            c.insert([{"id": b * 1000 + i, "v": [float(i)] * 64} for i in range(300)])
-        os._exit(0)
-    """)
     base = tmp_path / "wal.db"
-    subprocess.run([sys.executable, "-c", child, str(base), level], check=True, timeout=120)
-    data = (base / "embedb.sqlite3-wal").read_bytes()
-    frame, commits = _wal_frames(data)
+    data, frame, commits = crashed_with_wal(base, level)
     assert len(commits) >= 4
     copy = tmp_path / "torn.db"
     shutil.copytree(base, copy)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kill_harness import crashed_with_wal
 
 from embedb.errors import StorageError
 from embedb.engine import codec
@@ -493,26 +494,8 @@ def test_damage_in_the_middle_of_sqlites_write_ahead_log_is_an_error(tmp_path):
 
     from embedb.cli import cli
 
-    child = textwrap.dedent("""
-        import os, sys
-        from embedb.engine import Database
-        from embedb.schema import CollectionSchema, DataType
-        db = Database.open(sys.argv[1])
-        s = CollectionSchema()
-        s.add_field("id", DataType.INT64, is_primary=True)
-        s.add_field("v", DataType.FLOAT_VECTOR, dim=64)
-        c = db.create_collection("c", s)
-        for b in range(4):
-            c.insert([{"id": b * 1000 + i, "v": [float(i)] * 64} for i in range(300)])
-        os._exit(0)
-    """)
     base = tmp_path / "wal.db"
-    subprocess.run([sys.executable, "-c", child, str(base)], check=True, timeout=120)
-    wal = base / "embedb.sqlite3-wal"
-    data = wal.read_bytes()
-    frame = 24 + int.from_bytes(data[8:12], "big")
-    commits = [i for i in range((len(data) - 32) // frame)
-               if int.from_bytes(data[32 + i * frame + 4: 32 + i * frame + 8], "big")]
+    data, frame, commits = crashed_with_wal(base)
     assert len(commits) >= 4
     copy = tmp_path / "intact.db"
     shutil.copytree(base, copy)
