@@ -307,7 +307,7 @@ def test_a_search_started_after_a_write_returned_sees_it(tmp_path):
 @pytest.fixture
 def through_the_graph(monkeypatch):
     """Every filtered search of an HNSW collection goes through the graph with the cached
-    mask's selector (the filtered lane, ``HNSWIndex.masked_one``, and ``FaissIndex.search``)
+    mask's selector (the filtered lane, ``filtered.search_masked_one``, and ``FaissIndex.search``)
     instead of the exact survivors path, and every appended row is folded into the graph
     before a search (no exact tail); still exact on these small collections (ef above the row
     count)."""

@@ -49,6 +49,14 @@ def normalized(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def raw_swig_ptr() -> Any:
+    """The builtin that ``faiss.swig_ptr`` (a Python function) calls, when it is found: one
+    Python frame less per pointer; else the wrapper itself."""
+    wrapper = faiss_module().swig_ptr
+    module = getattr(wrapper, "__globals__", {}).get("_swigfaiss")
+    return getattr(module, "swig_ptr", wrapper)
+
+
 def bitmap_selector(allowed: np.ndarray | None, bits: np.ndarray | None = None, rows: int = 0):
     """faiss IDSelectorBitmap over row numbers, with the packed bytes it borrows (keep both
     alive while the search runs). ``bits``: ``allowed`` already packed (little-endian), of
@@ -349,42 +357,21 @@ class HNSWIndex(FaissIndex):
         if self._storage is not None:
             self._storage.follow(vectors, self.ntotal)
 
-    def masked_one(self, queries, k: int, params: dict, info: Any):
-        """``search`` of one query with a cached filter mask's selector on the graph path
-        (``filtered.search_masked_one`` has checked the plan): ``(rows, keys)`` as
-        ``topk.select`` gives them, or None when two keys tie or a slot is empty (then
-        ``search`` orders ties by primary key). The faiss parameters with the selector are
-        kept in the mask's ``derived`` dict per (index, rows, k, raw ef)."""
-        if k > self.ntotal:
-            return None
-        cache = info.derived
-        try:
-            key = (id(self), self.ntotal, k, params.get("ef") if params else None, "one")
-            hit = cache.get(key)
-        except TypeError:
-            return None
-        if hit is None or hit[0] is not self:
-            req = SearchRequest(k, info.mask, params, None, info.count, info.bits, cache)
-            sel, bits = bitmap_selector(None, info.bits, self.ntotal)
-            fparams = self._search_parameters(req, max(info.count / max(1, len(info.bits) * 8),
-                                                       1e-9))
-            fparams.sel = sel
-            hit = (self, fparams, sel, bits)   # faiss only points at sel and bits: kept here
-            cache[key] = hit
-        faiss = faiss_module()
-        q = self._prepare(queries)
-        dist = np.empty((1, k), dtype=np.float32)
-        rows = np.empty((1, k), dtype=np.int64)
-        self.index.search_c(1, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(rows),
-                            hit[1])
-        keys = to_key(dist, self.metric_type)
-        kl = keys[0].tolist()
-        # faiss's order is the answer when the keys strictly increase (no tie to order by
-        # primary key) and every slot holds a row
-        if rows[0].min() < 0 or not kl[-1] < math.inf or \
-                not all(map(float.__lt__, kl, kl[1:])):
-            return None
-        return rows, keys
+    def masked_lane(self, k: int, params: dict, info: Any) -> tuple | None:
+        """What ``filtered.search_masked_one`` keeps per (mask, index, k, raw ef) once the plan
+        is the graph: ``(self, ntotal, faiss parameters with the mask's selector, cosine,
+        follows the column, larger is better, swig_ptr)``. faiss only points at the selector
+        and its bytes: the parameters keep them alive (``embedb_keep_alive``). Call under
+        the entry's lock (``filtered_plan`` has run: its ef is read back)."""
+        req = SearchRequest(k, info.mask, params, None, info.count, info.bits, info.derived)
+        sel, bits = bitmap_selector(None, info.bits, self.ntotal)
+        fparams = self._search_parameters(req, max(info.count / max(1, len(info.bits) * 8),
+                                                   1e-9))
+        fparams.sel = sel
+        fparams.embedb_keep_alive = (sel, bits)
+        cosine = self.metric_type == "COSINE"
+        return (self, self.ntotal, fparams, cosine, not cosine and self._storage is not None,
+                larger_is_better(self.metric_type), raw_swig_ptr())
 
     def _clumping(self, info: Any) -> float:
         """``filtered.clumping`` of a mask's rows on this graph (rows the graph covers)."""

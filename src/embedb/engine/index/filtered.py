@@ -230,6 +230,10 @@ def _select_one(keys: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray,
 
 
 
+_F32 = np.dtype(np.float32)
+_LANE = "masked_one.lane"   # a mask's ``derived`` key: (_LANE, k, the caller's raw ef)
+
+
 def search_masked_one(entry: Any, queries: np.ndarray, k: int, params: dict, view: Any,
                       mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """``IndexManager.search_covered(entry, queries, k, params, pk_of, view, mask)`` for one
@@ -237,24 +241,80 @@ def search_masked_one(entry: Any, queries: np.ndarray, k: int, params: dict, vie
     rows, in fewer Python steps (a graph search evicts the CPU caches the interpreter runs
     in, so every step after it costs about twice what it does warm). None when it is not that
     call (exact plan, another index, a tail, a tie or an empty slot in the answer): the caller
-    runs ``search_covered`` / ``search``, which give the same answer for the rest."""
+    runs ``search_covered`` / ``search``, which give the same answer for the rest.
+
+    The first call of a (mask, index, k, ef) plans it (``HNSWIndex.masked_lane``) and keeps
+    the plan in the mask's ``derived`` dict: later calls make one dict lookup, then the faiss
+    call under the entry's lock."""
     from ..filter_cache import survivors
 
-    impl = entry.impl
-    one = getattr(impl, "masked_one", None)
-    total = view.num_rows_total
-    if one is None or impl.ntotal != total or entry.generation != view.generation or \
-            len(mask) != total or entry.kind != "dense":
-        return None
     info = survivors(mask)
-    if info.count == total or use_exact(info.count, total, impl.dim):
-        return None   # (few rows: exact, decided without the lock or the graph)
+    impl = entry.impl
+    total = view.num_rows_total
+    try:
+        key = (_LANE, k, params.get("ef") if params else None)
+        lane = info.derived.get(key)
+    except TypeError:   # an unhashable ef: the general path words the error
+        return None
+    if lane is None or lane[0] is not impl or lane[1] != total:
+        lane = _plan_lane(entry, impl, k, params, view, info, total)
+        if lane is None:
+            return None
+        info.derived[key] = lane
+    fparams = lane[2]
+    if fparams is None or queries.dtype != _F32 or queries.shape != (1, impl.dim) or \
+            not queries.flags.c_contiguous:
+        return None   # planned exact (or a query _prepare would convert)
+    v = queries[0]
+    if lane[3]:   # COSINE: normalised bit for bit as dense.normalized (float32 pairwise sum,
+        s = _sum(v * v)           # the double root of a float32 rounds to its float32 root)
+        if s:
+            v = v / math.sqrt(s)
+    dist = np.empty((1, k), dtype=_F32)
+    rows = np.empty((1, k), dtype=np.int64)
+    ptr = lane[6]
     with entry.lock:   # as search_covered: the index covers exactly these rows
+        if entry.impl is not impl or impl.ntotal != total or entry.generation != view.generation:
+            return None
+        if view.owner.generation != view.generation:
+            view.check_current()   # raises StaleViewError
+        if lane[4]:   # HNSWIndex.search under L2/IP: the graph reads the column's buffer
+            impl.follow_column(view.dense_vectors(entry.spec.field_name))
+        impl.index.search_c(1, ptr(v), k, ptr(dist), ptr(rows), fparams)
+    dl = dist[0].tolist()
+    # faiss's order is the answer when the distances strictly run best-first (no tie to
+    # order by primary key), every slot holds a row and none is infinite or NaN
+    if min(rows[0].tolist()) < 0:
+        return None
+    if lane[5]:   # larger is better: keys are the negated scores (metrics.to_key)
+        if not (dl[-1] > -math.inf and all(map(float.__gt__, dl, dl[1:]))):
+            return None
+        np.negative(dist, out=dist)
+    elif not (dl[-1] < math.inf and all(map(float.__lt__, dl, dl[1:]))):
+        return None
+    return rows, dist
+
+
+_sum = np.add.reduce   # dense.normalized's float32 sum of squares, without its wrapper
+
+
+def _plan_lane(entry: Any, impl: Any, k: int, params: dict, view: Any, info: Any,
+               total: int) -> tuple | None:
+    """The lane of a (mask, index, k, ef): ``(index, rows, faiss parameters or None for an
+    exact plan, cosine, follows the column, larger is better, swig_ptr)``; None when the
+    call is not this path's (another index kind, a tail, an index behind the view)."""
+    lane_of = getattr(impl, "masked_lane", None)
+    if lane_of is None or impl.ntotal != total or entry.generation != view.generation or \
+            len(info.mask) != total or entry.kind != "dense" or k > total:
+        return None
+    if info.count == total:
+        return None   # no filter at all: the unfiltered paths
+    if use_exact(info.count, total, impl.dim):
+        return (impl, total, None)   # few rows: exact, decided without the lock or the graph
+    with entry.lock:   # the plan reads the graph's links
         if entry.impl is not impl or impl.ntotal != total or entry.generation != view.generation:
             return None
         view.check_current()
         if use_exact(info.count, total, impl.dim, impl, k, params, info):
-            return None
-        if impl.metric_type != "COSINE":   # HNSWIndex.search: the graph reads the column
-            impl.follow_column(view.dense_vectors(entry.spec.field_name))
-        return one(queries, k, params, info)
+            return (impl, total, None)
+        return lane_of(k, params, info)
