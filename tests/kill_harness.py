@@ -18,6 +18,7 @@ import, no pytest.
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -212,6 +213,23 @@ def nearest_is_itself(c: Any, rows: list, model: dict) -> None:
     q = np.float32(rows[len(rows) // 2]["v"])
     hit = c.search("c", [q], limit=1)[0][0]
     assert hit["distance"] <= 1e-4, hit
+
+
+def run_or_fail(args: list[str], timeout: float, what: str) -> tuple[int, str]:
+    """Run ``python *args`` in a session of its own (stdout and stderr together). Past
+    ``timeout`` s its process group (it and every child it forked) is killed and the test
+    fails with ``what`` hung: a hang never hangs the test run. Returns (exit code, output)."""
+    import pytest
+
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f"{what} hung\n{out[-3000:]}")
+    return proc.returncode, out
 
 
 # ------------------------------------------------------------------------------ the batch writer

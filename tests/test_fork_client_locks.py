@@ -14,11 +14,10 @@ Run in a fresh interpreter with a timeout, so a hang fails the test instead of h
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from kill_harness import run_or_fail
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -89,14 +88,7 @@ def test_client_module_locks_held_at_the_fork_are_free_in_the_child(tmp_path, se
         pytest.importorskip("grpc")
     script = tmp_path / "fork_client_locks.py"
     script.write_text(SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), "1" if serving else "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        out, _ = proc.communicate()
-        pytest.fail(f"the fork child hung\n{out[-3000:]}")
-    assert proc.returncode == 0, out[-3000:]
+    code, out = run_or_fail([str(script), str(tmp_path), "1" if serving else "0"], 90,
+                            "the fork child")
+    assert code == 0, out[-3000:]
     assert "CHILD 0" in out, out[-3000:]

@@ -23,6 +23,7 @@ import sys
 import textwrap
 
 import pytest
+from kill_harness import run_or_fail
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -143,16 +144,9 @@ SCRIPT = textwrap.dedent(r'''
 def _run(tmp_path, mode: str) -> None:
     script = tmp_path / "fork_openmp.py"
     script.write_text(SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), mode],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)   # the parent and every child it forked
-        out, _ = proc.communicate()
-        pytest.fail(f"{mode}: a process hung (OpenMP after fork?)\n{out[-3000:]}")
-    assert proc.returncode == 0 and "OK" in out, f"{mode}: exit {proc.returncode}\n{out[-3000:]}"
+    code, out = run_or_fail([str(script), str(tmp_path), mode], 90,
+                            f"{mode}: a process (OpenMP after fork?)")
+    assert code == 0 and "OK" in out, f"{mode}: exit {code}\n{out[-3000:]}"
 
 
 @pytest.mark.parametrize("mode", ["os.fork", "os.fork thread", "multiprocessing fork"])
@@ -232,12 +226,5 @@ def test_module_locks_held_by_a_parent_thread_at_the_fork_are_free_in_the_child(
     model identity check, a filter compile) must not leave it locked forever in the child."""
     script = tmp_path / "fork_locks.py"
     script.write_text(LOCKS_SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        out, _ = proc.communicate()
-        pytest.fail(f"the child hung on a lock\n{out[-3000:]}")
-    assert proc.returncode == 0, out[-3000:]
+    code, out = run_or_fail([str(script), str(tmp_path)], 90, "the child (on a lock?)")
+    assert code == 0, out[-3000:]

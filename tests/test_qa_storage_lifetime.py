@@ -20,27 +20,19 @@ vector of its id, and the final answers (also after reopening) against brute for
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from kill_harness import run_or_fail
 
 DRIVER = Path(__file__).with_name("qa_lifetime_driver.py")
 
 
 def _run(tmp_path, mode: str, seconds: float, *extra: str, timeout: float = 120) -> str:
-    proc = subprocess.Popen([sys.executable, str(DRIVER), str(tmp_path), mode, str(seconds), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        out, _ = proc.communicate()
-        pytest.fail(f"{mode}: hung\n{out[-3000:]}")
-    assert proc.returncode == 0, f"{mode}: exit code {proc.returncode} (negative: a signal)\n{out[-3000:]}"
+    code, out = run_or_fail([str(DRIVER), str(tmp_path), mode, str(seconds), *extra], timeout, mode)
+    assert code == 0, f"{mode}: exit code {code} (negative: a signal)\n{out[-3000:]}"
     assert out.rstrip().endswith("OK") or "\nOK" in out, out[-3000:]
     return out
 
