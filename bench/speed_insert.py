@@ -162,7 +162,7 @@ class Remote:
 
     def __init__(self, kind, path: Path, n: int, seed: int, src: str | None = None, label: str = ""):
         self.name = kind.name + label
-        self.rss = 0.0
+        self.rss = self.cpu = 0.0   # resident MiB now; CPU seconds (every thread) since the first add
         env = dict(os.environ)
         if src:
             env["EMBEDB_SRC"] = src
@@ -174,12 +174,15 @@ kinds = {{k.name: k for k in (b.Embedb, b.EmbedbProcess, b.Lance, b.MilvusLite)}
 s = kinds[{kind.name!r}](Path({str(path)!r}))
 batches = b.make_batches({n}, {seed})
 print('ready', flush=True)
+cpu0 = None
 for line in sys.stdin:
     cmd = line.split()
     if cmd[0] == 'add':
         rows = next(batches)
+        if cpu0 is None:
+            cpu0 = time.process_time()
         t0 = time.perf_counter(); s.add(rows); dt = time.perf_counter() - t0
-        print(dt, b.rss_mib(), flush=True)
+        print(dt, b.rss_mib(), time.process_time() - cpu0, flush=True)
     elif cmd[0] == 'count':
         print(s.count(), flush=True)
     elif cmd[0] == 'close':
@@ -200,8 +203,8 @@ for line in sys.stdin:
         return line
 
     def add_timed(self) -> float:
-        dt, rss = map(float, self._ask("add").split())
-        self.rss = rss
+        dt, rss, cpu = map(float, self._ask("add").split())
+        self.rss, self.cpu = rss, cpu
         return dt
 
     def count(self) -> int:
@@ -319,6 +322,10 @@ def run_procs(args, systems: list[Remote], marks: list[int]) -> None:
     print("| all rows | " + " | ".join(f"{args.n / spent[n]:,.0f}" for n in names)
           + " | " + " | ".join(f"{spent['lancedb'] / spent[n]:.2f}x" for n in ours) + " |" + " |" * len(names))
     print("close (s): " + ", ".join(f"{n} {closing[n]:.2f}" for n in names))
+    cpu = {s.name: s.cpu for s in systems}
+    print("CPU s, every thread, first add to last (less noisy than wall time on a shared machine): "
+          + ", ".join(f"{n} {cpu[n]:.2f}" for n in names))
+    print("CPU / lancedb's: " + ", ".join(f"{n} {cpu[n] / cpu['lancedb']:.2f}x" for n in ours))
     print(f"machine: {os.cpu_count()} cores; one process per system; batches of {BATCH:,} rows, "
           f"{DIM}-d float32 + int64 + VARCHAR")
 

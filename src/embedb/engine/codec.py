@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import StorageError
 from . import checksum
-from .columns import ColumnSpec, Column, encode_texts
+from .columns import ColumnSpec, Column, encode_string_array, encode_texts
 from .rows import ColumnBatch
 
 MAGIC = b"EMBLOG3\n"     # CRC-32C
@@ -102,6 +102,12 @@ def batch_arrays(batch: ColumnBatch, specs: dict[str, ColumnSpec]) -> dict[str, 
         texts = batch.texts.get(name)
         if texts is not None:  # JSON text from validation (rows.py), the same Column.parts makes
             arrays[f"{name}/lengths"], arrays[f"{name}/data"] = encode_texts(texts)
+            if spec.nullable:
+                valid = batch.valid.get(name)
+                arrays[f"{name}/valid"] = np.ones(batch.n, bool) if valid is None else valid
+            continue
+        if spec.kind == "string":   # the validated StringDType array as it is (no column copy)
+            arrays[f"{name}/lengths"], arrays[f"{name}/data"] = encode_string_array(values)
             if spec.nullable:
                 valid = batch.valid.get(name)
                 arrays[f"{name}/valid"] = np.ones(batch.n, bool) if valid is None else valid

@@ -445,15 +445,13 @@ class Collection:
                 rows = self._merge_partial(rows)
                 if embeds:   # the merged rows' texts (stored or new) are embedded again
                     model_functions.fill_embeddings(self, rows)
-            if self.schema.functions:
+            computed = None
+            if self.schema.functions:   # BM25 outputs as whole columns: the rows stay as given
                 from . import fulltext
 
-                rows = [dict(r) if isinstance(r, dict) else r for r in rows]
-                filled = fulltext.apply_functions(self, rows)
-                if filled is not None:
-                    rows = filled
+                computed = fulltext.function_columns(self, rows)
             batch = build_batch(self.schema, rows, auto_id_source=self._next_auto_ids, require_pk=upsert,
-                                timezone=self.timezone)
+                                timezone=self.timezone, computed=computed)
             all_pks = batch.values[self._pk_name]
             batch.values[INSERT_TS] = np.full(batch.n, evolution.clock_ms(), dtype=np.int64)
             batch.partition = self._route(batch, partition)

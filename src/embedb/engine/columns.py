@@ -132,6 +132,105 @@ def reserved_array(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None
     return np.frombuffer(region, dtype=dtype).reshape(shape)
 
 
+# ---------------------------------------------------------------- growing a mapped snapshot in place
+OVERLAY_MIN = 1024 * 1024          # a mapped column at least this large grows without a copy
+_PROT_RW = 0x3                     # PROT_READ | PROT_WRITE
+_MAP_PRIVATE = 0x02
+_MAP_FIXED = 0x10
+stats = {"copied_bytes": 0, "overlaid_bytes": 0}   # what growing buffers copied / mapped instead
+
+
+def _file_map_of(buf: np.ndarray) -> tuple[str, int] | None:
+    """(path, file offset of ``buf``'s first byte) when ``buf`` is a read-only view of a file
+    memory map (``np.memmap``, as ``storage.map_npy`` makes), else None."""
+    base = buf
+    while base is not None and not isinstance(base, np.memmap):
+        base = getattr(base, "base", None)
+    name = getattr(base, "filename", None)
+    if base is None or not isinstance(name, (str, os.PathLike)):
+        return None
+    start = base.__array_interface__["data"][0]
+    at = buf.__array_interface__["data"][0]
+    if not start <= at < start + max(base.nbytes, 1):
+        return None
+    return os.fspath(name), int(base.offset) + (at - start)
+
+
+def _mapped_inode(addr: int) -> tuple[int, int, int] | None:
+    """(major, minor, inode) of the file mapped at ``addr`` (Linux /proc/self/maps)."""
+    try:
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                fields = line.split()
+                lo, _, hi = fields[0].partition("-")
+                if int(lo, 16) <= addr < int(hi, 16) and len(fields) >= 5:
+                    major, _, minor = fields[3].partition(":")
+                    return int(major, 16), int(minor, 16), int(fields[4])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def overlay_array(buf: np.ndarray, cap: int) -> np.ndarray | None:
+    """An array of ``cap`` rows whose first ``len(buf)`` rows are ``buf``'s, without copying
+    them: a reserved anonymous mapping (``reserved_array``) with the snapshot file's pages
+    mapped privately (copy on write) over its start. Reading those rows reads the page cache,
+    as the read-only map did; appends go to the anonymous pages after them; nothing written
+    ever reaches the file. The file is the one ``buf`` maps (checked by inode: a part file
+    replaced since is not used). None where this cannot be done (not Linux, not a file map,
+    any refusal): the caller copies."""
+    if not sys.platform.startswith("linux") or os.environ.get("EMBEDB_OVERLAY", "1") == "0":
+        return None
+    where = _file_map_of(buf)
+    if where is None or not buf.flags.c_contiguous or buf.nbytes == 0:
+        return None
+    path, offset = where
+    page = mmap.PAGESIZE
+    head = offset % page
+    row_bytes = buf.nbytes // len(buf)
+    region_bytes = head + cap * row_bytes
+    map_bytes = -(-(head + buf.nbytes) // page) * page
+    if region_bytes < map_bytes:
+        return None
+    ident = _mapped_inode(buf.__array_interface__["data"][0])
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if ident is None or ident != (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino) \
+                or st.st_size < offset + buf.nbytes:
+            return None
+        region = reserved_array((region_bytes,), np.dtype(np.uint8))
+        if region is None:
+            return None
+        addr = region.__array_interface__["data"][0]
+        got = _libc_mmap()(addr, map_bytes, _PROT_RW, _MAP_PRIVATE | _MAP_FIXED, fd, offset - head)
+        if got != addr:   # MAP_FAILED: the reservation is untouched, the caller copies
+            return None
+    except (OSError, ValueError, AttributeError):
+        return None
+    finally:
+        os.close(fd)   # the mapping keeps the file open
+    out = region[head:].view(buf.dtype)[: cap * (row_bytes // buf.dtype.itemsize)]
+    stats["overlaid_bytes"] += buf.nbytes
+    return out.reshape((cap,) + buf.shape[1:])
+
+
+_MMAP = None
+
+
+def _libc_mmap():
+    global _MMAP
+    if _MMAP is None:
+        fn = ctypes.CDLL(None, use_errno=True).mmap
+        fn.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
+        fn.restype = ctypes.c_void_p
+        _MMAP = fn
+    return _MMAP
+
+
 # ---------------------------------------------------------------- touching pages ahead
 PREFAULT_AHEAD = 32 * 1024 * 1024   # keep at most this many bytes past a column's rows faulted in,
 PREFAULT_CALLS = 16                 # ... about this many appends of the last one's size (4 was
@@ -250,9 +349,18 @@ class GrowArray:
         # grows inside one reserved mapping instead, so it is not copied again for a long time
         new = None
         row_bytes = self._dtype.itemsize * int(np.prod(self._tail, dtype=np.int64))
-        if self._dtype.kind in "biuf" and need * row_bytes >= RESERVE_BYTES:
+        big = self._dtype.kind in "biuf" and need * row_bytes >= RESERVE_BYTES
+        mapped = (self._dtype.kind in "biuf" and not buf.flags.writeable and self._n == len(buf)
+                  and buf.nbytes >= OVERLAY_MIN)
+        if big or mapped:
             cap = min(max(need * RESERVE_FACTOR, RESERVE_MIN // max(row_bytes, 1)),
                       max(2 * need, RESERVE_LIMIT // max(row_bytes, 1)))
+            if mapped:   # a snapshot's memory map: its rows stay where they are (no 1.5 GB copy
+                new = overlay_array(buf, cap)   # of a 1M-row vector column in the first write)
+                if new is not None:
+                    self._buf = new
+                    self._faulted = 0
+                    return
             new = reserved_array((cap,) + self._tail, self._dtype)
         for factor in (4, 2) if new is None else ():
             try:
@@ -263,6 +371,7 @@ class GrowArray:
         if new is None:
             new = np.empty((need,) + self._tail, dtype=self._dtype)
         new[: self._n] = buf[: self._n]
+        stats["copied_bytes"] += buf[: self._n].nbytes
         self._buf = new
         # the capacity past the rows is faulted in off the writer's path (numbers only)
         self._faulted = 0 if self._dtype.kind in "biuf" and new.nbytes >= PREFAULT_MIN else -1
@@ -315,12 +424,31 @@ def csr_over(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, shape:
 
 
 # ---------------------------------------------------------------- text <-> parts helpers
-def encode_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """UTF-8 encode strings into (lengths int64, data uint8)."""
+def encode_texts(texts: list[str], char_lengths: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 encode strings into (lengths int64, data uint8). ``char_lengths``: the strings'
+    lengths in characters when the caller has them (``np.strings.str_len``)."""
+    joined = "".join(texts)
+    try:
+        data = joined.encode("utf-8")
+    except UnicodeEncodeError:   # a lone surrogate: the per-string encode below raises it
+        data = b""
+    if len(data) == len(joined):
+        # ASCII (one byte per character): the whole batch in one encode, lengths without a
+        # Python call per string
+        lengths = (np.asarray(char_lengths, dtype=np.int64) if char_lengths is not None
+                   else np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
+        return lengths, np.frombuffer(data, dtype=np.uint8)
     encoded = [t.encode("utf-8") for t in texts]
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
     return lengths, data
+
+
+def encode_string_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``encode_texts`` of a StringDType array (its character lengths computed in C)."""
+    if not len(values):
+        return np.zeros(0, np.int64), np.zeros(0, np.uint8)
+    return encode_texts(values.tolist(), np.strings.str_len(values))
 
 
 def decode_texts(lengths: np.ndarray, data: np.ndarray) -> list[str]:
@@ -555,7 +683,7 @@ class Column:
 def encode_values_text(spec: ColumnSpec, values: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(lengths, data) of string or json values."""
     if spec.kind == "string":
-        return encode_texts(values.tolist())
+        return encode_string_array(values)
     texts = dump_json_values(values)
     if valid is not None:  # NULL rows are stored as JSON null and flagged invalid
         for i in np.flatnonzero(~valid):

@@ -19,6 +19,7 @@ import os
 import threading
 import zlib
 from itertools import repeat
+from operator import itemgetter
 from typing import Any, Sequence
 
 import numpy as np
@@ -275,26 +276,34 @@ def _bm25_functions(schema: Any) -> list[Any]:
 
 
 def apply_functions(collection: Any, rows: list) -> list:
-    """Fill each BM25 function's output field in ``rows`` (dicts, modified in place and returned):
-    ``{token_hash: term_frequency}`` of the analysed input text. Writing an output field
-    yourself is a DataError; a NULL or missing text gives an empty vector."""
+    """Fill each BM25 function's output field in ``rows`` (dicts, modified in place and returned)
+    with row ``i`` of :func:`function_columns`' batch (a ``SparseRow`` that reads as the
+    ``{token_hash: term_frequency}`` dict of the analysed input text)."""
+    for dst, vectors in function_columns(collection, rows).items():
+        for i, row in enumerate(rows):
+            if type(row) is dict or isinstance(row, dict):
+                row[dst] = SparseRow(vectors, i)   # the column is taken whole by build_batch
+    return rows
+
+
+def function_columns(collection: Any, rows: list) -> dict[str, SparseRows]:
+    """Each BM25 function's output column for ``rows`` (not modified): ``{output field:
+    SparseRows}``, row ``i`` the term frequencies of row ``i``'s analysed input text, keyed by
+    token hash. Writing an output field yourself is a DataError; a NULL or missing text (or a
+    row that is not a dict: validation rejects it) gives an empty vector."""
     schema = collection.schema
+    out: dict[str, SparseRows] = {}
+    plain = all(type(row) is dict for row in rows)
     for fn in _bm25_functions(schema):
         src, dst = fn.input_field_names[0], fn.output_field_names[0]
-        field = schema.field(src)
-        default = field.default_value
-        texts = []
-        for i, row in enumerate(rows):
-            if type(row) is not dict and not isinstance(row, dict):
-                texts.append("")
-                continue
-            if dst in row:
-                raise DataError(
-                    f"row {i}, field {dst!r}: this field is the output of BM25 function {fn.name!r} "
-                    f"and is filled from {src!r}; do not write it"
-                )
-            value = row.get(src, default)
-            texts.append(value if type(value) is str or isinstance(value, str) else "")  # bad values fail validation later
+        if not plain or any(map(dict.__contains__, rows, repeat(dst))):
+            for i, row in enumerate(rows):
+                if isinstance(row, dict) and dst in row:
+                    raise DataError(
+                        f"row {i}, field {dst!r}: this field is the output of BM25 function {fn.name!r} "
+                        f"and is filled from {src!r}; do not write it"
+                    )
+        texts = _input_texts(rows, src, schema.field(src).default_value, plain)
         if not _all_utf8(texts):  # a lone surrogate: validation names the row and field
             texts = [t if _all_utf8([t]) else "" for t in texts]
         fa = field_analyzers(collection, src)
@@ -307,11 +316,23 @@ def apply_functions(collection: Any, rows: list) -> list:
         else:
             batch, _ = fa.analyze_rows(texts, languages)
             keys, offsets = _hashes(batch.vocab)[batch.ids], batch.offsets
-        vectors = SparseRows(*_term_frequencies(keys, offsets))
-        for row, vector in zip(rows, map(SparseRow, repeat(vectors), range(len(rows)))):
-            if type(row) is dict or isinstance(row, dict):
-                row[dst] = vector   # the column is taken whole by build_batch
-    return rows
+        out[dst] = SparseRows(*_term_frequencies(keys, offsets))
+    return out
+
+
+def _input_texts(rows: list, src: str, default: Any, plain: bool) -> list[str]:
+    """Each row's text of field ``src`` ("" for anything that is not a string: validation
+    rejects what must be rejected)."""
+    if plain:
+        try:   # every row a dict with the field: one C-level pass
+            texts = list(map(itemgetter(src), rows))
+        except KeyError:
+            texts = [row.get(src, default) for row in rows]
+    else:
+        texts = [row.get(src, default) if isinstance(row, dict) else "" for row in rows]
+    if set(map(type, texts)) <= {str}:
+        return texts
+    return [t if isinstance(t, str) else "" for t in texts]
 
 
 def _all_utf8(texts: list[str]) -> bool:

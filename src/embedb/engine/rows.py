@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 from itertools import repeat
-from operator import is_not
+from operator import is_not, itemgetter
 from datetime import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field as dc_field
@@ -255,8 +255,8 @@ def _dense_slow_check(f: FieldSchema, vals: list, width: int, unit: str) -> None
     raise DataError(f"field {f.name!r}: vectors could not be converted")
 
 
-def _stack(f: FieldSchema, vals: list, dtype: Any, width: int, unit: str) -> np.ndarray:
-    if not all(issubclass(t, _SEQ_TYPES) for t in set(map(type, vals))):
+def _stack(f: FieldSchema, vals: list, dtype: Any, width: int, unit: str, types: set | None = None) -> np.ndarray:
+    if not all(issubclass(t, _SEQ_TYPES) for t in (set(map(type, vals)) if types is None else types)):
         _dense_slow_check(f, vals, width, unit)
     try:
         with np.errstate(over="ignore"):  # beyond float32 becomes inf: _check_finite names it
@@ -281,21 +281,19 @@ def _bytes_rows(f: FieldSchema, vals: list, nbytes: int, dtype: Any) -> list:
 
 
 def _check_finite(f: FieldSchema, arr: np.ndarray) -> None:
-    finite = np.isfinite(arr)
+    flat = arr.reshape(-1)
+    if arr.dtype == np.float32 and len(flat) and np.isfinite(np.dot(flat, flat)):
+        return   # one BLAS pass: NaN or infinity anywhere makes the sum of squares non-finite
+    finite = np.isfinite(arr)   # (a finite sum that overflowed comes here too: the exact check)
     if not finite.all():
         i = int(np.argmin(finite.all(axis=1)))
         raise _err(i, f.name, "vector contains NaN or infinity")
 
 
 def _convert_float_vector(f: FieldSchema, vals: list, types: set) -> np.ndarray:
-    dim = f.dim
-    if types == {np.ndarray}:  # rows from an embedding model: stack without per-element work
-        shapes = {v.shape for v in vals}
-        if shapes == {(dim,)}:   # one concatenate: np.stack makes a view per row first
-            arr = np.concatenate(vals).reshape(len(vals), dim).astype(np.float32, copy=False)
-            _check_finite(f, arr)
-            return arr
-    arr = _stack(f, vals, np.float32, dim, "floats")
+    # one np.asarray for the whole batch: NumPy checks every row's length and converts in C
+    # (rows from an embedding model are ndarrays; no per-row shape set or concatenate first)
+    arr = _stack(f, vals, np.float32, f.dim, "floats", types)
     _check_finite(f, arr)
     return arr
 
@@ -429,14 +427,21 @@ def _whole_sparse_batch(vals: list) -> SparseRows | None:
     return batch
 
 
+def _whole_csr(whole: SparseRows, n: int) -> sp.csr_array:
+    """A computed batch as the column's CSR matrix (no check: valid by construction)."""
+    import scipy.sparse as sp
+
+    ncols = int(whole.indices.max()) + 1 if len(whole.indices) else 1
+    return sp.csr_array((np.asarray(whole.data, dtype=np.float32), whole.indices, whole.indptr),
+                        shape=(n, ncols))
+
+
 def _convert_sparse(f: FieldSchema, vals: list, types: set) -> sp.csr_array:
     import scipy.sparse as sp
 
     whole = _whole_sparse_batch(vals) if types == {SparseRow} else None
     if whole is not None:   # valid by construction (see SparseRows)
-        ncols = int(whole.indices.max()) + 1 if len(whole.indices) else 1
-        return sp.csr_array((np.asarray(whole.data, dtype=np.float32), whole.indices, whole.indptr),
-                            shape=(len(vals), ncols))
+        return _whole_csr(whole, len(vals))
     n = len(vals)
     lengths = np.zeros(n, dtype=np.int64)
     idx_chunks: list = []
@@ -601,6 +606,7 @@ def build_batch(
     auto_id_source: Callable[[int], np.ndarray] | None = None,
     require_pk: bool = False,
     timezone: str = UTC,
+    computed: Mapping[str, SparseRows] | None = None,
 ) -> ColumnBatch:
     """Validate ``rows`` against ``schema`` and return them in column form.
 
@@ -608,13 +614,18 @@ def build_batch(
 
     ``auto_id_source(k)`` supplies k new primary keys for rows that leave out an auto_id key.
     With ``require_pk`` (upsert) every row must name its primary key.
+    ``computed``: columns the engine made for the batch (schema functions' outputs, e.g. BM25),
+    taken whole; the rows do not hold these fields.
     """
     if isinstance(rows, dict):
         rows = [rows]
     n = len(rows)
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict):
-            raise DataError(f"row {i}: expected a dict of field values, got {_type_name(r)}")
+    row_types = set(map(type, rows))
+    if not all(issubclass(t, dict) for t in row_types):
+        for i, r in enumerate(rows):
+            if not isinstance(r, dict):
+                raise DataError(f"row {i}: expected a dict of field values, got {_type_name(r)}")
+    plain = row_types <= {dict}   # plain dicts: a missing key is a KeyError, never a default
     pk = schema.primary_field
     values: dict[str, Any] = {}
     valid: dict[str, np.ndarray | None] = {}
@@ -622,8 +633,13 @@ def build_batch(
     known = {f.name for f in schema.fields}
     matched = 0  # keys of the rows that are schema fields
     for f in schema.fields:
-        vals = [r.get(f.name, MISSING) for r in rows]
-        matched += sum(map(is_not, vals, repeat(MISSING, n)))
+        if computed and f.name in computed:   # valid by construction (see SparseRows)
+            values[f.name] = _whole_csr(computed[f.name], n)
+            if f.nullable:
+                valid[f.name] = np.ones(n, dtype=bool)
+            continue
+        vals, everywhere = _field_values(rows, f.name, plain)
+        matched += n if everywhere else sum(map(is_not, vals, repeat(MISSING, n)))
         if f.is_primary and f.auto_id and not require_pk:
             miss = np.fromiter((v is MISSING or v is None for v in vals), bool, n)
             if miss.any():
@@ -657,6 +673,18 @@ def build_batch(
                                 f"enabling dynamic field: row {i}, field {name!r}: is not in the schema "
                                 "(dynamic fields are disabled)")
     return ColumnBatch(n, values, valid, texts=texts)
+
+
+def _field_values(rows: list[dict], name: str, plain: bool) -> tuple[list, bool]:
+    """Each row's value of ``name`` (MISSING where absent) and whether every row has it: plain
+    dicts are read with one C-level map (a missing key is a KeyError, then each row by
+    ``get``); dict subclasses always by ``get`` (a defaultdict must not invent a value)."""
+    if plain:
+        try:
+            return list(map(itemgetter(name), rows)), True
+        except KeyError:
+            pass
+    return [r.get(name, MISSING) for r in rows], False
 
 
 def _dynamic_texts(rows: list[dict], known: set[str]) -> list[str]:
