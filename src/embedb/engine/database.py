@@ -737,6 +737,7 @@ _FORK_RENEWED_LOCKS = (
     ("embedb.engine.jsonvalues", "_deep_lock"),
     ("embedb.engine.model_functions", "_check_lock"),
     ("embedb.expr.compiler", "_CACHE_LOCK"),
+    ("embedb.geometry", "_CACHE_LOCK"),
     ("embedb.text.analyzer", "_cache_lock"),
 )
 
