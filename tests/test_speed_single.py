@@ -519,3 +519,157 @@ def test_plans_of_a_replaced_index_do_not_keep_it():
     gc.collect()
     assert (None, "COSINE") not in coll.extensions["search_fast.plans"]
     assert old() is None
+
+
+@pytest.mark.parametrize("index_type,metric", [("HNSW", "COSINE"), ("HNSW", "L2"), ("HNSW", "IP"),
+                                               ("IVF_FLAT", "COSINE")])
+def test_unfiltered_lane_from_threads_equals_general_path(index_type, metric, monkeypatch):
+    """The lane's arrays (the squared and normalised query, faiss's distances and rows) are
+    made once per lane and used under the index's lock: four threads searching the same
+    index at once, with several limits (so several output arrays) and ef values, each get
+    exactly the general path's answer, ties by primary key included, every call on the lane."""
+    import threading
+
+    from embedb.engine import search_fast
+
+    client, base = _client_pk(index_type, metric, "int64")
+    extra = {"params": {"ef": 64, "nprobe": 4}}
+    rng = np.random.default_rng(11)
+    queries = [base[i] for i in range(BASE)] + \
+        [rng.standard_normal(DIM).astype(np.float32) for _ in range(20)]
+    cases = [(q, k, ef) for q in queries for k, ef in ((1, 16), (7, 64), (10, 32), (25, 64))]
+
+    def params(ef):
+        return {"params": {"ef": ef, "nprobe": 4}} if index_type == "HNSW" else {"params": {"nprobe": 4}}
+
+    _plain(client, [base[0]], 3, metric, **extra)   # the first search builds the index
+    want = [_pairs(_general(client, [q], k, metric, **params(ef))[0]) for q, k, ef in cases]
+    fallbacks = []
+    real_snapshot = search_fast.search_snapshot
+    monkeypatch.setattr(search_fast, "search_snapshot",
+                        lambda *a: fallbacks.append(a) or real_snapshot(*a))
+    errors: list = []
+    start = threading.Barrier(4)
+
+    def run(offset):
+        try:
+            start.wait()
+            for rep in range(3):
+                for i in range(offset, offset + len(cases)):
+                    j = i % len(cases)
+                    q, k, ef = cases[j]
+                    got = _pairs(_plain(client, [q], k, metric, **params(ef))[0])
+                    assert got == want[j], (j, got, want[j])
+        except Exception as exc:   # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s * 37,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    assert fallbacks == []   # every call took the lane
+
+
+def test_unfiltered_lane_normalises_as_the_general_path(monkeypatch):
+    """COSINE: the lane normalises the query in its own arrays (the squares, numpy's float32
+    pairwise sum, the root rounded to float32 in a 0-d array, one division) bit for bit as
+    ``dense.normalized`` does for the general path: ids and distances identical on random
+    vectors of several sizes and scales, a zero vector and a norm that underflows, every call
+    on the lane."""
+    from embedb.engine import search_fast
+
+    rng = np.random.default_rng(5)
+    fallbacks = []
+    real_snapshot = search_fast.search_snapshot
+    monkeypatch.setattr(search_fast, "search_snapshot",
+                        lambda *a: fallbacks.append(a) or real_snapshot(*a))
+    for dim in (1, 3, 8, 17, 96, 128, 384, 1000):
+        client = embedb.MilvusClient(":memory:")
+        schema = client.create_schema(auto_id=False)
+        schema.add_field("id", embedb.DataType.INT64, is_primary=True)
+        schema.add_field("v", embedb.DataType.FLOAT_VECTOR, dim=dim)
+        index = client.prepare_index_params()
+        index.add_index("v", index_type="HNSW", metric_type="COSINE",
+                        params={"M": 8, "efConstruction": 40})
+        client.create_collection("c", schema=schema, index_params=index)
+        data = rng.standard_normal((N, dim)).astype(np.float32)
+        client.insert("c", [{"id": i, "v": data[i]} for i in range(N)])
+        _plain(client, [data[0]], 5, "COSINE")   # the first search builds the index
+        fallbacks.clear()
+        queries = [(rng.standard_normal(dim) * 10.0 ** rng.uniform(-15, 15)).astype(np.float32)
+                   for _ in range(60)] + [np.zeros(dim, np.float32), data[1] * np.float32(1e-25)]
+        for q in queries:
+            got = _plain(client, [q], 5, "COSINE", params={"ef": 50})[0]
+            assert _pairs(got) == _pairs(_general(client, [q], 5, "COSINE", params={"ef": 50})[0])
+        assert fallbacks == []
+        client.close()
+
+
+def test_unfiltered_lane_refuses_an_inherited_handle_in_a_fork_child():
+    """The lane checks the process as every call does (``_check_process``), against a process
+    id renewed at fork: an inherited handle raises ForeignProcessError in the child; the
+    parent searches on."""
+    import os
+
+    if not hasattr(os, "fork"):
+        pytest.skip("needs os.fork")
+    client, base = _client_pk("HNSW", "COSINE", "int64")
+    q = base[3]
+    for _ in range(2):   # the second search takes the lane
+        _plain(client, [q], 5, "COSINE", params={"ef": 32})
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # child: never return into pytest
+        try:
+            _plain(client, [q], 5, "COSINE", params={"ef": 32})
+            out = b"accepted"
+        except embedb.errors.ForeignProcessError:
+            out = b"refused"
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            out = repr(exc).encode()
+        os.write(w, out)
+        os._exit(0)
+    os.close(w)
+    _, status = os.waitpid(pid, 0)
+    out = os.read(r, 1000)
+    os.close(r)
+    assert out == b"refused"
+    assert _pairs(_plain(client, [q], 5, "COSINE", params={"ef": 32})[0]) == \
+        _pairs(_general(client, [q], 5, "COSINE", params={"ef": 32})[0])   # the parent searches on
+
+
+def test_a_single_query_result_behaves_as_one_made_by_search_result():
+    """The lane's result is made without ``SearchResult.__init__`` (``of_one``): its
+    ``extra``, ``recalls`` and ``agg_buckets`` appear on first read with the same defaults,
+    an assigned value wins, each result has its own, and printing, equality, JSON, copy and
+    pickle are those of a result made by ``SearchResult([...])``."""
+    import copy
+    import json
+    import pickle
+
+    from embedb.results import Hit, Hits, SearchResult
+
+    client, base = _client_pk("HNSW", "COSINE", "int64")
+    for _ in range(2):   # the second search takes the lane
+        got = _plain(client, [base[4]], 3, "COSINE", params={"ef": 32})
+    made = SearchResult([Hits([Hit(dict(h)) for h in got[0]])])
+    assert type(got) is SearchResult and type(got[0]) is Hits and type(got[0][0]) is Hit
+    assert got == made and str(got) == str(made) and repr(got) == repr(made)
+    assert json.dumps(got) == json.dumps(made)
+    assert (got.extra, got.recalls, got.agg_buckets) == ({"cost": 0}, [], [])
+    assert (got.extra, got.recalls, got.agg_buckets) == (made.extra, made.recalls, made.agg_buckets)
+    other = _plain(client, [base[4]], 3, "COSINE", params={"ef": 32})
+    got.extra["cost"] = 7
+    got.recalls.append(0.5)
+    assert other.extra == {"cost": 0} and other.recalls == []   # not shared
+    assert "extra_info: {'cost': 7}" in str(got)
+    got.agg_buckets = [["b"]]
+    assert got.agg_buckets == [["b"]]
+    for twin in (copy.copy(got), copy.deepcopy(got), pickle.loads(pickle.dumps(got))):
+        assert type(twin) is SearchResult and twin == got
+        assert (twin.extra, twin.recalls, twin.agg_buckets) == ({"cost": 7}, [0.5], [["b"]])
+    fresh = SearchResult.of_one(Hits())
+    assert fresh == [[]] and fresh.extra == {"cost": 0} and fresh.recalls == []
+    assert str(fresh) == str(SearchResult([Hits()]))

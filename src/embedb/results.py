@@ -87,19 +87,54 @@ class Hits(list):
 HybridHits = Hits
 
 
+class _Default:
+    """An attribute whose default is made on first read and then kept on the instance (a
+    non-data descriptor: an assigned value wins), so a result made without ``__init__``
+    (:meth:`SearchResult.of_one`) pays for ``extra``/``recalls`` only when they are read."""
+
+    __slots__ = ("name", "make")
+
+    def __init__(self, make: Any) -> None:
+        self.make = make
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.make()
+        return value
+
+
 class SearchResult(list):
     """One :class:`Hits` list per query vector, with ``.extra`` and ``.recalls``."""
+
+    extra = _Default(lambda: {"cost": 0})
+    recalls = _Default(list)
+    agg_buckets = _Default(list)   # per query, the buckets of a search_aggregation
 
     def __init__(self, hits: Iterable[Hits] = (), extra: dict | None = None, recalls: list | None = None) -> None:
         list.__init__(self, hits)   # (not super(): a single query's search pays every call)
         self.extra = extra if extra is not None else {"cost": 0}
         self.recalls = recalls if recalls is not None else []
-        self.agg_buckets: list = []   # per query, the buckets of a search_aggregation
+        self.agg_buckets: list = []
+
+    @classmethod
+    def of_one(cls, hits: Hits) -> "SearchResult":
+        """``SearchResult([hits])`` without the ``__init__`` call (a single query's search
+        pays for every call): its defaults are made when first read."""
+        result = _new_list(cls)
+        result.append(hits)
+        return result
 
     def __str__(self) -> str:
         return f"data: {list.__repr__(self)}" + (f", extra_info: {self.extra}" if self.extra.get("cost") else "")
 
     __repr__ = __str__
+
+
+_new_list = list.__new__
 
 
 class QueryResult(list):

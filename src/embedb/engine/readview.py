@@ -267,6 +267,20 @@ def search_snapshot(owner: Collection, field: str) -> SearchSnapshot | None:
                               owner._live)
 
 
+# this process's id, renewed in a fork child (os.getpid() is a system call, ~0.4 us, on every
+# single-query search otherwise); a handle opened here holds the same number
+_pid = os.getpid()
+
+
+def _renew_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):   # (without fork() the id never changes)
+    os.register_at_fork(after_in_child=_renew_pid)
+
+
 def untombstoned_state(owner: Collection, field: str) -> tuple | None:
     """``(generation, rows, primary keys, vectors)`` of ``owner`` for vector ``field``, read
     under the database lock as :func:`search_snapshot` reads them, for a search that needs no
@@ -276,8 +290,8 @@ def untombstoned_state(owner: Collection, field: str) -> tuple | None:
     undecoded or unverified (the caller takes the general route)."""
     with owner._lock:
         db = owner._db
-        if db._pid != os.getpid():   # _check_process's test, without its frame; it raises
-            db._check_process()
+        if db._pid != _pid:   # _check_process's test, without its frame or getpid's system call
+            db._check_process()   # it raises
         columns = owner._columns
         pk, vec = columns[owner._pk_name], columns[field]
         n = owner._n

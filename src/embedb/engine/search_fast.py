@@ -49,6 +49,8 @@ _F32 = np.dtype(np.float32)
 _I64 = np.dtype(np.int64)
 _INF = float("inf")
 _sum = np.add.reduce   # normalized()'s float32 pairwise sum of squares, without its wrapper
+_mul, _div = np.multiply, np.divide
+_new_list = list.__new__   # SearchResult.of_one, inline
 
 # index search parameters a plain call may carry (anything else: the general path decides)
 _PLAIN_PARAMS = frozenset(("ef", "nprobe", "refine_k"))
@@ -59,13 +61,14 @@ class _Plan:
     """What a plain search of one (anns_field, metric) needs, resolved once per schema and
     index (kept in ``collection.extensions``; rebuilt when either is replaced)."""
 
-    __slots__ = ("schema", "manager", "entry", "field", "plan", "dim", "float32", "larger",
-                 "pk_name", "lane", "entries", "index_name")
+    __slots__ = ("schema", "manager", "entry", "field", "plan", "dim", "shape", "float32",
+                 "larger", "pk_name", "lane", "entries", "index_name")
 
     def __init__(self, schema: Any, manager: Any, field: Any, plan: FieldPlan) -> None:
         self.schema, self.field, self.plan, self.entry = schema, field, plan, plan.entry
         self.manager, self.pk_name = manager, schema.primary_field.name
         self.dim = int(field.dim or 0)
+        self.shape = (self.dim,)   # a single query's shape
         self.float32 = field.dtype == DataType.FLOAT_VECTOR
         self.larger = larger_is_better(plan.metric)
         self.lane: _Lane | None = None
@@ -88,11 +91,18 @@ class _Lane:
     the graph's storage follows the column (HNSW, L2/IP: ``HNSWIndex.search``) and which way
     distances run. ``ok`` only for faiss indexes searched as ``FaissIndex._search_all``
     searches them (no refinement). ``index`` is a weak reference: a lane never keeps a
-    replaced index alive."""
+    replaced index alive.
 
-    __slots__ = ("index", "ok", "cosine", "follow", "larger", "params", "ptr")
+    The arrays faiss reads and writes (the squared and the normalised query, one query's
+    distances and rows per limit) are made once, with their SWIG pointers, and used only
+    under the index entry's lock, which every search of the index holds anyway: a numpy
+    allocation and a pointer made per call cost microseconds with the CPU caches cold from
+    the graph search."""
 
-    def __init__(self, impl: Any, float32: bool) -> None:
+    __slots__ = ("index", "ok", "cosine", "follow", "larger", "params", "ptr", "squares",
+                 "norm", "query", "query_ptr")
+
+    def __init__(self, impl: Any, float32: bool, dim: int) -> None:
         self.index = weakref.ref(impl) if impl is not None else _NO_INDEX
         cls = type(impl)
         self.ok = float32 and isinstance(impl, FaissIndex) and \
@@ -101,8 +111,20 @@ class _Lane:
             self.larger = larger_is_better(impl.metric_type)
             self.cosine = impl.metric_type == "COSINE"
             self.follow = cls.search is HNSWIndex.search and not self.cosine
-            self.params: dict = {}   # (limit, param name, value) or limit -> faiss parameters
-            self.ptr = _raw_swig_ptr(faiss_module())
+            # (limit, param name, value) or limit -> (faiss parameters, distances, rows and
+            # their pointers)
+            self.params: dict = {}
+            self.ptr = ptr = _raw_swig_ptr(faiss_module())
+            self.squares = np.empty(dim, _F32)   # v * v, for normalized()'s sum
+            # |v| as float32: a 0-d array divides faster than a numpy scalar is made
+            self.norm = np.empty((), _F32)
+            self.query = np.empty(dim, _F32)     # v / |v|
+            self.query_ptr = ptr(self.query)
+
+    def call(self, limit: int, fparams: Any) -> tuple:
+        """faiss's parameters with one query's output arrays and pointers, for ``params``."""
+        dist, rows = np.empty(limit, _F32), np.empty(limit, _I64)
+        return fparams, dist, rows, self.ptr(dist), self.ptr(rows)
 
 
 def _raw_swig_ptr(faiss: Any) -> Any:
@@ -225,11 +247,11 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
         # _one_query_result, inline, with what does not change between calls kept on the lane
         impl, lane = entry.impl, p.lane
         if lane is None or lane.index() is not impl:
-            lane = p.lane = _Lane(impl, p.float32)
+            lane = p.lane = _Lane(impl, p.float32, p.dim)
         v = data[0]
-        if lane.ok and type(v) is np.ndarray and v.dtype == _F32 and \
-                v.shape == (p.dim,) and v.flags.c_contiguous:
-            # faiss parameters: made by the index once per (limit, int parameter)
+        if lane.ok and type(v) is np.ndarray and v.dtype == _F32 and v.shape == p.shape and \
+                v.flags.c_contiguous:
+            # faiss parameters and output arrays: made once per (limit, int parameter)
             if not params:
                 key: Any = limit
             elif len(params) == 1:
@@ -237,49 +259,65 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                 key = (limit, name, value) if type(value) is int else None
             else:
                 key = None
-            fparams = lane.params.get(key)
-            if fparams is None:
+            call = lane.params.get(key)
+            if call is None:
                 try:
-                    fparams = impl._search_parameters(SearchRequest(limit, None, params), 1.0)
+                    call = lane.call(limit, impl._search_parameters(SearchRequest(limit, None, params), 1.0))
                 except ParamError:
                     return None   # e.g. an ef out of range: the general path words it
                 if key is not None:
                     if len(lane.params) >= 64:
                         lane.params.clear()
-                    lane.params[key] = fparams
-            # the query as FaissIndex._prepare makes it: COSINE divides by the float32 norm
-            # of normalized() (the same pairwise sum and division; the square root in double
-            # rounds to the float32 one: bit for bit); its sum of squares (else v.dot(v))
-            # finite, or dense_queries words the error
-            if lane.cosine:
-                s = _sum(v * v)
-                q = (v / math.sqrt(s) if s else v) if math.isfinite(s) else None
-            else:
-                q = v if math.isfinite(v.dot(v)) else None
-            state = None if q is None else untombstoned_state(collection, p.field.name)
+                    lane.params[key] = call
+            # L2/IP: the query as given, its dot product finite (else dense_queries words it)
+            state = untombstoned_state(collection, p.field.name) \
+                if lane.cosine or math.isfinite(v.dot(v)) else None
             if state is not None and limit <= state[1]:
                 generation, n, pks, vectors = state
-                dist = rows = None
+                fparams, dist, rows, dist_ptr, rows_ptr = call
+                found = None
                 with entry.lock:   # search_covered's check: the index covers exactly these rows
                     if entry.impl is impl and impl.ntotal == n and \
                             entry.generation == generation == collection.generation:
-                        storage = impl._storage if lane.follow else None
-                        if storage is not None:   # HNSWIndex.search: the graph reads the column
-                            storage.follow(vectors[:n], n)
-                        dist = np.empty(limit, _F32)   # one query's row of faiss's (n, k)
-                        rows = np.empty(limit, _I64)
-                        ptr = lane.ptr
-                        impl.index.search_c(1, ptr(q), limit, ptr(dist), ptr(rows), fparams)
-                if dist is not None:
-                    dl, rl = dist.tolist(), rows.tolist()
+                        qp = None
+                        if lane.cosine:
+                            # the query as FaissIndex._prepare makes it, in the lane's arrays
+                            # (this lock keeps them): normalized()'s float32 pairwise sum of the
+                            # squares, its square root in double rounded to float32 (that is
+                            # the float32 root), one division: bit for bit; the sum finite,
+                            # else dense_queries words the error
+                            squares = lane.squares
+                            _mul(v, v, squares)
+                            s = _sum(squares)
+                            if math.isfinite(s):
+                                if s:
+                                    norm = lane.norm
+                                    norm[()] = math.sqrt(s)
+                                    _div(v, norm, lane.query)
+                                    qp = lane.query_ptr
+                                else:
+                                    qp = lane.ptr(v)
+                        else:
+                            qp = lane.ptr(v)
+                            if lane.follow:   # HNSWIndex.search: the graph reads the column
+                                impl._storage.follow(vectors[:n], n)
+                        if qp is not None:
+                            impl.index.search_c(1, qp, limit, dist_ptr, rows_ptr, fparams)
+                            # read out before the lock goes (the arrays are the lane's); an
+                            # empty slot (-1) has no primary key
+                            rl = rows.tolist()
+                            found = dist.tolist(), rl, pks[rows].tolist() if min(rl) >= 0 else None
+                if found is not None:
+                    dl, rl, hit_pks = found
                     # faiss returns the k best in order: the answer as it stands unless two
                     # adjacent distances are equal (then topk.select orders them by primary
                     # key) or a slot is empty or infinite
-                    if min(rl) >= 0 and (dl[-1] > -_INF and all(map(operator.gt, dl, dl[1:]))
-                                         if lane.larger else
-                                         dl[-1] < _INF and all(map(operator.lt, dl, dl[1:]))):
-                        return _single_result(p.pk_name, pks[rows].tolist(), dl)
-                    out = _tied_result(p, lane, pks, rows[None, :], dist[None, :], limit)
+                    if hit_pks is not None and (dl[-1] > -_INF and all(map(operator.gt, dl, dl[1:]))
+                                                if lane.larger else
+                                                dl[-1] < _INF and all(map(operator.lt, dl, dl[1:]))):
+                        return _single_result(p.pk_name, hit_pks, dl)
+                    out = _tied_result(p, lane, pks, np.array([rl], _I64), np.array([dl], _F32),
+                                       limit)
                     if out is not None:
                         return out
     if not output_fields and p.float32 and p.entry is not None and \
@@ -336,7 +374,8 @@ def _tied_result(p: _Plan, lane: _Lane, pks: np.ndarray, rows: np.ndarray, dist:
 
 def _single_result(pk_name: str, pks: list, dists: list) -> SearchResult:
     """One query's result, no output fields: each Hit made empty and filled in place (primary
-    key first: Hit.id), so no temporary dict is copied per hit."""
+    key first: Hit.id), so no temporary dict is copied per hit; the result as
+    ``SearchResult.of_one`` makes it (no ``__init__`` call)."""
     hits = Hits()
     for pk, d in zip(pks, dists):
         hit = Hit()
@@ -344,7 +383,9 @@ def _single_result(pk_name: str, pks: list, dists: list) -> SearchResult:
         hit["distance"] = d
         hit["entity"] = {}
         hits.append(hit)
-    return SearchResult([hits])
+    result = _new_list(SearchResult)
+    result.append(hits)
+    return result
 
 
 def _plain_any(collection: Any, p: _Plan, data: Any, limit: int, output_fields: Any,
