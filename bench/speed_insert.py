@@ -33,6 +33,9 @@ Durability on return, as each system does it:
 Set ``EMBEDB_SRC`` to run another checkout's ``src`` (e.g. the previous commit, for before/after).
 ``--before-src PATH`` (with ``--procs``) adds that checkout's embedb (fsync and process) as
 systems of their own, "embedb@before" and "embedb-process@before", in the same interleaved run.
+``--reopen`` instead times the first insert call after reopening a database of ``--n`` rows
+(and the anonymous memory it adds: a checkout that copies the mapped columns into memory on
+the first write shows it), for this checkout and ``--before-src``, reopens interleaved.
 """
 
 from __future__ import annotations
@@ -359,6 +362,72 @@ open('/dev/zero', 'rb').close()   # the end of the counted calls (exit's own che
         f"{kind_name}: no fsync, fdatasync or msync in 5 add calls"
 
 
+# ------------------------------------------------------------------------------- reopen
+REOPEN_CHILD = """
+import sys, time; sys.path.insert(0, {bench!r})
+import speed_insert as b
+from pathlib import Path
+from embedb import MilvusClient
+def anon_mib():
+    for line in open('/proc/self/status'):
+        if line.startswith('RssAnon:'):
+            return int(line.split()[1]) / 1024
+    return 0.0
+path = Path({path!r})
+batches = b.make_batches({n} + 2 * b.BATCH, {seed})
+if {build}:
+    s = b.Embedb(path)
+    for _ in range({n} // b.BATCH):
+        s.add(next(batches))
+    s.close()
+    print('built', flush=True)
+    raise SystemExit
+for _ in range({n} // b.BATCH):
+    next(batches)
+t0 = time.perf_counter()
+client = MilvusClient(str(path))
+t_open = time.perf_counter() - t0
+a0 = anon_mib()
+t0 = time.perf_counter(); client.insert('c', next(batches)); first = time.perf_counter() - t0
+a1 = anon_mib()
+t0 = time.perf_counter(); client.insert('c', next(batches)); second = time.perf_counter() - t0
+client.close()
+print(t_open, first, second, a1 - a0, flush=True)
+"""
+
+
+def reopen_stall(args, tmp: Path) -> None:
+    """The first insert call after reopening a database of ``--n`` rows (built by that same
+    checkout, fsync level), for this checkout and ``--before-src``: the call's time and how
+    much anonymous memory it added (the snapshot's mapped columns copied into memory, or not)."""
+    srcs = [("embedb", None)] + ([("embedb@before", args.before_src)] if args.before_src else [])
+    results = {name: [] for name, _ in srcs}
+    for name, src in srcs:
+        env = dict(os.environ)
+        if src:
+            env["EMBEDB_SRC"] = src
+        path = tmp / (name.replace("@", "-") + "-reopen") / "db"
+        path.parent.mkdir()
+        code = REOPEN_CHILD.format(bench=str(ROOT / "bench"), path=str(path), n=args.n, seed=args.seed, build=True)
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+    for r in range(args.rounds):   # interleaved: each round reopens both databases once
+        for name, src in (srcs if r % 2 == 0 else srcs[::-1]):
+            env = dict(os.environ)
+            if src:
+                env["EMBEDB_SRC"] = src
+            path = tmp / (name.replace("@", "-") + "-reopen") / "db"
+            code = REOPEN_CHILD.format(bench=str(ROOT / "bench"), path=str(path), n=args.n, seed=args.seed,
+                                       build=False)
+            out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+            results[name].append([float(x) for x in out.stdout.split()])
+    print(f"first insert after reopening {args.n:,} rows (median of {args.rounds} reopens, each adds 2,000 rows)")
+    print("| checkout | open s | first insert s | second insert s | anonymous RSS added by the first, MiB |")
+    print("|---|---|---|---|---|")
+    for name, _ in srcs:
+        med = np.median(np.array(results[name]), axis=0)
+        print(f"| {name} | {med[0]:.3f} | {med[1]:.3f} | {med[2]:.3f} | {med[3]:,.0f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100_000, help="rows to insert into each system")
@@ -369,8 +438,17 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=0, help="a mark every this many rows (default: 20k, 100k, ...)")
     ap.add_argument("--procs", action="store_true", help="each system in its own process; prints RSS per mark")
     ap.add_argument("--before-src", help="with --procs: also run this checkout's src (embedb@before)")
+    ap.add_argument("--reopen", action="store_true",
+                    help="time the first insert after reopening --n rows instead (with --before-src)")
+    ap.add_argument("--rounds", type=int, default=3, help="with --reopen: reopens per checkout")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="speed-insert-", dir=os.environ.get("BENCH_TMP")))
+    if args.reopen:
+        try:
+            reopen_stall(args, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     try:
         print(f"durable 1,000-row insert calls, {args.n:,} rows, interleaved")
         run(args, tmp)

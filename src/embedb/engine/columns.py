@@ -483,6 +483,9 @@ class Column:
         self._valid = GrowArray(np.bool_) if spec.nullable else None
         self._pending: dict[str, np.ndarray] | None = None  # undecoded string/json parts
         self._pending_n = 0
+        # rows appended while the snapshot's text is still undecoded: a write does not decode
+        # (or copy) every stored text first; the first read joins them (``_materialize``)
+        self._tail: GrowArray | None = None
         self._deferred: tuple | None = None  # (parts, n, verify): snapshot parts not yet checked
         if spec.kind == "fixed":
             self._values = GrowArray(spec.dtype, spec.tail_shape)
@@ -505,7 +508,7 @@ class Column:
         if self.spec.kind == "sparse":
             return len(self._indptr) - 1
         if self._pending is not None:
-            return self._pending_n
+            return self._pending_n + (0 if self._tail is None else len(self._tail))
         return len(self._values)
 
     @property
@@ -537,15 +540,18 @@ class Column:
     def _materialize(self) -> None:
         if self._pending is None:
             return
-        parts, self._pending = self._pending, None
+        parts, n0, tail = self._pending, self._pending_n, self._tail
         texts = decode_texts(parts["lengths"], parts["data"])
         if self.spec.kind == "string":
             arr = np.array(texts, dtype=STRING_DTYPE) if texts else np.empty(0, STRING_DTYPE)
         else:
             arr = load_json_texts(texts)
             if self._valid is not None:
-                arr[~self._valid.view] = None
+                arr[~self._valid.view[:n0]] = None
+        if tail is not None and len(tail):
+            arr = np.concatenate([arr, tail.view])
         self._values = GrowArray(arr.dtype, base=arr)
+        self._pending, self._tail = None, None   # after: a reader never sees a half-joined column
 
     # -- appending -------------------------------------------------------------------------
     def append(self, values: Any, valid: np.ndarray | None = None) -> None:
@@ -558,8 +564,12 @@ class Column:
             if self._valid is not None:
                 self._valid.append(np.ones(values.shape[0], np.bool_) if valid is None else valid)
             return
-        self._materialize()
-        self._values.append(values)
+        if self._pending is not None:   # snapshot text still undecoded: append beside it
+            if self._tail is None:
+                self._tail = GrowArray(STRING_DTYPE if kind == "string" else np.dtype(object))
+            self._tail.append(values)
+        else:
+            self._values.append(values)
         if self._valid is not None:
             self._valid.append(np.ones(len(values), np.bool_) if valid is None else valid)
 
@@ -605,7 +615,12 @@ class Column:
         if kind == "fixed":
             out["values"] = self._values.view[start:stop]
         else:
-            vals = self.values[start:stop]
+            n0 = self._pending_n
+            if self._pending is not None and start >= n0:   # appended rows only: no decoding
+                vals = self._tail.view[start - n0:stop - n0] if self._tail is not None else \
+                    np.empty(0, STRING_DTYPE if kind == "string" else object)
+            else:
+                vals = self.values[start:stop]
             valid = None if self._valid is None else self._valid.view[start:stop]
             out["lengths"], out["data"] = encode_values_text(self.spec, vals, valid)
         if self._valid is not None:
