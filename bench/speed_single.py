@@ -10,7 +10,9 @@ another checkout of embedb (e.g. the commit before a change) in the same run.
 One 384-d clustered collection (COSINE, HNSW M=16 efConstruction=200). The contenders alternate
 pass by pass over all queries (``--interleave step``: call by call; see interleaved_p50), so
 noise on the shared machine falls on all of them alike. Printed: p50 per query, the ratio to
-faiss on embedb's index (the same graph, so the gap is embedb's own overhead), the fixed
+faiss on embedb's index (the same graph, so the gap is embedb's own overhead), in pass mode also
+the median over the rounds of each round's ratio (p50 of one pass over faiss's p50 of the pass
+next to it: steadier when the machine's load drifts during the run), the fixed
 overhead (embedb p50 minus faiss p50), and checks: embedb returns faiss's rows, one query
 answers as in a batch, and (``--before-src``) the other checkout returns the same hits (ids and
 distances) for every query.
@@ -123,8 +125,10 @@ class Before:
 
 
 def interleaved_p50(fns: dict, queries: list, reps: int, mode: str = "pass",
-                    clock=time.perf_counter_ns) -> dict:
-    """p50 (us) of each fn(query) over ``reps`` passes over all queries.
+                    clock=time.perf_counter_ns, per_pass: dict | None = None) -> dict:
+    """p50 (us) of each fn(query) over ``reps`` passes over all queries; ``per_pass`` (a dict,
+    pass mode) receives each fn's p50 of every pass, so that ratios can be taken between
+    passes run next to each other (the load of a shared machine drifts over a run).
 
     ``pass``: each fn runs all queries in a row, the fns alternating pass by pass (rotating
     order), as bench_speed.py does. ``step``: every step runs every fn once, in a rotating
@@ -143,11 +147,13 @@ def interleaved_p50(fns: dict, queries: list, reps: int, mode: str = "pass",
                 fn, out = fns[name], times[name]
                 if isinstance(fn, Before):
                     out.extend(fn.ask("pass"))
-                    continue
-                for q in queries:
-                    t0 = clock()
-                    fn(q)
-                    out.append(clock() - t0)
+                else:
+                    for q in queries:
+                        t0 = clock()
+                        fn(q)
+                        out.append(clock() - t0)
+                if per_pass is not None:
+                    per_pass.setdefault(name, []).append(float(np.percentile(out[-nq:], 50)) / 1e3)
         return {name: float(np.percentile(t, 50)) / 1e3 for name, t in times.items()}
     for rep in range(reps):
         for i in range(nq):
@@ -274,7 +280,8 @@ def main() -> None:
                 if not isinstance(fn, Before):
                     fn(q)
         clock = time.perf_counter_ns if args.clock == "wall" else time.thread_time_ns
-        p50 = interleaved_p50(fns, queries, args.reps, args.interleave, clock)
+        per_pass: dict = {}
+        p50 = interleaved_p50(fns, queries, args.reps, args.interleave, clock, per_pass)
         omp = omp_check(index, queries, k, params, args.reps, clock) if args.omp else None
 
         now = [client.search("c", [q], limit=k, search_params=sp)[0] for q in queries]
@@ -300,9 +307,14 @@ def main() -> None:
           f"in {built:.1f} s, hnswlib {hnsw_built:.1f} s), ef={args.ef}, limit {k}, "
           f"{args.queries} queries x {args.reps} passes, interleaved by {args.interleave}, "
           f"{args.clock} clock")
-    print(f"{'':22s} {'p50 us':>8s} {'vs faiss':>9s}")
+    # per pass: each contender's p50 over the queries of one pass divided by faiss direct's of
+    # the same round (passes of one round run back to back); the median over the rounds
+    ratios = {name: float(np.median(np.array(v) / np.array(per_pass["faiss direct"])))
+              for name, v in per_pass.items()} if per_pass else {}
+    print(f"{'':22s} {'p50 us':>8s} {'vs faiss':>9s}" + (f" {'per pass':>9s}" if ratios else ""))
     for name, v in p50.items():
-        print(f"{name:22s} {v:8.1f} {v / base:8.2f}x")
+        print(f"{name:22s} {v:8.1f} {v / base:8.2f}x" +
+              (f" {ratios[name]:8.2f}x" if ratios else ""))
     print(f"fixed overhead per call (embedb search - faiss direct): {p50['embedb search'] - base:.1f} us "
           f"(general path: {p50['embedb general path'] - base:.1f} us"
           + (f"; before: {p50['embedb before'] - base:.1f} us" if before is not None else "")

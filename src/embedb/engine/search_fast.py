@@ -262,7 +262,8 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
             call = lane.params.get(key)
             if call is None:
                 try:
-                    call = lane.call(limit, impl._search_parameters(SearchRequest(limit, None, params), 1.0))
+                    call = lane.call(limit, impl._search_parameters(
+                        SearchRequest(limit, None, params), 1.0))
                 except ParamError:
                     return None   # e.g. an ef out of range: the general path words it
                 if key is not None:
@@ -299,8 +300,9 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                                     qp = lane.ptr(v)
                         else:
                             qp = lane.ptr(v)
-                            if lane.follow:   # HNSWIndex.search: the graph reads the column
-                                impl._storage.follow(vectors[:n], n)
+                            storage = impl._storage if lane.follow else None
+                            if storage is not None:   # HNSWIndex.search: the graph reads the column
+                                storage.follow(vectors[:n], n)
                         if qp is not None:
                             impl.index.search_c(1, qp, limit, dist_ptr, rows_ptr, fparams)
                             # read out before the lock goes (the arrays are the lane's); an
