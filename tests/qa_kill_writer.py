@@ -1,15 +1,17 @@
 """Writer of tests/test_qa_kill_background.py, killed with SIGKILL at random moments.
 
-usage: qa_kill_writer.py PATH DURABILITY SEED NEXT_ID
+usage: qa_kill_writer.py PATH DURABILITY SEED NEXT_ID [PAUSE]
 
 Checkpoints run on the background thread every ~60 KB of log (never inline); every few calls a
 flush (inline checkpoint + index files) or a compaction. Each call is announced before it is
 made and acknowledged after it returned (``kill_harness.write_forever``), so the parent knows
-every acknowledged call and the one call that may be in flight when the kill lands.
+every acknowledged call and the one call that may be in flight when the kill lands. PAUSE:
+seconds to sleep after each call (0 by default), for a reader beside it to keep up.
 """
 
 import random
 import sys
+import time
 
 from kill_harness import background_checkpoints, vector, write_forever
 
@@ -19,6 +21,7 @@ background_checkpoints(60_000)   # background checkpoints all the time, never in
 DIM = 8
 
 path, durability, seed, next_id = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+pause = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
 client = MilvusClient(path, durability=durability)
 if not client.has_collection("c"):
     s = client.create_schema()
@@ -39,6 +42,8 @@ def rows(ids: list[int], ver: int) -> list[dict]:
 
 def next_call(step: int):
     global next_id, live
+    if pause:
+        time.sleep(pause)
     op = rng.choices(["insert", "upsert", "delete", "flush", "compact"], [8, 3, 2, 0.3, 0.15])[0]
     if op in ("upsert", "delete") and len(live) < 20:
         op = "insert"

@@ -1,0 +1,125 @@
+"""A read-only opener beside a writer process: every state a reader sees is the database after
+some prefix of the writer's calls, whole (never half a call), and answers consistently.
+
+The writer (``qa_kill_writer.py``: inserts, upserts, deletes, flushes and compactions with
+checkpoints on the background thread) runs in its own process while this one opens the
+database read-only again and again, and refreshes an open reader in between
+(``Database.refresh``). Each state read must be one of the writer's prefix states (the
+acknowledged calls in order, plus the one in flight), every row's vector and text the ones its
+call wrote, and a search through the HNSW index (loaded, or rebuilt from the columns) must
+answer as brute force over that same state. Then the writer is killed with SIGKILL and the
+database holds exactly the acknowledged calls (``kill_harness``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from kill_harness import HERE, apply_call, check_cli, replay, stored_model, vector
+
+from embedb import MilvusClient
+
+DIM = 8
+
+
+def _digest(model: dict) -> str:
+    return hashlib.sha1(json.dumps(sorted(model.items())).encode()).hexdigest()
+
+
+def _read_state(client: MilvusClient) -> dict:
+    """The reader's rows as primary key -> version, each row checked, and the index checked
+    against brute force over those rows (the reader's state is fixed between refreshes)."""
+    rows = client.query("c", filter="", output_fields=["ver", "t", "v"])
+    state = {}
+    for r in rows:
+        assert r["id"] not in state, f"row {r['id']} twice"
+        assert r["t"] == f"{r['id']}:{r['ver']}", r
+        assert np.array_equal(np.float32(r["v"]), vector(r["id"], r["ver"], DIM)), r["id"]
+        state[r["id"]] = r["ver"]
+    if state:
+        ids = np.array(sorted(state))
+        x = np.stack([vector(i, state[i], DIM) for i in ids])
+        q = np.random.default_rng(len(ids)).random((2, DIM), dtype=np.float32)
+        for qi in range(2):   # single queries: the fast path
+            hits = client.search("c", [q[qi]], limit=5, search_params={"params": {"ef": 512}})[0]
+            d = ((x - q[qi]) ** 2).sum(1)
+            want = ids[np.lexsort((ids, d))[:5]].tolist()
+            got = [h["id"] for h in hits]
+            assert set(got) <= set(state), f"a search served rows not in the state: {set(got) - set(state)}"
+            assert got == want or len(ids) > 400 and len(set(got) & set(want)) >= 4, (got, want)
+    return state
+
+
+@pytest.mark.parametrize("durability", ["fsync", "process"])
+def test_a_reader_beside_a_writer_sees_whole_calls_only(tmp_path, durability):
+    path = tmp_path / "rw.db"
+    proc = subprocess.Popen([sys.executable, str(HERE / "qa_kill_writer.py"), str(path),
+                             durability, "31", "0", "0.2"],   # ~5 calls a second
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reading = threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in proc.stdout),
+                               daemon=True)
+    reading.start()
+    seen: list[str] = []
+    errors: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not any(l == "ack" for l in lines[:3]) and time.monotonic() < deadline:
+            time.sleep(0.05)   # the collection exists
+        stop = time.monotonic() + 20
+        reader = None
+        while time.monotonic() < stop and len(seen) < 8:
+            try:
+                if reader is None or len(seen) % 3 == 0:   # a fresh open, or a refresh
+                    if reader is not None:
+                        reader.close()
+                    reader = MilvusClient(str(path), read_only=True, durability=durability)
+                    reader.load_collection("c")
+                else:
+                    reader._database.refresh()
+                    reader.load_collection("c")
+                seen.append(_digest(_read_state(reader)))
+            except AssertionError:
+                raise
+            except Exception as exc:   # noqa: BLE001 - any error of a reader is a finding
+                errors.append(repr(exc))
+                reader = None
+        if reader is not None:
+            reader.close()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(60)
+        reading.join(10)
+    assert not errors, errors[:5]
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()[-3000:]
+    # every state read was the database after a prefix of the calls
+    prefixes = {_digest({})}
+    model: dict = {}
+    pending = None
+    for line in lines:
+        if line.startswith("begin "):
+            try:
+                pending = json.loads(line[6:])
+            except ValueError:
+                pending = None
+                continue
+            prefixes.add(_digest(apply_call(model, pending)))   # the call in flight, landed
+        elif line == "ack":
+            model = apply_call(model, pending)
+            prefixes.add(_digest(model))
+    stray = [i for i, d in enumerate(seen) if d not in prefixes]
+    assert len(seen) >= 3 and not stray, f"{len(stray)} of {len(seen)} reader states were no prefix state"
+    # and after the kill: exactly the acknowledged calls, the in-flight one whole or absent
+    model, pending, _ = replay({}, lines)
+    check_cli(path)
+    got = stored_model(path, durability=durability, read_only=True, dim=DIM, extra_fields=("t",))
+    assert got in [model] + ([apply_call(model, pending)] if pending else [])
