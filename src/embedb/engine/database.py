@@ -315,9 +315,10 @@ class Database:
             self._log_bytes = max(0, self._log_bytes - covered)
             self._retry_at = 0
             self._checkpoint_failing = False
-        with self._snapshot_lock:   # (close waits for it) a PASSIVE checkpoint: writers go on
-            if not self._closed:
-                self._storage.copy_back_wal()
+        # without the snapshot lock: the copy may wait (retrying) for a reader of another
+        # process; close() stops it through the storage's own leaf lock
+        if not self._closed:
+            self._storage.copy_back_wal()
 
     def _checkpoint_all(self, report: bool = False) -> None:
         """Checkpoint every collection. ``report``: a failure is a warning (once until a

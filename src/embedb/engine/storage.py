@@ -30,6 +30,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import warnings
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,7 +60,12 @@ HEADER_BYTES = 256  # fixed .npy header size, so the shape can be rewritten in p
 DURABILITY_LEVELS = ("fsync", "process")
 SYNC_PIECE_BYTES = 1 * 1024 * 1024  # a checkpoint appends and fsyncs column data this much at a time
 WAL_AUTOCHECKPOINT_BYTES = 256 * 1024 * 1024  # the writer copies SQLite's WAL back past this size
-WAL_RESTART_WAIT_MS = 2000   # how long the background WAL copy waits for a writer's commit
+# the background WAL copy's RESTART never waits inside SQLite (a waiting RESTART holds SQLite's
+# write lock, so a reader in another process held the writer up for the whole wait): it is
+# tried again every WAL_RETRY_S, without any embedb lock, for up to this long
+WAL_RESTART_WAIT_MS = 2000
+WAL_RETRY_S = 0.02
+_SQLITE_BUSY_CODES = (5, 6)   # SQLITE_BUSY, SQLITE_LOCKED (primary codes): only "try later"
 TRIM_PAUSE_S = 0.001  # between a background trim's transactions, so a waiting writer gets the connection
 
 _SCHEMA_SQL = """
@@ -227,6 +233,9 @@ class Storage:
         self._mem_seq = 0
         self._lock = threading.RLock()
         self._wal_conn: sqlite3.Connection | None = None   # the background WAL copier's
+        self._wal_lock = threading.Lock()   # a leaf lock: the copier's connection, and close
+        self._wal_closed = False
+        self._wal_warned = False   # a failing WAL copy is reported once
         self._sync_level = ""   # the writer connection's synchronous level, once set
         self.durability = "fsync"   # of the write log's commits; see set_durability
         self.db_file: Path | None = None
@@ -339,6 +348,11 @@ class Storage:
         return self.root is None
 
     def close(self) -> None:
+        with self._wal_lock:   # first: a copy in flight ends (one short attempt), none starts
+            self._wal_closed = True
+            if self._wal_conn is not None:
+                self._wal_conn.close()
+                self._wal_conn = None
         with self._lock:
             try:
                 if self.root is not None and not self.read_only:
@@ -347,8 +361,6 @@ class Storage:
                     self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error:
                 pass
-            if self._wal_conn is not None:
-                self._wal_conn.close()
             self.conn.close()
 
     @contextmanager
@@ -608,24 +620,63 @@ class Storage:
             except sqlite3.Error:
                 pass
 
-    def copy_back_wal(self) -> None:
+    def copy_back_wal(self, wait_ms: int | None = None) -> bool:
         """Copy SQLite's WAL into its main file on a connection of its own, without ``_lock``
-        (the background checkpointer): a PASSIVE checkpoint, which never blocks the writer,
-        copies nearly all of it; then a RESTART one copies what the writer appended meanwhile
-        (a writer waits for that short copy only) and lets the next commit start the WAL over,
-        so SQLite's own copy inside a writer's commit (``WAL_AUTOCHECKPOINT_BYTES``) does not
-        come due."""
+        or any other embedb lock but the leaf ``_wal_lock`` (the background checkpointer): a
+        PASSIVE checkpoint, which never blocks the writer, copies nearly all of it; then a
+        RESTART one copies what the writer appended meanwhile (a writer waits for that short
+        copy only) and lets the next commit start the WAL over, so SQLite's own copy inside a
+        writer's commit (``WAL_AUTOCHECKPOINT_BYTES``) does not come due.
+
+        The RESTART does not wait inside SQLite (no busy timeout): a waiting RESTART holds
+        SQLite's write lock, so a read transaction of another process would hold every
+        writer up for the whole wait. When a reader still uses the WAL, or a writer is
+        committing, it reports "busy" at once and is tried again every ``WAL_RETRY_S`` for up
+        to ``wait_ms`` (``WAL_RESTART_WAIT_MS``); then the next background pass tries again.
+        Returns whether the WAL was copied whole and restarted. An SQLite error other than
+        busy/locked (disk full, I/O error) is a RuntimeWarning, given once: the WAL keeps every
+        commit, and SQLite copies it itself past ``WAL_AUTOCHECKPOINT_BYTES``."""
         if self.root is None or self.read_only:
+            return True
+        wait_s = (WAL_RESTART_WAIT_MS if wait_ms is None else wait_ms) / 1000
+        deadline = time.monotonic() + wait_s
+        mode = "PASSIVE"
+        while True:
+            with self._wal_lock:
+                if self._wal_closed:
+                    return False
+                try:
+                    if self._wal_conn is None:
+                        self._wal_conn = sqlite3.connect(str(self.db_file), isolation_level=None,
+                                                         check_same_thread=False)
+                        self._wal_conn.execute("PRAGMA busy_timeout=0")
+                    if mode == "PASSIVE":
+                        self._wal_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                        mode = "RESTART"
+                    busy = self._wal_conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
+                except sqlite3.Error as exc:
+                    if getattr(exc, "sqlite_errorcode", 5) & 0xFF not in _SQLITE_BUSY_CODES:
+                        self._warn_wal_copy(exc)
+                        # a connection whose copy failed (disk full, I/O) keeps failing: the
+                        # next attempt starts a fresh one
+                        if self._wal_conn is not None:
+                            self._wal_conn.close()
+                            self._wal_conn = None
+                        return False
+                    busy = 1
+            if not busy:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(WAL_RETRY_S)
+
+    def _warn_wal_copy(self, exc: sqlite3.Error) -> None:
+        if self._wal_warned:
             return
-        try:
-            if self._wal_conn is None:
-                self._wal_conn = sqlite3.connect(str(self.db_file), isolation_level=None,
-                                                 check_same_thread=False)
-                self._wal_conn.execute(f"PRAGMA busy_timeout={WAL_RESTART_WAIT_MS}")
-            self._wal_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            self._wal_conn.execute("PRAGMA wal_checkpoint(RESTART)")
-        except sqlite3.Error:
-            pass
+        self._wal_warned = True
+        warnings.warn(f"copying SQLite's write-ahead log {self.db_file}-wal into {self.db_file} failed "
+                      f"({exc}); nothing is lost (the WAL keeps every commit), and the copy is tried "
+                      "again at the next checkpoint", RuntimeWarning, stacklevel=2)
 
     # -- snapshots -----------------------------------------------------------------------
     def collection_dir(self, cid: int) -> Path | None:
