@@ -9,6 +9,11 @@ acknowledged calls in order, plus the one in flight), every row's vector and tex
 call wrote, and a search through the HNSW index (loaded, or rebuilt from the columns) must
 answer as brute force over that same state. Then the writer is killed with SIGKILL and the
 database holds exactly the acknowledged calls (``kill_harness``).
+
+The ``reopened`` variant starts the writer on a closed database of 40,000 rows: its first
+insert grows the 1.25 MiB vector column over the snapshot file's private map instead of a
+copy (``columns.overlay_array``), and its text column takes new rows beside the still
+undecoded snapshot text (``Column._tail``), which background checkpoints write alone.
 """
 
 from __future__ import annotations
@@ -26,9 +31,39 @@ import numpy as np
 import pytest
 from kill_harness import HERE, apply_call, check_cli, replay, stored_model, vector
 
-from embedb import MilvusClient
+from embedb import DataType, MilvusClient
 
 DIM = 8
+PREFILL = 40_000   # x 8 float32: a 1.25 MiB vector column, past columns.OVERLAY_MIN
+
+
+def _prefill(path: Path, n: int) -> dict:
+    """The writer's collection (qa_kill_writer.py's schema) with rows 0..n-1 at version 0,
+    closed: snapshot files and the graph saved."""
+    c = MilvusClient(str(path))
+    s = c.create_schema()
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
+    s.add_field("ver", DataType.INT64)
+    s.add_field("t", DataType.VARCHAR, max_length=64)
+    ix = c.prepare_index_params()
+    ix.add_index("v", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 32})
+    c.create_collection("c", schema=s, index_params=ix)
+    for lo in range(0, n, 10_000):
+        c.insert("c", [{"id": i, "v": vector(i, 0, DIM), "ver": 0, "t": f"{i}:0"}
+                       for i in range(lo, min(n, lo + 10_000))])
+    c.close()
+    return {i: 0 for i in range(n)}
+
+
+_VECTORS: dict = {}
+
+
+def _vector(i: int, ver: int) -> np.ndarray:   # kill_harness.vector, kept (40k rows per read)
+    v = _VECTORS.get((i, ver))
+    if v is None:
+        v = _VECTORS[(i, ver)] = vector(i, ver, DIM)
+    return v
 
 
 def _digest(model: dict) -> str:
@@ -43,11 +78,11 @@ def _read_state(client: MilvusClient) -> dict:
     for r in rows:
         assert r["id"] not in state, f"row {r['id']} twice"
         assert r["t"] == f"{r['id']}:{r['ver']}", r
-        assert np.array_equal(np.float32(r["v"]), vector(r["id"], r["ver"], DIM)), r["id"]
+        assert np.array_equal(np.float32(r["v"]), _vector(r["id"], r["ver"])), r["id"]
         state[r["id"]] = r["ver"]
     if state:
         ids = np.array(sorted(state))
-        x = np.stack([vector(i, state[i], DIM) for i in ids])
+        x = np.stack([_vector(i, state[i]) for i in ids])
         q = np.random.default_rng(len(ids)).random((2, DIM), dtype=np.float32)
         for qi in range(2):   # single queries: the fast path
             hits = client.search("c", [q[qi]], limit=5, search_params={"params": {"ef": 512}})[0]
@@ -59,11 +94,15 @@ def _read_state(client: MilvusClient) -> dict:
     return state
 
 
-@pytest.mark.parametrize("durability", ["fsync", "process"])
-def test_a_reader_beside_a_writer_sees_whole_calls_only(tmp_path, durability):
+@pytest.mark.parametrize("durability,prefill", [
+    ("fsync", 0), ("process", 0),
+    pytest.param("fsync", PREFILL, marks=pytest.mark.slow),   # ~85 s: 40k-row reads
+], ids=["fsync", "process", "reopened"])
+def test_a_reader_beside_a_writer_sees_whole_calls_only(tmp_path, durability, prefill):
     path = tmp_path / "rw.db"
+    start = _prefill(path, prefill) if prefill else {}
     proc = subprocess.Popen([sys.executable, str(HERE / "qa_kill_writer.py"), str(path),
-                             durability, "31", "0", "0.2"],   # ~5 calls a second
+                             durability, "31", str(prefill), "0.2"],   # ~5 calls a second
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     reading = threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in proc.stdout),
@@ -75,7 +114,7 @@ def test_a_reader_beside_a_writer_sees_whole_calls_only(tmp_path, durability):
         deadline = time.monotonic() + 60
         while not any(l == "ack" for l in lines[:3]) and time.monotonic() < deadline:
             time.sleep(0.05)   # the collection exists
-        stop = time.monotonic() + 20
+        stop = time.monotonic() + (40 if prefill else 20)
         reader = None
         while time.monotonic() < stop and len(seen) < 8:
             try:
@@ -102,8 +141,8 @@ def test_a_reader_beside_a_writer_sees_whole_calls_only(tmp_path, durability):
     assert not errors, errors[:5]
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read()[-3000:]
     # every state read was the database after a prefix of the calls
-    prefixes = {_digest({})}
-    model: dict = {}
+    model: dict = dict(start)
+    prefixes = {_digest(model)}
     pending = None
     for line in lines:
         if line.startswith("begin "):
@@ -119,7 +158,7 @@ def test_a_reader_beside_a_writer_sees_whole_calls_only(tmp_path, durability):
     stray = [i for i, d in enumerate(seen) if d not in prefixes]
     assert len(seen) >= 3 and not stray, f"{len(stray)} of {len(seen)} reader states were no prefix state"
     # and after the kill: exactly the acknowledged calls, the in-flight one whole or absent
-    model, pending, _ = replay({}, lines)
+    model, pending, _ = replay(start, lines)
     check_cli(path)
     got = stored_model(path, durability=durability, read_only=True, dim=DIM, extra_fields=("t",))
     assert got in [model] + ([apply_call(model, pending)] if pending else [])
