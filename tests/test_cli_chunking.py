@@ -26,9 +26,11 @@ def test_chunks_cover_text_within_size(ws, size, data):
         joined = "\n".join(chunks)
         assert all(w in joined for w in ws)
     # chunks appear in order and (re)assemble the whole text
+    # (searched from just past the previous chunk's start: a short chunk such as "2", cut from a
+    # word longer than half a chunk, also occurs inside earlier words such as "a2")
     start, end = -1, 0
     for c in chunks:
-        start = text.find(c)
+        start = text.find(c, start + 1)
         assert start != -1
         assert text[end:start].strip() == ""  # no gap between chunks but whitespace
         end = max(end, start + len(c))
