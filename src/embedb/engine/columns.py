@@ -445,10 +445,10 @@ def encode_texts(texts: list[str], char_lengths: np.ndarray | None = None) -> tu
 
 
 def encode_string_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``encode_texts`` of a StringDType array (its character lengths computed in C)."""
+    """``encode_texts`` of a StringDType array."""
     if not len(values):
         return np.zeros(0, np.int64), np.zeros(0, np.uint8)
-    return encode_texts(values.tolist(), np.strings.str_len(values))
+    return encode_texts(values.tolist())   # (not np.strings.str_len: it drops trailing NULs)
 
 
 def decode_texts(lengths: np.ndarray, data: np.ndarray) -> list[str]:
