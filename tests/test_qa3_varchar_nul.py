@@ -82,3 +82,22 @@ def test_varchar_with_nul_characters_survives_reopening(tmp_path, how):
     c.close()
     assert got == want
     check_cli(path)
+
+
+def test_max_length_counts_trailing_nul_characters(tmp_path):
+    """The max_length check counted characters with np.strings.str_len too: "ab" followed by
+    ten NULs passed max_length 4 (found in the same QA pass; the check dates from 12-02)."""
+    from embedb import DataType
+    from embedb.errors import DataError
+
+    c = MilvusClient(str(tmp_path / "ml.db"))
+    s = c.create_schema()
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+    s.add_field("t", DataType.VARCHAR, max_length=4)
+    c.create_collection("c", schema=s)
+    for i, t in enumerate(["abcde", "ab" + "\x00" * 10, "\x00" * 5]):
+        with pytest.raises(DataError, match="exceeds max_length 4"):
+            c.insert("c", [{"id": i, "v": [0.0, 0.0], "t": t}])
+    c.insert("c", [{"id": 9, "v": [0.0, 0.0], "t": "a\x00\x00\x00"}])   # four characters: fits
+    c.close()

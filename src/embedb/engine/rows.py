@@ -176,7 +176,7 @@ def _convert_varchar(f: FieldSchema, vals: list, types: set) -> np.ndarray:
                               "Unicode (strings must be valid UTF-8)") from None
     max_len = f.max_length or 65535
     if len(arr):
-        lengths = np.strings.str_len(arr)
+        lengths = np.fromiter(map(len, vals), np.int64, len(vals))   # str_len drops trailing NULs
         over = lengths > max_len
         if over.any():
             i = int(np.argmax(over))
