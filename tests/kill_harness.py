@@ -49,6 +49,23 @@ def vector(i: int, ver: int, dim: int) -> np.ndarray:
     return np.random.default_rng(i * 1000 + ver).random(dim, dtype=np.float32)
 
 
+def call_writer_collection(client: Any, dim: int) -> None:
+    """``qa_kill_writer.py``'s collection "c" (id, v: HNSW L2 M=8 efConstruction=32, ver, t),
+    unless the database has it."""
+    from embedb import DataType
+
+    if client.has_collection("c"):
+        return
+    s = client.create_schema()
+    s.add_field("id", DataType.INT64, is_primary=True)
+    s.add_field("v", DataType.FLOAT_VECTOR, dim=dim)
+    s.add_field("ver", DataType.INT64)
+    s.add_field("t", DataType.VARCHAR, max_length=64)
+    ix = client.prepare_index_params()
+    ix.add_index("v", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 32})
+    client.create_collection("c", schema=s, index_params=ix)
+
+
 def say(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()

@@ -13,9 +13,9 @@ import random
 import sys
 import time
 
-from kill_harness import background_checkpoints, vector, write_forever
+from kill_harness import background_checkpoints, call_writer_collection, vector, write_forever
 
-from embedb import DataType, MilvusClient
+from embedb import MilvusClient
 
 background_checkpoints(60_000)   # background checkpoints all the time, never inline
 DIM = 8
@@ -23,15 +23,7 @@ DIM = 8
 path, durability, seed, next_id = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 pause = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
 client = MilvusClient(path, durability=durability)
-if not client.has_collection("c"):
-    s = client.create_schema()
-    s.add_field("id", DataType.INT64, is_primary=True)
-    s.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
-    s.add_field("ver", DataType.INT64)
-    s.add_field("t", DataType.VARCHAR, max_length=64)
-    ix = client.prepare_index_params()
-    ix.add_index("v", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 32})
-    client.create_collection("c", schema=s, index_params=ix)
+call_writer_collection(client, DIM)
 live = sorted(r["id"] for r in client.query("c", filter="", output_fields=["id"]))
 rng = random.Random(seed)
 

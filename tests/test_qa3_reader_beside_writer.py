@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from kill_harness import HERE, apply_call, check_cli, replay, stored_model, vector
+from kill_harness import HERE, apply_call, call_writer_collection, check_cli, replay, stored_model, vector
 
-from embedb import DataType, MilvusClient
+from embedb import MilvusClient
 
 DIM = 8
 PREFILL = 40_000   # x 8 float32: a 1.25 MiB vector column, past columns.OVERLAY_MIN
@@ -41,14 +41,7 @@ def _prefill(path: Path, n: int) -> dict:
     """The writer's collection (qa_kill_writer.py's schema) with rows 0..n-1 at version 0,
     closed: snapshot files and the graph saved."""
     c = MilvusClient(str(path))
-    s = c.create_schema()
-    s.add_field("id", DataType.INT64, is_primary=True)
-    s.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
-    s.add_field("ver", DataType.INT64)
-    s.add_field("t", DataType.VARCHAR, max_length=64)
-    ix = c.prepare_index_params()
-    ix.add_index("v", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 32})
-    c.create_collection("c", schema=s, index_params=ix)
+    call_writer_collection(c, DIM)
     for lo in range(0, n, 10_000):
         c.insert("c", [{"id": i, "v": vector(i, 0, DIM), "ver": 0, "t": f"{i}:0"}
                        for i in range(lo, min(n, lo + 10_000))])

@@ -10,10 +10,10 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
 
 import numpy as np
 import pytest
+from kill_harness import mounted_tmpfs
 
 import embedb.engine.database as dbmod
 from embedb.engine import Database, storage
@@ -119,19 +119,7 @@ def test_the_copy_gives_up_after_its_wait_and_the_next_one_succeeds(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    mnt = tmp_path / f"tmpfs-{uuid.uuid4().hex[:6]}"
-    mnt.mkdir()
-    try:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)],
-                              capture_output=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"cannot mount a tmpfs here: {exc}")
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, timeout=20)
+    yield from mounted_tmpfs(tmp_path, "8m")
 
 
 def _fill(path) -> None:
