@@ -98,6 +98,23 @@ class EmbedbProcess(Embedb):
     durability = "process"
 
 
+class EmbedbMemory(Embedb):
+    """An in-memory database (``--memory``): the engine's own insert path (validation, columns,
+    key index) without the log or any file, so its CPU alone."""
+
+    name = "embedb-memory"
+
+    def __init__(self, path: Path):
+        from embedb import DataType, MilvusClient
+
+        self.client = MilvusClient(":memory:")
+        schema = self.client.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+        schema.add_field("tag", DataType.VARCHAR, max_length=32)
+        self.client.create_collection("c", schema=schema)
+
+
 class Lance:
     name = "lancedb"
 
@@ -165,7 +182,7 @@ class Remote:
 
     def __init__(self, kind, path: Path, n: int, seed: int, src: str | None = None, label: str = ""):
         self.name = kind.name + label
-        self.rss = self.cpu = 0.0   # resident MiB now; CPU seconds (every thread) since the first add
+        self.rss = self.cpu = 0.0   # resident MiB now; CPU seconds (every thread) inside the add calls
         env = dict(os.environ)
         if src:
             env["EMBEDB_SRC"] = src
@@ -173,19 +190,19 @@ class Remote:
 import sys, time; sys.path.insert(0, {str(ROOT / 'bench')!r})
 import speed_insert as b
 from pathlib import Path
-kinds = {{k.name: k for k in (b.Embedb, b.EmbedbProcess, b.Lance, b.MilvusLite)}}
+kinds = {{k.name: k for k in (b.Embedb, b.EmbedbProcess, b.EmbedbMemory, b.Lance, b.MilvusLite)}}
 s = kinds[{kind.name!r}](Path({str(path)!r}))
 batches = b.make_batches({n}, {seed})
 print('ready', flush=True)
-cpu0 = None
+cpu = 0.0
 for line in sys.stdin:
     cmd = line.split()
     if cmd[0] == 'add':
         rows = next(batches)
-        if cpu0 is None:
-            cpu0 = time.process_time()
+        c0 = time.process_time()
         t0 = time.perf_counter(); s.add(rows); dt = time.perf_counter() - t0
-        print(dt, b.rss_mib(), time.process_time() - cpu0, flush=True)
+        cpu += time.process_time() - c0
+        print(dt, b.rss_mib(), cpu, flush=True)
     elif cmd[0] == 'count':
         print(s.count(), flush=True)
     elif cmd[0] == 'close':
@@ -220,7 +237,8 @@ for line in sys.stdin:
 
 
 def run(args, tmp: Path) -> None:
-    kinds = [Embedb] + ([] if args.no_process else [EmbedbProcess]) + [Lance] + ([MilvusLite] if args.milvus else [])
+    ours = [Embedb] + ([] if args.no_process else [EmbedbProcess]) + ([EmbedbMemory] if args.memory else [])
+    kinds = ours + [Lance] + ([MilvusLite] if args.milvus else [])
     systems = []
     for kind in kinds:
         d = tmp / kind.name
@@ -231,7 +249,7 @@ def run(args, tmp: Path) -> None:
         if not args.procs:
             raise SystemExit("--before-src needs --procs (one checkout per process)")
         at = [s.name for s in systems].index("lancedb")
-        for kind in [Embedb] + ([] if args.no_process else [EmbedbProcess]):
+        for kind in ours:
             d = tmp / (kind.name + "-before")
             d.mkdir()
             systems.insert(at, Remote(kind, d / "db", args.n, args.seed, args.before_src, "@before"))
@@ -326,7 +344,7 @@ def run_procs(args, systems: list[Remote], marks: list[int]) -> None:
           + " | " + " | ".join(f"{spent['lancedb'] / spent[n]:.2f}x" for n in ours) + " |" + " |" * len(names))
     print("close (s): " + ", ".join(f"{n} {closing[n]:.2f}" for n in names))
     cpu = {s.name: s.cpu for s in systems}
-    print("CPU s, every thread, first add to last (less noisy than wall time on a shared machine): "
+    print("CPU s inside the add calls, every thread (less noisy than wall time on a shared machine): "
           + ", ".join(f"{n} {cpu[n]:.2f}" for n in names))
     print("CPU / lancedb's: " + ", ".join(f"{n} {cpu[n] / cpu['lancedb']:.2f}x" for n in ours))
     print(f"machine: {os.cpu_count()} cores; one process per system; batches of {BATCH:,} rows, "
@@ -434,6 +452,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--milvus", action="store_true", help="also Milvus Lite (slow)")
     ap.add_argument("--no-process", action="store_true", help="leave out embedb with durability='process'")
+    ap.add_argument("--memory", action="store_true",
+                    help="also embedb in memory (no log, no files: the engine's insert CPU alone)")
     ap.add_argument("--strace", action="store_true", help="count what each system fsyncs per call")
     ap.add_argument("--every", type=int, default=0, help="a mark every this many rows (default: 20k, 100k, ...)")
     ap.add_argument("--procs", action="store_true", help="each system in its own process; prints RSS per mark")
