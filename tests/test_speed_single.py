@@ -673,3 +673,26 @@ def test_a_single_query_result_behaves_as_one_made_by_search_result():
     fresh = SearchResult.of_one(Hits())
     assert fresh == [[]] and fresh.extra == {"cost": 0} and fresh.recalls == []
     assert str(fresh) == str(SearchResult([Hits()]))
+
+
+def test_a_result_default_read_first_by_two_readers_at_once_is_one_object():
+    """``SearchResult``'s lazily made ``extra``/``recalls``: a reader that makes the default
+    while another reader's default lands first (threads switching inside the read) gets the
+    stored object, not a lost copy of its own."""
+    from embedb.results import SearchResult, _Default
+
+    made: list = []
+    inner: list = []
+
+    def make():
+        made.append({})
+        if len(made) == 1:   # another reader runs to the end meanwhile
+            inner.append(result.tag)
+        return made[-1]
+
+    class Result(SearchResult):
+        tag = _Default(make)
+
+    result = Result.of_one([])
+    outer = result.tag
+    assert len(made) == 2 and outer is inner[0] is result.tag is made[1]

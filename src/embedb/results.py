@@ -103,8 +103,8 @@ class _Default:
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return self
-        value = obj.__dict__[self.name] = self.make()
-        return value
+        # setdefault: two threads reading it first at once get the same object
+        return obj.__dict__.setdefault(self.name, self.make())
 
 
 class SearchResult(list):
