@@ -135,3 +135,10 @@ def test_embed_batches_by_length_but_keeps_input_order():
     assert out.tolist() == [[len(t), ord(t[0])] for t in texts]
     assert seen == [["a", "e"], ["bb", "ccc"], ["dddd", "ffffff"]] and done == [2, 2, 2]
     assert embed([], encode).shape == (0, 0)
+
+
+def test_an_overlap_near_the_size_starts_on_a_word_not_mid_word():
+    # end - overlap fell before the text's start: the next chunk began mid-word ('0 a1 ...')
+    text = "a0 a1 a2 a3 aaaa4 aaaa5 aaaa6"
+    chunks = chunk_text(text, 26, 25)
+    assert chunks == ["a0 a1 a2 a3 aaaa4 aaaa5", "a1 a2 a3 aaaa4 aaaa5 aaaa6"]

@@ -190,7 +190,9 @@ def chunk_text(text: str, size: int = 800, overlap: int = 120) -> list[str]:
             chunks.append(piece)
         if end >= len(text):
             break
-        nxt = end - overlap
+        # never at or before this chunk's start (an overlap near the size would go back past
+        # it: a negative index made str.find search from the text's end and cut mid-word)
+        nxt = max(end - overlap, start + 1)
         if overlap:
             # start the overlap on a word boundary rather than mid-word
             space = text.find(" ", nxt, end)
