@@ -95,7 +95,9 @@ def test_first_insert_after_reopen_maps_instead_of_copying(tmp_path):
     grown_kib = _anon_kib() - anon
     assert overlaid >= N * DIM * 4, columns.stats
     assert copied < N * DIM * 4 // 20, copied   # the small columns only (key, partition, time)
-    assert grown_kib * 1024 < N * DIM * 4 // 2, grown_kib   # the 40 MB column was not copied
+    # the 40 MB column was not copied (a copy adds >= 40 MB; the whole pytest process is measured,
+    # so other tests' threads and the look-ahead page faulting add up to ~24 MB under load)
+    assert grown_kib * 1024 < N * DIM * 4 * 3 // 4, grown_kib
     assert c._columns["tag"]._pending is not None   # nor was the stored text decoded for a write
     _check_rows(c, [(0, N), (N, 1000)])
     c.delete(ids=[3, N + 5])   # tombstones and later inserts on the grown column
