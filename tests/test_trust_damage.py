@@ -337,8 +337,26 @@ def test_a_damaged_log_entry_is_an_error(tmp_path):
 
     from embedb.engine import Database
 
+    from embedb.engine import writelog
+
     path = tmp_path / "g.db"
     _abandon(_small_db(path))
+    [segment] = writelog.segment_files(path)   # the write calls' records since the last checkpoint
+    raw = bytearray(segment.read_bytes())
+    at = raw.index(codec.MAGIC) + 300
+    raw[at] ^= 0x01
+    segment.write_bytes(bytes(raw))
+    with pytest.raises(StorageError, match=r"the write log .*wlog/\d+\.log holds a record whose checksum "
+                                           r"does not match at byte \d+: it is damaged"):
+        Database.open(path)
+    with pytest.raises(StorageError, match=r"wlog/\d+\.log holds a record whose checksum"):
+        Database.open(path, read_only=True)
+    # a damaged entry among the rows of SQLite's log (a database of format 2) too
+    from test_durability_log_format import as_format_2
+
+    raw[at] ^= 0x01
+    segment.write_bytes(bytes(raw))
+    as_format_2(path)
     con = sqlite3.connect(path / "embedb.sqlite3")
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
@@ -397,14 +415,17 @@ def test_embedb_check_finds_a_damaged_log_entry_and_a_lost_catalog(built, tmp_pa
 
     from embedb.cli import cli
 
+    from embedb.engine import writelog
+
     base, _ = built
     copy = tmp_path / "log.db"
     shutil.copytree(base, copy)
-    raw = bytearray((copy / "embedb.sqlite3").read_bytes())
+    [segment] = writelog.segment_files(copy)
+    raw = bytearray(segment.read_bytes())
     raw[raw.index(codec.MAGIC) + 200] ^= 0x01
-    (copy / "embedb.sqlite3").write_bytes(bytes(raw))
+    segment.write_bytes(bytes(raw))
     result = CliRunner().invoke(cli, ["check", str(copy)])
-    assert result.exit_code == 1 and "log" in result.output and "checksum" in result.output
+    assert result.exit_code == 1 and "wlog" in result.output and "checksum" in result.output
     (copy / "embedb.sqlite3").write_bytes(b"")
     result = CliRunner().invoke(cli, ["check", str(copy), "--json"])
     assert result.exit_code == 1 and "empty (0 bytes)" in result.output
