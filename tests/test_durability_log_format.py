@@ -53,7 +53,8 @@ def wlog_scan(path) -> "writelog.Scan":
     """The wlog/ segments the catalog lists, read as opening reads them."""
     con = sqlite3.connect(path / "embedb.sqlite3")
     try:
-        registry = dict(con.execute("SELECT name, length FROM wlog"))
+        registry = {k[5:]: (int(v) if v else None)
+                    for k, v in con.execute("SELECT key, value FROM meta WHERE key LIKE 'wlog/%'")}
     finally:
         con.close()
     return writelog.scan(path, registry)
@@ -72,7 +73,7 @@ def as_format_2(path) -> None:
                 con.execute("INSERT INTO log(seq, cid, payload) VALUES(?, ?, ?)",
                             (r.seq, r.cid, writelog.read_payload(r)))
         con.execute("UPDATE meta SET value='2' WHERE key='format'")
-        con.execute("DROP TABLE wlog")
+        con.execute("DELETE FROM meta WHERE key LIKE 'wlog/%'")
     con.close()
     shutil.rmtree(path / writelog.DIR)
 

@@ -38,7 +38,7 @@ def _ids(db: Database, name: str = "c") -> list[int]:
 def _registry(path) -> dict:
     con = sqlite3.connect(path / "embedb.sqlite3")
     try:
-        return dict(con.execute("SELECT name, length FROM wlog"))
+        return {k[5:]: (int(v) if v else None) for k, v in con.execute("SELECT key, value FROM meta WHERE key LIKE 'wlog/%'")}
     finally:
         con.close()
 
@@ -93,8 +93,8 @@ def test_a_listed_segment_missing_or_of_another_length_is_an_error_naming_it(tmp
     from click.testing import CliRunner
 
     from embedb.cli import cli
-    result = CliRunner().invoke(cli, ["check", str(path)])
-    assert result.exit_code == 1 and segs[3].name in result.output
+    result = CliRunner().invoke(cli, ["check", str(path), "--json"])
+    assert result.exit_code == 1 and f"wlog/{segs[3].name}" in result.output, result.output
 
 
 def test_full_segments_are_sealed_and_deleted_once_covered(tmp_path, monkeypatch):
@@ -252,7 +252,7 @@ def test_a_lost_or_replaced_catalog_never_costs_a_segment(tmp_path):
     # a catalog replaced by a copy from before the segment existed: refused, the file kept
     con = sqlite3.connect(path / "embedb.sqlite3")
     with con:
-        con.execute("DELETE FROM wlog")
+        con.execute("DELETE FROM meta WHERE key LIKE 'wlog/%'")
     con.close()
     [segment] = writelog.segment_files(path)
     with pytest.raises(StorageError, match=rf"{segment.name} is not listed by the catalog .* holds writes"):

@@ -101,9 +101,10 @@ def _check_write_log(storage: Storage, root: Path, report) -> int:
     try:
         registry = storage._segment_registry()
         found = writelog.scan(root, registry)
-    except StorageError as exc:
-        report(root / writelog.DIR, "log", exc.message)
-        return 0
+    except StorageError as exc:   # a listed segment missing or of another length: name it
+        named = [n for n in registry if n in exc.message] if "registry" in locals() else []
+        report(root / writelog.DIR / named[0] if named else root / writelog.DIR, "log", exc.message)
+        return len(named)
     except OSError as exc:
         report(root / writelog.DIR, "log", f"cannot be read ({exc})")
         return 0

@@ -84,13 +84,13 @@ CREATE INDEX IF NOT EXISTS log_by_collection ON log(cid, seq);
 CREATE TABLE IF NOT EXISTS checkpoints(
     cid INTEGER PRIMARY KEY, log_seq INTEGER NOT NULL, generation INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dropped(cid INTEGER PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS wlog(name TEXT PRIMARY KEY, length INTEGER);
 """
 # checkpoints: the newest snapshot of each collection (its log position), written in the same
 # transaction that trims the log, so a missing or older manifest is detected instead of served.
 # dropped: collections whose drop committed; only their folders may be deleted as orphans.
-# wlog: the write log's segment files (writelog.py), each with its length once sealed (NULL for
-# the newest one): a listed file that is missing or of another length is damage, not a crash.
+# meta keys "wlog/<segment>": the write log's segment files (writelog.py), each with its length
+# once sealed ("" for the newest one): a listed file that is missing or of another length is
+# damage, not a crash. (In meta, not a table of its own: every page is 64 KiB.)
 
 
 
@@ -605,22 +605,18 @@ class Storage:
 
     def _segment_registry(self) -> dict[str, int | None]:
         try:
-            return {str(n): (None if ln is None else int(ln))
-                    for n, ln in self.conn.execute("SELECT name, length FROM wlog")}
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):   # a database from before wlog/
-                return {}
-            raise self.catalog_error(exc) from None
-        except sqlite3.Error as exc:
+            return {str(k)[len("wlog/"):]: (int(v) if v else None) for k, v in
+                    self.conn.execute("SELECT key, value FROM meta WHERE key LIKE 'wlog/%'")}
+        except (sqlite3.Error, ValueError) as exc:
             raise self.catalog_error(exc) from None
 
     def _catalog_segments(self, sealed: tuple[Path, int] | None, new: Path | None) -> None:
         """Record, durably, a segment's final length and/or a new newest segment."""
         with self.tx() as c:
             if sealed is not None:
-                c.execute("UPDATE wlog SET length=? WHERE name=?", (sealed[1], sealed[0].name))
+                c.execute("UPDATE meta SET value=? WHERE key=?", (str(sealed[1]), f"wlog/{sealed[0].name}"))
             if new is not None:
-                c.execute("INSERT OR REPLACE INTO wlog(name, length) VALUES(?, NULL)", (new.name,))
+                c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, '')", (f"wlog/{new.name}",))
 
     def _records(self) -> list[writelog.Record]:
         """Every intact record of wlog/. The writer scans once (cutting off a torn tail, the
@@ -738,7 +734,7 @@ class Storage:
                 return
             try:
                 with self.tx() as c:
-                    c.executemany("DELETE FROM wlog WHERE name=?", [(p.name,) for p in gone])
+                    c.executemany("DELETE FROM meta WHERE key=?", [(f"wlog/{p.name}",) for p in gone])
             except StorageError:
                 return   # tried again at the next trim; the records are covered anyway
             for path in gone:
