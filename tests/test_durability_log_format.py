@@ -1,5 +1,6 @@
-"""The write log's entry formats: new entries carry a CRC-32C (EMBLOG3); entries written before
-(EMBLOG2, zlib CRC-32) and before checksums (EMBLOG1) still replay, in any mix, and damage to
+"""The write log's entry formats: new entries carry a CRC-32C (EMBLOG3) and live in wlog/ segment
+files (format 3); entries written before (rows of SQLite's table ``log``: EMBLOG3, EMBLOG2 with
+zlib CRC-32, EMBLOG1 before checksums) still replay, in any mix with the new ones, and damage to
 either kind is an error, never data."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import zlib
 import numpy as np
 import pytest
 
-from embedb.engine import Database, codec
+from embedb.engine import Database, codec, writelog
 from embedb.engine import database as dbmod
 from embedb.errors import StorageError
 from embedb.schema import CollectionSchema, DataType
@@ -48,8 +49,39 @@ def test_new_entries_are_crc32c_and_every_older_format_decodes():
         codec.decode_payload(relabelled)
 
 
+def wlog_scan(path) -> "writelog.Scan":
+    """The wlog/ segments the catalog lists, read as opening reads them."""
+    con = sqlite3.connect(path / "embedb.sqlite3")
+    try:
+        registry = {k[5:]: (int(v) if v else None)
+                    for k, v in con.execute("SELECT key, value FROM meta WHERE key LIKE 'wlog/%'")}
+    finally:
+        con.close()
+    return writelog.scan(path, registry)
+
+
+def as_format_2(path) -> None:
+    """Rewrite an abandoned database as embedb of format 2 left it: each wlog/ record that no
+    snapshot covers a row of SQLite's table ``log`` (same sequence number), no wlog/."""
+    import shutil
+
+    con = sqlite3.connect(path / "embedb.sqlite3")
+    covered = dict(con.execute("SELECT cid, log_seq FROM checkpoints"))
+    with con:
+        for r in wlog_scan(path).records:
+            if r.seq > covered.get(r.cid, 0):
+                con.execute("INSERT INTO log(seq, cid, payload) VALUES(?, ?, ?)",
+                            (r.seq, r.cid, writelog.read_payload(r)))
+        con.execute("UPDATE meta SET value='2' WHERE key='format'")
+        con.execute("DELETE FROM meta WHERE key LIKE 'wlog/%'")
+    con.close()
+    shutil.rmtree(path / writelog.DIR)
+
+
 def _abandon(db) -> None:
     """Leave a database as a killed process would (no checkpoint; the log stays)."""
+    if db._storage._side is not None:
+        db._storage._side.close()
     db._storage.conn.close()
     db._lock_file.release()
     db._closed = True
@@ -70,6 +102,7 @@ def test_a_log_of_older_entries_replays_and_new_entries_follow_it(tmp_path):
     c.insert(rows[100:200])
     c.delete(ids=[5, 150])
     _abandon(db)
+    as_format_2(path)
     con = sqlite3.connect(path / "embedb.sqlite3")   # what the commit before left in the log
     logged = con.execute("SELECT seq, payload FROM log").fetchall()
     assert logged and all(p.startswith(codec.MAGIC) for _, p in logged)
@@ -83,9 +116,11 @@ def test_a_log_of_older_entries_replays_and_new_entries_follow_it(tmp_path):
     c.insert(rows[200:])   # a new-format entry after the old ones
     _abandon(db)
     con = sqlite3.connect(path / "embedb.sqlite3")
-    magics = [p[:len(codec.MAGIC)] for _, p in con.execute("SELECT seq, payload FROM log ORDER BY seq")]
+    old = con.execute("SELECT seq, payload FROM log ORDER BY seq").fetchall()
     con.close()
-    assert codec.MAGIC_V2 in magics and magics[-1] == codec.MAGIC
+    assert {p[:len(codec.MAGIC)] for _, p in old} == {codec.MAGIC_V2}
+    [new] = wlog_scan(path).records   # the new entry: in wlog/, after the old ones
+    assert writelog.read_payload(new).startswith(codec.MAGIC) and new.seq > max(q for q, _ in old)
 
     db = Database.open(path)
     c = db.get_collection("c")

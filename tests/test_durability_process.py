@@ -1,6 +1,7 @@
-"""durability="process": write calls commit the log without fsync (SQLite WAL, synchronous=NORMAL).
-What such a call promises is that it survives kill -9 of the process; what a power cut may tear
-is the unsynced end of SQLite's WAL, and the database must then open with a prefix of the calls."""
+"""durability="process": write calls append their log records without fsync (wlog/ segment files,
+in the OS page cache). What such a call promises is that it survives kill -9 of the process; what
+a power cut may tear is the unsynced end of the write log, and the database must then open with
+a prefix of the calls."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from kill_harness import batch_kill_loop, crashed_with_wal
 
 from embedb import MilvusClient
-from embedb.engine import Database
+from embedb.engine import Database, writelog
 from embedb.errors import ParamError
 from embedb.schema import CollectionSchema, DataType
 
@@ -70,33 +71,42 @@ def test_process_mode_rows_round_trip_through_checkpoints_and_reopen(tmp_path):
 
 
 @pytest.mark.parametrize("level", ["fsync", "process"])
-def test_a_torn_wal_frame_opens_with_a_prefix_only_after_process_mode(tmp_path, level):
-    """A power cut during "process" writes can leave a torn frame with a later commit frame on
-    disk (unsynced pages reach the disk in any order): that database opens with the calls
-    before the tear, whole. After "fsync" writes the same picture is damage, and is refused."""
+def test_a_torn_write_log_opens_with_a_prefix_only_after_process_mode(tmp_path, level):
+    """A power cut during "process" writes can leave a damaged record with a later intact one
+    on disk (unsynced pages reach the disk in any order): that database opens with the calls
+    before the damage, whole. After "fsync" writes the same picture is damage, and is refused
+    with an error naming the segment file."""
     import shutil
 
     from embedb.errors import StorageError
 
     base = tmp_path / "wal.db"
-    data, frame, commits = crashed_with_wal(base, level)
-    assert len(commits) >= 4
+    crashed_with_wal(base, level)   # four 300-row calls, then the writer dies
+    [segment] = writelog.segment_files(base)
+    from test_durability_log_format import wlog_scan
+
+    records = wlog_scan(base).records
+    assert len(records) == 4
     copy = tmp_path / "torn.db"
     shutil.copytree(base, copy)
-    raw = bytearray(data)
-    raw[32 + (commits[-2] + 1) * frame + 100] ^= 0xFF   # a frame of the last insert's transaction...
-    raw[32 + commits[-3] * frame + 100] ^= 0xFF          # ...and the commit frame of the one before
-    (copy / "embedb.sqlite3-wal").write_bytes(bytes(raw))
+    raw = bytearray(segment.read_bytes())
+    raw[records[-2].offset + 100] ^= 0xFF   # the third insert's record, with the fourth intact after it
+    (copy / writelog.DIR / segment.name).write_bytes(bytes(raw))
     if level == "fsync":
-        with pytest.raises(StorageError, match="embedb.sqlite3-wal is damaged"):
+        with pytest.raises(StorageError, match=r"wlog/0+\d+\.log holds a record whose checksum"):
             Database.open(copy)
         return
     db = Database.open(copy)
     ids = sorted(r["id"] for r in db.get_collection("c").query(output_fields=["id"]))
     db.close()
     whole = [b * 1000 + i for b in range(4) for i in range(300)]
-    assert ids == whole[:len(ids)] and len(ids) % 300 == 0 and len(ids) < 1200   # a prefix of whole calls
-    assert os.path.isdir(copy)
+    assert ids == whole[:600]   # a prefix of whole calls: the two before the damage
+    db = Database.open(copy)   # the damaged end was cut off: it opens again, and takes writes
+    db.get_collection("c").insert([{"id": 9999, "v": [0.0] * 64}])
+    db.close()
+    db = Database.open(copy, read_only=True)
+    assert sorted(r["id"] for r in db.get_collection("c").query(output_fields=["id"])) == whole[:600] + [9999]
+    db.close()
 
 
 def test_serve_takes_the_level_and_refuses_another(tmp_path):
@@ -144,6 +154,19 @@ def test_a_process_mode_checkpoint_syncs_the_log_before_renaming_its_manifest(tm
 
     monkeypatch.setattr(storage_mod.fs, "replace", replace)
     monkeypatch.setattr(storage_mod.fs, "fsync", fsync)
+    real_append, real_sync = writelog.Appender.append, writelog.Appender.sync
+
+    def append(self, seq, cid, payload, sync):   # the real append, watched
+        events.append(f"append wlog sync={sync}")
+        return real_append(self, seq, cid, payload, sync)
+
+    def sync(self):
+        if self.dirty:
+            events.append("sync wlog")
+        real_sync(self)
+
+    monkeypatch.setattr(writelog.Appender, "append", append)
+    monkeypatch.setattr(writelog.Appender, "sync", sync)
     if background:   # the background checkpointer, as a large log wakes it
         monkeypatch.setattr(dbmod, "CHECKPOINT_LOG_BYTES", 4 * 1024 * 1024)
     for b in range(30 if background else 3):
@@ -156,15 +179,15 @@ def test_a_process_mode_checkpoint_syncs_the_log_before_renaming_its_manifest(tm
     else:
         db.flush()
     assert "rename manifest.json" in events
-    logged = [i for i, e in enumerate(events) if e.startswith("INSERT INTO log")]
+    logged = [i for i, e in enumerate(events) if e.startswith("append wlog")]
     first_rename = events.index("rename manifest.json")
     assert logged and logged[0] < first_rename
-    # the sync: the WAL file fsynced between the log entries and the rename (inserts racing a
-    # background checkpoint may commit, unsynced, in between: they are not in its job)
-    assert "fsync embedb.sqlite3-wal" in events[logged[0]:first_rename]
-    # and the trim that records the snapshot is made durable the same way after the rename
+    assert all(events[i] == "append wlog sync=False" for i in logged)   # the inserts' own records
+    # the sync: the write log fdatasynced between the log entries and the rename (inserts
+    # racing a background checkpoint may append, unsynced, in between: not in its job)
+    assert "sync wlog" in events[logged[0]:first_rename]
+    # and the trim that records the snapshot is made durable after the rename
     record = max(i for i, e in enumerate(events) if "INTO checkpoints" in e)
     assert "fsync embedb.sqlite3-wal" in events[record:]
-    assert "PRAGMA synchronous=NORMAL" in events[max(0, logged[0] - 3):logged[0]]   # the insert's own commit
     db._storage.conn.set_trace_callback(None)
     db.close()

@@ -1,8 +1,9 @@
-"""A damaged EMBLOG3 log entry (CRC-32C) is never replayed as data: flip one bit at many
-positions of a real 1,000 x 384-d entry (header, CRC, payload, the end) in SQLite's log table
-of a crashed database; opening it then raises StorageError, or `embedb check` fails, and a
-database that does open never serves rows other than the written ones. The flip is made
-through SQLite (a valid catalog), so only the entry's own checksum can catch it."""
+"""A damaged log entry is never replayed as data: flip one bit at many positions of a real
+1,000 x 384-d entry of a crashed database: its wlog/ record (record header, payload CRC,
+payload, the end), and, for a database of format 2, its EMBLOG3 row in SQLite's log table
+(made through SQLite, a valid catalog, so only the entry's own checksum can catch it). Opening
+it then raises StorageError, or `embedb check` fails, and a database that does open never
+serves rows other than the written ones."""
 
 from __future__ import annotations
 
@@ -45,8 +46,38 @@ def _rows(path):
         db.close()
 
 
-def test_flipped_bits_in_a_log_entry_are_caught(crashed, tmp_path):
+def test_flipped_bits_in_a_wlog_record_are_caught(crashed, tmp_path):
+    from embedb.engine import writelog
+
     path, v = crashed
+    [segment] = writelog.segment_files(path)
+    data = segment.read_bytes()
+    n = len(data)
+    assert n > 1000 * DIM * 4
+    positions = sorted(set([0, 3, 7, 8, 15, 16, 24, 32, 36, 39, 40, 47, 48, 60, 64, n // 3, n // 2,
+                            n - 40, n - 5, n - 1] + np.random.default_rng(1).integers(0, n, 5).tolist()))
+    for pos in positions:
+        copy = tmp_path / f"w{pos}.db"
+        shutil.copytree(path, copy)
+        bad = bytearray(data)
+        bad[pos] ^= 0x10
+        (copy / writelog.DIR / segment.name).write_bytes(bytes(bad))
+        check = subprocess.run([sys.executable, "-m", "embedb.cli", "check", str(copy), "--json"],
+                               capture_output=True, text=True, timeout=120)
+        with pytest.raises(StorageError, match=f"{segment.name} holds a .*damaged"):
+            _rows(copy)
+        assert check.returncode != 0 and segment.name in check.stdout, f"bit flip at byte {pos} of {n} not reported"
+        shutil.rmtree(copy)
+
+
+def test_flipped_bits_in_a_log_entry_are_caught(crashed, tmp_path):
+    from test_durability_log_format import as_format_2
+
+    path, v = crashed
+    old = tmp_path / "format2.db"
+    shutil.copytree(path, old)
+    as_format_2(old)
+    path = old
     con = sqlite3.connect(path / "embedb.sqlite3")
     seq, payload = con.execute("SELECT seq, payload FROM log ORDER BY length(payload) DESC LIMIT 1").fetchone()
     con.close()

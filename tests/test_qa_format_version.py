@@ -8,6 +8,10 @@ than this embedb (1)"), so every database that can hold a CRC-32C record says fo
 one at creation, an older one from the first writer open of this version on (before its first
 checkpoint writes a CRC-32C record). A read-only open and ``embedb check`` refuse a newer format
 too, instead of misreading it.
+
+Format 3 (2026-12-03): write calls' log entries live in ``wlog/`` segment files, which embedb of
+format 2 would not read (acknowledged writes missing); embedb of format 2 refuses format 3 the
+same way ("database format 3 is newer than this embedb (2)", its own test of this file).
 """
 
 from __future__ import annotations
@@ -56,11 +60,11 @@ def _records(path) -> list:
     return out
 
 
-def test_a_database_with_crc32c_records_says_format_2(tmp_path):
+def test_a_database_with_crc32c_records_and_a_wlog_says_format_3(tmp_path):
     path = tmp_path / "n.db"
     _make(path)
     assert any(isinstance(r, dict) and r.get("alg") == "crc32c" for r in _records(path))
-    assert int(_format(path)) == storage.FORMAT_VERSION == 2
+    assert int(_format(path)) == storage.FORMAT_VERSION == 3
 
 
 def test_an_older_database_is_upgraded_at_its_first_writer_open(tmp_path):
@@ -71,7 +75,7 @@ def test_an_older_database_is_upgraded_at_its_first_writer_open(tmp_path):
     ro.close()
     assert _format(path) == "1"
     c = MilvusClient(str(path))
-    assert _format(path) == "2"   # before anything of this version is checkpointed
+    assert _format(path) == "3"   # before anything of this version is checkpointed or logged
     c.insert("c", [{"id": 100, "vector": np.zeros(4, np.float32)}])
     c.close()
     c = MilvusClient(str(path))
@@ -84,22 +88,22 @@ def test_an_older_database_is_upgraded_at_its_first_writer_open(tmp_path):
 def test_a_newer_format_is_refused_clearly_and_left_alone(tmp_path, read_only):
     path = tmp_path / "f.db"
     _make(path)
-    _set_format(path, "3")
+    _set_format(path, "4")
     def files():   # SQLite's -wal/-shm side files may appear on opening; the files of record
         return {p: p.read_bytes() for p in path.rglob("*")
                 if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
 
     before = files()
-    with pytest.raises(StorageError, match=r"database format 3 is newer than this embedb \(2\)"):
+    with pytest.raises(StorageError, match=r"database format 4 is newer than this embedb \(3\)"):
         Database.open(path, read_only=read_only)
-    assert _format(path) == "3"
+    assert _format(path) == "4"
     assert files() == before
 
 
 def test_check_refuses_a_newer_format_instead_of_reporting_damage(tmp_path):
     path = tmp_path / "f.db"
     _make(path)
-    _set_format(path, "3")
+    _set_format(path, "4")
     proc = subprocess.run([sys.executable, "-m", "embedb.cli", "check", str(path)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import StorageError
-from . import checksum, codec
+from . import checksum, codec, writelog
 from .storage import HEADER_BYTES, RESTORE_HINT, SQLITE_NAME, Storage, embedb_collection_folders, no_writer
 
 RESTORE = "restore the database directory from a backup"
@@ -50,6 +50,7 @@ def check_database(path: str | Path) -> tuple[list[dict[str, Any]], int]:
     checked = 1
     try:
         _check_sqlite(storage, db_file, report)
+        checked += _check_write_log(storage, root, report)
         try:
             cols, _, _ = storage.load_catalog()
         except StorageError as exc:
@@ -91,6 +92,31 @@ def _check_sqlite(storage: Storage, db_file: Path, report) -> None:
                 report(db_file, "log", f"{exc.message} (collection id {cid})")
     except sqlite3.Error as exc:
         report(db_file, "log", f"cannot be read ({exc})")
+
+
+def _check_write_log(storage: Storage, root: Path, report) -> int:
+    """The wlog/ segments the catalog lists: each there, of its recorded length, every record
+    whole and intact (a torn end of the newest one is the call in flight at a crash, not
+    damage), and every payload decodes."""
+    try:
+        registry = storage._segment_registry()
+        found = writelog.scan(root, registry)
+    except StorageError as exc:   # a listed segment missing or of another length: name it
+        named = [n for n in registry if n in exc.message] if "registry" in locals() else []
+        report(root / writelog.DIR / named[0] if named else root / writelog.DIR, "log", exc.message)
+        return len(named)
+    except OSError as exc:
+        report(root / writelog.DIR, "log", f"cannot be read ({exc})")
+        return 0
+    if found.problem is not None:   # after durability="process" writes too (as for SQLite's WAL)
+        path, pos, problem = found.problem
+        report(path, "log", f"holds {problem} at byte {pos} (the calls from there on are lost)")
+    for rec in found.records:
+        try:
+            codec.decode_payload(writelog.read_payload(rec), f"write log entry {rec.seq}")
+        except (StorageError, OSError) as exc:
+            report(rec.path, "log", f"{getattr(exc, 'message', exc)} (collection id {rec.cid})")
+    return len(registry)
 
 
 def _check_collection(storage: Storage, cid: int, name: str, report) -> int:

@@ -39,7 +39,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..errors import ParamError, StorageError
-from . import checksum
+from . import checksum, writelog
 from .integrity import (  # noqa: F401 - RESTORE_HINT, no_writer, embedb_collection_folders are used via storage
     RESTORE_HINT,
     column_verifier,
@@ -51,9 +51,12 @@ from .integrity import (  # noqa: F401 - RESTORE_HINT, no_writer, embedb_collect
 )
 
 SQLITE_NAME = "embedb.sqlite3"
+_SIDE_LOG = object()   # what log_tx yields: append_log writes a wlog/ record
 # 2: checksum records may be CRC-32C ({"alg": "crc32c", "chunks": [...]}), which embedb before
-# them (format 1) would report as damage; a writer of format 1 refuses format 2 by this number
-FORMAT_VERSION = 2
+# them (format 1) would report as damage; a writer of format 1 refuses format 2 by this number.
+# 3: write calls' log entries live in wlog/ segment files (writelog.py), which embedb of format
+# 2 would not read (acknowledged writes silently missing): it refuses format 3 instead
+FORMAT_VERSION = 3
 MANIFEST_FORMAT = 2  # 2: the manifest carries its own CRC-32 and one per file chunk
 HEADER_BYTES = 256  # fixed .npy header size, so the shape can be rewritten in place on append
 # the write log's commits: "fsync" survives a power cut, "process" only the process's death
@@ -85,6 +88,9 @@ CREATE TABLE IF NOT EXISTS dropped(cid INTEGER PRIMARY KEY);
 # checkpoints: the newest snapshot of each collection (its log position), written in the same
 # transaction that trims the log, so a missing or older manifest is detected instead of served.
 # dropped: collections whose drop committed; only their folders may be deleted as orphans.
+# meta keys "wlog/<segment>": the write log's segment files (writelog.py), each with its length
+# once sealed ("" for the newest one): a listed file that is missing or of another length is
+# damage, not a crash. (In meta, not a table of its own: every page is 64 KiB.)
 
 
 
@@ -239,6 +245,10 @@ class Storage:
         self._sync_level = ""   # the writer connection's synchronous level, once set
         self.durability = "fsync"   # of the write log's commits; see set_durability
         self.db_file: Path | None = None
+        self._next_seq: int | None = None   # the writer's next log sequence number, once known
+        self._side: writelog.Appender | None = None   # the writer's end of wlog/
+        self._side_records: list[writelog.Record] | None = None   # the writer's, kept current
+        self._side_cache: tuple[Any, writelog.Scan] | None = None   # a reader's last scan
         if root is None:
             self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             self.conn.executescript(_SCHEMA_SQL)
@@ -282,7 +292,14 @@ class Storage:
         """An empty or missing catalog beside collection folders is damage, not a new database:
         opening it would initialise an empty catalog and lose every collection."""
         folders = embedb_collection_folders(root)
-        if folders and (not db_file.exists() or db_file.stat().st_size == 0):
+        lost = not db_file.exists() or db_file.stat().st_size == 0
+        segments = writelog.segment_files(root) if lost else []
+        if segments:
+            raise StorageError(
+                f"the catalog {db_file} is {'missing' if not db_file.exists() else 'empty (0 bytes)'} "
+                f"but {root / writelog.DIR} holds write log segments ({segments[0].name}, ...); embedb "
+                f"will not start an empty catalog over them: {RESTORE_HINT}")
+        if folders and lost:
             state = "missing" if not db_file.exists() else "empty (0 bytes)"
             raise StorageError(
                 f"the catalog {db_file} is {state} but {root / 'collections'} holds collection "
@@ -356,6 +373,14 @@ class Storage:
         with self._lock:
             try:
                 if self.root is not None and not self.read_only:
+                    if self._side is not None:
+                        try:
+                            last = self._side.close()   # sealed: the newest segment too may go now
+                            if last is not None:
+                                self._catalog_segments(last, None)
+                            self._remove_covered_segments()
+                        except (StorageError, OSError):
+                            pass   # left open: the next writer's open seals it
                     self._synchronous("FULL")
                     self.conn.executescript("PRAGMA incremental_vacuum;")  # give trimmed log pages back
                     self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -372,6 +397,10 @@ class Storage:
         covers, where a commit lost to a power cut only leaves entries replay skips). The next
         synced commit makes them durable with it: SQLite's WAL is written in order."""
         with self._lock:
+            if synced and self._side is not None and self._side.dirty:
+                # a synced commit makes every earlier write call durable (the order of calls
+                # survives a power cut): the write log's unsynced records first
+                self._side.sync()
             self._synchronous("FULL" if synced else "NORMAL")
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
@@ -397,12 +426,14 @@ class Storage:
             self._sync_level = level
 
     @contextmanager
-    def log_tx(self) -> Iterator[sqlite3.Connection]:
-        """The transaction of a write call's log entry: synced at commit (``fsync``), or with
-        ``durability="process"`` left in the OS page cache (survives the process, not a power
-        cut). Catalog changes and checkpoint records always use ``tx()``, synced."""
-        with self.tx(synced=self.durability != "process") as c:
-            yield c
+    def log_tx(self) -> Iterator[Any]:
+        """The "transaction" of a write call's log entry: ``append_log`` on what this yields
+        appends one record to the write log's segment files (writelog.py), fdatasynced before
+        it returns (``fsync``), or with ``durability="process"`` left in the OS page cache
+        (survives the process, not a power cut). A failure stores nothing and is a
+        StorageError. Catalog changes and checkpoint records always use ``tx()``, synced."""
+        with self._lock:
+            yield _SIDE_LOG
 
     def set_durability(self, level: str) -> None:
         """Use ``level`` (one of DURABILITY_LEVELS) for log commits from now on. A writer records
@@ -419,8 +450,11 @@ class Storage:
 
     def sync_log(self) -> None:
         """Make every committed log entry durable. Nothing to do for ``fsync`` (each commit
-        synced itself); at ``process``, the fsync of SQLite's WAL file (``sync_wal``)."""
+        synced itself); at ``process``, the fdatasync of the write log's newest segment and the
+        fsync of SQLite's WAL file (``sync_wal``)."""
         if self.durability == "process" and self.root is not None and not self.read_only:
+            if self._side is not None:
+                self._side.sync()
             self.sync_wal()
 
     def sync_wal(self) -> None:
@@ -535,30 +569,182 @@ class Storage:
         c.execute("DELETE FROM aliases WHERE alias=?", (alias,))
 
     # -- write log -----------------------------------------------------------------------
-    def append_log(self, c: sqlite3.Connection, cid: int, payload: bytes) -> int:
-        """Add a log entry inside transaction ``c``; returns its sequence number."""
+    # A write call's entry is a record of wlog/ (writelog.py); a partition drop's stays a row
+    # of table ``log``, committed with its catalog change; databases written before wlog/ have
+    # every entry there. Both share one sequence, so replay merges them by sequence number.
+    def append_log(self, c: Any, cid: int, payload: bytes) -> int:
+        """Add a log entry: a wlog/ record when ``c`` comes from ``log_tx``, else a row inside
+        SQLite transaction ``c``; returns its sequence number."""
         if self.root is None:
             self._mem_seq += 1
             return self._mem_seq
-        cur = c.execute("INSERT INTO log(cid, payload) VALUES(?, ?)", (cid, payload))
-        return int(cur.lastrowid)
+        with self._lock:
+            seq = self._take_seq()
+            if c is _SIDE_LOG:
+                rec = self._side.append(seq, cid, payload, sync=self.durability != "process")
+                self._side_records.append(rec)
+            else:
+                c.execute("INSERT INTO log(seq, cid, payload) VALUES(?, ?, ?)", (seq, cid, payload))
+        return seq
+
+    def _take_seq(self) -> int:
+        """The next sequence number (caller holds ``_lock``): past every entry of either log
+        and every snapshot the catalog records, so no number is handed out twice."""
+        if self._next_seq is None:
+            records = self._records()
+            try:
+                row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name='log'").fetchone()
+                snap = self.conn.execute("SELECT max(log_seq) FROM checkpoints").fetchone()
+            except sqlite3.Error as exc:
+                raise self.catalog_error(exc) from None
+            self._next_seq = max([int(row[0]) if row else 0, int(snap[0] or 0)] +
+                                 [r.seq for r in records]) + 1
+        seq = self._next_seq
+        self._next_seq += 1
+        return seq
+
+    def _segment_registry(self) -> dict[str, int | None]:
+        try:
+            return {str(k)[len("wlog/"):]: (int(v) if v else None) for k, v in
+                    self.conn.execute("SELECT key, value FROM meta WHERE key LIKE 'wlog/%'")}
+        except (sqlite3.Error, ValueError) as exc:
+            raise self.catalog_error(exc) from None
+
+    def _catalog_segments(self, sealed: tuple[Path, int] | None, new: Path | None) -> None:
+        """Record, durably, a segment's final length and/or a new newest segment."""
+        with self.tx() as c:
+            if sealed is not None:
+                c.execute("UPDATE meta SET value=? WHERE key=?", (str(sealed[1]), f"wlog/{sealed[0].name}"))
+            if new is not None:
+                c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, '')", (f"wlog/{new.name}",))
+
+    def _records(self) -> list[writelog.Record]:
+        """Every intact record of wlog/. The writer scans once (cutting off a torn tail, the
+        call in flight at a crash, and sealing what a crashed writer left open, before it
+        appends) and then keeps the list current; a reader scans again when the catalog's list
+        or a segment changed. Damage is a StorageError naming the file."""
+        if self._side_records is not None:
+            return self._side_records
+        registry = self._segment_registry()
+        key = sorted(registry.items()), [(p.name, p.stat().st_size) for p in writelog.segment_files(self.root)]
+        if self._side_cache is not None and self._side_cache[0] == key:
+            found = self._side_cache[1]
+        else:
+            found = writelog.scan(self.root, registry)
+        if found.problem is not None:
+            path, pos, problem = found.problem
+            if not (registry.get(path.name, 0) is None and self._last_written_unsynced()):
+                raise StorageError(f"the write log {path} holds {problem} at byte {pos}: it is "
+                                   f"damaged; {RESTORE_HINT}")
+            # the unsynced end of durability="process" writes after a power cut: a prefix
+            found = writelog.Scan(found.records, (path, pos), None)
+        if self.read_only:
+            self._side_cache = (key, found)
+            return found.records
+        if found.tail is not None:   # the call in flight at a crash: absent
+            path, valid = found.tail
+            try:
+                with open(path, "r+b") as fh:
+                    fh.truncate(valid)
+                    os.fsync(fh.fileno())
+            except OSError as exc:
+                raise StorageError(f"cutting the torn end off the write log {path} failed ({exc})") from None
+        side = writelog.Appender(self.root, self._catalog_segments)
+        for name, length in registry.items():
+            path = self.root / writelog.DIR / name
+            side.cids.setdefault(path, {})
+            if length is None:   # left open by a crashed writer: sealed before anything follows it
+                self._catalog_segments((path, path.stat().st_size), None)
+        self._remove_leftover_segments(registry)
+        for rec in found.records:
+            side.note(rec)
+        self._side = side
+        self._side_records = list(found.records)
+        return self._side_records
 
     def log_entries(self, cid: int, after: int) -> list[tuple[int, bytes]]:
         if self.root is None:
             return []
         with self._lock:
             try:
-                return list(self.conn.execute(
+                rows = list(self.conn.execute(
                     "SELECT seq, payload FROM log WHERE cid=? AND seq>? ORDER BY seq", (cid, after)))
             except sqlite3.Error as exc:
                 raise self.catalog_error(exc) from None
+            # records a recorded snapshot covers are trimmed, even before their segment goes
+            # (a manifest older than that record is refused at load: check_manifest)
+            record = self.checkpoint_record(cid)
+            floor = max(after, record[0]) if record else after
+            mine = [r for r in self._records() if r.cid == cid and r.seq > floor]
+        if mine:
+            rows += [(r.seq, writelog.read_payload(r)) for r in mine]
+            rows.sort(key=lambda r: r[0])
+        return rows
 
     def last_seq(self) -> int:
         if self.root is None:
             return self._mem_seq
         with self._lock:
+            if self._next_seq is None and not self.read_only:
+                self._take_seq()
+                self._next_seq -= 1
+            if self._next_seq is not None:
+                return self._next_seq - 1
             row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name='log'").fetchone()
-        return int(row[0]) if row else 0
+            return max([int(row[0]) if row else 0] + [r.seq for r in self._records()])
+
+    def _remove_leftover_segments(self, registry: dict[str, int | None]) -> None:
+        """Segment files the catalog does not list: left over when a deletion was cut short
+        (the catalog lets go of a segment first), so every record in them is covered by a
+        recorded snapshot or belongs to a dropped collection; those go. One holding anything
+        else means the catalog does not match the files (replaced by an older copy?):
+        StorageError, and nothing is deleted."""
+        try:
+            covered = {int(c): int(q) for c, q in self.conn.execute("SELECT cid, log_seq FROM checkpoints")}
+            live = {int(r[0]) for r in self.conn.execute("SELECT id FROM collections")}
+        except sqlite3.Error as exc:
+            raise self.catalog_error(exc) from None
+        for path in writelog.segment_files(self.root):
+            if path.name in registry:
+                continue
+            found = writelog.scan(self.root, {path.name: path.stat().st_size})
+            if found.problem is None and all(r.cid not in live or covered.get(r.cid, 0) >= r.seq
+                                             for r in found.records):
+                path.unlink(missing_ok=True)
+                continue
+            raise StorageError(
+                f"the write log segment {path} is not listed by the catalog {self.db_file} but holds "
+                f"writes no snapshot covers: the catalog may be damaged or replaced. embedb deletes "
+                f"nothing it cannot prove it owns; {RESTORE_HINT}")
+
+    def _remove_covered_segments(self) -> None:
+        """Delete the wlog/ segments whose every record a recorded snapshot covers (after the
+        record is durable: the caller synced it), or whose collections were dropped: first
+        from the catalog (synced), then the files (a file left behind is never read)."""
+        if self._side is None:
+            return
+        with self._lock:
+            try:
+                covered = {int(c): int(q) for c, q in self.conn.execute("SELECT cid, log_seq FROM checkpoints")}
+                live = {int(r[0]) for r in self.conn.execute("SELECT id FROM collections")}
+            except sqlite3.Error:
+                return   # tried again at the next trim
+            gone = self._side.covered(covered, live)
+            if not gone:
+                return
+            try:
+                with self.tx() as c:
+                    c.executemany("DELETE FROM meta WHERE key=?", [(f"wlog/{p.name}",) for p in gone])
+            except StorageError:
+                return   # tried again at the next trim; the records are covered anyway
+            for path in gone:
+                del self._side.cids[path]
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+            if self._side_records is not None:
+                self._side_records = [r for r in self._side_records if r.path not in set(gone)]
 
     def trim_log(self, cid: int, upto: int, generation: int | None = None, chunk_bytes: int = 0) -> None:
         """Delete the log entries a renamed manifest covers and, in the same transaction,
@@ -593,6 +779,7 @@ class Storage:
                 c.execute("INSERT OR REPLACE INTO checkpoints(cid, log_seq, generation) VALUES(?, ?, ?)",
                           (cid, upto, generation))
         self.sync_wal()
+        self._remove_covered_segments()
 
     def checkpoint_record(self, cid: int) -> tuple[int, int] | None:
         """(log_seq, generation) of the newest snapshot the catalog knows, or None."""
