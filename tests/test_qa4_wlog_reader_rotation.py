@@ -1,0 +1,102 @@
+"""A read-only opener and ``Database.refresh`` in this process while a writer process rotates a
+write log segment at every call and deletes segments after each background checkpoint: a reader
+never raises (no FileNotFoundError, no raw OSError, no StorageError about a segment the writer
+just let go of), and every state it reads is the database after a prefix of the writer's calls
+(no row missing, none twice, never half a call).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from kill_harness import HERE, apply_call
+
+from embedb import MilvusClient
+
+
+def _digest(model: dict) -> str:
+    return hashlib.sha1(json.dumps(sorted(model.items())).encode()).hexdigest()
+
+
+def _state(client: MilvusClient) -> dict:
+    state = {}
+    for r in client.query("c", filter="", output_fields=["ver"]):
+        assert r["id"] not in state, f"row {r['id']} twice"
+        state[r["id"]] = r["ver"]
+    return state
+
+
+def _run(path: Path, durability: str, segment: int, seconds: float) -> None:
+    proc = subprocess.Popen([sys.executable, str(HERE / "qa4_wlog_writer.py"), str(path), str(segment),
+                             durability, "7", "0", "0.01"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reading = threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in proc.stdout),
+                               daemon=True)
+    reading.start()
+    seen: list[tuple[int, str]] = []
+    errors: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while lines.count("ack") < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stop = time.monotonic() + seconds
+        reader = None
+        n = 0
+        while time.monotonic() < stop:
+            n += 1
+            try:
+                if reader is None or n % 4 == 0:
+                    if reader is not None:
+                        reader.close()
+                    reader = MilvusClient(str(path), read_only=True, durability=durability)
+                else:
+                    reader._database.refresh()
+                reader.load_collection("c")
+                seen.append((n, _digest(_state(reader))))
+            except AssertionError:
+                raise
+            except Exception as exc:   # noqa: BLE001 - any error of a reader is a finding
+                errors.append(f"read {n}: {exc!r}")
+                reader = None
+        if reader is not None:
+            reader.close()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(60)
+        reading.join(10)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()[-3000:]
+    assert not errors, f"{len(errors)} of {n} reads failed: {errors[:5]}"
+    model: dict = {}
+    prefixes = {_digest(model)}
+    pending = None
+    for line in lines:
+        if line.startswith("begin "):
+            pending = json.loads(line[6:])
+            prefixes.add(_digest(apply_call(model, pending)))
+        elif line == "ack":
+            model = apply_call(model, pending)
+            prefixes.add(_digest(model))
+    bad = [n for n, d in seen if d not in prefixes]
+    assert not bad, f"reads {bad[:10]} of {len(seen)} saw a state after no prefix of the calls"
+    assert len(seen) > 10
+
+
+@pytest.mark.parametrize("durability", ["fsync", "process"])
+def test_a_reader_beside_rotating_and_deleting_segments(tmp_path, durability):
+    _run(tmp_path / "r.db", durability, 1, 12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("durability", ["fsync", "process"])
+@pytest.mark.parametrize("segment", [1, 4096])
+def test_a_reader_beside_rotating_and_deleting_segments_long(tmp_path, durability, segment):
+    _run(tmp_path / "r.db", durability, segment, 90)
