@@ -654,6 +654,13 @@ class Storage:
             path = self.root / writelog.DIR / name
             side.cids.setdefault(path, {})
             if length is None:   # left open by a crashed writer: sealed before anything follows it
+                # synced first: a durability="process" writer left its records in the page
+                # cache, and a length the catalog records durably must be the file's after a
+                # power cut too (else the next open is a StorageError, and the calls after it)
+                try:
+                    writelog.fsync_dir(path)   # an fsync of any path opened read-only
+                except OSError as exc:
+                    raise StorageError(f"syncing the write log {path} failed ({exc})") from None
                 self._catalog_segments((path, path.stat().st_size), None)
         self._remove_leftover_segments(registry)
         for rec in found.records:
