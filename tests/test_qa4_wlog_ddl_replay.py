@@ -21,6 +21,7 @@ from kill_harness import HERE, check_cli
 from qa4_wlog_ddl_writer import run_step
 
 from embedb import MilvusClient
+from embedb.errors import IndexNotFoundError
 
 
 def _steps(seed: int, n: int) -> list:
@@ -73,7 +74,14 @@ def _contents(path: Path) -> dict:
     try:
         out = {}
         for name in sorted(c.list_collections()):
-            c.load_collection(name)
+            try:
+                c.load_collection(name)
+            except IndexNotFoundError:
+                # create_collection with index_params is three calls (create, index, load), as
+                # in pymilvus; a kill between the first two leaves the in-flight step's new
+                # collection without its index, and no row can have reached it yet
+                out[name] = []
+                continue
             rows = c.query(name, filter="", output_fields=["ver", "v"])
             out[name] = sorted((r["id"], r["ver"], tuple(float(x) for x in r["v"])) for r in rows)
         return out
