@@ -11,26 +11,13 @@ import textwrap
 import threading
 import time
 
-import numpy as np
 import pytest
 from kill_harness import mounted_tmpfs
+from test_writelog import _rows, _schema   # an 8-d vector collection, rows of known vectors
 
 import embedb.engine.database as dbmod
 from embedb.engine import Database, storage
-from embedb.schema import CollectionSchema, DataType
 
-DIM = 8
-
-
-def _schema() -> CollectionSchema:
-    s = CollectionSchema()
-    s.add_field("id", DataType.INT64, is_primary=True)
-    s.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
-    return s
-
-
-def _rows(ids) -> list[dict]:
-    return [{"id": int(i), "v": np.full(DIM, i, dtype=np.float32)} for i in ids]
 
 
 def _ids(db: Database) -> set[int]:
