@@ -20,7 +20,9 @@ _call = threading.local()  # the db_name= of the call running in this thread, if
 
 
 def call_db_name() -> str | None:
-    return getattr(_call, "db_name", None)
+    # the thread's own dict: getattr(_call, "db_name", None) raises and catches an
+    # AttributeError when it is not set (~1.4 us on every client call that names no database)
+    return _call.__dict__.get("db_name")
 
 
 def _as_properties(properties: Any, what: str = "properties") -> dict[str, str]:

@@ -338,13 +338,13 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                     # search_covered / search below
                     out = None if mask is None else \
                         search_masked_one(p.entry, v[None, :], limit, params, view, mask)
-                    pk_of = pk_getter(view)
-                    if out is None:
+                    if out is None:   # (the primary-key lookup only where ties may need it)
+                        pk_of = pk_getter(view)
                         out = p.manager.search_covered(p.entry, v[None, :], limit, params,
                                                        pk_of, view, mask)
-                    if out is None and mask is not None:   # exact, or an index tail
-                        out = p.manager.search(p.entry, v[None, :], limit, mask, params, pk_of,
-                                               view=view)
+                        if out is None and mask is not None:   # exact, or an index tail
+                            out = p.manager.search(p.entry, v[None, :], limit, mask, params,
+                                                   pk_of, view=view)
                 except StaleViewError:
                     out = None   # _plain_any retries on new snapshots
                 except ParamError:
