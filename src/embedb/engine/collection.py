@@ -80,6 +80,14 @@ class CollectionSource:
         c = self._c
         return cached_geometries(c.extensions, name, c.generation, c._columns[name].values)
 
+    def string_has_nul(self, name: str) -> bool:
+        """Whether VARCHAR column ``name`` holds a NUL character (cached across filters: NumPy's
+        string kernels are inexact on NULs, see expr/strings.py)."""
+        from ..expr.strings import cached_has_nul
+
+        c = self._c
+        return cached_has_nul(c.extensions, name, c.generation, c._columns[name].values)
+
     def text_match(self, field: str, query: str, minimum_should_match: int) -> np.ndarray:
         from . import fulltext
 

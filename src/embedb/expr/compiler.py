@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import FilterError
 from ..schema import FLOAT_TYPES, INTEGER_TYPES, DataType
-from . import ast, functions, ops, typed
+from . import ast, functions, ops, strings, typed
 from .ops import OpError
 from .parser import error_at, parse_filter
 from .source import Column
@@ -577,6 +577,8 @@ def _typed_column(env: _Env, field: Any, desc: str) -> Val:
         if values.dtype != STRING_DTYPE:
             values = values.astype(STRING_DTYPE)
         val = Val(STR, values, valid, desc=desc)
+        source, name = env.source, field.name   # NUL scan: cached per column by a collection
+        val.nul = lambda: strings.source_has_nul(source, name, values)
     env.cache[key] = val
     return val
 

@@ -12,7 +12,9 @@ is exponential in the number of ``%``). Patterns without a floating part (``abc`
 run the pass row by row with C string methods (``str.find``, ``startswith``), which measured
 several times faster than ``np.strings.find`` on StringDType columns. A floating segment with
 literals on both sides of a ``_`` (``%a_b%``) is found with a fixed-width regex (no
-quantifiers, so no backtracking either).
+quantifiers, so no backtracking either). NumPy mishandles NUL characters (strings.py): a
+pattern holding one runs the pass row by row, and so do the NumPy paths that read lengths or
+suffixes (``a_c``, ``%ab``) on a column that holds one.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from .strings import NUL, each_row, has_nul
 
 S = np.strings
 
@@ -88,35 +92,60 @@ def parse_like(pattern: str) -> LikePattern:
     return LikePattern(tuple(segments), anchored_start, anchored_end)
 
 
+class LikeMatcher:
+    """``matcher(values)``: which values of a StringDType array match the whole pattern, exact
+    for any strings. ``fast`` runs on the whole column; when it reads lengths or suffixes
+    (``str_len``, ``endswith``: NumPy drops trailing NULs there) and the column holds a NUL,
+    the per-row ``exact`` pass runs instead. ``nul``: a callable answering whether the values
+    hold a NUL (a column's cached answer); without it they are scanned when it matters."""
+
+    __slots__ = ("fast", "exact", "reads_lengths")
+
+    def __init__(self, fast: Matcher, exact: Callable[[str], bool], reads_lengths: bool) -> None:
+        self.fast, self.exact, self.reads_lengths = fast, exact, reads_lengths
+
+    def __call__(self, values: np.ndarray, nul: Callable[[], bool] | None = None) -> np.ndarray:
+        if self.reads_lengths and (nul() if nul is not None else has_nul(values)):
+            return each_row(values, self.exact)
+        return self.fast(values)
+
+
 @functools.lru_cache(maxsize=256)
-def compile_like(pattern: str) -> Matcher:
-    """A function ``StringDType array -> bool array``: which values match the whole pattern."""
+def compile_like(pattern: str) -> LikeMatcher:
+    """A matcher ``StringDType array -> bool array``: which values match the whole pattern."""
     p = parse_like(pattern)
+    exact = _row_matcher(p)
+    if NUL in pattern:   # NumPy drops a literal's trailing NULs and stops comparing at NULs
+        return LikeMatcher(functools.partial(each_row, fn=exact), exact, False)
+    fast, reads_lengths = _fast_matcher(p, exact)
+    return LikeMatcher(fast, exact, reads_lengths)
+
+
+def _fast_matcher(p: LikePattern, exact: Callable[[str], bool]) -> tuple[Matcher, bool]:
+    """The whole-column matcher of a NUL-free pattern, and whether it reads lengths or
+    suffixes (inexact on values with trailing NULs). Comparisons and prefixes with a NUL-free
+    literal are exact on any values (see strings.py)."""
     if not p.anchored_start and not p.segments:  # '%'
-        return lambda v: np.ones(len(v), dtype=bool)
+        return (lambda v: np.ones(len(v), dtype=bool)), False
     if p.anchored_start and p.anchored_end and len(p.segments) == 1:
         seg = p.segments[0]
         if len(seg.chunks) == 1 and len(seg.chunks[0][1]) == seg.width:
             literal = seg.chunks[0][1]
-            return lambda v: v == literal  # no wildcard at all
-        return functools.partial(_head_only, seg, True)
+            return (lambda v: v == literal), False  # no wildcard at all
+        return functools.partial(_head_only, seg, True), True
     if len(p.segments) == 1:
         seg = p.segments[0]
         literal = seg.chunks[0][1] if len(seg.chunks) == 1 and len(seg.chunks[0][1]) == seg.width \
             else None
         if p.anchored_start:  # 'ab%', 'a_c%'
             if literal is not None:
-                return lambda v: S.startswith(v, literal)
-            return functools.partial(_head_only, seg, False)
+                return (lambda v: S.startswith(v, literal)), False
+            return functools.partial(_head_only, seg, False), True
         if p.anchored_end and literal is not None:  # '%ab'
-            return lambda v: S.endswith(v, literal)
+            return (lambda v: S.endswith(v, literal)), True
         if not p.anchored_end and literal is not None:  # '%ab%'
-            return lambda v: _each(v, lambda s: literal in s)
-    return functools.partial(_each, fn=_row_matcher(p))
-
-
-def _each(v: np.ndarray, fn: Callable[[str], bool]) -> np.ndarray:
-    return np.fromiter(map(fn, v.tolist()), dtype=bool, count=len(v))
+            return (lambda v: each_row(v, lambda s: literal in s)), False
+    return functools.partial(each_row, fn=exact), False
 
 
 def _head_only(seg: Segment, exact_length: bool, v: np.ndarray) -> np.ndarray:
@@ -131,8 +160,9 @@ def _head_only(seg: Segment, exact_length: bool, v: np.ndarray) -> np.ndarray:
 def _row_matcher(p: LikePattern) -> Callable[[str], bool]:
     """The greedy pass for one value (see the module docstring)."""
     segments = list(p.segments)
+    whole = p.anchored_start and p.anchored_end and len(segments) == 1   # 'a_c', ''
     head = segments.pop(0) if p.anchored_start else None
-    tail = segments.pop() if p.anchored_end else None
+    tail = segments.pop() if p.anchored_end and segments else None
     min_length = sum(seg.width for seg in p.segments)
     steps = []  # per floating segment: (kind, width, offset, text or regex)
     for seg in segments:
@@ -153,6 +183,8 @@ def _row_matcher(p: LikePattern) -> Callable[[str], bool]:
             for offset, text in head.chunks:
                 if not s.startswith(text, offset):
                     return False
+            if whole:
+                return n == head.width
             pos = head.width
         for kind, width, offset, what in steps:
             if kind == 1:  # one literal, maybe with '_' around it

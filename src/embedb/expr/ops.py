@@ -15,8 +15,9 @@ import numpy as np
 
 from .like import compile_like
 from .regex import RegexError, search_mask
+from .strings import NUL, compare_rows, has_nul
 from .values import (
-    BOOL, CONST, JSON, NUM, UNBOUND, STRING_DTYPE, Val, and_known, class_of_python, const,
+    BOOL, CONST, JSON, NUM, UNBOUND, Val, and_known, class_of_python, const,
     json_as, value_class,
 )
 
@@ -72,7 +73,31 @@ def compare(op: str, a: Val, b: Val) -> Val:
         raise OpError(f"booleans can only be compared with == and !=, not '{op}'")
     if a.kind == CONST and b.kind == CONST:
         return const(_PY_CMP[op](a.v, b.v))
+    if ca == "str" and _numpy_inexact(a, b):
+        return Val(BOOL, compare_rows(op, a.v, b.v), and_known(a.k, b.k))
     return Val(BOOL, _CMP[op](a.v, b.v), and_known(a.k, b.k))
+
+
+def holds_nul(val: Val) -> bool:
+    """Whether a string operand holds a NUL anywhere: a str constant, a VARCHAR column (the
+    source's cached answer), or the string rows of a JSON value."""
+    if val.kind == CONST:
+        return type(val.v) is str and NUL in val.v
+    if val.kind == JSON:   # joined from the Python values: no string array round trip
+        return val.cached("nul_str", lambda: NUL in "".join(
+            [x for x in val.v.tolist() if type(x) is str]))
+    return val.cached("nul", val.nul or (lambda: has_nul(val.v)))
+
+
+def _numpy_inexact(a: Val, b: Val) -> bool:
+    """NumPy's comparison of two string operands would be wrong for some row: a literal with a
+    NUL (its trailing NULs are dropped), or NULs on both sides (strncmp stops at a shared
+    NUL). A NUL-free literal, or one NUL-free column, compares exactly (strings.py)."""
+    if a.kind == CONST:
+        return holds_nul(a)
+    if b.kind == CONST:
+        return holds_nul(b)
+    return holds_nul(a) and holds_nul(b)
 
 
 def _compare_json_static(op: str, a: Val, b: Val) -> Val:
@@ -82,6 +107,8 @@ def _compare_json_static(op: str, a: Val, b: Val) -> Val:
     if cls == "bool" and op not in ("==", "!="):
         raise OpError(f"booleans can only be compared with == and !=, not '{op}'")
     values, ok = json_as(a, cls)
+    if cls == "str" and _numpy_inexact(a, b):
+        return Val(BOOL, compare_rows(op, values, b.v), and_known(ok, b.k))
     return Val(BOOL, _CMP[op](values, b.v), and_known(ok, b.k))
 
 
@@ -96,7 +123,8 @@ def _compare_json_json(op: str, a: Val, b: Val) -> Val:
         av, aok = json_as(a, cls)
         bv, bok = json_as(b, cls)
         both = aok & bok
-        result |= _CMP[op](av, bv) & both
+        exact = cls == "str" and _numpy_inexact(a, b)
+        result |= (compare_rows(op, av, bv) if exact else _CMP[op](av, bv)) & both
         known |= both
     return Val(BOOL, result, known)
 
@@ -285,8 +313,9 @@ def in_list(a: Val, options: Val, negate: bool) -> Val:
 
 def _isin(values: np.ndarray, items: list, cls: str) -> np.ndarray:
     # A few equalities beat a sort; numpy's isin on StringDType is quadratic-ish, so long
-    # string lists use one hash lookup per row instead.
-    if len(items) <= (8 if cls == "str" else 16):
+    # string lists use one hash lookup per row instead, and so do lists holding a NUL
+    # (NumPy's == is exact only against NUL-free strings, see strings.py).
+    if len(items) <= (8 if cls == "str" else 16) and not (cls == "str" and NUL in "".join(items)):
         out = values == items[0]
         for x in items[1:]:
             out |= values == x
@@ -321,8 +350,8 @@ def like(a: Val, p: Val) -> Val:
     values, known = _string_operand(a, "LIKE")
     match = compile_like(pattern)
     if a.kind == CONST:
-        return const(bool(match(np.array([values], dtype=STRING_DTYPE))[0]))
-    return Val(BOOL, match(values), known)
+        return const(bool(match.exact(values)))
+    return Val(BOOL, match(values, nul=lambda: holds_nul(a)), known)
 
 
 def regex(a: Val, p: Val, negate: bool) -> Val:

@@ -7,7 +7,7 @@ mismatches, division by zero) have ``known == False``; their ``v`` entries are m
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -36,7 +36,7 @@ MISSING = _Missing()
 
 
 class Val:
-    __slots__ = ("kind", "v", "k", "is_int", "elem", "desc", "_cache")
+    __slots__ = ("kind", "v", "k", "is_int", "elem", "desc", "nul", "_cache")
 
     def __init__(self, kind: str, v: Any, k: np.ndarray | None = None, *, is_int: bool = False,
                  elem: str | None = None, desc: str = "") -> None:
@@ -47,6 +47,9 @@ class Val:
         # JSON from an ARRAY element (arr[0]) or ARRAY: the static element class ("num"...)
         self.elem = elem
         self.desc = desc  # what this is, for error messages ("INT64 field 'age'")
+        # STR columns: () -> whether any value holds a NUL (a source's cached answer); None:
+        # scan the values when an operator needs to know (see strings.py)
+        self.nul: Callable[[], bool] | None = None
         self._cache: dict | None = None
 
     def cached(self, key: str, make):
