@@ -280,6 +280,7 @@ class QueryIterator:
     def _snapshot(self, among: np.ndarray | None = None) -> None:
         """Rows matching now, in pk order; ``among``: only these primary keys (a re-read)."""
         from ..engine.collection import read_consistently
+        from ..expr.strings import key_array
 
         ids = None if among is None else among.tolist()
 
@@ -288,7 +289,8 @@ class QueryIterator:
                 rows = np.empty(0, dtype=np.int64)
             else:
                 rows = np.flatnonzero(view.mask(self._filter, self._filter_params, self._partitions, ids))
-            pks = np.asarray(view.pk_values(rows)) if len(rows) else np.empty(0, dtype=np.int64)
+            # key_array: str keys with NULs stay str objects (a <U array drops trailing NULs)
+            pks = key_array(view.pk_values(rows)) if len(rows) else np.empty(0, dtype=np.int64)
             return rows, pks, view.generation
 
         rows, pks, self._generation = read_consistently(self._coll, matching, need_pk=ids is not None)

@@ -111,12 +111,18 @@ def _scalar_field(collection: Any, name: str, what: str, allowed: tuple[str, ...
     return f
 
 
-def _codes(column: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _codes(collection: Any, name: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(dense rank of each row's value, valid mask); equal values share a code."""
+    column = collection.source.column(name)
     vals = column.values[rows]
     if vals.dtype == object:
         vals = vals.astype(str)
-    _, inv = np.unique(vals, return_inverse=True)
+    if vals.dtype.kind == "T":   # exact with NUL characters (the column's cached answer)
+        from ..expr.strings import source_has_nul, unique_inverse
+
+        inv = unique_inverse(vals, source_has_nul(collection.source, name, column.values))
+    else:
+        _, inv = np.unique(vals, return_inverse=True)
     inv = inv.astype(np.int64).reshape(-1)
     valid = np.ones(len(rows), dtype=bool) if column.valid is None else column.valid[rows]
     return inv, valid
@@ -178,7 +184,7 @@ def _order_codes(collection: Any, name: str, rows: np.ndarray,
     key. JSON values rank numbers before strings before anything else; absent is NULL."""
     f, base, keys = _order_source(collection, name, where)
     if f is not None and f.dtype.name != "JSON":
-        return _codes(collection.source.column(base), rows)
+        return _codes(collection, base, rows)
     if f is not None:
         values = collection.source.column(base).values[rows]
     else:
@@ -218,9 +224,10 @@ def order_rows(collection: Any, rows: np.ndarray, order_by: list[OrderKey]) -> n
     check_order_by(collection, order_by)
     if not order_by or len(rows) < 2:
         return rows
-    pks = np.asarray(collection.pk_values(rows))
-    return rows[order_values(collection, rows, order_by,
-                             tie=np.unique(pks, return_inverse=True)[1].reshape(-1))]
+    from ..expr.strings import unique_inverse
+
+    tie = unique_inverse(collection.pk_values(rows))   # str keys with NULs: exact ranks
+    return rows[order_values(collection, rows, order_by, tie=tie)]
 
 
 def order_values(collection: Any, rows: np.ndarray, order_by: list[OrderKey],
@@ -256,7 +263,7 @@ def group_query(collection: Any, rows: np.ndarray, group_by: list[str], aggs: li
     if group_by and len(rows):
         parts = []
         for name in group_by:
-            code, valid = _codes(collection.source.column(name), rows)
+            code, valid = _codes(collection, name, rows)
             parts.append(np.where(valid, code, -1))       # NULL is a group of its own
         _, gid = np.unique(np.stack(parts, axis=1), axis=0, return_inverse=True)
         gid = gid.reshape(-1)

@@ -125,7 +125,15 @@ def num_queries(queries: Any) -> int:
 
 
 def pk_getter(collection: Any) -> topk.PkOf:
-    return lambda rows: np.asarray(collection.pk_values(np.asarray(rows, dtype=np.int64)))
+    def pk_of(rows: np.ndarray) -> np.ndarray:
+        keys = collection.pk_values(np.asarray(rows, dtype=np.int64))
+        if keys and type(keys[0]) is str:   # with NULs: str objects (a <U array drops them)
+            from ..expr.strings import key_array
+
+            return key_array(keys)
+        return np.asarray(keys)
+
+    return pk_of
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,7 +301,12 @@ def _group_codes(columns: list, r: np.ndarray) -> np.ndarray:
     parts = []
     for column in columns:
         vals = column.values[r]
-        _, inv = np.unique(vals.astype(str) if vals.dtype == object else vals, return_inverse=True)
+        if vals.dtype.kind == "T":   # exact with NUL characters (a scan of these few rows)
+            from ..expr.strings import unique_inverse
+
+            inv = unique_inverse(vals)
+        else:
+            _, inv = np.unique(vals.astype(str) if vals.dtype == object else vals, return_inverse=True)
         codes = inv.astype(np.int64).reshape(-1)
         if column.valid is not None:
             codes = np.where(column.valid[r], codes, -1)   # NULL is a group of its own
