@@ -248,7 +248,7 @@ class Storage:
         self._next_seq: int | None = None   # the writer's next log sequence number, once known
         self._side: writelog.Appender | None = None   # the writer's end of wlog/
         self._side_records: list[writelog.Record] | None = None   # the writer's, kept current
-        self._side_cache: tuple[Any, writelog.Scan] | None = None   # a reader's last scan
+        self._follower: writelog.Follower | None = None   # a reader's scan, kept between refreshes
         if root is None:
             self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             self.conn.executescript(_SCHEMA_SQL)
@@ -621,16 +621,14 @@ class Storage:
     def _records(self) -> list[writelog.Record]:
         """Every intact record of wlog/. The writer scans once (cutting off a torn tail, the
         call in flight at a crash, and sealing what a crashed writer left open, before it
-        appends) and then keeps the list current; a reader scans again when the catalog's list
-        or a segment changed. Damage is a StorageError naming the file."""
+        appends) and then keeps the list current; a reader's ``Follower`` reads only what was
+        appended since its last scan. Damage is a StorageError naming the file."""
         if self._side_records is not None:
             return self._side_records
         registry = self._segment_registry()
-        key = sorted(registry.items()), [(p.name, p.stat().st_size) for p in writelog.segment_files(self.root)]
-        if self._side_cache is not None and self._side_cache[0] == key:
-            found = self._side_cache[1]
-        else:
-            found = writelog.scan(self.root, registry)
+        if self._follower is None:
+            self._follower = writelog.Follower(self.root)
+        found = self._follower.scan(registry)
         if found.problem is not None:
             path, pos, problem = found.problem
             if not (registry.get(path.name, 0) is None and self._last_written_unsynced()):
@@ -639,8 +637,8 @@ class Storage:
             # the unsynced end of durability="process" writes after a power cut: a prefix
             found = writelog.Scan(found.records, (path, pos), None)
         if self.read_only:
-            self._side_cache = (key, found)
             return found.records
+        self._follower = None
         if found.tail is not None:   # the call in flight at a crash: absent
             path, valid = found.tail
             try:

@@ -17,11 +17,17 @@ databases written before this file existed).
 
 Reading stops at the first record that is not whole and intact. A record cut short at the end
 of the newest segment is the call in flight at a crash (a torn tail: dropped, the call is
-absent; the writer cuts it off before appending). A whole record whose checksum fails is
-damage (a call is acknowledged only once its record is whole, and fdatasynced at "fsync"): a
-StorageError naming the file. After durability="process" writes a power cut may leave any
-unsynced pages, so there the newest segment's first bad record ends the log (a prefix of
-whole calls), as SQLite's WAL recovery does; ``embedb check`` still reports it.
+absent; the writer cuts it off before appending). So is the newest segment's final record when
+the bytes that fail read as pages never written (``_unwritten``): a power cut during the
+in-flight call's ``fdatasync`` can leave the file's new length durable but not all its pages.
+Any other record whose checksum fails is damage (a call is acknowledged only once its record
+is whole, and fdatasynced at "fsync"): a StorageError naming the file. After
+durability="process" writes a power cut may leave any unsynced pages, so there the newest
+segment's first bad record ends the log (a prefix of whole calls), as SQLite's WAL recovery
+does; ``embedb check`` still reports it.
+
+Readers keep a ``Follower``: per segment the records found so far and where the next one
+begins, so a refresh reads only the bytes appended since (sealed segments once).
 """
 
 from __future__ import annotations
@@ -89,45 +95,192 @@ class Scan(NamedTuple):
     problem: tuple[Path, int, str] | None   # a damaged record: file, byte offset, what is wrong
 
 
-def scan(root: Path, registry: dict[str, int | None]) -> Scan:
-    """Read the segments the catalog lists (``registry``: name -> its length once sealed, None
-    for the newest one, still growing). A listed segment that is missing, or a sealed one of
-    another length, is a StorageError naming it. A record cut short at the end of the newest
-    segment is the call in flight at a crash: ``tail``. Any other bad record is ``problem``:
-    a record is acknowledged only once whole, so its checksum failing is damage, never a crash
-    (the caller may still accept it as the unsynced end of durability="process" writes)."""
-    names = sorted(registry)
+TORN = "torn"   # scan_segment's outcome for the call in flight at a crash
+PAGE = 4096     # the granularity of what a power cut leaves unwritten (a file system block)
+
+
+def scan_segment(path: Path, data, newest: bool, base: int = 0) -> tuple[list[Record], int, str | None]:
+    """The intact records of one segment from byte ``base`` on (``data``: its bytes from there
+    to the end of the file). Returns them, the offset just past the last one, and None (a clean
+    end), ``TORN`` (the newest segment ends in the call in flight at a crash: cut short, or its
+    final record's failing bytes read as pages never written) or what is wrong there."""
+    view = memoryview(data)
+    size = base + len(data)
     records: list[Record] = []
-    for i, name in enumerate(names):
-        path = root / DIR / name
-        sealed = registry[name]
-        newest = i == len(names) - 1 and sealed is None
+    pos = base
+    while pos < size:
+        got = _parse_head(view, pos - base)
+        if got is None:
+            if newest and (size - pos < HEAD_BYTES or _unwritten(path, view, base, pos, None)):
+                return records, pos, TORN
+            return records, pos, "a damaged record header"
+        seq, cid, length, pcrc = got
+        end = pos + HEAD_BYTES + length
+        if end > size:
+            return records, pos, TORN if newest else "a record cut short"
+        if _crc(view[pos - base + HEAD_BYTES:end - base]) != pcrc:
+            if newest and end == size and _unwritten(path, view, base, pos, end):
+                return records, pos, TORN
+            return records, pos, "a record whose checksum does not match"
+        records.append(Record(seq, cid, path, pos + HEAD_BYTES, length))
+        pos = end
+    return records, pos, None
+
+
+def _unwritten(path: Path, view, base: int, pos: int, end: int | None) -> bool:
+    """Whether the bad record at ``pos``, the last thing in the newest segment, is the call in
+    flight at a power cut, whose fdatasync did not finish: the file's new length reached the
+    disk but not every page of the record. Such a page reads zeros: one past the old end of the
+    file is a hole (never written: SEEK_HOLE), and the page the record starts in keeps what
+    the previous call synced, zeros from ``pos`` on. An acknowledged record has neither (its
+    pages were synced), so a flipped byte, or zeros written over it, stays damage.
+
+    ``end``: the record's end when its header is intact (then the file ends there, and a page
+    of its payload must be a hole); None when the header is not (then the header must read as
+    unwritten, and no intact header may follow: a later record means this call returned)."""
+    size = base + len(view)
+    holes = _holes(path, pos, size)
+    if end is not None:
+        return any(stop > pos + HEAD_BYTES for _, stop in holes)
+    first_page_end = min(size, (pos // PAGE + 1) * PAGE)
+    if pos % PAGE:   # the previous call's last page: zeros from here on until it was written
+        header_unwritten = not any(view[pos - base:first_page_end - base])
+    else:
+        header_unwritten = any(start <= pos for start, _ in holes)
+    if not header_unwritten and pos + HEAD_BYTES > first_page_end:   # the header's second page
+        header_unwritten = any(start <= first_page_end < stop for start, stop in holes)
+    if not header_unwritten:
+        return False
+    tail = bytes(view[pos + 1 - base:])
+    at = tail.find(MAGIC)
+    while at >= 0:
+        if _parse_head(tail, at) is not None:
+            return False
+        at = tail.find(MAGIC, at + 1)
+    return True
+
+
+def _holes(path: Path, start: int, stop: int) -> list[tuple[int, int]]:
+    """The holes of a file within [start, stop) (none where the file system cannot say)."""
+    out: list[tuple[int, int]] = []
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return out
+    try:
+        pos = start
+        while pos < stop:
+            try:
+                hole = os.lseek(fd, pos, os.SEEK_HOLE)
+            except OSError:   # past the end, or SEEK_HOLE unknown: all data
+                break
+            if hole >= stop:
+                break
+            try:
+                data = os.lseek(fd, hole, os.SEEK_DATA)
+            except OSError:   # ENXIO: a hole to the end of the file
+                data = stop
+            out.append((hole, min(data, stop)))
+            pos = data
+    finally:
+        os.close(fd)
+    return out
+
+
+def _missing(path: Path) -> StorageError:
+    return StorageError(f"the write log {path} is missing (the catalog lists it: it holds "
+                        f"acknowledged writes); {RESTORE_HINT}")
+
+
+def _wrong_length(path: Path, size: int, sealed: int) -> StorageError:
+    return StorageError(f"the write log {path} is damaged: {size} bytes, the catalog records "
+                        f"{sealed}; {RESTORE_HINT}")
+
+
+class _Seen(NamedTuple):
+    records: list[Record]
+    end: int          # just past the last intact record
+    size: int         # the bytes read
+    newest: bool
+    outcome: str | None
+    last: tuple[int, bytes] | None   # the last record's offset and header, to see it is still there
+
+
+class Follower:
+    """Scans the segments the catalog lists, remembering per segment what it found, so the next
+    scan reads only bytes appended since (a reader's refresh beside a writer). Deleted segments
+    are forgotten. Bytes before a remembered offset never change, except for a write the writer
+    cut back off (a failed fdatasync): then that segment's last record header differs, and the
+    segment is read again from its start."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._seen: dict[str, _Seen] = {}
+        self.bytes_read = 0   # for tests and benchmarks
+
+    def scan(self, registry: dict[str, int | None]) -> Scan:
+        """Read the segments the catalog lists (``registry``: name -> its length once sealed,
+        None for the newest one, still growing). A listed segment that is missing, or a sealed
+        one of another length, is a StorageError naming it. A record cut short at the end of
+        the newest segment is the call in flight at a crash: ``tail`` (as is a final record
+        whose failing pages were never written). Any other bad record is ``problem``: a record
+        is acknowledged only once whole, so its checksum failing is damage, never a crash (the
+        caller may still accept it as the unsynced end of durability="process" writes)."""
+        names = sorted(registry)
+        self._seen = {n: s for n, s in self._seen.items() if n in registry}
+        records: list[Record] = []
+        for i, name in enumerate(names):
+            path = self.root / DIR / name
+            sealed = registry[name]
+            newest = i == len(names) - 1 and sealed is None
+            seen = self._segment(path, sealed, newest)
+            records += seen.records
+            if seen.outcome == TORN:
+                return Scan(records, (path, seen.end), None)
+            if seen.outcome is not None:
+                return Scan(records, None, (path, seen.end, seen.outcome))
+        return Scan(records, None, None)
+
+    def _segment(self, path: Path, sealed: int | None, newest: bool) -> _Seen:
         try:
-            data = path.read_bytes()
+            fh = open(path, "rb")
         except FileNotFoundError:
-            raise StorageError(f"the write log {path} is missing (the catalog lists it: it holds "
-                               f"acknowledged writes); {RESTORE_HINT}") from None
-        if sealed is not None and len(data) != sealed:
-            raise StorageError(f"the write log {path} is damaged: {len(data)} bytes, the catalog "
-                               f"records {sealed}; {RESTORE_HINT}")
-        pos = 0
-        while pos < len(data):
-            got = _parse_head(data, pos)
-            if got is None:
-                if newest and len(data) - pos < HEAD_BYTES:
-                    return Scan(records, (path, pos), None)
-                return Scan(records, None, (path, pos, "a damaged record header"))
-            seq, cid, length, pcrc = got
-            end = pos + HEAD_BYTES + length
-            if end > len(data):
-                if newest:
-                    return Scan(records, (path, pos), None)
-                return Scan(records, None, (path, pos, "a record cut short"))
-            if _crc(memoryview(data)[pos + HEAD_BYTES:end]) != pcrc:
-                return Scan(records, None, (path, pos, "a record whose checksum does not match"))
-            records.append(Record(seq, cid, path, pos + HEAD_BYTES, length))
-            pos = end
-    return Scan(records, None, None)
+            raise _missing(path) from None
+        with fh:
+            size = os.fstat(fh.fileno()).st_size
+            if sealed is not None and size != sealed:
+                raise _wrong_length(path, size, sealed)
+            seen = self._seen.get(path.name)
+            if seen is not None and (size < seen.size or not _still_there(fh, seen.last)):
+                seen = None
+            if seen is not None and size == seen.size and newest == seen.newest:
+                return seen   # nothing appended since
+            start = seen.end if seen is not None else 0
+            fh.seek(start)
+            data = fh.read()
+        self.bytes_read += len(data)
+        found, end, outcome = scan_segment(path, data, newest, start)
+        if found:
+            last = (found[-1].offset - HEAD_BYTES,
+                    bytes(memoryview(data)[found[-1].offset - HEAD_BYTES - start:found[-1].offset - start]))
+        else:
+            last = seen.last if seen is not None else None
+        seen = _Seen((seen.records if seen is not None else []) + found, end, start + len(data),
+                     newest, outcome, last)
+        self._seen[path.name] = seen
+        return seen
+
+
+def _still_there(fh, last: tuple[int, bytes] | None) -> bool:
+    if last is None:
+        return True
+    pos, header = last
+    return os.pread(fh.fileno(), HEAD_BYTES, pos) == header
+
+
+def scan(root: Path, registry: dict[str, int | None]) -> Scan:
+    """One scan of the segments the catalog lists (see ``Follower.scan``)."""
+    return Follower(root).scan(registry)
 
 
 def read_payload(rec: Record) -> bytes:
