@@ -12,6 +12,7 @@ import atexit
 import os
 import sys
 import threading
+import time
 import warnings
 import weakref
 from pathlib import Path
@@ -52,6 +53,9 @@ BACKGROUND_CHECKPOINT_BYTES = 4 * 1024 * 1024
 # the log may grow to this many thresholds while the background checkpoint catches up; past
 # it a writer checkpoints inline (waiting for the one in flight), so the log stays bounded
 BACKGROUND_LAG = 4
+# a read-only open or refresh that races the writer (a checkpoint, a catalog change) reads again
+# until one pass saw nothing move, for at most this many seconds; then a StorageError
+READ_RETRY_S = 10.0
 DEFAULT_DB = "default"
 MAX_DATABASES = 64  # rootCoord.maxDatabaseNum of the Milvus server
 _CONSISTENCY = {"strong": "Strong", "bounded": "Bounded", "session": "Session", "eventually": "Eventually",
@@ -148,30 +152,81 @@ class Database:
         _track(self)
 
     def _load_catalog(self) -> None:
-        # databases first: collections read their database's properties (timezone) as they load
-        self._databases = {DEFAULT_DB: {"properties": {}, "created_at": 0, "id": 1},
-                           **self._storage.load_databases()}
-        attempts = 1 if not self._read_only else 8
-        for attempt in range(attempts):
-            try:
-                collections = self._read_catalog()
-            except (FileNotFoundError, StorageError):
-                # a reader raced a writer's compaction (files renamed away): read again
-                if attempt == attempts - 1:
-                    raise
-                continue
-            # a reader may race a writer's checkpoint: retry if a manifest moved meanwhile
-            if not self._read_only or all(
-                c._manifest == self._storage.read_manifest(c.id) for c in collections.values()
-            ):
-                break
+        if self._read_only:
+            collections = self._read_consistently()
+        else:
+            # databases first: collections read their database's properties (timezone) as they load
+            self._databases = self._with_default(self._storage.load_databases())
+            collections = self._read_catalog(self._storage.load_catalog())
         self._collections = collections
         by_id = {c.id: c.catalog_name for c in self._collections.values()}
         self._aliases: dict[str, str] = {a: by_id[cid] for a, cid in self._alias_ids.items() if cid in by_id}
         self._storage.remove_orphan_dirs(set(by_id))
 
-    def _read_catalog(self) -> dict[str, Collection]:
-        cols, parts, aliases = self._storage.load_catalog()
+    @staticmethod
+    def _with_default(databases: dict[str, dict]) -> dict[str, dict]:
+        return {DEFAULT_DB: {"properties": {}, "created_at": 0, "id": 1}, **databases}
+
+    def _read_consistently(self) -> dict[str, Collection]:
+        """A reader's load: the catalog, each collection's snapshot and the log after it, all
+        of one moment of the writer. A load the writer raced (a checkpoint renamed a manifest
+        and trimmed the log behind it, deleted a segment or old tombstones, a compaction
+        removed a generation, a catalog change) is read again until one pass saw nothing move,
+        for at most ``READ_RETRY_S`` seconds; then a StorageError. Never a mixed state (rows
+        of a manifest with the log after a newer one skipped). An error on files that did not
+        move meanwhile is damage: raised at once."""
+        storage = self._storage
+        kept = (getattr(self, "_databases", None), getattr(self, "_alias_ids", None))
+        deadline = time.monotonic() + READ_RETRY_S
+        pause = 0.002
+        while True:
+            before = self._disk_stamp()
+            try:
+                catalog = (storage.load_databases(), storage.load_catalog())
+                self._databases = self._with_default(catalog[0])
+                collections = self._read_catalog(catalog[1])
+                moved = (storage.load_databases(), storage.load_catalog()) != catalog or any(
+                    c._manifest != storage.read_manifest(c.id) for c in collections.values())
+                if not moved:
+                    return collections
+                why: BaseException | str = "a checkpoint or catalog change while it was read"
+            except (FileNotFoundError, StorageError) as exc:
+                if self._disk_stamp() == before:   # nothing moved: the files are damaged
+                    self._databases, self._alias_ids = kept
+                    raise
+                why = exc
+            if time.monotonic() >= deadline:
+                self._databases, self._alias_ids = kept
+                detail = getattr(why, "message", None) or str(why)
+                raise StorageError(
+                    f"could not read a consistent state of the database {str(self._root)!r} in "
+                    f"{READ_RETRY_S:g} s: the writer changed it during every read ({detail}); "
+                    "open it (or refresh) again") from (why if isinstance(why, BaseException) else None)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+    def _disk_stamp(self) -> tuple:
+        """What a writer changes under a reader's load (catalog, segment list, checkpoint
+        records, manifest files), to tell a race from damage: equal stamps, nothing moved."""
+        storage = self._storage
+        try:
+            catalog = (storage.load_databases(), storage.load_catalog())
+            ids = [cid for cid, _, _ in catalog[1][0]]
+            records = [storage.checkpoint_record(cid) for cid in ids]
+            registry = storage._segment_registry()
+        except StorageError as exc:
+            return ("error", exc.message)
+        manifests = []
+        for cid in ids:
+            try:
+                st = os.stat(storage.collection_dir(cid) / "manifest.json")
+                manifests.append((st.st_ino, st.st_mtime_ns, st.st_size))
+            except OSError:
+                manifests.append(None)
+        return catalog, records, registry, manifests
+
+    def _read_catalog(self, catalog: tuple) -> dict[str, Collection]:
+        cols, parts, aliases = catalog
         self._alias_ids = aliases
         collections: dict[str, Collection] = {}
         for cid, key, info in cols:
