@@ -11,6 +11,7 @@ next used, so their damage is reported with that action. Used by ``embedb check`
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def check_database(path: str | Path) -> tuple[list[dict[str, Any]], int]:
             report(db_file, "catalog", exc.message)
             return problems, checked
         for cid, name, _info in cols:
-            checked += _check_collection(storage, cid, name, report)
+            checked += _check_collection_settled(storage, cid, name, report)
         _, foreign = storage.unknown_dirs({cid for cid, _, _ in cols})
         for folder in foreign:
             report(folder, "folder", "is a collection folder the catalog does not list (damaged or replaced "
@@ -97,26 +98,88 @@ def _check_sqlite(storage: Storage, db_file: Path, report) -> None:
 def _check_write_log(storage: Storage, root: Path, report) -> int:
     """The wlog/ segments the catalog lists: each there, of its recorded length, every record
     whole and intact (a torn end of the newest one is the call in flight at a crash, not
-    damage), and every payload decodes."""
+    damage), and every payload decodes (from the bytes read once: a writer beside this check
+    may delete the file meanwhile). A listed file that is missing is looked up again in a fresh
+    read of the catalog: a live writer lets go of a segment a snapshot covers (first in the
+    catalog, then the file), which is not damage."""
     try:
         registry = storage._segment_registry()
-        found = writelog.scan(root, registry)
-    except StorageError as exc:   # a listed segment missing or of another length: name it
-        named = [n for n in registry if n in exc.message] if "registry" in locals() else []
-        report(root / writelog.DIR / named[0] if named else root / writelog.DIR, "log", exc.message)
-        return len(named)
-    except OSError as exc:
-        report(root / writelog.DIR, "log", f"cannot be read ({exc})")
+    except StorageError as exc:
+        report(root / writelog.DIR, "log", f"the catalog's list of segments cannot be read ({exc.message})")
         return 0
-    if found.problem is not None:   # after durability="process" writes too (as for SQLite's WAL)
-        path, pos, problem = found.problem
-        report(path, "log", f"holds {problem} at byte {pos} (the calls from there on are lost)")
-    for rec in found.records:
+    names = sorted(registry)
+    checked = 0
+    for i, name in enumerate(names):
+        path = root / writelog.DIR / name
         try:
-            codec.decode_payload(writelog.read_payload(rec), f"write log entry {rec.seq}")
-        except (StorageError, OSError) as exc:
-            report(rec.path, "log", f"{getattr(exc, 'message', exc)} (collection id {rec.cid})")
-    return len(registry)
+            data = _read_listed(storage, path)
+        except OSError as exc:
+            report(path, "log", f"cannot be read ({exc})")
+            continue
+        if data is None:   # let go of by the writer since the list was read: covered
+            continue
+        checked += 1
+        if data is _MISSING:
+            report(path, "log", "is missing (the catalog lists it: it holds acknowledged writes)")
+            continue
+        sealed = registry[name]
+        if sealed is not None and len(data) != sealed:
+            report(path, "log", f"is damaged: {len(data)} bytes, the catalog records {sealed}")
+            continue
+        newest = i == len(names) - 1 and sealed is None
+        records, end, outcome = writelog.scan_segment(path, data, newest)
+        if outcome not in (None, writelog.TORN):   # after durability="process" writes too (as SQLite's WAL)
+            report(path, "log", f"holds {outcome} at byte {end} (the calls from there on are lost)")
+        view = memoryview(data)
+        for rec in records:
+            try:
+                codec.decode_payload(bytes(view[rec.offset:rec.offset + rec.length]), f"write log entry {rec.seq}")
+            except StorageError as exc:
+                report(rec.path, "log", f"{exc.message} (collection id {rec.cid})")
+    return checked
+
+
+_MISSING = object()
+
+
+def _read_listed(storage: Storage, path: Path, attempts: int = 3):
+    """A listed segment's bytes; None when the catalog no longer lists it (the writer deleted
+    it, covered by a snapshot); ``_MISSING`` when it is gone and still listed."""
+    for attempt in range(attempts):
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            pass
+        try:
+            if path.name not in storage._segment_registry():
+                return None
+        except StorageError:
+            pass   # the catalog busy or unreadable: ask again
+        time.sleep(0.02 * (attempt + 1))
+    return _MISSING
+
+
+def _check_collection_settled(storage: Storage, cid: int, name: str, report, attempts: int = 5) -> int:
+    """``_check_collection``, again while a live writer's checkpoint replaced the manifest
+    meanwhile (and deleted files of the one before, e.g. its tombstones): only problems of a
+    manifest that stayed in place are damage."""
+    for attempt in range(attempts):
+        found: list[tuple] = []
+        before = _manifest_or_none(storage, cid)
+        checked = _check_collection(storage, cid, name, lambda *a: found.append(a))
+        if not found or attempt == attempts - 1 or _manifest_or_none(storage, cid) == before:
+            break
+        time.sleep(0.02 * (attempt + 1))
+    for problem in found:
+        report(*problem)
+    return checked
+
+
+def _manifest_or_none(storage: Storage, cid: int):
+    try:
+        return storage.read_manifest(cid)
+    except (StorageError, OSError):
+        return None
 
 
 def _check_collection(storage: Storage, cid: int, name: str, report) -> int:
