@@ -18,7 +18,7 @@ from .regex import RegexError, search_mask
 from .strings import NUL, compare_rows, has_nul
 from .values import (
     BOOL, CONST, JSON, NUM, UNBOUND, Val, and_known, class_of_python, const,
-    json_as, value_class,
+    json_as, json_strings, value_class,
 )
 
 
@@ -83,9 +83,8 @@ def holds_nul(val: Val) -> bool:
     source's cached answer), or the string rows of a JSON value."""
     if val.kind == CONST:
         return type(val.v) is str and NUL in val.v
-    if val.kind == JSON:   # joined from the Python values: no string array round trip
-        return val.cached("nul_str", lambda: NUL in "".join(
-            [x for x in val.v.tolist() if type(x) is str]))
+    if val.kind == JSON:   # joined from the Python strings: no string array round trip
+        return val.cached("nul_str", lambda: NUL in "".join(json_strings(val)))
     return val.cached("nul", val.nul or (lambda: has_nul(val.v)))
 
 

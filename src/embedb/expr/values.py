@@ -93,10 +93,16 @@ def value_class(val: Val) -> str:
 
 def json_as(val: Val, cls: str) -> tuple[np.ndarray, np.ndarray]:
     """(values, ok) for the rows of JSON ``val`` that hold a ``cls`` value (num, str or bool)."""
-    return val.cached("as_" + cls, lambda: _extract(val.v, cls))
+    return val.cached("as_" + cls, lambda: _extract(val.v, cls, val))
 
 
-def _extract(obj: np.ndarray, cls: str) -> tuple[np.ndarray, np.ndarray]:
+def json_strings(val: Val) -> list:
+    """The Python strings behind ``json_as(val, "str")`` ("" where a row holds none)."""
+    values, _ = json_as(val, "str")   # which keeps them
+    return val.cached("str_list", values.tolist)
+
+
+def _extract(obj: np.ndarray, cls: str, val: Val) -> tuple[np.ndarray, np.ndarray]:
     # list comprehensions, not generators: this is the per-row part of JSON filters
     items = obj.tolist()
     n = len(items)
@@ -112,6 +118,7 @@ def _extract(obj: np.ndarray, cls: str) -> tuple[np.ndarray, np.ndarray]:
         ok_list = [t is str for t in map(type, items)]
         ok = np.array(ok_list, dtype=bool) if n else np.zeros(0, dtype=bool)
         raw = items if ok.all() else [x if o else "" for x, o in zip(items, ok_list)]
+        val.cached("str_list", lambda: raw)   # kept for a NUL test (a join, no array round trip)
         return np.array(raw, dtype=STRING_DTYPE), ok
     if cls == "bool":
         ok = np.array([t is bool for t in map(type, items)], dtype=bool) if n else np.zeros(0, bool)
