@@ -135,7 +135,12 @@ def kill_writer(args: list[str], delay: float, wait_first: bool = True) -> tuple
             lines.append(first.rstrip("\n"))
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        # the rest through the same text streams: the readline above may have read past its
+        # line, into the stream's buffer, what the writer printed meanwhile; communicate()
+        # never sees that (it reads the pipe's descriptor itself): an "ack" and a "begin" lost
+        # there left an acknowledged call out of the model (its rows then "extra")
+        out, err = proc.stdout.read(), proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -108,13 +108,17 @@ def _crash(tmp_path: Path, durability: str, segment: int, ckpt: int, seed: int, 
     args = [sys.executable, str(HERE / "qa4_wlog_ddl_writer.py"), str(path), str(spec), durability,
             str(segment), str(ckpt)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first = ""
     if kill:   # a random moment while it writes (the steps take ~0.5 s)
         first = proc.stdout.readline()
         time.sleep(random.Random(seed).uniform(0.0, 0.3))
         proc.send_signal(signal.SIGKILL)
-    out, err = proc.communicate(timeout=120)
-    done = [int(x) for x in (first + out).split()]
+        proc.wait(timeout=120)
+        # through the same stream: readline may have buffered more than its line, which
+        # communicate() (reading the descriptor itself) would lose (kill_harness.kill_writer)
+        out, err = first + proc.stdout.read(), proc.stderr.read()
+    else:
+        out, err = proc.communicate(timeout=120)
+    done = [int(x) for x in out.split()]
     if kill:
         assert proc.returncode == -signal.SIGKILL and len(done) < len(steps), "the kill came too late"
 
