@@ -245,3 +245,24 @@ def test_ties_and_iterator_order_by_nul_bearing_primary_keys(tmp_path, index_typ
         walked += [r["id"] for r in batch]
     assert walked == sorted(pks)
     client.close()
+
+
+def test_array_varchar_max_length_counts_nul_characters(tmp_path):
+    """ARRAY<VARCHAR> elements are measured in characters, NULs included (as VARCHAR fields
+    are since a42fcbd): 'ab\\x00\\x00' is four characters, over max_length 3."""
+    client = MilvusClient(str(tmp_path / "len.db"))
+    schema = client.create_schema()
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+    schema.add_field("a", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=4,
+                     max_length=3)
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="FLAT", metric_type="L2")
+    client.create_collection("c", schema=schema, index_params=index)
+    with pytest.raises(Exception, match="not a valid VARCHAR"):
+        client.insert("c", [{"id": 1, "v": [0.0, 0.0], "a": ["ab\x00\x00"]}])
+    client.insert("c", [{"id": 2, "v": [0.0, 0.0], "a": ["a\x00\x00", "\x00"]}])
+    got = client.query("c", filter='array_contains(a, {x}) and a[1] == {y}',
+                       filter_params={"x": "a\x00\x00", "y": "\x00"}, output_fields=["a"])
+    assert [(g["id"], g["a"]) for g in got] == [(2, ["a\x00\x00", "\x00"])]
+    client.close()
