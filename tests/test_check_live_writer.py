@@ -1,7 +1,9 @@
 """``embedb check`` beside a live writer process that rotates a write log segment at nearly
-every call and deletes segments after each background checkpoint (and flushes and compacts):
-check never reports damage on the healthy database (a segment the writer let go of after a
-snapshot covered it is not "missing"), and still reports a listed segment that is truly gone.
+every call and deletes segments after each background checkpoint (and flushes and compacts),
+or that drops and creates collections all the time: check never reports damage on the healthy
+database (a segment the writer let go of after a snapshot covered it is not "missing", nor a
+folder made after check read the catalog "unknown"), and still reports a listed segment that
+is truly gone and a folder the catalog does not list.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import textwrap
 from kill_harness import HERE
 
 from embedb.engine import writelog
@@ -70,3 +73,44 @@ def test_check_beside_a_writer_deleting_segments_reports_nothing(tmp_path, segme
 def test_check_beside_a_writer_deleting_segments_long(tmp_path):
     runs, found = _checks_beside_writer(tmp_path / "live.db", 1, 60)
     assert not found, f"{len(found)} of {runs} checks reported damage: {found[:3]}"
+
+
+DDL_WRITER = textwrap.dedent("""
+    import sys
+    from embedb import MilvusClient
+    client = MilvusClient(sys.argv[1])
+    i = 0
+    while True:
+        name = f"t{i % 3}"
+        if client.has_collection(name):
+            client.drop_collection(name)
+        client.create_collection(name, dimension=4)
+        client.insert(name, [{"id": j, "vector": [j, 1, 2, 3]} for j in range(50)])
+        if i % 2:
+            client.flush(name)
+        i += 1
+        print("ack", flush=True)
+""")
+
+
+def test_check_beside_a_writer_dropping_and_creating_collections_reports_nothing(tmp_path):
+    path = tmp_path / "ddl.db"
+    proc = subprocess.Popen([sys.executable, "-c", DDL_WRITER, str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    runs, found, acks = 0, [], 0
+    try:
+        assert proc.stdout.readline().strip() == "ack", proc.stderr.read()[-3000:]
+        stop = time.monotonic() + 10
+        while time.monotonic() < stop:
+            problems, _ = check_database(path)
+            runs += 1
+            if problems:
+                found.append(problems)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        acks = len(proc.communicate(timeout=60)[0].split())
+    assert acks > 20 and runs >= 5
+    assert not found, f"{len(found)} of {runs} checks reported damage: {found[:3]}"
+    (path / "collections" / "9999").mkdir()   # a folder no collection of the catalog owns
+    problems, _ = check_database(path)
+    assert [p["file"] for p in problems] == ["collections/9999"], problems

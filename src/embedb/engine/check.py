@@ -59,13 +59,30 @@ def check_database(path: str | Path) -> tuple[list[dict[str, Any]], int]:
             return problems, checked
         for cid, name, _info in cols:
             checked += _check_collection_settled(storage, cid, name, report)
-        _, foreign = storage.unknown_dirs({cid for cid, _, _ in cols})
-        for folder in foreign:
+        for folder in _foreign_folders(storage, {cid for cid, _, _ in cols}):
             report(folder, "folder", "is a collection folder the catalog does not list (damaged or replaced "
                    "catalog?)", f"{RESTORE}, or move the folder away if it is not needed")
     finally:
         storage.close()
     return problems, checked
+
+
+def _foreign_folders(storage: Storage, listed: set[int], attempts: int = 4) -> list[Path]:
+    """Collection folders the catalog does not list, each looked up again in a fresh read of
+    the catalog: a live writer creates a collection's folder after its catalog entry, which
+    this check's first read may predate (and deletes a dropped one's after the drop)."""
+    _, foreign = storage.unknown_dirs(listed)
+    for attempt in range(attempts):
+        if not foreign:
+            break
+        time.sleep(0.02 * (attempt + 1))
+        try:
+            listed = listed | {cid for cid, _, _ in storage.load_catalog()[0]}
+            _, still = storage.unknown_dirs(listed)
+        except StorageError:
+            continue   # the catalog busy or unreadable: ask again
+        foreign = [f for f in foreign if f in still]   # folders made since are not judged here
+    return foreign
 
 
 def _check_sqlite(storage: Storage, db_file: Path, report) -> None:
