@@ -417,6 +417,27 @@ def test_unfiltered_lane_equals_general_path(index_type, metric, pk_type, monkey
     assert fallbacks == []   # every call was answered by the lane
     plan = client._loaded_collection("c").extensions["search_fast.plans"][(None, metric)]
     assert plan.lane.ok and plan.lane.index() is plan.entry.impl
+    # ... through faiss's C entry point of search_c (the builtin its Python method calls)
+    assert plan.lane.faiss_cls is type(plan.entry.impl.index)
+    assert type(plan.lane.search_c).__name__ == "builtin_function_or_method"
+
+
+def test_raw_search_c_is_the_builtin_faiss_calls_or_the_method_itself():
+    """The lane calls the SWIG builtin only where faiss's generated ``search_c`` is exactly
+    ``return _swigfaiss.<Class>_search(self, ...)``; any other method is called as it is."""
+    import faiss
+
+    from embedb.engine.search_fast import _raw_search_c
+
+    for cls in (faiss.IndexHNSWFlat, faiss.IndexIVFFlat, faiss.IndexFlatIP):
+        code = cls.search_c.__code__
+        assert _raw_search_c(cls) is getattr(faiss._swigfaiss, code.co_names[1])
+
+    class Wrapped(faiss.IndexHNSWFlat):
+        def search_c(self, n, x, k, distances, labels, params=None):   # not faiss's own
+            return super().search_c(n, x, k, distances, labels, params)
+
+    assert _raw_search_c(Wrapped) is Wrapped.search_c
 
 
 def test_unfiltered_lane_declines_what_it_does_not_cover(monkeypatch):

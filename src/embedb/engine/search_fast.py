@@ -100,7 +100,7 @@ class _Lane:
     the graph search."""
 
     __slots__ = ("index", "ok", "cosine", "follow", "larger", "params", "ptr", "squares",
-                 "norm", "query", "query_ptr")
+                 "norm", "query", "query_ptr", "faiss_cls", "search_c")
 
     def __init__(self, impl: Any, float32: bool, dim: int) -> None:
         self.index = weakref.ref(impl) if impl is not None else _NO_INDEX
@@ -120,6 +120,10 @@ class _Lane:
             self.norm = np.empty((), _F32)
             self.query = np.empty(dim, _F32)     # v / |v|
             self.query_ptr = ptr(self.query)
+            # the faiss class searched and its search_c as a function of (index, ...), set
+            # under the entry's lock by the first search of an object of another class (the
+            # faiss index is made on first use, after the lane)
+            self.faiss_cls = self.search_c = None
 
     def call(self, limit: int, fparams: Any) -> tuple:
         """faiss's parameters with one query's output arrays and pointers, for ``params``."""
@@ -133,6 +137,23 @@ def _raw_swig_ptr(faiss: Any) -> Any:
     wrapper = faiss.swig_ptr
     module = getattr(wrapper, "__globals__", {}).get("_swigfaiss")
     return getattr(module, "swig_ptr", wrapper)
+
+
+def _raw_search_c(cls: type) -> Any:
+    """``cls.search_c`` as a function of ``(index, n, x, k, distances, labels, params)``: the
+    SWIG builtin that faiss's generated Python method (``return _swigfaiss.<Class>_search(self,
+    n, x, k, distances, labels, params)``) calls, when its code is exactly that (one Python
+    frame less per search); else the method itself."""
+    method = cls.search_c
+    code = getattr(method, "__code__", None)
+    module = getattr(method, "__globals__", {}).get("_swigfaiss")
+    if code is not None and module is not None and code.co_argcount == 7 and \
+            len(code.co_names) == 2 and code.co_names[0] == "_swigfaiss" and \
+            code.co_names[1].endswith("_search"):
+        raw = getattr(module, code.co_names[1], None)
+        if raw is not None and callable(raw):
+            return raw
+    return method
 
 
 def _NO_INDEX() -> None:   # the lane of "no index object yet"
@@ -220,7 +241,6 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
         if params:
             if type(params) is not dict or not _PLAIN_PARAMS.issuperset(params):
                 return None
-            params = dict(params)
         else:
             params = {}
         metric = search_params.get("metric_type")
@@ -304,7 +324,11 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                             if storage is not None:   # HNSWIndex.search: the graph reads the column
                                 storage.follow(vectors[:n], n)
                         if qp is not None:
-                            impl.index.search_c(1, qp, limit, dist_ptr, rows_ptr, fparams)
+                            index = impl.index   # search_c, by faiss's C entry point
+                            if type(index) is not lane.faiss_cls:
+                                lane.faiss_cls = type(index)
+                                lane.search_c = _raw_search_c(lane.faiss_cls)
+                            lane.search_c(index, 1, qp, limit, dist_ptr, rows_ptr, fparams)
                             # read out before the lock goes (the arrays are the lane's); an
                             # empty slot (-1) has no primary key
                             rl = rows.tolist()
@@ -317,11 +341,24 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                     if hit_pks is not None and (dl[-1] > -_INF and all(map(operator.gt, dl, dl[1:]))
                                                 if lane.larger else
                                                 dl[-1] < _INF and all(map(operator.lt, dl, dl[1:]))):
-                        return _single_result(p.pk_name, hit_pks, dl)
+                        # _single_result, inline
+                        hits = Hits()
+                        pk_name = p.pk_name
+                        for pk, d in zip(hit_pks, dl):
+                            hit = Hit()
+                            hit[pk_name] = pk
+                            hit["distance"] = d
+                            hit["entity"] = {}
+                            hits.append(hit)
+                        result = _new_list(SearchResult)
+                        result.append(hits)
+                        return result
                     out = _tied_result(p, lane, pks, np.array([rl], _I64), np.array([dl], _F32),
                                        limit)
                     if out is not None:
                         return out
+    if params:   # the caller's dict, read by the paths below: a copy of its own
+        params = dict(params)
     if not output_fields and p.float32 and p.entry is not None and \
             type(data) is list and len(data) == 1:
         v = data[0]   # _queries' single float32 query, inline
