@@ -151,3 +151,33 @@ def test_a_reader_that_only_refreshes_beside_a_writer_sees_prefixes_then_all(tmp
 @pytest.mark.slow
 def test_a_reader_that_only_refreshes_beside_a_writer_long(tmp_path):
     _refresh_beside_writer(tmp_path / "r.db", 65536, 60)
+
+
+def test_a_torn_end_a_reader_saw_then_cut_off_by_the_next_writer(tmp_path):
+    """The reader stops before the torn record; the next writer cuts it off, seals the segment
+    and begins another: the reader goes on from where it stopped, reading no segment again."""
+    from test_durability_log_format import _abandon
+
+    path = tmp_path / "t.db"
+    db = Database.open(path)
+    c = db.create_collection("c", _schema())
+    for b in range(3):
+        c.insert(_rows(range(b * 10, b * 10 + 10)))
+    _abandon(db)
+    [segment] = writelog.segment_files(path)
+    whole = segment.stat().st_size
+    payload = b"EMBLOG3\n" + bytes(500)
+    with open(segment, "ab") as fh:   # the call in flight at the crash, cut short
+        fh.write((writelog.head(999, 1, payload) + payload)[:300])
+    ro = Database.open(path, read_only=True)
+    assert _ids(ro) == list(range(30))
+    read = _follower(ro).bytes_read
+    db = Database.open(path)   # cuts the torn end off, seals the segment
+    assert segment.stat().st_size == whole
+    db.get_collection("c").insert(_rows(range(30, 40)))
+    ro.refresh()
+    assert _ids(ro) == list(range(40))
+    new = [p for p in writelog.segment_files(path) if p != segment]
+    assert _follower(ro).bytes_read - read == sum(p.stat().st_size for p in new)
+    ro.close()
+    db.close()

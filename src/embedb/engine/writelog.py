@@ -251,7 +251,7 @@ class Follower:
             if sealed is not None and size != sealed:
                 raise _wrong_length(path, size, sealed)
             seen = self._seen.get(path.name)
-            if seen is not None and (size < seen.size or not _still_there(fh, seen.last)):
+            if seen is not None and (size < seen.end or not _still_there(fh, seen.last)):
                 seen = None
             if seen is not None and size == seen.size and newest == seen.newest:
                 return seen   # nothing appended since
