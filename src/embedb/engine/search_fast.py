@@ -361,9 +361,9 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
         params = dict(params)
     if not output_fields and p.float32 and p.entry is not None and \
             type(data) is list and len(data) == 1:
-        v = data[0]   # _queries' single float32 query, inline
-        if type(v) is np.ndarray and v.dtype == _F32 and v.shape == (p.dim,) and \
-                v.flags.c_contiguous and math.isfinite(v.dot(v)):
+        v = data[0]   # _queries' single float32 query, inline (finite: checked below)
+        if type(v) is np.ndarray and v.dtype == _F32 and v.shape == p.shape and \
+                v.flags.c_contiguous:
             view = search_snapshot(collection, p.field.name)
             # a filter: only its mask cached for this snapshot's state (else _plain_any
             # computes it on a ReadView); no filter: only with no row tombstoned
@@ -371,11 +371,14 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                 filter_cache.cached_mask(view, filter, filter_params)
             if view is not None and (view.deleted is None if not filter else mask is not None):
                 try:
-                    # a cached mask's graph search in a few steps (index/filtered.py), else
-                    # search_covered / search below
-                    out = None if mask is None else \
-                        search_masked_one(p.entry, v[None, :], limit, params, view, mask)
-                    if out is None:   # (the primary-key lookup only where ties may need it)
+                    # a cached mask's graph search in a few steps (index/filtered.py: it
+                    # checks the query is finite), else search_covered / search below
+                    found = None if mask is None else \
+                        search_masked_one(p.entry, v, limit, params, view, mask)
+                    if found is not None:
+                        return _single_result(p.pk_name, found[1], found[0])
+                    out = None
+                    if math.isfinite(v.dot(v)):   # (NaN or inf: dense_queries words it)
                         pk_of = pk_getter(view)
                         out = p.manager.search_covered(p.entry, v[None, :], limit, params,
                                                        pk_of, view, mask)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..filter_cache import survivors
 from . import topk
 from .metrics import get_metric
 
@@ -232,22 +233,52 @@ def _select_one(keys: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray,
 
 _F32 = np.dtype(np.float32)
 _LANE = "masked_one.lane"   # a mask's ``derived`` key: (_LANE, k, the caller's raw ef)
+_sum = np.add.reduce   # dense.normalized's float32 sum of squares, without its wrapper
+_mul, _div = np.multiply, np.divide
 
 
-def search_masked_one(entry: Any, queries: np.ndarray, k: int, params: dict, view: Any,
-                      mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """``IndexManager.search_covered(entry, queries, k, params, pk_of, view, mask)`` for one
-    float32 query and a cached filter mask on an HNSW graph that covers exactly the view's
-    rows, in fewer Python steps (a graph search evicts the CPU caches the interpreter runs
-    in, so every step after it costs about twice what it does warm). None when it is not that
-    call (exact plan, another index, a tail, a tie or an empty slot in the answer): the caller
-    runs ``search_covered`` / ``search``, which give the same answer for the rest.
+class MaskedLane:
+    """What :func:`search_masked_one` keeps per (mask, index, k, raw ef): the plan (faiss's
+    search parameters with the mask's selector from ``HNSWIndex.masked_lane``, or None for an
+    exact plan) and the arrays faiss reads and writes, made once with their SWIG pointers: the
+    squared and the normalised query (COSINE), a 0-d norm, one query's distances and rows.
+    The arrays are used only under the index entry's lock, which every search of the index
+    holds anyway (an allocation per call costs a microsecond or more with the CPU caches cold
+    from the graph search)."""
+
+    __slots__ = ("impl", "rows", "fparams", "cosine", "follow", "larger", "ptr", "squares",
+                 "norm", "query", "query_ptr", "dist", "labels", "dist_ptr", "labels_ptr")
+
+    def __init__(self, impl: Any, total: int, k: int, planned: tuple) -> None:
+        self.impl, self.rows, self.fparams = impl, total, None
+        if planned[2] is None:
+            return   # exact: the other paths search it
+        _, _, self.fparams, self.cosine, self.follow, self.larger, ptr = planned
+        self.ptr = ptr
+        dim = impl.dim
+        self.squares = np.empty(dim, _F32)
+        self.norm = np.empty((), _F32)   # a 0-d array divides faster than a scalar is made
+        self.query = np.empty(dim, _F32)
+        self.query_ptr = ptr(self.query)
+        self.dist = np.empty(k, _F32)
+        self.labels = np.empty(k, np.int64)
+        self.dist_ptr, self.labels_ptr = ptr(self.dist), ptr(self.labels)
+
+
+def search_masked_one(entry: Any, v: np.ndarray, k: int, params: dict, view: Any,
+                      mask: np.ndarray) -> tuple[list, list] | None:
+    """``IndexManager.search_covered(entry, v[None, :], k, params, pk_of, view, mask)`` for
+    one C-contiguous float32 query ``v`` of the index's dim and a cached filter mask on an
+    HNSW graph that covers exactly the rows of ``view`` (a ``readview.SearchSnapshot``), in
+    fewer Python steps (a graph search evicts the CPU caches the interpreter runs in, so
+    every step after it costs about twice what it does warm): ``(distances, primary keys)``
+    as lists, faiss's own distances (the metric's convention), best first. None when it is not that call (exact plan, another index, a
+    tail, a query that is not finite, a tie or an empty slot in the answer): the caller runs
+    ``search_covered`` / ``search``, which give the same answer for the rest.
 
     The first call of a (mask, index, k, ef) plans it (``HNSWIndex.masked_lane``) and keeps
     the plan in the mask's ``derived`` dict: later calls make one dict lookup, then the faiss
     call under the entry's lock."""
-    from ..filter_cache import survivors
-
     info = survivors(mask)
     impl = entry.impl
     total = view.num_rows_total
@@ -256,53 +287,63 @@ def search_masked_one(entry: Any, queries: np.ndarray, k: int, params: dict, vie
         lane = info.derived.get(key)
     except TypeError:   # an unhashable ef: the general path words the error
         return None
-    if lane is None or lane[0] is not impl or lane[1] != total:
-        lane = _plan_lane(entry, impl, k, params, view, info, total)
-        if lane is None:
+    if lane is None or lane.impl is not impl or lane.rows != total:
+        planned = _plan_lane(entry, impl, k, params, view, info, total)
+        if planned is None:
             return None
-        info.derived[key] = lane
-    fparams = lane[2]
-    if fparams is None or queries.dtype != _F32 or queries.shape != (1, impl.dim) or \
-            not queries.flags.c_contiguous:
-        return None   # planned exact (or a query _prepare would convert)
-    v = queries[0]
-    if lane[3]:   # COSINE: normalised bit for bit as dense.normalized (float32 pairwise sum,
-        s = _sum(v * v)           # the double root of a float32 rounds to its float32 root)
-        if s:
-            v = v / math.sqrt(s)
-    dist = np.empty((1, k), dtype=_F32)
-    rows = np.empty((1, k), dtype=np.int64)
-    ptr = lane[6]
+        lane = info.derived[key] = MaskedLane(impl, total, k, planned)
+    fparams = lane.fparams
+    if fparams is None:
+        return None   # planned exact
+    if not lane.cosine and not math.isfinite(v.dot(v)):
+        return None   # NaN or inf: dense_queries words it
     with entry.lock:   # as search_covered: the index covers exactly these rows
         if entry.impl is not impl or impl.ntotal != total or entry.generation != view.generation:
             return None
         if view.owner.generation != view.generation:
             view.check_current()   # raises StaleViewError
-        if lane[4]:   # HNSWIndex.search under L2/IP: the graph reads the column's buffer
-            impl.follow_column(view.dense_vectors(entry.spec.field_name))
-        impl.index.search_c(1, ptr(v), k, ptr(dist), ptr(rows), fparams)
-    dl = dist[0].tolist()
+        if lane.cosine:
+            # normalised bit for bit as dense.normalized, in the lane's arrays: its float32
+            # pairwise sum of the squares (also the finiteness check), the double root of a
+            # float32 rounded to float32 (that is the float32 root), one division
+            squares = lane.squares
+            _mul(v, v, squares)
+            s = _sum(squares)
+            if not math.isfinite(s):
+                return None
+            if s:
+                lane.norm[()] = math.sqrt(s)
+                _div(v, lane.norm, lane.query)
+                qp = lane.query_ptr
+            else:
+                qp = lane.ptr(v)
+        else:
+            qp = lane.ptr(v)
+            if lane.follow:   # HNSWIndex.search under L2/IP: the graph reads the column's buffer
+                impl.follow_column(view.dense_vectors(entry.spec.field_name))
+        impl.index.search_c(1, qp, k, lane.dist_ptr, lane.labels_ptr, fparams)
+        # read out before the lock goes (the arrays are the lane's); an empty slot (-1) has
+        # no primary key (a SearchSnapshot's pk_values is numpy alone: no lock taken)
+        if min(lane.labels.tolist()) < 0:
+            return None
+        dl = lane.dist.tolist()
+        pks = view.pk_values(lane.labels)
     # faiss's order is the answer when the distances strictly run best-first (no tie to
     # order by primary key), every slot holds a row and none is infinite or NaN
-    if min(rows[0].tolist()) < 0:
-        return None
-    if lane[5]:   # larger is better: keys are the negated scores (metrics.to_key)
+    if lane.larger:
         if not (dl[-1] > -math.inf and all(map(float.__gt__, dl, dl[1:]))):
             return None
-        np.negative(dist, out=dist)
     elif not (dl[-1] < math.inf and all(map(float.__lt__, dl, dl[1:]))):
         return None
-    return rows, dist
-
-
-_sum = np.add.reduce   # dense.normalized's float32 sum of squares, without its wrapper
+    return dl, pks
 
 
 def _plan_lane(entry: Any, impl: Any, k: int, params: dict, view: Any, info: Any,
                total: int) -> tuple | None:
-    """The lane of a (mask, index, k, ef): ``(index, rows, faiss parameters or None for an
-    exact plan, cosine, follows the column, larger is better, swig_ptr)``; None when the
-    call is not this path's (another index kind, a tail, an index behind the view)."""
+    """The plan of a (mask, index, k, ef): ``(index, rows, faiss parameters or None for an
+    exact plan, cosine, follows the column, larger is better, swig_ptr)`` (``MaskedLane``
+    keeps it); None when the call is not this path's (another index kind, a tail, an index
+    behind the view)."""
     lane_of = getattr(impl, "masked_lane", None)
     if lane_of is None or impl.ntotal != total or entry.generation != view.generation or \
             len(info.mask) != total or entry.kind != "dense" or k > total:
