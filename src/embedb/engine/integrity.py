@@ -9,6 +9,7 @@ import json
 import os
 import re
 import sqlite3
+import struct
 import sys
 import zlib
 from contextlib import contextmanager
@@ -143,7 +144,14 @@ def wal_problem(conn: sqlite3.Connection, db_file: Path) -> str | None:
     """SQLite reads its write-ahead log up to the first frame whose checksum fails and
     ignores the rest, as if those writes had never happened. That is right for a frame torn
     by a crash, but when a later frame of the same log ends a committed transaction, the
-    damage is in the middle and acknowledged writes would be lost: say so."""
+    damage is in the middle and acknowledged writes would be lost: say so.
+
+    The failing frame itself may be a commit frame: that is the transaction in flight at a
+    crash (SQLite writes a frame's 24-byte header and its page with two writes, so a kill
+    between them leaves the new header, with the commit mark, over the old page), never an
+    acknowledged one, when it lies over an older frame (a log restarted from its start: the
+    frame after it is of another salt); at the end of the file a crash cuts a frame short
+    (the file grows as it is written), so a whole failing commit frame there is damage."""
     wal = db_file.with_name(db_file.name + "-wal")
     try:
         size = wal.stat().st_size
@@ -156,14 +164,53 @@ def wal_problem(conn: sqlite3.Connection, db_file: Path) -> str | None:
         frame = 24 + int.from_bytes(head[8:12], "big")
         total = (size - 32) // frame
         valid = _wal_frames_accepted(conn, db_file)
-        for i in range(valid, total if valid >= 0 else 0):
+        if valid < 0:
+            return None
+        bad = _first_failing_frame(fh, head, frame, valid, total)
+        for i in range(bad, total):
             fh.seek(32 + i * frame)
             h = fh.read(24)
-            if h[8:16] == head[16:24] and int.from_bytes(h[4:8], "big") != 0:
+            if h[8:16] != head[16:24] or int.from_bytes(h[4:8], "big") == 0:
+                continue
+            if i > bad:
                 return (f"is damaged: a frame before frame {i + 1} of {total} fails its checksum, "
                         f"and frame {i + 1} ends a committed transaction (SQLite would drop "
                         "acknowledged writes from the damaged frame on)")
+            fh.seek(32 + (i + 1) * frame)
+            after = fh.read(24)
+            if len(after) < 24 or after[8:16] == head[16:24]:   # not over an older frame
+                return (f"is damaged: frame {i + 1} of {total} ends a committed transaction and "
+                        "fails its checksum (SQLite would drop that transaction's acknowledged "
+                        "writes)")
     return None
+
+
+def _first_failing_frame(fh, head: bytes, frame: int, valid: int, total: int) -> int:
+    """The index of the first frame from ``valid`` on (the frames SQLite accepted) whose salt
+    or checksum fails, as SQLite's recovery checks them: a running checksum over the first 8
+    bytes of each frame header and its page, from the one stored with the frame before (the
+    log header's for the first), in the byte order the magic number names. Only the frames of
+    the transaction that was not accepted are read (few: the one in flight)."""
+    order = ">" if head[3] & 1 else "<"
+    if valid == 0:
+        s = struct.unpack(">II", head[24:32])
+    else:
+        fh.seek(32 + (valid - 1) * frame + 16)
+        s = struct.unpack(">II", fh.read(8))
+    for i in range(valid, total):
+        fh.seek(32 + i * frame)
+        data = fh.read(frame)
+        if len(data) < frame or data[8:16] != head[16:24]:
+            return i
+        s0, s1 = s
+        for x0, x1 in struct.iter_unpack(order + "II", memoryview(data)[:8].tobytes() + data[24:]):
+            s0 = (s0 + x0 + s1) & 0xFFFFFFFF
+            s1 = (s1 + x1 + s0) & 0xFFFFFFFF
+        s = (s0, s1)
+        if s != struct.unpack(">II", data[16:24]):
+            return i
+    return total
+
 
 def _wal_frames_accepted(conn: sqlite3.Connection, db_file: Path) -> int:
     """How many log frames SQLite accepted when it opened the log (-1: unknown). A read
