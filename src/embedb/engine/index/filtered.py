@@ -272,9 +272,10 @@ def search_masked_one(entry: Any, v: np.ndarray, k: int, params: dict, view: Any
     HNSW graph that covers exactly the rows of ``view`` (a ``readview.SearchSnapshot``), in
     fewer Python steps (a graph search evicts the CPU caches the interpreter runs in, so
     every step after it costs about twice what it does warm): ``(distances, primary keys)``
-    as lists, faiss's own distances (the metric's convention), best first. None when it is not that call (exact plan, another index, a
-    tail, a query that is not finite, a tie or an empty slot in the answer): the caller runs
-    ``search_covered`` / ``search``, which give the same answer for the rest.
+    as lists, faiss's own distances (the metric's convention), best first. None when it is
+    not that call (exact plan, another index, a tail, a query that is not finite, a tie or an
+    empty slot in the answer): the caller runs ``search_covered`` / ``search``, which give the
+    same answer for the rest.
 
     The first call of a (mask, index, k, ef) plans it (``HNSWIndex.masked_lane``) and keeps
     the plan in the mask's ``derived`` dict: later calls make one dict lookup, then the faiss
