@@ -143,9 +143,10 @@ def main() -> None:
               f"the rule (filtered_ef); held-out queries need ef {need}")
         for margin, (ef, took) in estimates.items():
             r = recall(graph, q, sel, held, ef)
+            flag = "  <-- below 0.95" if r < 0.95 else ""
             print(f"{'':4} {ef:8d} {r:15.3f} {p50[ef]:7.1f}  probes >= {0.95 + margin:.2f}: "
                   f"{p50[ef] / p50[rule]:.2f}x the rule's time, estimate "
-                  f"{(t_truth + took) * 1e3:.0f} ms per mask" + ("  <-- below 0.95" if r < 0.95 else ""))
+                  f"{(t_truth + took) * 1e3:.0f} ms per mask{flag}")
 
 
 if __name__ == "__main__":
