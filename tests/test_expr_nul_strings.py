@@ -236,14 +236,24 @@ def test_ties_and_iterator_order_by_nul_bearing_primary_keys(tmp_path, index_typ
     pks = ["a\x00", "a", "a\x00\x00", "\x00", "", "b", "\x00a", "a\x00b", "a\x00a"]
     random.Random(1).shuffle(pks)
     client.insert("c", [{"id": p, "v": [1.0, 1.0]} for p in pks])
-    for limit in (3, 5, len(pks)):
-        hits = client.search("c", data=[[1.0, 1.0]], limit=limit)[0]
-        assert [h["id"] for h in hits] == sorted(pks)[:limit]
+    client.insert("c", [{"id": f"z{i}", "v": [9.0 + i, 9.0]} for i in range(300)])
+    for reopened in (False, True):
+        if reopened:
+            client.close()
+            client = MilvusClient(str(tmp_path / "ties.db"))
+        # HNSW returns some k of more than k equal rows (approximate): all of them here
+        for limit in (3, 5, len(pks)) if index_type == "FLAT" else (len(pks),):
+            # a list, then a float32 array three times: the single-query lane is made by the
+            # first of those and answers the later ones
+            for q in ([1.0, 1.0], *[np.float32([1.0, 1.0])] * 3):
+                hits = client.search("c", data=[q], limit=limit,
+                                     search_params={"params": {"ef": 400}})[0]   # every tie found
+                assert [h["id"] for h in hits] == sorted(pks)[:limit], (reopened, limit, q)
     it = client.query_iterator("c", batch_size=2, output_fields=["id"])
     walked = []
     while batch := it.next():
         walked += [r["id"] for r in batch]
-    assert walked == sorted(pks)
+    assert walked == sorted(pks + [f"z{i}" for i in range(300)])
     client.close()
 
 

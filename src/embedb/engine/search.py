@@ -124,14 +124,18 @@ def num_queries(queries: Any) -> int:
     return len(queries) if isinstance(queries, (list, np.ndarray)) else queries.shape[0]
 
 
+def exact_keys(keys: list) -> np.ndarray:
+    """Primary keys as an array that sorts and compares them exactly (ties by primary key)."""
+    if keys and type(keys[0]) is str:   # with NULs: str objects (a <U array drops them)
+        from ..expr.strings import key_array
+
+        return key_array(keys)
+    return np.asarray(keys)
+
+
 def pk_getter(collection: Any) -> topk.PkOf:
     def pk_of(rows: np.ndarray) -> np.ndarray:
-        keys = collection.pk_values(np.asarray(rows, dtype=np.int64))
-        if keys and type(keys[0]) is str:   # with NULs: str objects (a <U array drops them)
-            from ..expr.strings import key_array
-
-            return key_array(keys)
-        return np.asarray(keys)
+        return exact_keys(collection.pk_values(np.asarray(rows, dtype=np.int64)))
 
     return pk_of
 

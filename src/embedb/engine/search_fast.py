@@ -41,7 +41,7 @@ from .index.manager import indexes_of
 from .index.metrics import larger_is_better
 from .model_functions import function_of_output
 from .readview import StaleViewError, search_snapshot, untombstoned_state
-from .search import (FieldPlan, build_result, convert_queries, pk_getter, plan_field,
+from .search import (FieldPlan, build_result, convert_queries, exact_keys, pk_getter, plan_field,
                      resolve_anns_field, search_rows)
 
 _PLANS = "search_fast.plans"   # collection.extensions key: {(anns_field, metric): _Plan}
@@ -404,7 +404,7 @@ def _tied_result(p: _Plan, lane: _Lane, pks: np.ndarray, rows: np.ndarray, dist:
     or infinite slot): ``topk.select`` on the sort keys with ties by primary key, as
     ``FaissIndex._search_all`` runs it; None when a slot stays empty (``_plain_any`` decides)."""
     def pk_of(r: np.ndarray) -> np.ndarray:   # pk_getter of a snapshot of these rows
-        return np.asarray(pks[np.asarray(r, dtype=np.int64)].tolist())
+        return exact_keys(pks[np.asarray(r, dtype=np.int64)].tolist())
 
     keys = -dist if lane.larger else dist   # to_key(dist, the index's metric)
     rows, keys = topk.select(keys, rows, limit, pk_of)
