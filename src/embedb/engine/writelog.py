@@ -163,6 +163,8 @@ def _unwritten(path: Path, view, base: int, pos: int, end: int | None) -> bool:
 def _holes(path: Path, start: int, stop: int) -> list[tuple[int, int]]:
     """The holes of a file within [start, stop) (none where the file system cannot say)."""
     out: list[tuple[int, int]] = []
+    if not hasattr(os, "SEEK_HOLE"):   # (Windows) no way to tell a hole: none, so damage stays damage
+        return out
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
