@@ -107,3 +107,32 @@ def door_api(client):
     import pymilvus
 
     return pymilvus
+
+
+@pytest.fixture
+def graph_path(monkeypatch):
+    """Filters take the graph even on small test collections: only the mask's own properties
+    (clumping, selectivity) choose exact search, not the size rules."""
+    from embedb.engine.index import filtered
+
+    monkeypatch.setattr(filtered, "EXACT_MAX_ROWS", 100)
+    monkeypatch.setattr(filtered, "EXACT_MAX_WORK", 0)
+    monkeypatch.setattr(filtered, "EXACT_MAX_FRACTION", 0.0)
+
+
+@pytest.fixture
+def lane_calls(monkeypatch):
+    """Whether each call of the filtered single-query lane (``search_masked_one``) answered
+    (True) or handed over to the general path (False)."""
+    from embedb.engine import search_fast
+
+    calls = []
+    real = search_fast.search_masked_one
+
+    def counted(*a, **kw):
+        out = real(*a, **kw)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(search_fast, "search_masked_one", counted)
+    return calls

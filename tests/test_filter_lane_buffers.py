@@ -13,34 +13,9 @@ import pytest
 
 import embedb
 from embedb.engine import search as engine_search
-from embedb.engine import search_fast
-from embedb.engine.index import filtered
 
 DIM = 24
 N = 4_000
-
-
-@pytest.fixture
-def graph_path(monkeypatch):
-    """Tag filters on the graph at this size (the cost rule would score them exactly)."""
-    monkeypatch.setattr(filtered, "EXACT_MAX_ROWS", 100)
-    monkeypatch.setattr(filtered, "EXACT_MAX_WORK", 0)
-    monkeypatch.setattr(filtered, "EXACT_MAX_FRACTION", 0.0)
-
-
-@pytest.fixture
-def lane_calls(monkeypatch):
-    """Whether each call of the lane answered (True) or handed over (False)."""
-    calls = []
-    real = search_fast.search_masked_one
-
-    def counted(*a, **kw):
-        out = real(*a, **kw)
-        calls.append(out is not None)
-        return out
-
-    monkeypatch.setattr(search_fast, "search_masked_one", counted)
-    return calls
 
 
 def _client(metric):

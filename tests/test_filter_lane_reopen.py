@@ -10,19 +10,9 @@ import pytest
 
 import embedb
 from embedb.engine import search as engine_search
-from embedb.engine import search_fast
-from embedb.engine.index import filtered
 
 DIM = 24
 N = 4_000
-
-
-@pytest.fixture
-def graph_path(monkeypatch):
-    """Tag filters on the graph at this size (the cost rule would score them exactly)."""
-    monkeypatch.setattr(filtered, "EXACT_MAX_ROWS", 100)
-    monkeypatch.setattr(filtered, "EXACT_MAX_WORK", 0)
-    monkeypatch.setattr(filtered, "EXACT_MAX_FRACTION", 0.0)
 
 
 def _answers(client, coll, queries, flt, sp):
@@ -37,17 +27,9 @@ def _answers(client, coll, queries, flt, sp):
 
 
 @pytest.mark.parametrize("metric", ["L2", "COSINE"])
-def test_lane_equals_batch_and_general_path_across_reopen(tmp_path, graph_path, monkeypatch,
+def test_lane_equals_batch_and_general_path_across_reopen(tmp_path, graph_path, lane_calls,
                                                           metric):
-    lane = []
-    real = search_fast.search_masked_one
-
-    def counted(*a, **kw):
-        out = real(*a, **kw)
-        lane.append(out is not None)
-        return out
-
-    monkeypatch.setattr(search_fast, "search_masked_one", counted)
+    lane = lane_calls
     rng = np.random.default_rng(5)
     centres = rng.standard_normal((30, DIM)).astype(np.float32)
     x = (centres[rng.integers(0, 30, N)] + 0.4 * rng.standard_normal((N, DIM))).astype(np.float32)

@@ -68,14 +68,6 @@ def exact_ids(metric, x, q, allowed, k):
     return set(rows[np.argsort(keys, kind="stable")[:k]].tolist())
 
 
-@pytest.fixture
-def graph_path(monkeypatch):
-    """Only the mask's own properties (clumping, selectivity) choose exact search."""
-    monkeypatch.setattr(filtered, "EXACT_MAX_ROWS", 100)
-    monkeypatch.setattr(filtered, "EXACT_MAX_WORK", 0)
-    monkeypatch.setattr(filtered, "EXACT_MAX_FRACTION", 0.0)
-
-
 def filters(data):
     x, q, cid, qcid, tag, pos = data
     chosen = list(range(0, 60, 10))   # 6 of 60 clusters: 10 % of the rows
@@ -106,20 +98,10 @@ def test_filtered_recall_against_exact(setup, graph_path, k, ef):
         assert all(allowed[h["id"]] for hits in got for h in hits)
 
 
-def test_single_query_equals_its_batch_and_the_general_path(setup, graph_path, monkeypatch):
+def test_single_query_equals_its_batch_and_the_general_path(setup, graph_path, lane_calls):
     """Batches take IndexManager.search; a repeated single query the lean lane
     (filtered.search_masked_one), which must run here and answer the same."""
-    from embedb.engine import search_fast
-
-    lane = []
-    real = search_fast.search_masked_one
-
-    def counted(*a, **kw):
-        out = real(*a, **kw)
-        lane.append(out is not None)
-        return out
-
-    monkeypatch.setattr(search_fast, "search_masked_one", counted)
+    lane = lane_calls
     metric, client, data = setup
     coll = client._db.get_collection("c")
     q = data[1]
