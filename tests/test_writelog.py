@@ -43,8 +43,9 @@ def _registry(path) -> dict:
         con.close()
 
 
-def test_a_torn_end_is_the_call_in_flight_absent_and_cut_off(tmp_path):
-    path = tmp_path / "t.db"
+def crashed_with_a_torn_end(path) -> tuple:
+    """A database whose writer crashed after three acknowledged calls (ids 0-29) while a
+    fourth was being appended: (its one segment, the segment's length before the torn end)."""
     db = Database.open(path)
     c = db.create_collection("c", _schema())
     for b in range(3):
@@ -53,8 +54,14 @@ def test_a_torn_end_is_the_call_in_flight_absent_and_cut_off(tmp_path):
     [segment] = writelog.segment_files(path)
     whole = segment.stat().st_size
     payload = b"EMBLOG3\n" + bytes(500)
-    with open(segment, "ab") as fh:   # a fourth call cut short by the crash
+    with open(segment, "ab") as fh:   # the fourth call, cut short by the crash
         fh.write((writelog.head(999, 1, payload) + payload)[:300])
+    return segment, whole
+
+
+def test_a_torn_end_is_the_call_in_flight_absent_and_cut_off(tmp_path):
+    path = tmp_path / "t.db"
+    segment, whole = crashed_with_a_torn_end(path)
     ro = Database.open(path, read_only=True)   # a reader drops it, and changes nothing
     assert _ids(ro) == list(range(30))
     ro.close()

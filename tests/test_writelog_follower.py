@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from kill_harness import HERE, apply_call, replay
 from test_qa4_wlog_reader_rotation import _after, _digest, _state
-from test_writelog import _ids, _rows, _schema
+from test_writelog import _ids, _rows, _schema, crashed_with_a_torn_end
 
 from embedb import MilvusClient
 from embedb.engine import Database, writelog
@@ -156,19 +156,8 @@ def test_a_reader_that_only_refreshes_beside_a_writer_long(tmp_path):
 def test_a_torn_end_a_reader_saw_then_cut_off_by_the_next_writer(tmp_path):
     """The reader stops before the torn record; the next writer cuts it off, seals the segment
     and begins another: the reader goes on from where it stopped, reading no segment again."""
-    from test_durability_log_format import _abandon
-
     path = tmp_path / "t.db"
-    db = Database.open(path)
-    c = db.create_collection("c", _schema())
-    for b in range(3):
-        c.insert(_rows(range(b * 10, b * 10 + 10)))
-    _abandon(db)
-    [segment] = writelog.segment_files(path)
-    whole = segment.stat().st_size
-    payload = b"EMBLOG3\n" + bytes(500)
-    with open(segment, "ab") as fh:   # the call in flight at the crash, cut short
-        fh.write((writelog.head(999, 1, payload) + payload)[:300])
+    segment, whole = crashed_with_a_torn_end(path)
     ro = Database.open(path, read_only=True)
     assert _ids(ro) == list(range(30))
     read = _follower(ro).bytes_read
