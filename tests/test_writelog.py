@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from embedb.engine import Database, writelog
+from embedb.engine.check import check_database
 from embedb.errors import StorageError
 from embedb.schema import CollectionSchema, DataType
 from test_durability_log_format import _abandon, wlog_scan
@@ -262,6 +263,9 @@ def test_a_lost_or_replaced_catalog_never_costs_a_segment(tmp_path):
         con.execute("DELETE FROM meta WHERE key LIKE 'wlog/%'")
     con.close()
     [segment] = writelog.segment_files(path)
+    problems, _ = check_database(path)   # embedb check says what the open refuses
+    assert [(p["file"], p["kind"]) for p in problems] == [(f"wlog/{segment.name}", "log")], problems
+    assert "not listed by the catalog but holds writes" in problems[0]["problem"]
     with pytest.raises(StorageError, match=rf"{segment.name} is not listed by the catalog .* holds writes"):
         Database.open(path)
     assert segment.exists()
@@ -271,3 +275,24 @@ def test_a_lost_or_replaced_catalog_never_costs_a_segment(tmp_path):
     with pytest.raises(StorageError, match="is missing but .*wlog holds write log segments"):
         Database.open(path)
     assert segment.exists()
+
+
+def test_an_unlisted_covered_segment_is_a_leftover_not_damage(tmp_path, monkeypatch):
+    """A deletion cut short (the catalog let go of the segment, the file stayed): embedb check
+    reports nothing, and the next writer removes the file."""
+    monkeypatch.setattr(writelog, "SEGMENT_BYTES", 1)   # a segment per call
+    path = tmp_path / "u.db"
+    db = Database.open(path)
+    c = db.create_collection("c", _schema())
+    for b in range(3):
+        c.insert(_rows(range(b * 10, b * 10 + 10)))
+    first = writelog.segment_files(path)[0]
+    kept = first.read_bytes()
+    db.flush()   # a snapshot covers every call: their segments go
+    db.close()
+    assert not first.exists()
+    first.write_bytes(kept)
+    assert check_database(path)[0] == []
+    db = Database.open(path)
+    assert _ids(db) == list(range(30)) and not first.exists()
+    db.close()

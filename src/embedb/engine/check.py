@@ -125,7 +125,7 @@ def _check_write_log(storage: Storage, root: Path, report) -> int:
         report(root / writelog.DIR, "log", f"the catalog's list of segments cannot be read ({exc.message})")
         return 0
     names = sorted(registry)
-    checked = 0
+    checked = _check_unlisted_segments(storage, root, registry, report)
     for i, name in enumerate(names):
         path = root / writelog.DIR / name
         try:
@@ -153,6 +153,31 @@ def _check_write_log(storage: Storage, root: Path, report) -> int:
                 codec.decode_payload(bytes(view[rec.offset:rec.offset + rec.length]), f"write log entry {rec.seq}")
             except StorageError as exc:
                 report(rec.path, "log", f"{exc.message} (collection id {rec.cid})")
+    return checked
+
+
+def _check_unlisted_segments(storage: Storage, root: Path, registry: dict, report) -> int:
+    """Segment files the catalog does not list: a deletion cut short leaves only covered
+    records behind (the writer removes those at its next open), but one holding writes no
+    snapshot covers means the catalog does not match the files, and a writer refuses to open
+    (Storage._remove_leftover_segments). A live writer may have listed it since ``registry``
+    was read: looked up again in fresh reads of the catalog first."""
+    checked = 0
+    for path in writelog.segment_files(root):
+        if path.name in registry:
+            continue
+        checked += 1
+        for attempt in range(3):
+            try:
+                if path.name in storage._segment_registry() or \
+                        not storage.unlisted_segment_holds_writes(path):
+                    break
+            except StorageError:
+                pass   # the catalog busy: ask again
+            time.sleep(0.02 * (attempt + 1))
+        else:
+            report(path, "log", "is not listed by the catalog but holds writes no snapshot covers "
+                                "(the catalog may be damaged or replaced by an older copy)")
     return checked
 
 

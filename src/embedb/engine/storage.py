@@ -704,23 +704,32 @@ class Storage:
         recorded snapshot or belongs to a dropped collection; those go. One holding anything
         else means the catalog does not match the files (replaced by an older copy?):
         StorageError, and nothing is deleted."""
-        try:
-            covered = {int(c): int(q) for c, q in self.conn.execute("SELECT cid, log_seq FROM checkpoints")}
-            live = {int(r[0]) for r in self.conn.execute("SELECT id FROM collections")}
-        except sqlite3.Error as exc:
-            raise self.catalog_error(exc) from None
         for path in writelog.segment_files(self.root):
             if path.name in registry:
                 continue
-            found = writelog.scan(self.root, {path.name: path.stat().st_size})
-            if found.problem is None and all(r.cid not in live or covered.get(r.cid, 0) >= r.seq
-                                             for r in found.records):
+            if not self.unlisted_segment_holds_writes(path):
                 path.unlink(missing_ok=True)
                 continue
             raise StorageError(
                 f"the write log segment {path} is not listed by the catalog {self.db_file} but holds "
                 f"writes no snapshot covers: the catalog may be damaged or replaced. embedb deletes "
                 f"nothing it cannot prove it owns; {RESTORE_HINT}")
+
+    def unlisted_segment_holds_writes(self, path: Path) -> bool:
+        """Whether a segment file the catalog does not list holds a record that neither a
+        recorded snapshot covers nor belongs to a dropped collection (or a damaged one): then
+        the catalog does not match the files. False for a missing file."""
+        try:
+            covered = {int(c): int(q) for c, q in self.conn.execute("SELECT cid, log_seq FROM checkpoints")}
+            live = {int(r[0]) for r in self.conn.execute("SELECT id FROM collections")}
+        except sqlite3.Error as exc:
+            raise self.catalog_error(exc) from None
+        try:
+            found = writelog.scan(self.root, {path.name: path.stat().st_size})
+        except (FileNotFoundError, StorageError):   # gone meanwhile, or still growing
+            return path.exists()
+        return found.problem is not None or any(r.cid in live and covered.get(r.cid, 0) < r.seq
+                                                 for r in found.records)
 
     def _remove_covered_segments(self) -> None:
         """Delete the wlog/ segments whose every record a recorded snapshot covers (after the
