@@ -341,18 +341,7 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                     if hit_pks is not None and (dl[-1] > -_INF and all(map(operator.gt, dl, dl[1:]))
                                                 if lane.larger else
                                                 dl[-1] < _INF and all(map(operator.lt, dl, dl[1:]))):
-                        # _single_result, inline
-                        hits = Hits()
-                        pk_name = p.pk_name
-                        for pk, d in zip(hit_pks, dl):
-                            hit = Hit()
-                            hit[pk_name] = pk
-                            hit["distance"] = d
-                            hit["entity"] = {}
-                            hits.append(hit)
-                        result = _new_list(SearchResult)
-                        result.append(hits)
-                        return result
+                        return _single_result(p.pk_name, hit_pks, dl)
                     out = _tied_result(p, lane, pks, np.array([rl], _I64), np.array([dl], _F32),
                                        limit)
                     if out is not None:
