@@ -108,9 +108,10 @@ def _crash(tmp_path: Path, durability: str, segment: int, ckpt: int, seed: int, 
     args = [sys.executable, str(HERE / "qa4_wlog_ddl_writer.py"), str(path), str(spec), durability,
             str(segment), str(ckpt)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if kill:   # a random moment while it writes (the steps take ~0.5 s)
-        first = proc.stdout.readline()
-        time.sleep(random.Random(seed).uniform(0.0, 0.3))
+    if kill:   # a random moment in the first half of the steps (a time would depend on the load)
+        rnd = random.Random(seed)
+        first = "".join(proc.stdout.readline() for _ in range(rnd.randrange(1, len(steps) // 2)))
+        time.sleep(rnd.uniform(0.0, 0.01))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=120)
         # through the same stream: readline may have buffered more than its line, which
