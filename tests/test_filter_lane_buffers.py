@@ -13,6 +13,7 @@ import pytest
 
 import embedb
 from embedb.engine import search as engine_search
+from test_speed_filtered import make_client as tag_client
 
 DIM = 24
 N = 4_000
@@ -23,15 +24,7 @@ def _client(metric):
     centres = rng.standard_normal((20, DIM)).astype(np.float32)
     x = (centres[rng.integers(0, 20, N)] + 0.4 * rng.standard_normal((N, DIM))).astype(np.float32)
     q = (centres[rng.integers(0, 20, 40)] + 0.4 * rng.standard_normal((40, DIM))).astype(np.float32)
-    client = embedb.MilvusClient(":memory:")
-    schema = client.create_schema(auto_id=False)
-    schema.add_field("id", embedb.DataType.INT64, is_primary=True)
-    schema.add_field("tag", embedb.DataType.INT64)
-    schema.add_field("v", embedb.DataType.FLOAT_VECTOR, dim=DIM)
-    index = client.prepare_index_params()
-    index.add_index("v", index_type="HNSW", metric_type=metric,
-                    params={"M": 16, "efConstruction": 100})
-    client.create_collection("c", schema=schema, index_params=index)
+    client = tag_client(params={"M": 16, "efConstruction": 100}, metric=metric, dim=DIM)
     client.insert("c", [{"id": i, "tag": int(i % 10), "v": v} for i, v in enumerate(x)])
     client.search("c", [x[0]], limit=1)   # the graph over every row
     return client, list(q)

@@ -10,6 +10,7 @@ import pytest
 
 import embedb
 from embedb.engine import search as engine_search
+from test_speed_filtered import make_client as tag_client
 
 DIM = 24
 N = 4_000
@@ -36,15 +37,7 @@ def test_lane_equals_batch_and_general_path_across_reopen(tmp_path, graph_path, 
     q = (centres[rng.integers(0, 30, 12)] + 0.4 * rng.standard_normal((12, DIM))).astype(np.float32)
     tag = rng.integers(0, 100, N)
     path = str(tmp_path / "lane.db")
-    client = embedb.MilvusClient(path)
-    schema = client.create_schema(auto_id=False)
-    schema.add_field("id", embedb.DataType.INT64, is_primary=True)
-    schema.add_field("tag", embedb.DataType.INT64)
-    schema.add_field("v", embedb.DataType.FLOAT_VECTOR, dim=DIM)
-    index = client.prepare_index_params()
-    index.add_index("v", index_type="HNSW", metric_type=metric,
-                    params={"M": 16, "efConstruction": 100})
-    client.create_collection("c", schema=schema, index_params=index)
+    client = tag_client(params={"M": 16, "efConstruction": 100}, uri=path, metric=metric, dim=DIM)
     client.insert("c", [{"id": i, "tag": int(t), "v": v} for i, (t, v) in enumerate(zip(tag, x))])
     client.search("c", [x[0]], limit=1)   # the graph over every row
     client.flush("c")

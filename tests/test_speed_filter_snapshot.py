@@ -15,21 +15,13 @@ from embedb.engine import filter_cache
 from embedb.engine import search as engine_search
 from embedb.engine.collection import Collection
 from embedb.engine.readview import search_snapshot
+from test_speed_filtered import make_client as tag_client
 
 DIM = 16
 
 
 def make_client():
-    client = embedb.MilvusClient(":memory:")
-    schema = client.create_schema(auto_id=False)
-    schema.add_field("id", embedb.DataType.INT64, is_primary=True)
-    schema.add_field("tag", embedb.DataType.INT64)
-    schema.add_field("v", embedb.DataType.FLOAT_VECTOR, dim=DIM)
-    index = client.prepare_index_params()
-    index.add_index("v", index_type="HNSW", metric_type="COSINE",
-                    params={"M": 16, "efConstruction": 64})
-    client.create_collection("c", schema=schema, index_params=index)
-    return client
+    return tag_client(dim=DIM)
 
 
 def reference(mirror: dict, q: np.ndarray, allowed, k=10) -> list:

@@ -47,14 +47,17 @@ class Mirror:
         return ids[order].tolist(), sims[order].tolist()
 
 
-def make_client(index_type="HNSW", params=None):
-    client = embedb.MilvusClient(":memory:")
+def make_client(index_type="HNSW", params=None, *, uri=":memory:", metric="COSINE", dim=DIM):
+    """A client on ``uri`` with collection "c": id (INT64 primary key), tag (INT64) and v
+    (``dim``-d float vectors, ``index_type`` / ``metric``; HNSW M=16 efConstruction=64 unless
+    ``params``). The filtered-search tests share it."""
+    client = embedb.MilvusClient(uri)
     schema = client.create_schema(auto_id=False)
     schema.add_field("id", embedb.DataType.INT64, is_primary=True)
     schema.add_field("tag", embedb.DataType.INT64)
-    schema.add_field("v", embedb.DataType.FLOAT_VECTOR, dim=DIM)
+    schema.add_field("v", embedb.DataType.FLOAT_VECTOR, dim=dim)
     index = client.prepare_index_params()
-    index.add_index("v", index_type=index_type, metric_type="COSINE",
+    index.add_index("v", index_type=index_type, metric_type=metric,
                     params=params if params is not None else {"M": 16, "efConstruction": 64})
     client.create_collection("c", schema=schema, index_params=index)
     return client
