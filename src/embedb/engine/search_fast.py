@@ -39,6 +39,7 @@ from .index.filtered import search_masked_one
 from .index.dense import FaissIndex, HNSWIndex, faiss_module
 from .index.manager import indexes_of
 from .index.metrics import larger_is_better
+from .index.query_buffer import NormalisedQuery
 from .model_functions import function_of_output
 from .readview import StaleViewError, search_snapshot, untombstoned_state
 from .search import (FieldPlan, build_result, convert_queries, exact_keys, pk_getter, plan_field,
@@ -48,8 +49,6 @@ _PLANS = "search_fast.plans"   # collection.extensions key: {(anns_field, metric
 _F32 = np.dtype(np.float32)
 _I64 = np.dtype(np.int64)
 _INF = float("inf")
-_sum = np.add.reduce   # normalized()'s float32 pairwise sum of squares, without its wrapper
-_mul, _div = np.multiply, np.divide
 _new_list = list.__new__   # SearchResult.of_one, inline
 
 # index search parameters a plain call may carry (anything else: the general path decides)
@@ -93,14 +92,14 @@ class _Lane:
     searches them (no refinement). ``index`` is a weak reference: a lane never keeps a
     replaced index alive.
 
-    The arrays faiss reads and writes (the squared and the normalised query, one query's
-    distances and rows per limit) are made once, with their SWIG pointers, and used only
+    The arrays faiss reads and writes (the normalised query: ``query_buffer.NormalisedQuery``;
+    one query's distances and rows per limit) are made once, with their SWIG pointers, and used only
     under the index entry's lock, which every search of the index holds anyway: a numpy
     allocation and a pointer made per call cost microseconds with the CPU caches cold from
     the graph search."""
 
-    __slots__ = ("index", "ok", "cosine", "follow", "larger", "params", "ptr", "squares",
-                 "norm", "query", "query_ptr", "faiss_cls", "search_c")
+    __slots__ = ("index", "ok", "cosine", "follow", "larger", "params", "ptr", "normaliser",
+                 "faiss_cls", "search_c")
 
     def __init__(self, impl: Any, float32: bool, dim: int) -> None:
         self.index = weakref.ref(impl) if impl is not None else _NO_INDEX
@@ -115,11 +114,7 @@ class _Lane:
             # their pointers)
             self.params: dict = {}
             self.ptr = ptr = _raw_swig_ptr(faiss_module())
-            self.squares = np.empty(dim, _F32)   # v * v, for normalized()'s sum
-            # |v| as float32: a 0-d array divides faster than a numpy scalar is made
-            self.norm = np.empty((), _F32)
-            self.query = np.empty(dim, _F32)     # v / |v|
-            self.query_ptr = ptr(self.query)
+            self.normaliser = NormalisedQuery(dim, ptr) if self.cosine else None
             # the faiss class searched and its search_c as a function of (index, ...), set
             # under the entry's lock by the first search of an object of another class (the
             # faiss index is made on first use, after the lane)
@@ -302,22 +297,10 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                             entry.generation == generation == collection.generation:
                         qp = None
                         if lane.cosine:
-                            # the query as FaissIndex._prepare makes it, in the lane's arrays
-                            # (this lock keeps them): normalized()'s float32 pairwise sum of the
-                            # squares, its square root in double rounded to float32 (that is
-                            # the float32 root), one division: bit for bit; the sum finite,
-                            # else dense_queries words the error
-                            squares = lane.squares
-                            _mul(v, v, squares)
-                            s = _sum(squares)
-                            if math.isfinite(s):
-                                if s:
-                                    norm = lane.norm
-                                    norm[()] = math.sqrt(s)
-                                    _div(v, norm, lane.query)
-                                    qp = lane.query_ptr
-                                else:
-                                    qp = lane.ptr(v)
+                            # the query as FaissIndex._prepare makes it, bit for bit, in the
+                            # lane's arrays (this lock keeps them); None: a sum that is not
+                            # finite, which dense_queries words
+                            qp = lane.normaliser.pointer(v)
                         else:
                             qp = lane.ptr(v)
                             storage = impl._storage if lane.follow else None

@@ -24,6 +24,7 @@ import numpy as np
 from ..filter_cache import survivors
 from . import topk
 from .metrics import get_metric
+from .query_buffer import NormalisedQuery
 
 # filtered searches whose surviving rows are this few, this little work (rows x dim: the
 # scoring of about 1,400 rows of 384-d costs what a widened graph search does) or this small a
@@ -233,21 +234,19 @@ def _select_one(keys: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray,
 
 _F32 = np.dtype(np.float32)
 _LANE = "masked_one.lane"   # a mask's ``derived`` key: (_LANE, k, the caller's raw ef)
-_sum = np.add.reduce   # dense.normalized's float32 sum of squares, without its wrapper
-_mul, _div = np.multiply, np.divide
 
 
 class MaskedLane:
     """What :func:`search_masked_one` keeps per (mask, index, k, raw ef): the plan (faiss's
     search parameters with the mask's selector from ``HNSWIndex.masked_lane``, or None for an
     exact plan) and the arrays faiss reads and writes, made once with their SWIG pointers: the
-    squared and the normalised query (COSINE), a 0-d norm, one query's distances and rows.
+    normalised query (COSINE: ``query_buffer.NormalisedQuery``), one query's distances and rows.
     The arrays are used only under the index entry's lock, which every search of the index
     holds anyway (an allocation per call costs a microsecond or more with the CPU caches cold
     from the graph search)."""
 
-    __slots__ = ("impl", "rows", "fparams", "cosine", "follow", "larger", "ptr", "squares",
-                 "norm", "query", "query_ptr", "dist", "labels", "dist_ptr", "labels_ptr")
+    __slots__ = ("impl", "rows", "fparams", "cosine", "follow", "larger", "ptr", "normaliser",
+                 "dist", "labels", "dist_ptr", "labels_ptr")
 
     def __init__(self, impl: Any, total: int, k: int, planned: tuple) -> None:
         self.impl, self.rows, self.fparams = impl, total, None
@@ -255,11 +254,7 @@ class MaskedLane:
             return   # exact: the other paths search it
         _, _, self.fparams, self.cosine, self.follow, self.larger, ptr = planned
         self.ptr = ptr
-        dim = impl.dim
-        self.squares = np.empty(dim, _F32)
-        self.norm = np.empty((), _F32)   # a 0-d array divides faster than a scalar is made
-        self.query = np.empty(dim, _F32)
-        self.query_ptr = ptr(self.query)
+        self.normaliser = NormalisedQuery(impl.dim, ptr) if self.cosine else None
         self.dist = np.empty(k, _F32)
         self.labels = np.empty(k, np.int64)
         self.dist_ptr, self.labels_ptr = ptr(self.dist), ptr(self.labels)
@@ -303,21 +298,10 @@ def search_masked_one(entry: Any, v: np.ndarray, k: int, params: dict, view: Any
             return None
         if view.owner.generation != view.generation:
             view.check_current()   # raises StaleViewError
-        if lane.cosine:
-            # normalised bit for bit as dense.normalized, in the lane's arrays: its float32
-            # pairwise sum of the squares (also the finiteness check), the double root of a
-            # float32 rounded to float32 (that is the float32 root), one division
-            squares = lane.squares
-            _mul(v, v, squares)
-            s = _sum(squares)
-            if not math.isfinite(s):
+        if lane.cosine:   # bit for bit as dense.normalized (its sum: the finiteness check)
+            qp = lane.normaliser.pointer(v)
+            if qp is None:
                 return None
-            if s:
-                lane.norm[()] = math.sqrt(s)
-                _div(v, lane.norm, lane.query)
-                qp = lane.query_ptr
-            else:
-                qp = lane.ptr(v)
         else:
             qp = lane.ptr(v)
             if lane.follow:   # HNSWIndex.search under L2/IP: the graph reads the column's buffer
