@@ -347,7 +347,11 @@ def _term_frequencies(keys: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray
     """CSR ``(indptr, token hashes ascending, term frequencies)`` of the documents whose token
     hashes are ``keys[offsets[i]:offsets[i + 1]]``."""
     n = len(offsets) - 1
-    pairs = np.repeat(np.arange(n, dtype=np.int64) << 32, np.diff(offsets))   # (document, hash) keys
+    lengths = np.diff(offsets)
+    width = int(lengths.max()) if n else 0
+    if 0 < n * width <= _GRID_SLACK * len(keys):
+        return _term_frequencies_grid(keys, offsets, lengths, width)
+    pairs = np.repeat(np.arange(n, dtype=np.int64) << 32, lengths)   # (document, hash) keys
     pairs |= keys   # hashes are < 2^32
     # already in document order: timsort ("stable") sorts the short runs and merges them, about
     # twice as fast here as quicksort over the whole batch (the same array: keys are integers)
@@ -359,6 +363,41 @@ def _term_frequencies(keys: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray
     pairs = pairs[at]
     indptr = np.searchsorted(pairs >> 32, np.arange(n + 1)).astype(np.int64)
     return indptr, pairs & 0xFFFFFFFF, counts
+
+
+# the grid path while its padding is at most this many times the tokens (documents of similar
+# lengths, as a batch mostly is); beyond, the run sort above
+_GRID_SLACK = 3
+_PAD = np.uint32(0xFFFFFFFF)   # no token hash (they are < 2^32 - 1): sorts after every hash
+
+
+def _term_frequencies_grid(keys: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, width: int
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_term_frequencies`` with the documents as the rows of one (documents x longest) uint32
+    grid, padded with ``_PAD`` and sorted along its rows: NumPy sorts many short rows of 32-bit
+    keys with SIMD sorting networks, several times faster than sorting the (document << 32 |
+    hash) keys of the whole batch. Runs of equal hashes in a row are a document's terms."""
+    n = len(lengths)
+    cells = np.arange(0, (n + 1) * width, width, dtype=np.int64)   # each row's first cell; the end
+    grid = np.full((n, width), _PAD, dtype=np.uint32)
+    flat = grid.reshape(-1)
+    at = np.arange(len(keys), dtype=np.int64)   # token j of document i goes to i * width + (j - offsets[i])
+    at += np.repeat(cells[:-1] - offsets[:-1], lengths)
+    flat[at] = keys.astype(np.uint32, copy=False)
+    grid.sort(axis=1)
+    first = np.empty((n, width), dtype=bool)   # the first of each run of equal hashes in a row
+    first[:, 0] = True
+    np.not_equal(grid[:, 1:], grid[:, :-1], out=first[:, 1:])
+    first &= grid != _PAD
+    starts = np.flatnonzero(first)   # row-major: documents in order, hashes ascending in each
+    indptr = np.searchsorted(starts, cells).astype(np.int64)
+    # a run ends where the next one starts, or, for a document's last term, at its length
+    ends = np.empty(len(starts), dtype=np.int64)
+    ends[:-1] = starts[1:]
+    has = indptr[1:] > indptr[:-1]
+    ends[indptr[1:][has] - 1] = cells[:-1][has] + lengths[has]
+    counts = (ends - starts).astype(np.float32)
+    return indptr, flat[starts].astype(np.int64), counts
 
 
 # ---------------------------------------------------------------------------------------------

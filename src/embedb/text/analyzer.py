@@ -104,7 +104,10 @@ class _ChunkTable:
         self.toks = TokenList()
         self.n_sub, self.out_len, self.out_start = _Grow(), _Grow(), _Grow()
         self.out_tok, self.out_sub = _Grow(), _Grow()
-        self.index = chunkkeys.ChunkIndex()   # chunk bytes (<= 16) -> id, for the NumPy path
+        self.index = chunkkeys.ChunkKeys()   # chunk bytes (<= 16) -> id, for the NumPy path
+        # per chunk id: its one output token's id, or -1 (none or several): the BM25 path's
+        # token ids are one gather of this when every chunk of a batch has exactly one
+        self.one_tok = _Grow()
 
     def add(self, chunks: Sequence[Any], entries: Sequence[tuple[int, tuple[str, ...], tuple[int, ...]]]) -> None:
         """Register new chunks (callers hold the analyzer's lock). The tables grow first and the
@@ -112,6 +115,7 @@ class _ChunkTable:
         tok_id, toks = self.tok_id, self.toks
         start = self.out_tok.n
         out_tok: list[int] = []
+        one_tok: list[int] = []
         for _, outs, _ in entries:
             for t in outs:
                 tid = tok_id.get(t)
@@ -119,6 +123,7 @@ class _ChunkTable:
                     tid = tok_id[t] = len(toks)
                     toks.append(t)
                 out_tok.append(tid)
+            one_tok.append(out_tok[-1] if len(outs) == 1 else -1)
         lens = [len(e[1]) for e in entries]
         first = len(self.chunk_id)
         self.n_sub.extend([e[0] for e in entries])
@@ -126,6 +131,7 @@ class _ChunkTable:
         self.out_start.extend((start + np.cumsum([0] + lens[:-1])).tolist() if lens else [])
         self.out_tok.extend(out_tok)
         self.out_sub.extend([j for e in entries for j in e[2]])
+        self.one_tok.extend(one_tok)
         self.chunk_id.update(zip(chunks, range(first, first + len(chunks))))
 
 
@@ -227,8 +233,9 @@ class Analyzer:
 
     def _chunk_ids(self, texts: Sequence[str]) -> tuple["_ChunkTable", np.ndarray, np.ndarray]:
         """The chunk table used, the number of chunks of each text and the chunk id of each chunk."""
-        for i, t in enumerate(texts):
-            _check_text(t, i)
+        if not set(map(type, texts)) <= {str}:   # one C-level pass when all are str
+            for i, t in enumerate(texts):
+                _check_text(t, i)
         if self._separators is not None and sum(map(len, texts)) >= _BYTES_PATH_MIN:
             return self._chunk_ids_of_bytes(texts)
         chunk = self._chunks
@@ -273,16 +280,15 @@ class Analyzer:
         first_chunk[:n] = np.searchsorted(starts, text_start)
         first_chunk[n] = len(starts)
         counts = np.diff(first_chunk)
-        w0, w1 = chunkkeys.keys(translated, starts, lengths)
-        short = lengths <= chunkkeys.LONG
-        all_short = bool(short.all())
+        longest = int(lengths.max()) if len(lengths) else 0
+        w0, w1 = chunkkeys.keys(translated, starts, lengths, first_only=longest <= chunkkeys.WORD)
         table = self._table
-        if all_short:
-            chunk_ids = table.index.lookup(w0, w1)
+        if longest <= chunkkeys.LONG:
+            chunk_ids = table.index.lookup(w0, w1, lengths)
         else:
             chunk_ids = np.full(len(starts), -1, dtype=np.int64)
-            at = np.flatnonzero(short)
-            chunk_ids[at] = table.index.lookup(w0[at], w1[at])
+            at = np.flatnonzero(lengths <= chunkkeys.LONG)
+            chunk_ids[at] = table.index.lookup(w0[at], None if w1 is None else w1[at], lengths[at])
         unknown = np.flatnonzero(chunk_ids < 0)
         if not len(unknown):
             return table, counts, chunk_ids
@@ -290,18 +296,27 @@ class Analyzer:
             table, fresh = self._current_table(table)
             if fresh:
                 unknown = np.arange(len(starts))
-            todo = [translated[a:b] for a, b in zip(starts[unknown].tolist(), ends[unknown].tolist())]
+            # one bytes object per distinct unknown chunk of <= 8 bytes (its key is w0: a cold
+            # batch has tens of thousands of such positions and a few thousand distinct chunks)
+            word = lengths[unknown] <= chunkkeys.WORD
+            by_key, rest = unknown[word], unknown[~word]
+            _, first, inverse = np.unique(w0[by_key], return_index=True, return_inverse=True)
+            sliced = np.concatenate([by_key[first], rest])
+            todo = [translated[a:b] for a, b in zip(starts[sliced].tolist(), ends[sliced].tolist())]
             self._register(table, todo)
             found = np.fromiter(map(table.chunk_id.__getitem__, todo), dtype=np.int64, count=len(todo))
-            chunk_ids[unknown] = found
-            # index the short ones the hash index lacks (new chunks, or chunks the dict path added)
-            keyed = unknown[short[unknown]]
+            chunk_ids[by_key] = found[:len(first)][inverse.reshape(-1)]
+            chunk_ids[rest] = found[len(first):]
+            # index the keyed ones the hash index lacks (new chunks, or chunks the dict path added)
+            keyed = sliced[lengths[sliced] <= chunkkeys.LONG]
             if len(keyed):
                 ids_keyed = chunk_ids[keyed]
-                _, first = np.unique(ids_keyed, return_index=True)
+                _, first = np.unique(ids_keyed, return_index=True)   # distinct chunks (long ones repeat)
                 keyed, ids_keyed = keyed[first], ids_keyed[first]
-                absent = table.index.lookup(w0[keyed], w1[keyed]) < 0
-                table.index.add(w0[keyed[absent]], w1[keyed[absent]], ids_keyed[absent])
+                k1 = None if w1 is None else w1[keyed]
+                absent = table.index.lookup(w0[keyed], k1, lengths[keyed]) < 0
+                table.index.add(w0[keyed[absent]], None if k1 is None else k1[absent], lengths[keyed[absent]],
+                                ids_keyed[absent])
         return table, counts, chunk_ids
 
     def _current_table(self, table: "_ChunkTable") -> tuple["_ChunkTable", bool]:
@@ -328,6 +343,10 @@ class Analyzer:
         out_ids, out_sub = table.out_tok.view, table.out_sub.view
         starts = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=starts[1:])
+        if not with_positions and total:
+            single = table.one_tok.view.take(chunk_ids)
+            if single.min() >= 0:   # every chunk gave exactly one token
+                return single, starts, None
         rep = out_len[chunk_ids]
         subs = n_sub[chunk_ids] if with_positions or not total else None
         simple = total and rep.min() == 1 and rep.max() == 1

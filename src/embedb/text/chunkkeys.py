@@ -8,7 +8,10 @@ one translated byte buffer instead:
 * chunk spans are the runs of non-separator bytes (a few vectorised passes over the buffer);
 * a chunk of at most 16 bytes is the exact key ``(w0, w1)``: its bytes, little-endian, zero
   padded (a chunk never holds a zero byte: NUL is a separator), read as two unaligned uint64;
-* the keys are looked up in an open-addressing hash table of NumPy arrays (``ChunkIndex``).
+* the keys are looked up in open-addressing hash tables of NumPy arrays (``ChunkIndex``): one
+  keyed by ``w0`` alone for chunks of at most 8 bytes (most words: ``w1`` is 0, and a lookup
+  is a hash, two gathers and one comparison), one keyed by both words for 9-16 bytes
+  (``ChunkKeys`` holds the pair).
 
 Longer chunks (rare) keep the dict path. Nothing here is approximate: a key is the chunk's bytes.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 LONG = 16   # chunks longer than this many bytes are not keyed here
+WORD = 8    # chunks of at most this many bytes are keyed by w0 alone
 _SPACE = 0x20
 # _LOW[l]: the low l bytes of a uint64 (l = 0..8)
 _LOW = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
@@ -35,56 +39,102 @@ def spans(translated: bytes) -> tuple[np.ndarray, np.ndarray]:
     return edges[0::2], edges[1::2]
 
 
-def keys(translated: bytes, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The exact keys ``(w0, w1)`` of chunks of at most 16 bytes (longer ones: meaningless)."""
+def keys(translated: bytes, starts: np.ndarray, lengths: np.ndarray, *, first_only: bool = False
+         ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The exact keys ``(w0, w1)`` of chunks of at most 16 bytes (longer ones: meaningless).
+    ``first_only``: the caller knows every chunk has at most 8 bytes; ``w1`` (all 0) is None."""
     padded = translated + bytes(24)
     words = np.ndarray((len(translated) + 16,), dtype="<u8", buffer=padded, strides=(1,))   # unaligned reads
-    w0 = words[starts]
+    w0 = words.take(starts)   # take: about twice as fast as fancy indexing on this strided view
+    if first_only:
+        w0 &= _LOW.take(lengths)
+        return w0, None
+    w0 &= _LOW.take(np.minimum(lengths, WORD))
     w1 = np.zeros(len(starts), dtype=np.uint64)
-    part = np.flatnonzero(lengths < 8)
-    w0[part] &= _LOW[lengths[part]]
-    long = np.flatnonzero(lengths > 8)
+    long = np.flatnonzero(lengths > WORD)
     if len(long):
-        w1[long] = words[starts[long] + 8] & _LOW[np.minimum(lengths[long] - 8, 8)]
+        w1[long] = words.take(starts[long] + WORD) & _LOW.take(np.minimum(lengths[long] - WORD, WORD))
     return w0, w1
 
 
+class ChunkKeys:
+    """chunk bytes (at most 16) -> chunk id: a one-word ``ChunkIndex`` for chunks of at most 8
+    bytes and a two-word one for 9-16 bytes (keys of different widths never meet)."""
+
+    def __init__(self) -> None:
+        self.short = ChunkIndex(words=1)
+        self.mid = ChunkIndex(words=2)
+
+    @property
+    def count(self) -> int:
+        return self.short.count + self.mid.count
+
+    def lookup(self, w0: np.ndarray, w1: np.ndarray | None, lengths: np.ndarray) -> np.ndarray:
+        """Chunk id of each key (lengths <= 16; ``w1`` None: all <= 8 bytes), -1 where absent."""
+        if w1 is None:
+            return self.short.lookup(w0)
+        short = lengths <= WORD
+        out = np.empty(len(w0), dtype=np.int64)
+        at = np.flatnonzero(short)
+        out[at] = self.short.lookup(w0[at])
+        at = np.flatnonzero(~short)
+        if len(at):
+            out[at] = self.mid.lookup(w0[at], w1[at])
+        return out
+
+    def add(self, w0: np.ndarray, w1: np.ndarray | None, lengths: np.ndarray, chunk_ids: np.ndarray) -> None:
+        """Insert distinct keys that are not in the tables yet (callers hold the analyzer's lock)."""
+        if w1 is None:
+            self.short.add(w0, None, chunk_ids)
+            return
+        short = lengths <= WORD
+        self.short.add(w0[short], None, chunk_ids[short])
+        self.mid.add(w0[~short], w1[~short], chunk_ids[~short])
+
+
 class ChunkIndex:
-    """Open-addressing (linear probing) hash table ``(w0, w1) -> chunk id`` in NumPy arrays.
+    """Open-addressing (linear probing) hash table ``(w0, w1) -> chunk id`` in NumPy arrays, or
+    ``w0 -> chunk id`` with ``words=1`` (lookups and adds then pass ``w1=None``).
 
     Readers need no lock: an entry's key words are written before its id, and a resize builds
     new arrays and publishes them in one assignment. Writers hold the analyzer's lock.
     """
 
-    def __init__(self, bits: int = 12) -> None:
+    def __init__(self, bits: int = 12, words: int = 2) -> None:
+        if words not in (1, 2):
+            raise ValueError("words must be 1 or 2")
         self.count = 0
-        self._arrays = _empty(bits)
+        self.words = words
+        self._arrays = _empty(bits, words)
 
-    def lookup(self, w0: np.ndarray, w1: np.ndarray) -> np.ndarray:
+    def lookup(self, w0: np.ndarray, w1: np.ndarray | None = None) -> np.ndarray:
         """Chunk id of each key, -1 where absent."""
         k0, k1, ids, bits = self._arrays
-        mask = np.uint64((1 << bits) - 1)
         pos = _slot(w0, w1, bits)
-        v = ids[pos]
-        hit = k0[pos] == w0   # an empty slot holds (0, 0), which no chunk's key is
-        hit &= k1[pos] == w1
+        v = ids.take(pos)
+        hit = k0.take(pos) == w0   # an empty slot holds key 0, which no chunk's key is
+        if k1 is not None:
+            hit &= k1.take(pos) == w1
         if hit.all():   # the common case: every chunk known, at its first slot
             return v
+        mask = (1 << bits) - 1
         out = np.where(hit, v, -1)
         more = ~hit & (v >= 0)
         todo = np.flatnonzero(more)
         pos = pos[more]
         while len(todo):
-            pos = (pos + np.uint64(1)) & mask
-            v = ids[pos]
-            q0, q1 = w0[todo], w1[todo]
-            hit = (k0[pos] == q0) & (k1[pos] == q1)
+            pos += 1
+            pos &= mask
+            v = ids.take(pos)
+            hit = k0.take(pos) == w0[todo]
+            if k1 is not None:
+                hit &= k1.take(pos) == w1[todo]
             out[todo[hit]] = v[hit]
             more = ~hit & (v >= 0)
             todo, pos = todo[more], pos[more]
         return out
 
-    def add(self, w0: np.ndarray, w1: np.ndarray, chunk_ids: np.ndarray) -> None:
+    def add(self, w0: np.ndarray, w1: np.ndarray | None, chunk_ids: np.ndarray) -> None:
         """Insert distinct keys that are not in the table yet (callers hold the analyzer's lock)."""
         if not len(w0):
             return
@@ -93,8 +143,8 @@ class ChunkIndex:
             while 2 * (self.count + len(w0)) > (1 << bits):
                 bits += 1
             used = np.flatnonzero(ids >= 0)
-            arrays = _empty(bits)
-            _place(arrays, k0[used], k1[used], ids[used])
+            arrays = _empty(bits, self.words)
+            _place(arrays, k0[used], None if k1 is None else k1[used], ids[used])
             _place(arrays, w0, w1, chunk_ids)
             self._arrays = arrays   # published whole
         else:
@@ -102,22 +152,31 @@ class ChunkIndex:
         self.count += len(w0)
 
 
-def _empty(bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _empty(bits: int, words: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, int]:
     size = 1 << bits
-    return np.zeros(size, np.uint64), np.zeros(size, np.uint64), np.full(size, -1, np.int64), bits
+    k1 = np.zeros(size, np.uint64) if words == 2 else None
+    return np.zeros(size, np.uint64), k1, np.full(size, -1, np.int64), bits
 
 
-def _slot(w0: np.ndarray, w1: np.ndarray, bits: int) -> np.ndarray:
-    # multiplicative hashing of the two words (w1 mixed first: w0 == w1 must not cancel)
-    return ((w0 ^ (w1 * _MUL2)) * _MUL1) >> np.uint64(64 - bits)
+def _slot(w0: np.ndarray, w1: np.ndarray | None, bits: int) -> np.ndarray:
+    """Home slot of each key (int64, ready to index with): multiplicative hashing of the words
+    (w1 mixed first: w0 == w1 must not cancel)."""
+    if w1 is None:
+        h = w0 * _MUL1
+    else:
+        h = w1 * _MUL2
+        h ^= w0
+        h *= _MUL1
+    h >>= np.uint64(64 - bits)
+    return h.view(np.int64)
 
 
-def _place(arrays: tuple, w0: np.ndarray, w1: np.ndarray, chunk_ids: np.ndarray) -> None:
+def _place(arrays: tuple, w0: np.ndarray, w1: np.ndarray | None, chunk_ids: np.ndarray) -> None:
     """Linear-probing insertion of distinct new keys, all at once: in each round every key
     takes its slot if free (the first of several keys aiming at one free slot wins), the rest
     move one slot on."""
     k0, k1, ids, bits = arrays
-    mask = np.uint64((1 << bits) - 1)
+    mask = (1 << bits) - 1
     pending = np.arange(len(w0))
     pos = _slot(w0, w1, bits)
     while len(pending):
@@ -125,9 +184,11 @@ def _place(arrays: tuple, w0: np.ndarray, w1: np.ndarray, chunk_ids: np.ndarray)
         _, first = np.unique(pos[free], return_index=True)
         win = np.flatnonzero(free)[first]
         at, who = pos[win], pending[win]
-        k0[at], k1[at] = w0[who], w1[who]
+        k0[at] = w0[who]
+        if k1 is not None:
+            k1[at] = w1[who]
         ids[at] = chunk_ids[who]   # last: a reader never sees an id without its key
         stay = np.ones(len(pending), dtype=bool)
         stay[win] = False
         pending = pending[stay]
-        pos = (pos[stay] + np.uint64(1)) & mask
+        pos = (pos[stay] + 1) & mask
