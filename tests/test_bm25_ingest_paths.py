@@ -6,6 +6,10 @@ through a real insert against the analyzer applied row by row."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
 from collections import Counter
 
 import numpy as np
@@ -123,3 +127,70 @@ def test_inserted_bm25_vectors_equal_the_analyzer_row_by_row(tmp_path, params):
         assert dict(got[i]) == {k: float(v) for k, v in want.items()}, i
         assert list(got[i]) == sorted(want)
     client.close()
+
+
+WRITER = textwrap.dedent(r'''
+    import json, os, sys
+    import embedb
+    path, texts = sys.argv[1], json.loads(sys.argv[2])
+    c = embedb.MilvusClient(path)
+    s = c.create_schema(auto_id=False)
+    s.add_field("id", embedb.DataType.INT64, is_primary=True)
+    s.add_field("text", embedb.DataType.VARCHAR, max_length=20000, enable_analyzer=True)
+    s.add_field("sparse", embedb.DataType.SPARSE_FLOAT_VECTOR)
+    s.add_field("user", embedb.DataType.SPARSE_FLOAT_VECTOR, nullable=True)
+    s.add_function(embedb.Function(name="bm25", function_type=embedb.FunctionType.BM25,
+                                   input_field_names=["text"], output_field_names=["sparse"]))
+    ix = c.prepare_index_params()
+    ix.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    ix.add_index(field_name="user", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    c.create_collection("docs", schema=s, index_params=ix)
+    c.insert("docs", [{"id": i, "text": t, "user": None if i % 3 == 0 else {2**32 - 2: 0.5, i: 1.5}}
+                      for i, t in enumerate(texts)])
+    os._exit(0)   # no close, no checkpoint: the next open replays the log
+''')
+
+
+def test_log_entry_sparse_indices_replay_as_written(tmp_path):
+    """A sparse batch's log entry holds its indices as uint32 (codec._sparse_parts); a crash
+    before any checkpoint replays them to the same vectors, the largest index included."""
+    texts = texts_of_mixed_lengths(5, 200, 60)
+    path = str(tmp_path / "crash.db")
+    subprocess.run([sys.executable, "-c", WRITER, path, json.dumps(texts)], check=True)
+    client = embedb.MilvusClient(path)
+    got = {r["id"]: r for r in client.query("docs", filter="id >= 0", output_fields=["sparse", "user"])}
+    analyzer = build_analyzer(None)
+    for i, t in enumerate(texts):
+        want = Counter(fulltext.token_hash(tok) for tok in analyzer(t))
+        assert dict(got[i]["sparse"]) == {k: float(v) for k, v in want.items()}
+        assert got[i]["user"] is None if i % 3 == 0 else dict(got[i]["user"]) == {2**32 - 2: 0.5, i: 1.5}
+    client.close()
+
+
+@pytest.mark.parametrize("nullable", [False, True])
+def test_sparse_log_parts_equal_the_column_parts(nullable):
+    """codec's direct CSR parts hold what Column.parts held (indices narrowed to uint32)."""
+    import scipy.sparse as sp
+
+    from embedb.engine import codec
+    from embedb.engine.columns import Column, ColumnSpec
+    from embedb.engine.rows import ColumnBatch
+
+    rng = np.random.default_rng(0)
+    lens = rng.integers(0, 6, 40)
+    indptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    indices = np.concatenate([np.sort(rng.choice(2**32 - 1, k, replace=False)) for k in lens]).astype(np.int64)
+    indices[-1] = 2**32 - 2
+    mat = sp.csr_array((rng.random(len(indices)).astype(np.float32), indices, indptr), shape=(40, 2**32 - 1))
+    spec = ColumnSpec("sparse", None, None, nullable)
+    valid = {"s": rng.random(40) < 0.7} if nullable else {}
+    got = codec.batch_arrays(ColumnBatch(40, {"s": mat}, valid), {"s": spec})
+    col = Column(spec)
+    col.append(mat, valid.get("s"))
+    want = col.parts(0, 40)
+    assert sorted(got) == sorted(f"s/{k}" for k in want)
+    for k, arr in want.items():
+        assert got[f"s/{k}"].tolist() == arr.tolist(), k
+    assert got["s/indices"].dtype == np.uint32
+    _, _, decoded = codec.decode_payload(codec.encode_payload("write", {"n": 40}, got))
+    assert decoded["s/indices"].dtype == np.uint32 and decoded["s/indices"].tolist() == indices.tolist()

@@ -112,6 +112,12 @@ def batch_arrays(batch: ColumnBatch, specs: dict[str, ColumnSpec]) -> dict[str, 
                 valid = batch.valid.get(name)
                 arrays[f"{name}/valid"] = np.ones(batch.n, bool) if valid is None else valid
             continue
+        if spec.kind == "sparse" and getattr(values, "format", None) == "csr":
+            arrays.update(_sparse_parts(name, values))
+            if spec.nullable:
+                valid = batch.valid.get(name)
+                arrays[f"{name}/valid"] = np.ones(batch.n, bool) if valid is None else valid
+            continue
         col = Column(spec)
         col.append(values, batch.valid.get(name))
         for part, arr in col.parts(0, batch.n).items():
@@ -119,6 +125,20 @@ def batch_arrays(batch: ColumnBatch, specs: dict[str, ColumnSpec]) -> dict[str, 
     if batch.partition is not None:
         arrays["$partition/values"] = batch.partition
     return arrays
+
+
+def _sparse_parts(name: str, mat: Any) -> dict[str, np.ndarray]:
+    """The parts ``Column.parts`` gives for a CSR batch, straight from its arrays (no column
+    copy), indices as uint32 when they fit (sparse indices are < 2^32 - 1): a BM25 insert's log
+    entry is a fifth smaller. Replay widens them to int64 (``values_from_parts``)."""
+    lo, hi = int(mat.indptr[0]), int(mat.indptr[-1])
+    indices = mat.indices[lo:hi]
+    if len(indices) and 0 <= indices.min() and indices.max() <= 0xFFFFFFFF:
+        indices = indices.astype(np.uint32)
+    else:
+        indices = np.asarray(indices, dtype=np.int64)
+    return {f"{name}/lengths": np.diff(mat.indptr).astype(np.int64, copy=False), f"{name}/indices": indices,
+            f"{name}/values": np.asarray(mat.data[lo:hi], dtype=np.float32)}
 
 
 def batch_parts(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
