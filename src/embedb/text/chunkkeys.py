@@ -27,6 +27,8 @@ _SPACE = 0x20
 _LOW = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 _MUL1 = np.uint64(0x9E3779B97F4A7C15)
 _MUL2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_WINDOW = 4   # slots a displaced key's lookup scans per round (at load < 1/2, 9 in 10 of them lie within 4)
+_STEPS = np.arange(1, _WINDOW + 1, dtype=np.int64)
 
 
 def spans(translated: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -117,21 +119,25 @@ class ChunkIndex:
             hit &= k1.take(pos) == w1
         if hit.all():   # the common case: every chunk known, at its first slot
             return v
+        # the displaced keys (~5% of a Zipf batch's tokens, at most ~10 slots on) scan the next
+        # _WINDOW slots at once: a round of a few NumPy calls per window, not per slot
         mask = (1 << bits) - 1
         out = np.where(hit, v, -1)
-        more = ~hit & (v >= 0)
-        todo = np.flatnonzero(more)
-        pos = pos[more]
+        todo = np.flatnonzero(~hit & (v >= 0))
+        home = pos[todo]
         while len(todo):
-            pos += 1
-            pos &= mask
-            v = ids.take(pos)
-            hit = k0.take(pos) == w0[todo]
+            slots = (home[:, None] + _STEPS) & mask
+            found = ids.take(slots)
+            match = k0.take(slots) == w0[todo, None]
             if k1 is not None:
-                hit &= k1.take(pos) == w1[todo]
-            out[todo[hit]] = v[hit]
-            more = ~hit & (v >= 0)
-            todo, pos = todo[more], pos[more]
+                match &= k1.take(slots) == w1[todo, None]
+            stop = match | (found < 0)   # the key, or an empty slot: it is absent
+            at = stop.argmax(axis=1)
+            rows = np.arange(len(todo))
+            done = stop[rows, at]
+            hits = done & match[rows, at]
+            out[todo[hits]] = found[rows[hits], at[hits]]
+            todo, home = todo[~done], (home[~done] + _WINDOW) & mask
         return out
 
     def add(self, w0: np.ndarray, w1: np.ndarray | None, chunk_ids: np.ndarray) -> None:
