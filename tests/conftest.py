@@ -122,17 +122,40 @@ def graph_path(monkeypatch):
 
 @pytest.fixture
 def lane_calls(monkeypatch):
-    """Whether each call of the filtered single-query lane (``search_masked_one``) answered
-    (True) or handed over to the general path (False)."""
-    from embedb.engine import search_fast
+    """For each filtered search through the client's plain-call path, whether a single-query
+    lane answered it (True: the filtered lane kept inline in ``search_fast.plain_search``, or
+    ``search_masked_one``) or the general route did (False: a mask looked up or computed,
+    then ``search_covered`` / ``IndexManager.search``)."""
+    import threading
+
+    from embedb.client import search as client_search
+    from embedb.engine import filter_cache, search_fast
 
     calls = []
-    real = search_fast.search_masked_one
+    route = threading.local()
+    real_masked, real_plain = search_fast.search_masked_one, search_fast.plain_search
+    real_cached, real_mask = filter_cache.cached_mask, filter_cache.search_mask
 
-    def counted(*a, **kw):
-        out = real(*a, **kw)
-        calls.append(out is not None)
+    def masked(*a, **kw):
+        out = real_masked(*a, **kw)
+        route.lane = out is not None
         return out
 
-    monkeypatch.setattr(search_fast, "search_masked_one", counted)
+    def general(real):
+        def asked(*a, **kw):   # every route but the inline lane looks the mask up first
+            route.lane = False
+            return real(*a, **kw)
+        return asked
+
+    def plain(*a):
+        route.lane = True   # stays True only if nothing but the inline lane ran
+        out = real_plain(*a)
+        if len(a) > 6 and a[6] and out is not None:
+            calls.append(route.lane)
+        return out
+
+    monkeypatch.setattr(search_fast, "search_masked_one", masked)
+    monkeypatch.setattr(filter_cache, "cached_mask", general(real_cached))
+    monkeypatch.setattr(filter_cache, "search_mask", general(real_mask))
+    monkeypatch.setattr(client_search, "_plain_search", plain)
     return calls

@@ -427,7 +427,7 @@ def test_raw_search_c_is_the_builtin_faiss_calls_or_the_method_itself():
     ``return _swigfaiss.<Class>_search(self, ...)``; any other method is called as it is."""
     import faiss
 
-    from embedb.engine.search_fast import _raw_search_c
+    from embedb.engine.index.dense import raw_search_c as _raw_search_c
 
     for cls in (faiss.IndexHNSWFlat, faiss.IndexIVFFlat, faiss.IndexFlatIP):
         code = cls.search_c.__code__

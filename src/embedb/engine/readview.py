@@ -252,7 +252,9 @@ def search_snapshot(owner: Collection, field: str) -> SearchSnapshot | None:
     is still undecoded or unverified since opening (the caller takes a ReadView, which does
     that work once)."""
     with owner._lock:
-        owner._db._check_process()
+        db = owner._db
+        if db._pid != _pid:   # _check_process's test (lane_state)
+            db._check_process()   # it raises
         columns = owner._columns
         pk, vec = columns[owner._pk_name], columns[field]
         if pk._deferred is not None or pk._pending is not None or vec._deferred is not None or \
@@ -281,21 +283,21 @@ if hasattr(os, "register_at_fork"):   # (without fork() the id never changes)
     os.register_at_fork(after_in_child=_renew_pid)
 
 
-def untombstoned_state(owner: Collection, field: str) -> tuple | None:
-    """``(generation, rows, primary keys, vectors)`` of ``owner`` for vector ``field``, read
-    under the database lock as :func:`search_snapshot` reads them, for a search that needs no
-    more (the unfiltered single query of ``engine/search_fast.py``): the two arrays are the
-    columns' whole buffers (rows ``[0, rows)`` never change within a generation; a write that
-    outgrows a buffer moves to a new one). None when a row is tombstoned, or a column is still
-    undecoded or unverified (the caller takes the general route)."""
+def lane_state(owner: Collection, field: str) -> tuple | None:
+    """``(generation, rows, live rows, primary keys, vectors)`` of ``owner`` for vector
+    ``field``, read under the database lock as :func:`search_snapshot` reads them, for a search
+    that needs no more (the single-query lanes of ``engine/search_fast.py``): the two arrays
+    are the columns' whole buffers (rows ``[0, rows)`` never change within a generation; a
+    write that outgrows a buffer moves to a new one). ``(generation, rows, live rows)`` names
+    the tombstone set, as in ``filter_cache``'s keys (``rows == live rows``: none). None when a
+    column is still undecoded or unverified (the caller takes the general route)."""
     with owner._lock:
         db = owner._db
         if db._pid != _pid:   # _check_process's test, without its frame or getpid's system call
             db._check_process()   # it raises
         columns = owner._columns
         pk, vec = columns[owner._pk_name], columns[field]
-        n = owner._n
-        if owner._live != n or pk._deferred is not None or pk._pending is not None or \
+        if pk._deferred is not None or pk._pending is not None or \
                 vec._deferred is not None or vec._pending is not None:
             return None
-        return owner.generation, n, pk._values._buf, vec._values._buf
+        return owner.generation, owner._n, owner._live, pk._values._buf, vec._values._buf

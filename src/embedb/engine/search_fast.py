@@ -36,12 +36,12 @@ from .evolution import TTL_KEY, ttl_ms
 from .index import topk
 from .index.base import MAX_TOPK, SearchRequest
 from .index.filtered import search_masked_one
-from .index.dense import FaissIndex, HNSWIndex, faiss_module
+from .index.dense import FaissIndex, HNSWIndex, raw_search_c, raw_swig_ptr
 from .index.manager import indexes_of
 from .index.metrics import larger_is_better
 from .index.query_buffer import NormalisedQuery
 from .model_functions import function_of_output
-from .readview import StaleViewError, search_snapshot, untombstoned_state
+from .readview import StaleViewError, lane_state, search_snapshot
 from .search import (FieldPlan, build_result, convert_queries, exact_keys, pk_getter, plan_field,
                      resolve_anns_field, search_rows)
 
@@ -99,10 +99,13 @@ class _Lane:
     the graph search."""
 
     __slots__ = ("index", "ok", "cosine", "follow", "larger", "params", "ptr", "normaliser",
-                 "faiss_cls", "search_c")
+                 "faiss_cls", "search_c", "masked")
 
     def __init__(self, impl: Any, float32: bool, dim: int) -> None:
         self.index = weakref.ref(impl) if impl is not None else _NO_INDEX
+        # (filter text, key) -> ((generation, rows, live rows), the call tuple of the
+        # filtered.MaskedLane that answered it on that state): see _keep_masked
+        self.masked: dict = {}
         cls = type(impl)
         self.ok = float32 and isinstance(impl, FaissIndex) and \
             cls._refine is FaissIndex._refine and cls.search in (FaissIndex.search, HNSWIndex.search)
@@ -113,7 +116,7 @@ class _Lane:
             # (limit, param name, value) or limit -> (faiss parameters, distances, rows and
             # their pointers)
             self.params: dict = {}
-            self.ptr = ptr = _raw_swig_ptr(faiss_module())
+            self.ptr = ptr = raw_swig_ptr()
             self.normaliser = NormalisedQuery(dim, ptr) if self.cosine else None
             # the faiss class searched and its search_c as a function of (index, ...), set
             # under the entry's lock by the first search of an object of another class (the
@@ -124,31 +127,6 @@ class _Lane:
         """faiss's parameters with one query's output arrays and pointers, for ``params``."""
         dist, rows = np.empty(limit, _F32), np.empty(limit, _I64)
         return fparams, dist, rows, self.ptr(dist), self.ptr(rows)
-
-
-def _raw_swig_ptr(faiss: Any) -> Any:
-    """The builtin that ``faiss.swig_ptr`` (a Python function) calls, when it is found: one
-    Python frame less per pointer; else the wrapper itself."""
-    wrapper = faiss.swig_ptr
-    module = getattr(wrapper, "__globals__", {}).get("_swigfaiss")
-    return getattr(module, "swig_ptr", wrapper)
-
-
-def _raw_search_c(cls: type) -> Any:
-    """``cls.search_c`` as a function of ``(index, n, x, k, distances, labels, params)``: the
-    SWIG builtin that faiss's generated Python method (``return _swigfaiss.<Class>_search(self,
-    n, x, k, distances, labels, params)``) calls, when its code is exactly that (one Python
-    frame less per search); else the method itself."""
-    method = cls.search_c
-    code = getattr(method, "__code__", None)
-    module = getattr(method, "__globals__", {}).get("_swigfaiss")
-    if code is not None and module is not None and code.co_argcount == 7 and \
-            len(code.co_names) == 2 and code.co_names[0] == "_swigfaiss" and \
-            code.co_names[1].endswith("_search"):
-        raw = getattr(module, code.co_names[1], None)
-        if raw is not None and callable(raw):
-            return raw
-    return method
 
 
 def _NO_INDEX() -> None:   # the lane of "no index object yet"
@@ -256,9 +234,9 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
         if p is None:
             return None
     entry = p.entry
-    if not filter and not output_fields and entry is not None and type(data) is list and \
-            len(data) == 1:
-        # the unfiltered lane: search_covered -> FaissIndex._search_all -> topk.select ->
+    lane = key = None
+    if not output_fields and entry is not None and type(data) is list and len(data) == 1:
+        # the lanes: search_covered -> FaissIndex._search_all -> topk.select ->
         # _one_query_result, inline, with what does not change between calls kept on the lane
         impl, lane = entry.impl, p.lane
         if lane is None or lane.index() is not impl:
@@ -266,30 +244,39 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
         v = data[0]
         if lane.ok and type(v) is np.ndarray and v.dtype == _F32 and v.shape == p.shape and \
                 v.flags.c_contiguous:
-            # faiss parameters and output arrays: made once per (limit, int parameter)
+            # the lanes' key: (limit, one int parameter)
             if not params:
-                key: Any = limit
+                key = limit
             elif len(params) == 1:
                 ((name, value),) = params.items()
-                key = (limit, name, value) if type(value) is int else None
+                if type(value) is int:
+                    key = (limit, name, value)
+            if not filter:
+                # faiss parameters and output arrays: made once per key
+                call = lane.params.get(key)
+                if call is None:
+                    try:
+                        call = lane.call(limit, impl._search_parameters(
+                            SearchRequest(limit, None, params), 1.0))
+                    except ParamError:
+                        return None   # e.g. an ef out of range: the general path words it
+                    if key is not None:
+                        if len(lane.params) >= 64:
+                            lane.params.clear()
+                        lane.params[key] = call
+                want = None   # no tombstone
             else:
-                key = None
-            call = lane.params.get(key)
-            if call is None:
-                try:
-                    call = lane.call(limit, impl._search_parameters(
-                        SearchRequest(limit, None, params), 1.0))
-                except ParamError:
-                    return None   # e.g. an ef out of range: the general path words it
-                if key is not None:
-                    if len(lane.params) >= 64:
-                        lane.params.clear()
-                    lane.params[key] = call
+                # the filtered lane: a filter whose mask, plan and arrays a search of the same
+                # state (generation, rows, live rows: filter_cache's key of the mask) kept
+                rec = lane.masked.get((filter, key)) \
+                    if key is not None and not filter_params else None
+                want, call = rec if rec is not None else (None, None)
             # L2/IP: the query as given, its dot product finite (else dense_queries words it)
-            state = untombstoned_state(collection, p.field.name) \
+            state = None if call is None else lane_state(collection, p.field.name) \
                 if lane.cosine or math.isfinite(v.dot(v)) else None
-            if state is not None and limit <= state[1]:
-                generation, n, pks, vectors = state
+            if state is not None and ((state[0], state[1], state[2]) == want if filter else
+                                      state[1] == state[2] and limit <= state[1]):
+                generation, n, _, pks, vectors = state
                 fparams, dist, rows, dist_ptr, rows_ptr = call
                 found = None
                 with entry.lock:   # search_covered's check: the index covers exactly these rows
@@ -310,7 +297,7 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                             index = impl.index   # search_c, by faiss's C entry point
                             if type(index) is not lane.faiss_cls:
                                 lane.faiss_cls = type(index)
-                                lane.search_c = _raw_search_c(lane.faiss_cls)
+                                lane.search_c = raw_search_c(lane.faiss_cls)
                             lane.search_c(index, 1, qp, limit, dist_ptr, rows_ptr, fparams)
                             # read out before the lock goes (the arrays are the lane's); an
                             # empty slot (-1) has no primary key
@@ -325,10 +312,13 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                                                 if lane.larger else
                                                 dl[-1] < _INF and all(map(operator.lt, dl, dl[1:]))):
                         return _single_result(p.pk_name, hit_pks, dl)
-                    out = _tied_result(p, lane, pks, np.array([rl], _I64), np.array([dl], _F32),
-                                       limit)
-                    if out is not None:
-                        return out
+                    if not filter:
+                        out = _tied_result(p, lane, pks, np.array([rl], _I64),
+                                           np.array([dl], _F32), limit)
+                        if out is not None:
+                            return out
+                    # (filtered: search_masked_one declines the same answer; search_covered
+                    # below orders it)
     if params:   # the caller's dict, read by the paths below: a copy of its own
         params = dict(params)
     if not output_fields and p.float32 and p.entry is not None and \
@@ -348,7 +338,12 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                     found = None if mask is None else \
                         search_masked_one(p.entry, v, limit, params, view, mask)
                     if found is not None:
-                        return _single_result(p.pk_name, found[1], found[0])
+                        dl, hit_pks, masked = found
+                        if lane is not None and key is not None and not filter_params and \
+                                masked.impl is lane.index():
+                            _keep_masked(lane, (filter, key), (view.generation,
+                                         view.num_rows_total, view.live), masked)
+                        return _single_result(p.pk_name, hit_pks, dl)
                     out = None
                     if math.isfinite(v.dot(v)):   # (NaN or inf: dense_queries words it)
                         pk_of = pk_getter(view)
@@ -368,6 +363,25 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                         dists = (-keys if p.larger else keys)[0].tolist()
                         return _single_result(p.pk_name, view.pk_values(r), dists)
     return _plain_any(collection, p, data, limit, output_fields, params, filter, filter_params)
+
+
+_MAX_MASKED = 16   # filtered lanes kept per index lane (all of one collection state)
+
+
+def _keep_masked(lane: _Lane, key: tuple, state: tuple, masked: Any) -> None:
+    """Keep a ``filtered.MaskedLane`` that just answered ``key`` = (filter text, lanes' key)
+    for the collection state it answered on (generation, rows, live rows: what names the mask
+    in ``filter_cache``), so the next call of that filter on that state costs one dict read.
+    Only the faiss parameters (with the mask's selector and bits) and the arrays are kept, no
+    index; lanes of another state go (a write made them unreachable)."""
+    kept = lane.masked
+    for other, (was, _) in list(kept.items()):
+        if was != state:
+            kept.pop(other, None)
+    if len(kept) >= _MAX_MASKED:
+        kept.clear()
+    kept[key] = (state, (masked.fparams, masked.dist, masked.labels, masked.dist_ptr,
+                         masked.labels_ptr))
 
 
 def _tied_result(p: _Plan, lane: _Lane, pks: np.ndarray, rows: np.ndarray, dist: np.ndarray,

@@ -57,6 +57,23 @@ def raw_swig_ptr() -> Any:
     return getattr(module, "swig_ptr", wrapper)
 
 
+def raw_search_c(cls: type) -> Any:
+    """``cls.search_c`` as a function of ``(index, n, x, k, distances, labels, params)``: the
+    SWIG builtin that faiss's generated Python method (``return _swigfaiss.<Class>_search(self,
+    n, x, k, distances, labels, params)``) calls, when its code is exactly that (one Python
+    frame less per search); else the method itself."""
+    method = cls.search_c
+    code = getattr(method, "__code__", None)
+    module = getattr(method, "__globals__", {}).get("_swigfaiss")
+    if code is not None and module is not None and code.co_argcount == 7 and \
+            len(code.co_names) == 2 and code.co_names[0] == "_swigfaiss" and \
+            code.co_names[1].endswith("_search"):
+        raw = getattr(module, code.co_names[1], None)
+        if raw is not None and callable(raw):
+            return raw
+    return method
+
+
 def bitmap_selector(allowed: np.ndarray | None, bits: np.ndarray | None = None, rows: int = 0):
     """faiss IDSelectorBitmap over row numbers, with the packed bytes it borrows (keep both
     alive while the search runs). ``bits``: ``allowed`` already packed (little-endian), of

@@ -261,13 +261,15 @@ class MaskedLane:
 
 
 def search_masked_one(entry: Any, v: np.ndarray, k: int, params: dict, view: Any,
-                      mask: np.ndarray) -> tuple[list, list] | None:
+                      mask: np.ndarray) -> tuple[list, list, MaskedLane] | None:
     """``IndexManager.search_covered(entry, v[None, :], k, params, pk_of, view, mask)`` for
     one C-contiguous float32 query ``v`` of the index's dim and a cached filter mask on an
     HNSW graph that covers exactly the rows of ``view`` (a ``readview.SearchSnapshot``), in
     fewer Python steps (a graph search evicts the CPU caches the interpreter runs in, so
-    every step after it costs about twice what it does warm): ``(distances, primary keys)``
-    as lists, faiss's own distances (the metric's convention), best first. None when it is
+    every step after it costs about twice what it does warm): ``(distances, primary keys,
+    the MaskedLane)``, the first two lists, faiss's own distances (the metric's convention),
+    best first (``search_fast`` keeps the lane's arrays for the next call of the same filter
+    on the same collection state). None when it is
     not that call (exact plan, another index, a tail, a query that is not finite, a tie or an
     empty slot in the answer): the caller runs ``search_covered`` / ``search``, which give the
     same answer for the rest.
@@ -320,7 +322,7 @@ def search_masked_one(entry: Any, v: np.ndarray, k: int, params: dict, view: Any
             return None
     elif not (dl[-1] < math.inf and all(map(float.__lt__, dl, dl[1:]))):
         return None
-    return dl, pks
+    return dl, pks, lane
 
 
 def _plan_lane(entry: Any, impl: Any, k: int, params: dict, view: Any, info: Any,
