@@ -154,8 +154,9 @@ def _hashes(vocab: Sequence[str]) -> np.ndarray:
         if len(memo) > _HASH_MEMO_LIMIT:
             memo.clear()
         new = [vocab[i] for i in missing.tolist()]
-        hashed = [zlib.crc32(t.encode("utf-8")) % _HASH_MOD for t in new]
-        memo.update(zip(new, hashed))
+        hashed = np.fromiter(map(zlib.crc32, map(str.encode, new)), dtype=np.int64, count=len(new))
+        hashed %= _HASH_MOD   # token_hash of each, in C-level passes (a cold batch has thousands)
+        memo.update(zip(new, hashed.tolist()))
         out[missing] = hashed
     return out
 
@@ -293,7 +294,7 @@ def function_columns(collection: Any, rows: list) -> dict[str, SparseRows]:
     row that is not a dict: validation rejects it) gives an empty vector."""
     schema = collection.schema
     out: dict[str, SparseRows] = {}
-    plain = all(type(row) is dict for row in rows)
+    plain = set(map(type, rows)) <= {dict}   # every row a plain dict (one C-level pass)
     for fn in _bm25_functions(schema):
         src, dst = fn.input_field_names[0], fn.output_field_names[0]
         if not plain or any(map(dict.__contains__, rows, repeat(dst))):

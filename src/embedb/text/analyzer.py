@@ -22,6 +22,7 @@ import copy
 import json
 import threading
 from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
@@ -114,23 +115,29 @@ class _ChunkTable:
         ids are published last, so a concurrent reader never sees an id without its entries."""
         tok_id, toks = self.tok_id, self.toks
         start = self.out_tok.n
-        out_tok: list[int] = []
-        one_tok: list[int] = []
-        for _, outs, _ in entries:
-            for t in outs:
-                tid = tok_id.get(t)
-                if tid is None:
-                    tid = tok_id[t] = len(toks)
-                    toks.append(t)
-                out_tok.append(tid)
-            one_tok.append(out_tok[-1] if len(outs) == 1 else -1)
-        lens = [len(e[1]) for e in entries]
+        outputs = list(map(itemgetter(1), entries))
+        lens = np.fromiter(map(len, outputs), dtype=np.int64, count=len(outputs))
+        single = bool(len(lens)) and lens.min() == 1 == lens.max()   # the common case: one token each
+        flat = list(map(itemgetter(0), outputs)) if single else list(chain.from_iterable(outputs))
+        new = [t for t in dict.fromkeys(flat) if t not in tok_id]   # ids in order of first appearance
+        if new:
+            toks.extend(new)
+            tok_id.update(zip(new, range(len(toks) - len(new), len(toks))))
+        out_tok = np.fromiter(map(tok_id.__getitem__, flat), dtype=np.int64, count=len(flat))
+        out_start = np.zeros(len(lens), dtype=np.int64)
+        np.cumsum(lens[:-1], out=out_start[1:])
+        if single:
+            one_tok = out_tok
+        else:
+            one_tok = np.full(len(lens), -1, dtype=np.int64)
+            one = np.flatnonzero(lens == 1)
+            one_tok[one] = out_tok[out_start[one]]
         first = len(self.chunk_id)
-        self.n_sub.extend([e[0] for e in entries])
+        self.n_sub.extend(np.fromiter(map(itemgetter(0), entries), dtype=np.int64, count=len(entries)))
         self.out_len.extend(lens)
-        self.out_start.extend((start + np.cumsum([0] + lens[:-1])).tolist() if lens else [])
+        self.out_start.extend(out_start + start)
         self.out_tok.extend(out_tok)
-        self.out_sub.extend([j for e in entries for j in e[2]])
+        self.out_sub.extend(list(chain.from_iterable(map(itemgetter(2), entries))))
         self.one_tok.extend(one_tok)
         self.chunk_id.update(zip(chunks, range(first, first + len(chunks))))
 
@@ -331,7 +338,7 @@ class Analyzer:
         new = [c for c in dict.fromkeys(chunks) if c not in table.chunk_id]
         if new:
             memo = self._outputs(new)
-            table.add(new, [memo[c] for c in new])
+            table.add(new, list(map(memo.__getitem__, new)))
 
     @staticmethod
     def _expand(table: "_ChunkTable", counts: np.ndarray, chunk_ids: np.ndarray, with_positions: bool
