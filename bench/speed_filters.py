@@ -18,7 +18,11 @@ with the default ef. The references run on the same rows and the same allowed se
   overhead; not shown where embedb searches exactly).
 
 ``--db PATH`` keeps the built database and reuses it; ``EMBEDB_SRC=/tmp/wt/src`` runs another
-checkout's embedb (the commit before) on it.
+checkout's embedb (the commit before) on it. ``--before-src /tmp/wt/src`` also times that
+checkout's ``client.search`` (ef=16) in the same run: a worker process on a copy of the
+database, driven in lock step (it runs its pass while this process waits, timed with the same
+clock), whose hits (ids and distances) must equal this one's. ``--clock cpu`` times this
+thread's CPU time instead of wall time (steadier on a shared machine).
 
 Every row is the p50 of single-query calls over all queries, passes interleaved between the
 rows; recall@10 against the exact answer. Ratios are against ``faiss exact+bitmap`` at 1% and
@@ -28,7 +32,10 @@ against ``faiss HNSW+selector`` at its 0.95 ef at 10%.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -92,14 +99,77 @@ def recall(found: list, truth: list) -> float:
     return float(np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth)]))
 
 
-def p50_interleaved(fns: dict, nq: int, reps: int) -> dict:
+# the other checkout's client (--before-src), in its own process: "pass <flt>" times one
+# ef=16 search of every query, "hits <flt>" prints every query's (ids, distances)
+_WORKER = r"""
+import json, sys, time
+sys.path[:0] = [{src!r}, {bench!r}]
+import embedb
+from speed_filters import data
+clock = time.perf_counter if {clock!r} == "wall" else time.thread_time
+queries = data({n}, {nq})[1]
+client = embedb.MilvusClient({path!r})
+sp = {{"params": {{"ef": 16}}}}
+search = lambda q, flt: client.search("c", [q], limit={k}, filter=flt, search_params=sp)
+for flt in ("tag == 7", "tag < 10"):
+    for q in queries:
+        search(q, flt)
+print("ready", flush=True)
+for line in sys.stdin:
+    cmd, _, flt = line.rstrip("\n").partition(" ")
+    if cmd == "pass":
+        out = []
+        for q in queries:
+            t0 = clock()
+            search(q, flt)
+            out.append(clock() - t0)
+    elif cmd == "hits":
+        hits = [search(q, flt)[0] for q in queries]
+        out = [[h.id for h in hs] for hs in hits], [[h.distance for h in hs] for hs in hits]
+    else:
+        break
+    print(json.dumps(out), flush=True)
+client.close()
+"""
+
+
+class Before:
+    """``--before-src``'s client in a worker process, run in lock step (see _WORKER)."""
+
+    def __init__(self, src: str, path: Path, n: int, nq: int, clock: str) -> None:
+        code = _WORKER.format(src=src, bench=str(ROOT / "bench"), clock=clock, n=n, nq=nq,
+                              path=str(path), k=K)
+        env = dict(os.environ, EMBEDB_SRC=src)
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the --before-src worker did not start")
+        self.filter = ""
+
+    def ask(self, cmd: str):
+        self.proc.stdin.write(f"{cmd} {self.filter}\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def p50_interleaved(fns: dict, nq: int, reps: int, clock=time.perf_counter) -> dict:
+    """p50 (ms) of each fn(i) over ``reps`` passes over all queries, the fns alternating pass
+    by pass; a :class:`Before` times its pass in its own process with the same clock."""
     times = {name: [] for name in fns}
     for _ in range(reps):
         for name, fn in fns.items():
+            if isinstance(fn, Before):
+                times[name].extend(fn.ask("pass"))
+                continue
             for i in range(nq):
-                t0 = time.perf_counter()
+                t0 = clock()
                 fn(i)
-                times[name].append(time.perf_counter() - t0)
+                times[name].append(clock() - t0)
     return {name: float(np.percentile(t, 50) * 1e3) for name, t in times.items()}
 
 
@@ -110,7 +180,12 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--db", type=Path, default=None,
                     help="keep the built database here and reuse it when it exists (same --n)")
+    ap.add_argument("--before-src", default=None,
+                    help="also time this checkout's src (e.g. a git worktree of the commit before)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="wall time (default) or this thread's CPU time (for a busy machine)")
     args = ap.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.thread_time
 
     import faiss
 
@@ -126,12 +201,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "filters.db"
         built = float("nan") if args.db is not None and args.db.exists() else build(path, x, tag)
+        before = None
+        if args.before_src:   # its own copy (one writer per database), the same graph
+            shutil.copytree(path, Path(tmp) / "before.db")
+            before = Before(args.before_src, Path(tmp) / "before.db", args.n, args.queries,
+                            args.clock)
         client = embedb.MilvusClient(str(path))
         client.search("c", [queries[0]], limit=K, filter="tag == 7")   # load, warm the cache
         graph = indexes_of(client._db.get_collection("c")).for_field("v").impl.index
         print(f"filtered search: {args.n:,} x {DIM} clustered, COSINE, HNSW M=16 efC=200 "
               f"(built in {built:.1f} s), top {K}, {args.queries} queries x {args.reps} passes, "
-              f"p50 of single-query calls")
+              f"p50 of single-query calls, {args.clock} clock")
         print(f"{'selectivity':>11}  {'path':38s} {'p50 ms':>8} {'recall@10':>9} {'ratio':>6}")
         for label, flt, allowed, base_name in (("1%", "tag == 7", tag == 7, "faiss exact+bitmap"),
                                                ("10%", "tag < 10", tag < 10, None)):
@@ -171,7 +251,10 @@ def main() -> None:
             if pe is not None:
                 fns[f"faiss HNSW+selector ef={ef_embedb} (embedb's)"] = \
                     lambda i: graph.search(qn[i:i + 1], K, params=pe)
-            p50 = p50_interleaved(fns, len(queries), args.reps)
+            if before is not None:
+                before.filter = flt
+                fns["embedb before, ef=16"] = before
+            p50 = p50_interleaved(fns, len(queries), args.reps, clock)
             rec = {
                 "embedb search, ef=16": recall([[h["id"] for h in fns["embedb search, ef=16"](i)[0]]
                                                 for i in range(len(queries))], truth),
@@ -185,13 +268,22 @@ def main() -> None:
             }
             if pe is not None:
                 rec[f"faiss HNSW+selector ef={ef_embedb} (embedb's)"] = hnsw_recall(ef_embedb)
+            same_before = None
+            if before is not None:
+                ids, dists = before.ask("hits")
+                now = [fns["embedb search, ef=16"](i)[0] for i in range(len(queries))]
+                same_before = ids == [[h.id for h in hs] for hs in now] and \
+                    dists == [[h.distance for h in hs] for hs in now]
+                rec["embedb before, ef=16"] = recall(ids, truth)
             batch = client.search("c", list(queries), limit=K, filter=flt,
                                   search_params={"params": {"ef": 16}})
             batch_recall = recall([[h["id"] for h in hits] for hits in batch], truth)
             base = base_name or f"faiss HNSW+selector ef={ef95} (0.95)"
             for name, v in p50.items():
                 print(f"{label:>11}  {name:38s} {v:8.3f} {rec[name]:9.3f} {v / p50[base]:6.2f}")
-            print(f"{'':>11}  embedb batch of {len(queries)} (ef=16): recall {batch_recall:.3f}")
+            print(f"{'':>11}  embedb batch of {len(queries)} (ef=16): recall {batch_recall:.3f}"
+                  + ("" if same_before is None else
+                     f"; hits == before's (ids and distances): {same_before}"))
             if ef_embedb:   # the same efs on held-out queries (one batched faiss call each)
                 hq = held_out_queries(args.n)
                 hq /= np.linalg.norm(hq, axis=1, keepdims=True)
@@ -203,6 +295,8 @@ def main() -> None:
                     shown.append(f"ef {ef}: {recall([f.tolist() for f in found], htruth):.3f}")
                 print(f"{'':>11}  faiss on {len(hq)} held-out queries: recall " + ", ".join(shown))
         client.close()
+        if before is not None:
+            before.close()
 
 
 if __name__ == "__main__":
