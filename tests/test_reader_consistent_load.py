@@ -67,15 +67,15 @@ class _Writer:
 def _race_reader_loads(monkeypatch, writer: _Writer, times: float) -> list[int]:
     """Make the writer race each of the next ``times`` reader passes; returns the count."""
     left = [times]
-    original = Storage.log_entries
+    original = Storage.reader_records
 
-    def log_entries(self, cid, after):
+    def reader_records(self):
         if self.read_only and left[0] > 0:
             left[0] -= 1
             writer.race()
-        return original(self, cid, after)
+        return original(self)
 
-    monkeypatch.setattr(Storage, "log_entries", log_entries)
+    monkeypatch.setattr(Storage, "reader_records", reader_records)
     return left
 
 

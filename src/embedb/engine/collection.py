@@ -10,7 +10,7 @@ import re
 import time
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from .columns import META_SPEC, PARTITION_SPEC, Column, ColumnSpec, GrowArray, s
 from .jsonvalues import copy_out
 from .evolution import INSERT_TS, INSERT_TS_SPEC
 from .pkindex import PKIndex
+from .reader_load import Snapshot, read_snapshot
 from .rows import META, ColumnBatch, build_batch, dedupe_last_wins, new_auto_ids
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,6 +108,9 @@ class Collection:
     # by ReadView; not reset with the rows, so a truncate that fails and restores them keeps it)
     _deleted_shared: np.ndarray | None = None
     _dropped = False  # set by drop_collection (under the snapshot lock): no checkpoint writes it again
+    # a reader's: the catalog entry (info, partitions) it was loaded from; a refresh that finds
+    # the same one keeps the collection and replays only the entries after what it has
+    _catalog_entry: tuple | None = None
 
     @property
     def catalog_name(self) -> str:
@@ -217,22 +221,42 @@ class Collection:
 
     # ------------------------------------------------------------------ loading from disk
     def _load(self) -> None:
-        """Map the latest snapshot and replay the log written after it."""
+        """Map the latest snapshot and replay the log written after it (the writer's open; a
+        reader's goes through engine/reader_load.py and ``_load_from``)."""
         storage = self._db._storage
-        manifest = storage.read_manifest(self.id)  # StorageError naming the file when damaged
-        storage.check_manifest(self.id, self.name, manifest)  # missing or stale: StorageError
+        self._load_snapshot(read_snapshot(storage, self.id, self.name))
+        self._replay(storage.log_entries(self.id, self._applied_seq))
+
+    def _load_from(self, snapshot: Snapshot, entries: Iterable[tuple[int, bytes]]) -> None:
+        """A reader's load: a snapshot and the log entries after it, both already read."""
+        self._load_snapshot(snapshot)
+        self._replay(entries)
+
+    def _catch_up(self, snapshot: Snapshot, entries: Iterable[tuple[int, bytes]]) -> None:
+        """A reader's refresh of this collection as it stands: replay the entries after what it
+        has applied. Only when ``snapshot`` (the newer stored one) is of its generation and
+        covers no more than it has applied (``can_catch_up``)."""
+        self._manifest = snapshot.manifest   # its extension files' checksums are the current ones
+        self._ext_files = dict((snapshot.manifest or {}).get("ext") or {})
+        self._replay(entries)
+
+    def can_catch_up(self, snapshot: Snapshot) -> bool:
+        return snapshot.generation == self.generation and snapshot.log_seq <= self._applied_seq
+
+    def _load_snapshot(self, snapshot: Snapshot) -> None:
+        manifest = snapshot.manifest
         self._reset_rows()
         self._ext_files = dict((manifest or {}).get("ext") or {})
         self._ext_legacy = manifest is not None and "ext" not in manifest
         if manifest is not None:
             n = int(manifest["num_rows"])
-            parts, verifiers = storage.load_parts(self.id, manifest)
+            parts = snapshot.parts
             for name, spec in self._specs.items():
-                self._columns[name] = Column.from_parts(spec, parts[name], n, verifiers.get(name)) \
+                self._columns[name] = Column.from_parts(spec, parts[name], n, snapshot.verifiers.get(name)) \
                     if name in parts else evolution.filled_column(self, name, n)  # added since
             if self._specs.keys() - parts.keys():
                 self._dirty = True  # store the filled columns at the next checkpoint
-            deleted = storage.load_deleted(self.id, manifest)
+            deleted = snapshot.deleted
             self._deleted = GrowArray(np.bool_, base=deleted)
             self._n = n
             self._live = n - int(np.count_nonzero(deleted))
@@ -240,8 +264,11 @@ class Collection:
             self._applied_seq = int(manifest["log_seq"])
             self._persisted_rows = n
         self._manifest = manifest
-        for seq, payload in storage.log_entries(self.id, self._applied_seq):
-            where = f"write log entry {seq} of collection {self.name!r} in {storage.db_file}"
+
+    def _replay(self, entries: Iterable[tuple[int, bytes]]) -> None:
+        db_file = self._db._storage.db_file
+        for seq, payload in entries:
+            where = f"write log entry {seq} of collection {self.name!r} in {db_file}"
             self._apply_payload(payload, where)
             self._applied_seq = seq
             self._dirty = True

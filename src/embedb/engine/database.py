@@ -44,6 +44,7 @@ from . import evolution, model_functions
 from .checkpointer import Checkpointer
 from .jsonvalues import check_setting
 from .lock import WriteLock
+from . import reader_load
 from .storage import DURABILITY_LEVELS, SQLITE_NAME, Storage
 
 CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024  # checkpoint once the log tail passes this size
@@ -120,6 +121,7 @@ class Database:
         self._checkpoint_failing = False  # reported, until a checkpoint succeeds again
         self._reported_in_pass = False
         self._snapshot_lock = threading.Lock()   # one checkpoint writes snapshot files at a time
+        self._rewinds_at_load = 0   # a reader's: Storage.reader_rewinds() at its last load
         self._checkpointer = Checkpointer(self)
         if root is not None:
             if root.exists() and not root.is_dir():
@@ -169,34 +171,42 @@ class Database:
 
     def _read_consistently(self) -> dict[str, Collection]:
         """A reader's load: the catalog, each collection's snapshot and the log after it, all
-        of one moment of the writer. A load the writer raced (a checkpoint renamed a manifest
-        and trimmed the log behind it, deleted a segment or old tombstones, a compaction
-        removed a generation, a catalog change) is read again until one pass saw nothing move,
-        for at most ``READ_RETRY_S`` seconds; then a StorageError. Never a mixed state (rows
-        of a manifest with the log after a newer one skipped). An error on files that did not
-        move meanwhile is damage: raised at once."""
+        of one moment of the writer (engine/reader_load.py says why). A pass that a checkpoint
+        or a catalog change raced is read again (cheap: manifests, tombstones and the log
+        appended since); the log is replayed once, after a pass found nothing moved. Passes
+        that keep being raced for ``READ_RETRY_S`` seconds end in a StorageError, never in a
+        mixed state. An error on files that did not move meanwhile is damage: raised at once.
+        On a refresh, a collection whose catalog entry and generation did not change keeps its
+        rows and replays only the entries after the ones it has."""
         storage = self._storage
-        kept = (getattr(self, "_databases", None), getattr(self, "_alias_ids", None))
         deadline = time.monotonic() + READ_RETRY_S
-        pause = 0.002
+        pause = 0.001
         while True:
             before = self._disk_stamp()
+            log = None
             try:
                 catalog = (storage.load_databases(), storage.load_catalog())
-                self._databases = self._with_default(catalog[0])
-                collections = self._read_catalog(catalog[1])
-                moved = (storage.load_databases(), storage.load_catalog()) != catalog or any(
-                    c._manifest != storage.read_manifest(c.id) for c in collections.values())
+                snapshots = {cid: reader_load.read_snapshot(storage, cid, split_key(key)[1])
+                             for cid, key, _ in catalog[1][0]}
+                log = reader_load.LogView(storage)
+                moved = log.moved or any(reader_load.stale(storage, cid, snap) for cid, snap in snapshots.items()) \
+                    or (storage.load_databases(), storage.load_catalog()) != catalog
                 if not moved:
-                    return collections
+                    kept, self._databases = getattr(self, "_databases", None), self._with_default(catalog[0])
+                    try:   # (collections read their database's properties as they load)
+                        return self._load_readers_collections(catalog[1], snapshots, log)
+                    except BaseException:
+                        self._databases = kept   # a failed refresh keeps the state it had
+                        raise
                 why: BaseException | str = "a checkpoint or catalog change while it was read"
             except (FileNotFoundError, StorageError) as exc:
                 if self._disk_stamp() == before:   # nothing moved: the files are damaged
-                    self._databases, self._alias_ids = kept
                     raise
                 why = exc
+            finally:
+                if log is not None:
+                    log.release()
             if time.monotonic() >= deadline:
-                self._databases, self._alias_ids = kept
                 detail = getattr(why, "message", None) or str(why)
                 raise StorageError(
                     f"could not read a consistent state of the database {str(self._root)!r} in "
@@ -204,6 +214,30 @@ class Database:
                     "open it (or refresh) again") from (why if isinstance(why, BaseException) else None)
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
+
+    def _load_readers_collections(self, catalog: tuple, snapshots: dict[int, "reader_load.Snapshot"],
+                                  log: "reader_load.LogView") -> dict[str, Collection]:
+        cols, parts, aliases = catalog
+        # a record the last load replayed and the writer cut back off (never acknowledged):
+        # every collection loads again from its snapshot
+        rewinds = self._storage.reader_rewinds()
+        before = getattr(self, "_collections", {}) if rewinds == self._rewinds_at_load else {}
+        collections: dict[str, Collection] = {}
+        for cid, key, info in cols:
+            snapshot, entry = snapshots[cid], (info, parts.get(cid, {}))
+            coll = before.get(key)
+            if coll is not None and coll.id == cid and coll._catalog_entry == entry and coll.can_catch_up(snapshot):
+                coll._catch_up(snapshot, log.entries(cid, coll._applied_seq))
+            else:
+                db, name = split_key(key)
+                coll = Collection(self, cid, name, info, parts.get(cid, {}))
+                coll.db_name = db
+                coll._load_from(snapshot, log.entries(cid, snapshot.log_seq))
+                coll._catalog_entry = entry
+            collections[key] = coll
+        self._alias_ids = aliases
+        self._rewinds_at_load = rewinds
+        return collections
 
     def _disk_stamp(self) -> tuple:
         """What a writer changes under a reader's load (catalog, segment list, checkpoint
@@ -239,7 +273,8 @@ class Database:
 
     def refresh(self) -> None:
         """Read-only databases: pick up what the writer has committed since opening.
-        Collection objects obtained before are replaced (get them again)."""
+        A collection that did not change but for new log entries is kept and replays only
+        those; any other is replaced (get collections again afterwards)."""
         with self._lock:
             self._check_open()
             if not self._read_only:

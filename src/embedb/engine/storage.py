@@ -628,7 +628,11 @@ class Storage:
         registry = self._segment_registry()
         if self._follower is None:
             self._follower = writelog.Follower(self.root)
-        found = self._follower.scan(registry)
+        try:
+            found = self._follower.scan(registry)
+        finally:
+            if not self.read_only:   # a reader keeps its segments open until its load is done
+                self._follower.release()
         if found.problem is not None:
             path, pos, problem = found.problem
             if not (registry.get(path.name, 0) is None and self._last_written_unsynced()):
@@ -685,6 +689,41 @@ class Storage:
             rows += [(r.seq, writelog.read_payload(r)) for r in mine]
             rows.sort(key=lambda r: r[0])
         return rows
+
+    # -- a reader's view of the log (engine/reader_load.py) ---------------------------------
+    def reader_records(self) -> list[writelog.Record]:
+        """Every intact record of the segments the catalog lists now, read only where
+        appended since the last scan; the segments stay open until ``release_reader_log``."""
+        with self._lock:
+            return self._records()
+
+    def reader_payload(self, rec: writelog.Record) -> bytes:
+        follower = self._follower
+        return follower.payload(rec) if follower is not None else writelog.read_payload(rec)
+
+    def reader_rewinds(self) -> int:
+        """``Follower.rewinds``: changed since a load, that load may have replayed a record the
+        writer then cut back off (it was never acknowledged)."""
+        return 0 if self._follower is None else self._follower.rewinds
+
+    def release_reader_log(self) -> None:
+        with self._lock:
+            if self._follower is not None:
+                self._follower.release()
+
+    def log_table_rows(self, payloads: bool = True) -> list[tuple[int, int, bytes]]:
+        """(seq, collection id, payload) of every entry of SQLite's table ``log`` (partition
+        drops; every entry of a database written before the wlog/ segments), in order; with
+        ``payloads`` false, empty payloads (to see whether the table changed)."""
+        if self.root is None:
+            return []
+        sql = f"SELECT seq, cid, {'payload' if payloads else 'NULL'} FROM log ORDER BY seq"
+        with self._lock:
+            try:
+                return [(int(seq), int(cid), bytes(payload or b"")) for seq, cid, payload in
+                        self.conn.execute(sql)]
+            except sqlite3.Error as exc:
+                raise self.catalog_error(exc) from None
 
     def last_seq(self) -> int:
         if self.root is None:

@@ -36,7 +36,7 @@ import os
 import struct
 import threading
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..errors import StorageError
 from . import checksum
@@ -218,7 +218,27 @@ class Follower:
     def __init__(self, root: Path):
         self.root = root
         self._seen: dict[str, _Seen] = {}
+        # the segments of the last scan, kept open until ``release``: a reader's load replays
+        # their records after checking that nothing it needs was covered meanwhile, and a
+        # segment the writer deletes in between stays readable through its open descriptor
+        self._handles: dict[str, Any] = {}
         self.bytes_read = 0   # for tests and benchmarks
+        # how many times a segment was read again from its start because bytes a scan had seen
+        # were cut back off (a failed sync): records handed out before may not have been calls
+        self.rewinds = 0
+
+    def payload(self, rec: Record) -> bytes:
+        """A record's payload, read through the segment the last scan kept open."""
+        fh = self._handles.get(rec.path.name)
+        if fh is None:
+            return read_payload(rec)
+        return _whole(rec, os.pread(fh.fileno(), rec.length, rec.offset))
+
+    def release(self) -> None:
+        """Close the segments the last scan kept open (the writer's deletions take effect)."""
+        handles, self._handles = self._handles, {}
+        for fh in handles.values():
+            fh.close()
 
     def scan(self, registry: dict[str, int | None]) -> Scan:
         """Read the segments the catalog lists (``registry``: name -> its length once sealed,
@@ -230,6 +250,8 @@ class Follower:
         caller may still accept it as the unsynced end of durability="process" writes)."""
         names = sorted(registry)
         self._seen = {n: s for n, s in self._seen.items() if n in registry}
+        for name in [n for n in self._handles if n not in registry]:
+            self._handles.pop(name).close()
         records: list[Record] = []
         for i, name in enumerate(names):
             path = self.root / DIR / name
@@ -248,18 +270,22 @@ class Follower:
             fh = open(path, "rb")
         except FileNotFoundError:
             raise _missing(path) from None
-        with fh:
-            size = os.fstat(fh.fileno()).st_size
-            if sealed is not None and size != sealed:
-                raise _wrong_length(path, size, sealed)
-            seen = self._seen.get(path.name)
-            if seen is not None and (size < seen.end or not _still_there(fh, seen.last)):
-                seen = None
-            if seen is not None and size == seen.size and newest == seen.newest:
-                return seen   # nothing appended since
-            start = seen.end if seen is not None else 0
-            fh.seek(start)
-            data = fh.read()
+        kept = self._handles.pop(path.name, None)
+        if kept is not None:
+            kept.close()
+        self._handles[path.name] = fh
+        size = os.fstat(fh.fileno()).st_size
+        if sealed is not None and size != sealed:
+            raise _wrong_length(path, size, sealed)
+        seen = self._seen.get(path.name)
+        if seen is not None and (size < seen.end or not _still_there(fh, seen.last)):
+            seen = None
+            self.rewinds += 1
+        if seen is not None and size == seen.size and newest == seen.newest:
+            return seen   # nothing appended since
+        start = seen.end if seen is not None else 0
+        fh.seek(start)
+        data = fh.read()
         self.bytes_read += len(data)
         found, end, outcome = scan_segment(path, data, newest, start)
         if found:
@@ -282,13 +308,20 @@ def _still_there(fh, last: tuple[int, bytes] | None) -> bool:
 
 def scan(root: Path, registry: dict[str, int | None]) -> Scan:
     """One scan of the segments the catalog lists (see ``Follower.scan``)."""
-    return Follower(root).scan(registry)
+    follower = Follower(root)
+    try:
+        return follower.scan(registry)
+    finally:
+        follower.release()
 
 
 def read_payload(rec: Record) -> bytes:
     with open(rec.path, "rb") as fh:
         fh.seek(rec.offset)
-        data = fh.read(rec.length)
+        return _whole(rec, fh.read(rec.length))
+
+
+def _whole(rec: Record, data: bytes) -> bytes:
     if len(data) != rec.length:
         raise StorageError(f"{rec.path} is truncated (write log entry {rec.seq})")
     return data
