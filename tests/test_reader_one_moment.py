@@ -12,29 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_writelog import DIM, _ids, _rows, _schema
 
 from embedb.engine import Database, evolution, writelog
 from embedb.engine.collection import Collection
 from embedb.engine.storage import Storage
-from embedb.schema import CollectionSchema, DataType, FieldSchema
-
-DIM = 4
-
-
-def _schema() -> CollectionSchema:
-    s = CollectionSchema()
-    s.add_field("id", DataType.INT64, is_primary=True)
-    s.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
-    return s
-
-
-def _rows(ids) -> list[dict]:
-    return [{"id": int(i), "v": np.full(DIM, i, dtype=np.float32)} for i in ids]
-
-
-def _ids(db: Database, name: str) -> list[int]:
-    return sorted(r["id"] for r in db.get_collection(name).query(output_fields=["id"]))
-
+from embedb.schema import DataType, FieldSchema
 
 def test_a_write_during_the_load_is_in_every_collection_after_it_or_in_none(tmp_path, monkeypatch):
     """The writer inserts batch k into "a", then into "b", at the moment the reader reads b's
