@@ -15,7 +15,9 @@ with the default ef. The references run on the same rows and the same allowed se
   searches) called directly with an ``IDSelectorBitmap``, at the smallest ef of a sweep in
   steps of 4 that reaches recall@10 0.95, at ef=16, and at the ef embedb widens ef=16 to for
   this selectivity (the graph search embedb runs: the rest of embedb's time is its own
-  overhead; not shown where embedb searches exactly).
+  overhead; not shown where embedb searches exactly). These get the queries already
+  normalised; ``q/|q| in call`` is the 0.95 ef with the normalisation in the timed call (as
+  ``speed_single.py``'s ``faiss direct`` and any application doing COSINE with faiss).
 
 ``--db PATH`` keeps the built database and reuses it; ``EMBEDB_SRC=/tmp/wt/src`` runs another
 checkout's embedb (the commit before) on it. ``--before-src /tmp/wt/src`` also times that
@@ -246,6 +248,9 @@ def main() -> None:
                 "faiss exact+bitmap": lambda i: flat.search(qn[i:i + 1], K, params=flat_params),
                 f"faiss HNSW+selector ef={ef95} (0.95)": lambda i: graph.search(
                     qn[i:i + 1], K, params=p95),
+                # the same with the query normalised in the call, as an application must
+                f"faiss HNSW+sel. ef={ef95}, q/|q| in call": lambda i: graph.search(
+                    queries[i:i + 1] / np.linalg.norm(queries[i]), K, params=p95),
                 "faiss HNSW+selector ef=16": lambda i: graph.search(qn[i:i + 1], K, params=p16),
             }
             if pe is not None:
@@ -264,6 +269,7 @@ def main() -> None:
                 "faiss exact+bitmap": recall([fns["faiss exact+bitmap"](i)[1][0].tolist()
                                               for i in range(len(queries))], truth),
                 f"faiss HNSW+selector ef={ef95} (0.95)": hnsw_recall(ef95),
+                f"faiss HNSW+sel. ef={ef95}, q/|q| in call": hnsw_recall(ef95),
                 "faiss HNSW+selector ef=16": hnsw_recall(16),
             }
             if pe is not None:
