@@ -101,7 +101,7 @@ def test_kept_lanes_per_filter_limit_and_ef(graph_path, lane_calls):
             assert [_pairs(client.search("c", [q], limit=k, filter=flt, search_params=sp)[0])
                     for q in queries] == want
     assert len(_kept(client)) == len(cases)
-    # the same text with filter parameters, and a float ef, are not kept lanes' calls
+    # a float or bool ef is not a kept lane's call: answered (or refused) as by the general path
     lane_calls.clear()
     for sp in ({"params": {"ef": 16.0}}, {"params": {"ef": True}}):
         try:
@@ -113,13 +113,17 @@ def test_kept_lanes_per_filter_limit_and_ef(graph_path, lane_calls):
         else:
             assert _pairs(client.search("c", [queries[0]], limit=10, filter="tag < 3",
                                         search_params=sp)[0]) == want
-    params = {"t": 3}
-    want = _pairs(engine_search.search(coll, [queries[0]], limit=10, filter="tag < {t}",
-                                       filter_params=params)[0])
-    for _ in range(2):
-        assert _pairs(client.search("c", [queries[0]], limit=10, filter="tag < {t}",
-                                    filter_params=params)[0]) == want
-    assert all(key[0] != "tag < {t}" for key in _kept(client))
+    # filter parameters: kept by filter_cache's type-exact key (3 and 3.0 are two lanes)
+    for params in ({"t": 3}, {"t": 3.0}, {"t": 6}):
+        want = _pairs(engine_search.search(coll, [queries[0]], limit=10, filter="tag < {t}",
+                                           filter_params=params)[0])
+        lane_calls.clear()
+        for _ in range(3):
+            assert _pairs(client.search("c", [queries[0]], limit=10, filter="tag < {t}",
+                                        filter_params=params)[0]) == want
+        assert lane_calls[-1]
+    templated = [key for key in _kept(client) if key[0] == "tag < {t}"]
+    assert len(templated) == 3 and len({key[2] for key in templated}) == 3
 
 
 def test_threads_beside_a_writer_never_see_a_removed_row(graph_path):

@@ -302,6 +302,15 @@ def cached_mask(snapshot: Any, text: str, filter_params: dict | None) -> np.ndar
     return hit[0].mask if hit is not None and hit[1] is cf else None
 
 
+def params_key(filter_params: dict) -> Any:
+    """The key ``search_mask`` gives these filter parameters (type-exact: 1, 1.0 and True
+    differ), or None when it keeps no mask for them."""
+    try:
+        return _canon(dict(filter_params))
+    except _Uncacheable:
+        return None
+
+
 def _zone(view: Any, text: str) -> str | None:
     """The zone naive ``ISO '...'`` literals are read in, when the filter can read one."""
     if "iso" in text.lower() or any(f.dtype == DataType.TIMESTAMPTZ for f in view.schema.fields):

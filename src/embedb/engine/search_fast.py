@@ -268,8 +268,10 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
             else:
                 # the filtered lane: a filter whose mask, plan and arrays a search of the same
                 # state (generation, rows, live rows: filter_cache's key of the mask) kept
-                rec = lane.masked.get((filter, key)) \
-                    if key is not None and not filter_params else None
+                # (filter_params by filter_cache's type-exact key: 1, 1.0 and True differ)
+                kept_key = None if key is None else (filter, key) if not filter_params else \
+                    (filter, key, filter_cache.params_key(filter_params))
+                rec = None if kept_key is None else lane.masked.get(kept_key)
                 want, call = rec if rec is not None else (None, None)
             # L2/IP: the query as given, its dot product finite (else dense_queries words it)
             state = None if call is None else lane_state(collection, p.field.name) \
@@ -339,9 +341,12 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                         search_masked_one(p.entry, v, limit, params, view, mask)
                     if found is not None:
                         dl, hit_pks, masked = found
-                        if lane is not None and key is not None and not filter_params and \
+                        kept_key = None if lane is None or key is None else (filter, key) \
+                            if not filter_params else \
+                            (filter, key, filter_cache.params_key(filter_params))
+                        if kept_key is not None and kept_key[-1] is not None and \
                                 masked.impl is lane.index():
-                            _keep_masked(lane, (filter, key), (view.generation,
+                            _keep_masked(lane, kept_key, (view.generation,
                                          view.num_rows_total, view.live), masked)
                         return _single_result(p.pk_name, hit_pks, dl)
                     out = None
@@ -369,8 +374,8 @@ _MAX_MASKED = 16   # filtered lanes kept per index lane (all of one collection s
 
 
 def _keep_masked(lane: _Lane, key: tuple, state: tuple, masked: Any) -> None:
-    """Keep a ``filtered.MaskedLane`` that just answered ``key`` = (filter text, lanes' key)
-    for the collection state it answered on (generation, rows, live rows: what names the mask
+    """Keep a ``filtered.MaskedLane`` that just answered ``key`` = (filter text, lanes' key[,
+    filter_cache.params_key of the filter parameters]) for the collection state it answered on (generation, rows, live rows: what names the mask
     in ``filter_cache``), so the next call of that filter on that state costs one dict read.
     Only the faiss parameters (with the mask's selector and bits) and the arrays are kept, no
     index; lanes of another state go (a write made them unreachable)."""
