@@ -1,5 +1,7 @@
 """The machinery of the kill -9 and full-disk tests (test_qa_kill_background.py,
-test_qa2_kill_bulk.py, test_qa2_full_disk_background.py, test_trust_diskfull.py).
+test_qa2_kill_bulk.py, test_qa2_full_disk_background.py, test_trust_diskfull.py) and of the
+readers beside a writer (``read_beside_writer``: test_qa3_reader_beside_writer.py,
+test_qa4_wlog_reader_rotation.py).
 
 Two kinds of writer. A call writer (``qa_kill_writer.py``, ``qa2_kill_bulk_writer.py``) runs in its own process and
 prints ``begin <json call>`` before each write call and ``ack`` after it returned; the parent
@@ -23,6 +25,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -182,6 +185,59 @@ def kill_loop(path: Path, *, writer: str, writer_args: Callable[[int, int], list
         model = got   # the in-flight call, if it landed, is now part of the history
     check_cli(path)
     return acked
+
+
+def read_beside_writer(args: list[str], path: Path, *, durability: str, read: Callable[[Any], Any],
+                       ready: Callable[[list[str]], bool], seconds: float, reopen_every: int,
+                       max_reads: int | None = None) -> tuple[list[str], list[Any], list[str]]:
+    """Run a call writer (``args``: its script and arguments) and, meanwhile, read the
+    database read-only again and again: a fresh ``MilvusClient(read_only=True)`` every
+    ``reopen_every`` reads, a ``Database.refresh`` of the open one between, from when
+    ``ready(lines so far)`` until ``seconds`` passed or ``max_reads`` states were read.
+    ``read(client)`` returns what it read (a digest of the state); an AssertionError it
+    raises fails the test, any other error of a reader is collected. The writer is then
+    killed with SIGKILL. Returns its output lines, what each read returned and the errors."""
+    from embedb import MilvusClient
+
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reading = threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in proc.stdout),
+                               daemon=True)
+    reading.start()
+    seen: list[Any] = []
+    errors: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not ready(lines) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stop = time.monotonic() + seconds
+        reader = None
+        n = 0
+        while time.monotonic() < stop and (max_reads is None or len(seen) < max_reads):
+            n += 1
+            try:
+                if reader is None or n % reopen_every == 0:
+                    if reader is not None:
+                        reader.close()
+                    reader = MilvusClient(str(path), read_only=True, durability=durability)
+                else:
+                    reader._database.refresh()
+                reader.load_collection("c")
+                seen.append(read(reader))
+            except AssertionError:
+                raise
+            except Exception as exc:   # noqa: BLE001 - any error of a reader is a finding
+                errors.append(f"read {n}: {exc!r}")
+                reader = None
+        if reader is not None:
+            reader.close()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(60)
+        reading.join(10)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()[-3000:]
+    return lines, seen, errors
 
 
 def _short(call: dict | None) -> dict | None:

@@ -20,16 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from kill_harness import HERE, apply_call, call_writer_collection, check_cli, replay, stored_model, vector
+from kill_harness import (HERE, apply_call, call_writer_collection, check_cli, read_beside_writer, replay,
+                          stored_model, vector)
 
 from embedb import MilvusClient
 
@@ -94,45 +90,12 @@ def _read_state(client: MilvusClient) -> dict:
 def test_a_reader_beside_a_writer_sees_whole_calls_only(tmp_path, durability, prefill):
     path = tmp_path / "rw.db"
     start = _prefill(path, prefill) if prefill else {}
-    proc = subprocess.Popen([sys.executable, str(HERE / "qa_kill_writer.py"), str(path),
-                             durability, "31", str(prefill), "0.2"],   # ~5 calls a second
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    reading = threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in proc.stdout),
-                               daemon=True)
-    reading.start()
-    seen: list[str] = []
-    errors: list[str] = []
-    try:
-        deadline = time.monotonic() + 60
-        while not any(l == "ack" for l in lines[:3]) and time.monotonic() < deadline:
-            time.sleep(0.05)   # the collection exists
-        stop = time.monotonic() + (40 if prefill else 20)
-        reader = None
-        while time.monotonic() < stop and len(seen) < 8:
-            try:
-                if reader is None or len(seen) % 3 == 0:   # a fresh open, or a refresh
-                    if reader is not None:
-                        reader.close()
-                    reader = MilvusClient(str(path), read_only=True, durability=durability)
-                    reader.load_collection("c")
-                else:
-                    reader._database.refresh()
-                    reader.load_collection("c")
-                seen.append(_digest(_read_state(reader)))
-            except AssertionError:
-                raise
-            except Exception as exc:   # noqa: BLE001 - any error of a reader is a finding
-                errors.append(repr(exc))
-                reader = None
-        if reader is not None:
-            reader.close()
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(60)
-        reading.join(10)
+    lines, seen, errors = read_beside_writer(
+        [str(HERE / "qa_kill_writer.py"), str(path), durability, "31", str(prefill), "0.2"],  # ~5 calls/s
+        path, durability=durability, read=lambda reader: _digest(_read_state(reader)),
+        ready=lambda lines: "ack" in lines[:3],   # the collection exists
+        seconds=40 if prefill else 20, reopen_every=3, max_reads=8)
     assert not errors, errors[:5]
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()[-3000:]
     # every state read was the database after a prefix of the calls
     model: dict = dict(start)
     prefixes = {_digest(model)}

@@ -8,15 +8,10 @@ just let go of), and every state it reads is the database after a prefix of the 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
-from kill_harness import HERE
+from kill_harness import HERE, read_beside_writer
 
 from embedb import MilvusClient
 
@@ -47,46 +42,11 @@ def _state(client: MilvusClient) -> dict:
 
 
 def _run(path: Path, durability: str, segment: int, seconds: float) -> None:
-    proc = subprocess.Popen([sys.executable, str(HERE / "qa4_wlog_writer.py"), str(path), str(segment),
-                             durability, "7", "0", "0.01"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    reading = threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in proc.stdout),
-                               daemon=True)
-    reading.start()
-    seen: list[tuple[int, int]] = []
-    errors: list[str] = []
-    try:
-        deadline = time.monotonic() + 60
-        while lines.count("ack") < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        stop = time.monotonic() + seconds
-        reader = None
-        n = 0
-        while time.monotonic() < stop:
-            n += 1
-            try:
-                if reader is None or n % 4 == 0:
-                    if reader is not None:
-                        reader.close()
-                    reader = MilvusClient(str(path), read_only=True, durability=durability)
-                else:
-                    reader._database.refresh()
-                reader.load_collection("c")
-                seen.append((n, _digest(_state(reader))))
-            except AssertionError:
-                raise
-            except Exception as exc:   # noqa: BLE001 - any error of a reader is a finding
-                errors.append(f"read {n}: {exc!r}")
-                reader = None
-        if reader is not None:
-            reader.close()
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(60)
-        reading.join(10)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()[-3000:]
-    assert not errors, f"{len(errors)} of {n} reads failed: {errors[:5]}"
+    lines, seen, errors = read_beside_writer(
+        [str(HERE / "qa4_wlog_writer.py"), str(path), str(segment), durability, "7", "0", "0.01"],
+        path, durability=durability, read=lambda reader: _digest(_state(reader)),
+        ready=lambda lines: lines.count("ack") >= 2, seconds=seconds, reopen_every=4)
+    assert not errors, f"{len(errors)} of {len(seen) + len(errors)} reads failed: {errors[:5]}"
     model: dict = {}
     digest = 0
     prefixes = {digest}
@@ -104,7 +64,7 @@ def _run(path: Path, durability: str, segment: int, seconds: float) -> None:
                 model.update({i: pending["ver"] for i in pending.get("ids", [])})
             assert digest == _digest(model) or len(model) > 2000
             prefixes.add(digest)
-    bad = [n for n, d in seen if d not in prefixes]
+    bad = [n for n, d in enumerate(seen) if d not in prefixes]
     assert not bad, f"reads {bad[:10]} of {len(seen)} saw a state after no prefix of the calls"
     assert len(seen) > 10
 
