@@ -202,14 +202,50 @@ def _first_failing_frame(fh, head: bytes, frame: int, valid: int, total: int) ->
         data = fh.read(frame)
         if len(data) < frame or data[8:16] != head[16:24]:
             return i
-        s0, s1 = s
-        for x0, x1 in struct.iter_unpack(order + "II", memoryview(data)[:8].tobytes() + data[24:]):
-            s0 = (s0 + x0 + s1) & 0xFFFFFFFF
-            s1 = (s1 + x1 + s0) & 0xFFFFFFFF
-        s = (s0, s1)
+        s = wal_checksum(s, data[:8] + data[24:], order)
         if s != struct.unpack(">II", data[16:24]):
             return i
     return total
+
+
+def wal_checksum(s: tuple[int, int], data: bytes, order: str) -> tuple[int, int]:
+    """SQLite's WAL checksum of ``data`` (a multiple of 8 bytes) continued from ``s``: for
+    each pair of 32-bit words (x0, x1) in byte order ``order``, s0 += x0 + s1, then
+    s1 += x1 + s0, modulo 2^32. One step is linear, (s0, s1) -> M (s0, s1) + (x0, x0 + x1) with
+    M = [[1, 1], [1, 2]], so n steps are M^n s plus the sum of M^(n-1-k) (x0, x0 + x1)_k: dot
+    products with the powers of M, in NumPy (uint64 products wrap modulo 2^64, a multiple of
+    2^32). The word-by-word loop took ~4 ms per 64 KiB frame."""
+    words = np.frombuffer(data, dtype=np.dtype(np.uint32).newbyteorder(order)).astype(np.uint64)
+    x0, x1 = words[0::2], words[1::2]
+    v1 = x0 + x1
+    a, b, d = _wal_powers(len(x0))   # M^(n-1-k) = [[a, b], [b, d]], k = 0..n-1
+    an, bn, dn = _wal_power(len(x0))
+    s0 = (an * s[0] + bn * s[1] + int(np.sum(a * x0 + b * v1))) & 0xFFFFFFFF
+    s1 = (bn * s[0] + dn * s[1] + int(np.sum(b * x0 + d * v1))) & 0xFFFFFFFF
+    return s0, s1
+
+
+_WAL_POWERS: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _wal_powers(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a, b, d) of M^(n-1-k) for k = 0..n-1, modulo 2^32 (M is symmetric: so is each power);
+    kept per n (one per page size)."""
+    got = _WAL_POWERS.get(n)
+    if got is None:
+        out = np.empty((n, 3), dtype=np.uint64)
+        a, b, d = 1, 0, 1
+        for j in range(n):   # M^j, written at k = n-1-j
+            out[n - 1 - j] = (a, b, d)
+            a, b, d = (a + b) & 0xFFFFFFFF, (a + 2 * b) & 0xFFFFFFFF, (b + 2 * d) & 0xFFFFFFFF
+        got = _WAL_POWERS[n] = (out[:, 0].copy(), out[:, 1].copy(), out[:, 2].copy())
+    return got
+
+
+def _wal_power(n: int) -> tuple[int, int, int]:
+    """(a, b, d) of M^n modulo 2^32, from M^(n-1) (kept by ``_wal_powers``)."""
+    a, b, d = (int(v[0]) for v in _wal_powers(n))
+    return (a + b) & 0xFFFFFFFF, (a + 2 * b) & 0xFFFFFFFF, (b + 2 * d) & 0xFFFFFFFF
 
 
 def _wal_frames_accepted(conn: sqlite3.Connection, db_file: Path) -> int:
