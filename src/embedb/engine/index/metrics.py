@@ -16,14 +16,16 @@ import numpy as np
 from ...errors import ParamError
 
 
-_SMALL_NQ = 8
+# up to this many queries, ``dot`` runs einsum's loop one query at a time (each product summed
+# over its own d values alike: what exact._rescore computes for a larger batch after BLAS)
+SMALL_NQ = 8
 
 
 def dot(q: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``q @ x.T``. A few queries go through einsum's own loop, one query at a time: a
     multi-threaded BLAS gemv can be 10x slower on a busy small machine (threads spin and
     contend), while for many queries BLAS gemm wins."""
-    if len(q) > _SMALL_NQ:
+    if len(q) > SMALL_NQ:
         return q @ x.T
     out = np.empty((len(q), len(x)), dtype=np.result_type(q, x))
     for i in range(len(q)):
