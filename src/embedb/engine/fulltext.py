@@ -837,13 +837,21 @@ def search_bm25(collection: Any, field: str, texts: Sequence[str], limit: int, m
     avgdl = float(len_live) / n_live
     if avgdl <= 0:
         return out_rows, out_scores
-    terms = state.term_ids(_hashes(batch.vocab).tolist(), add=False)
+    hashes = _hashes(batch.vocab)
+    terms = state.term_ids(hashes.tolist(), add=False)
     for q in range(nq):
-        ids = terms[batch.ids[batch.offsets[q] : batch.offsets[q + 1]]]
-        ids = ids[(ids >= 0) & (ids < len(df_all))]   # terms first seen past this view: df 0
+        tokens = batch.ids[batch.offsets[q] : batch.offsets[q + 1]]
+        ids = terms[tokens]
+        known = (ids >= 0) & (ids < len(df_all))   # terms first seen past this view: df 0
+        ids = ids[known]
         if not len(ids):
             continue
-        qterms, qcount = np.unique(ids, return_counts=True)
+        qterms, first, qcount = np.unique(ids, return_index=True, return_counts=True)
+        # terms in the order of their hashes, not of their ids: the ids depend on when the
+        # postings were built (one catch-up at a time, or all at once by a rebuild), and the
+        # terms' float64 contributions are summed in this order
+        by_hash = np.argsort(hashes[tokens[known]][first], kind="stable")
+        qterms, qcount = qterms[by_hash], qcount[by_hash]
         df = df_all[qterms].astype(np.float64)
         idf = np.log1p((n_live - df + 0.5) / (df + 0.5))
         weight = qcount * idf
