@@ -33,6 +33,7 @@ Set ``EMBEDB_SRC`` to run another checkout's ``src`` (e.g. the previous commit, 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -214,6 +215,29 @@ def bench_sparse(args) -> None:
 
 
 # ---------------------------------------------------------------------------------- single
+class LockStepWorker:
+    """Another checkout's embedb in a worker process (``code``, run with ``EMBEDB_SRC=src``),
+    driven in lock step: it prints "ready", then answers each command line with one JSON line
+    (``ask``); "quit" ends it (``close``)."""
+
+    def __init__(self, code: str, src: str) -> None:
+        env = dict(os.environ, EMBEDB_SRC=src)   # (bench_speed puts it first on sys.path)
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the --before-src worker did not start")
+
+    def ask(self, line: str):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
 def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centers = rng.standard_normal((max(n // 500, 8), dim)).astype(np.float32)

@@ -34,10 +34,8 @@ against ``faiss HNSW+selector`` at its 0.95 ef at 10%.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 # EMBEDB_SRC: another checkout's src (the commit before, from a git worktree)
 sys.path.insert(0, os.environ.get("EMBEDB_SRC", str(ROOT / "src")))
+from bench_speed import LockStepWorker  # noqa: E402
 
 K = 10
 DIM = 384
@@ -135,28 +134,16 @@ client.close()
 """
 
 
-class Before:
+class Before(LockStepWorker):
     """``--before-src``'s client in a worker process, run in lock step (see _WORKER)."""
 
     def __init__(self, src: str, path: Path, n: int, nq: int, clock: str) -> None:
-        code = _WORKER.format(src=src, bench=str(ROOT / "bench"), clock=clock, n=n, nq=nq,
-                              path=str(path), k=K)
-        env = dict(os.environ, EMBEDB_SRC=src)
-        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)
-        if self.proc.stdout.readline().strip() != "ready":
-            raise RuntimeError("the --before-src worker did not start")
+        super().__init__(_WORKER.format(src=src, bench=str(ROOT / "bench"), clock=clock, n=n,
+                                        nq=nq, path=str(path), k=K), src)
         self.filter = ""
 
     def ask(self, cmd: str):
-        self.proc.stdin.write(f"{cmd} {self.filter}\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())
-
-    def close(self) -> None:
-        self.proc.stdin.write("quit\n")
-        self.proc.stdin.close()
-        self.proc.wait(timeout=60)
+        return super().ask(f"{cmd} {self.filter}")
 
 
 def p50_interleaved(fns: dict, nq: int, reps: int, clock=time.perf_counter) -> dict:

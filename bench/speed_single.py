@@ -39,7 +39,6 @@ default team, interleaved (faiss 1.15 opens no parallel region for a single quer
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -53,6 +52,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, os.environ.get("EMBEDB_SRC") or str(ROOT / "src"))   # another checkout's src
 sys.path.insert(1, str(ROOT / "bench"))
+from bench_speed import LockStepWorker  # noqa: E402
 
 # the other checkout's client, in its own process: "pass" times every query once, "call <i>"
 # one query, "hits" prints every query's (ids, distances), "quit" ends it
@@ -101,27 +101,12 @@ hnsw_database(__import__("pathlib").Path({path!r}), clustered({n}, {dim}))
 """.replace("{bench!r}", repr(str(ROOT / "bench")))
 
 
-class Before:
+class Before(LockStepWorker):
     """``--before-src``'s embedb client in a worker process, run in lock step (see _WORKER)."""
 
     def __init__(self, src: str, path: Path, nq: int, dim: int, ef: int, k: int, clock: str):
-        code = _WORKER.format(src=src, bench=str(ROOT / "bench"), clock=clock, nq=nq, dim=dim,
-                              path=str(path), ef=ef, k=k)
-        env = dict(os.environ, EMBEDB_SRC=src)   # (bench_speed puts it first on sys.path)
-        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)
-        if self.proc.stdout.readline().strip() != "ready":
-            raise RuntimeError("the --before-src worker did not start")
-
-    def ask(self, cmd: str):
-        self.proc.stdin.write(cmd + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())
-
-    def close(self) -> None:
-        self.proc.stdin.write("quit\n")
-        self.proc.stdin.close()
-        self.proc.wait(timeout=60)
+        super().__init__(_WORKER.format(src=src, bench=str(ROOT / "bench"), clock=clock, nq=nq,
+                                        dim=dim, path=str(path), ef=ef, k=k), src)
 
 
 def interleaved_p50(fns: dict, queries: list, reps: int, mode: str = "pass",
