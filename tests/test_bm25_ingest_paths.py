@@ -14,6 +14,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from test_text_batch_paths import bm25_schema
 
 import embedb
 from embedb.engine import fulltext
@@ -103,13 +104,7 @@ def texts_of_mixed_lengths(seed: int, n: int, longest: int) -> list[str]:
 @pytest.mark.parametrize("params", [None, {"type": "english"}])
 def test_inserted_bm25_vectors_equal_the_analyzer_row_by_row(tmp_path, params):
     client = embedb.MilvusClient(str(tmp_path / "bm25.db"))
-    schema = client.create_schema(auto_id=False)
-    schema.add_field("id", embedb.DataType.INT64, is_primary=True)
-    kwargs = {} if params is None else {"analyzer_params": params}
-    schema.add_field("text", embedb.DataType.VARCHAR, max_length=20000, enable_analyzer=True, **kwargs)
-    schema.add_field("sparse", embedb.DataType.SPARSE_FLOAT_VECTOR)
-    schema.add_function(embedb.Function(name="bm25", function_type=embedb.FunctionType.BM25,
-                                        input_field_names=["text"], output_field_names=["sparse"]))
+    schema = bm25_schema(client, params)
     index = client.prepare_index_params()
     index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     client.create_collection("docs", schema=schema, index_params=index)

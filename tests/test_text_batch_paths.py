@@ -158,9 +158,9 @@ def test_chunk_keys_are_the_bytes():
         assert (k0, k1) == (int.from_bytes(chunk[:8], "little"), int.from_bytes(chunk[8:16], "little"))
 
 
-@pytest.mark.parametrize("params", [None, {"type": "english"}, {"type": "german"}])
-def test_bm25_function_output_equals_counted_token_hashes(params):
-    client = embedb.MilvusClient(":memory:")
+def bm25_schema(client, params=None):
+    """id (INT64 primary key), text (analysed with ``params``, else the standard analyzer) and
+    sparse, filled by a BM25 function of text."""
     schema = client.create_schema(auto_id=False)
     schema.add_field("id", embedb.DataType.INT64, is_primary=True)
     kwargs = {} if params is None else {"analyzer_params": params}
@@ -168,7 +168,13 @@ def test_bm25_function_output_equals_counted_token_hashes(params):
     schema.add_field("sparse", embedb.DataType.SPARSE_FLOAT_VECTOR)
     schema.add_function(embedb.Function(name="bm25", function_type=embedb.FunctionType.BM25,
                                         input_field_names=["text"], output_field_names=["sparse"]))
-    client.create_collection("docs", schema=schema)
+    return schema
+
+
+@pytest.mark.parametrize("params", [None, {"type": "english"}, {"type": "german"}])
+def test_bm25_function_output_equals_counted_token_hashes(params):
+    client = embedb.MilvusClient(":memory:")
+    client.create_collection("docs", schema=bm25_schema(client, params))
     coll = client._db.get_collection("docs")
     analyzer = fresh(params)
     texts = random_texts(6, 300) + zipf_texts(7, 300)
