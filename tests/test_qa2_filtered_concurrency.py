@@ -134,6 +134,10 @@ CHILD = textwrap.dedent(r'''
         try:
             while not stop.is_set():
                 op = r.choices(["insert", "delete", "flush", "compact"], [6, 4, 0.3, 0.08])[0]
+                if op == "insert" and next_id[0] + 300 > CAP:   # the ids' arrays are full
+                    op = "delete"
+                if op == "delete" and len(live) < 120:
+                    op = "flush"
                 if op == "insert":
                     n = r.choice([1, 50, 300])
                     ids = list(range(next_id[0], next_id[0] + n)); next_id[0] += n
