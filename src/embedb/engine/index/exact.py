@@ -125,7 +125,8 @@ def _rescore(q, vectors, rows, row_offset, k, pk_of, metric, radius, range_filte
             dist = np.einsum("qkd,qkd->qk", diff, diff)
         else:
             dist = np.einsum("qd,kd->qk", q, x)
-            xsq = np.einsum("kd,kd->k", x, x)[None, :]
+            if metric == "COSINE":
+                xsq = np.einsum("kd,kd->k", x, x)[None, :]
         rows = np.broadcast_to(rows, dist.shape)
         valid = np.broadcast_to(valid, dist.shape)
     else:
@@ -135,7 +136,8 @@ def _rescore(q, vectors, rows, row_offset, k, pk_of, metric, radius, range_filte
             dist = np.einsum("qkd,qkd->qk", diff, diff)
         else:
             dist = np.einsum("qkd,qd->qk", x, q)
-            xsq = np.einsum("qkd,qkd->qk", x, x)
+            if metric == "COSINE":
+                xsq = np.einsum("qkd,qkd->qk", x, x)
     if metric == "COSINE":   # as metrics._cosine: a zero norm counts as 1
         qn = np.sqrt(np.einsum("qd,qd->q", q, q))
         xn = np.sqrt(xsq)
