@@ -234,7 +234,7 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
         if p is None:
             return None
     entry = p.entry
-    lane = key = None
+    lane = key = kept_key = None
     if not output_fields and entry is not None and type(data) is list and len(data) == 1:
         # the lanes: search_covered -> FaissIndex._search_all -> topk.select ->
         # _one_query_result, inline, with what does not change between calls kept on the lane
@@ -269,8 +269,7 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                 # the filtered lane: a filter whose mask, plan and arrays a search of the same
                 # state (generation, rows, live rows: filter_cache's key of the mask) kept
                 # (filter_params by filter_cache's type-exact key: 1, 1.0 and True differ)
-                kept_key = None if key is None else (filter, key) if not filter_params else \
-                    (filter, key, filter_cache.params_key(filter_params))
+                kept_key = _masked_key(filter, key, filter_params)
                 rec = None if kept_key is None else lane.masked.get(kept_key)
                 want, call = rec if rec is not None else (None, None)
             # L2/IP: the query as given, its dot product finite (else dense_queries words it)
@@ -341,11 +340,7 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                         search_masked_one(p.entry, v, limit, params, view, mask)
                     if found is not None:
                         dl, hit_pks, masked = found
-                        kept_key = None if lane is None or key is None else (filter, key) \
-                            if not filter_params else \
-                            (filter, key, filter_cache.params_key(filter_params))
-                        if kept_key is not None and kept_key[-1] is not None and \
-                                masked.impl is lane.index():
+                        if kept_key is not None and masked.impl is lane.index():
                             _keep_masked(lane, kept_key, (view.generation,
                                          view.num_rows_total, view.live), masked)
                         return _single_result(p.pk_name, hit_pks, dl)
@@ -371,6 +366,18 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
 
 
 _MAX_MASKED = 16   # filtered lanes kept per index lane (all of one collection state)
+
+
+def _masked_key(filter: str, key: Any, filter_params: dict | None) -> tuple | None:
+    """The kept filtered lanes' key: (filter text, the lanes' key[, filter_cache.params_key of
+    the filter parameters]); None when there is none (a call no lane keeps, or parameters
+    filter_cache keeps no mask for)."""
+    if key is None:
+        return None
+    if not filter_params:
+        return filter, key
+    params = filter_cache.params_key(filter_params)
+    return None if params is None else (filter, key, params)
 
 
 def _keep_masked(lane: _Lane, key: tuple, state: tuple, masked: Any) -> None:
