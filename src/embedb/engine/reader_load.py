@@ -26,6 +26,7 @@ happens once, after a pass found nothing moved, from the segments it holds open.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any, Iterator, NamedTuple
 
 import numpy as np
@@ -81,17 +82,24 @@ class LogView:
         again = storage.log_table_rows(payloads=False)
         self.moved = [r[:2] for r in again] != [r[:2] for r in rows]
         self._rows = rows
+        self._by_cid: dict[int, list[tuple[int, Any]]] | None = None   # grouped on first use
 
     def entries(self, cid: int, after: int) -> Iterator[tuple[int, bytes]]:
         """The collection's entries after sequence number ``after``, in order, each payload
         read as it is reached (one record in memory at a time)."""
-        mine: list[tuple[int, Any]] = [(seq, payload) for seq, c, payload in self._rows
-                                       if c == cid and seq > after]
-        mine += [(r.seq, r) for r in self.records if r.cid == cid and r.seq > after]
-        mine.sort(key=lambda e: e[0])
+        if self._by_cid is None:   # both sources split by collection once, not per collection
+            by_cid: dict[int, list[tuple[int, Any]]] = {}
+            for seq, c, payload in self._rows:
+                by_cid.setdefault(c, []).append((seq, payload))
+            for r in self.records:
+                by_cid.setdefault(r.cid, []).append((r.seq, r))
+            for items in by_cid.values():
+                items.sort(key=itemgetter(0))
+            self._by_cid = by_cid
         payload = self._storage.reader_payload
-        for seq, item in mine:
-            yield seq, item if isinstance(item, bytes) else payload(item)
+        for seq, item in self._by_cid.get(cid, ()):
+            if seq > after:
+                yield seq, item if isinstance(item, bytes) else payload(item)
 
     def release(self) -> None:
         self._storage.release_reader_log()

@@ -698,8 +698,8 @@ class Storage:
             return self._records()
 
     def reader_payload(self, rec: writelog.Record) -> bytes:
-        follower = self._follower
-        return follower.payload(rec) if follower is not None else writelog.read_payload(rec)
+        """A record ``reader_records`` returned, read through the segment it keeps open."""
+        return self._follower.payload(rec)
 
     def reader_rewinds(self) -> int:
         """``Follower.rewinds``: changed since a load, that load may have replayed a record the
