@@ -44,6 +44,17 @@ def _registry(path) -> dict:
         con.close()
 
 
+def _a_segment_per_call(path, monkeypatch, calls: int) -> Database:
+    """A writer on ``path`` whose collection "c" took ``calls`` calls of 10 rows (ids 0 on),
+    each in a segment of its own; still open."""
+    monkeypatch.setattr(writelog, "SEGMENT_BYTES", 1)   # a segment per call
+    db = Database.open(path)
+    c = db.create_collection("c", _schema())
+    for b in range(calls):
+        c.insert(_rows(range(b * 10, b * 10 + 10)))
+    return db
+
+
 def crashed_with_a_torn_end(path) -> tuple:
     """A database whose writer crashed after three acknowledged calls (ids 0-29) while a
     fourth was being appended: (its one segment, the segment's length before the torn end)."""
@@ -78,12 +89,8 @@ def test_a_torn_end_is_the_call_in_flight_absent_and_cut_off(tmp_path):
 
 
 def test_a_listed_segment_missing_or_of_another_length_is_an_error_naming_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(writelog, "SEGMENT_BYTES", 1)   # a segment per call
     path = tmp_path / "m.db"
-    db = Database.open(path)
-    c = db.create_collection("c", _schema())
-    for b in range(4):
-        c.insert(_rows(range(b * 10, b * 10 + 10)))
+    db = _a_segment_per_call(path, monkeypatch, 4)
     _abandon(db)
     segs = writelog.segment_files(path)
     assert len(segs) == 4
@@ -280,12 +287,8 @@ def test_a_lost_or_replaced_catalog_never_costs_a_segment(tmp_path):
 def test_an_unlisted_covered_segment_is_a_leftover_not_damage(tmp_path, monkeypatch):
     """A deletion cut short (the catalog let go of the segment, the file stayed): embedb check
     reports nothing, and the next writer removes the file."""
-    monkeypatch.setattr(writelog, "SEGMENT_BYTES", 1)   # a segment per call
     path = tmp_path / "u.db"
-    db = Database.open(path)
-    c = db.create_collection("c", _schema())
-    for b in range(3):
-        c.insert(_rows(range(b * 10, b * 10 + 10)))
+    db = _a_segment_per_call(path, monkeypatch, 3)
     first = writelog.segment_files(path)[0]
     kept = first.read_bytes()
     db.flush()   # a snapshot covers every call: their segments go
