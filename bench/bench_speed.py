@@ -51,6 +51,13 @@ sys.path.insert(1, str(ROOT / "bench"))
 K = 10
 
 
+def write_json(path: str | None, numbers: dict) -> None:
+    """``--json PATH``: the run's key numbers, for ``bench/speed_targets.py`` (nothing when
+    no path was given)."""
+    if path:
+        Path(path).write_text(json.dumps(numbers, indent=1))
+
+
 def p50_interleaved(fns: dict, queries: list, reps: int) -> dict:
     """p50 (ms) of each fn(query) over all queries; passes alternate between the fns."""
     times = {name: [] for name in fns}
@@ -134,6 +141,9 @@ def bench_bm25(args, tmp: Path) -> None:
     print(f"{'lancedb (native FTS)':24s} {lance_add:9.2f} {lance_index:8.2f} {lance_total:8.2f} "
           f"{args.n / lance_total:9,.0f} {lance_first * 1e3:15.1f}")
     print(f"embedb / lancedb indexing time: {embedb_total / lance_total:.2f}x")
+    write_json(args.json, {"query_p50_ms": p50, "max_score_rel_diff": worst,
+                           "index_s": {"embedb": embedb_total, "lancedb": lance_total},
+                           "first_query_ms": {"embedb": t_first * 1e3, "lancedb": lance_first * 1e3}})
     print(f"  embedb: ingest = {-(-args.n // 1000)} insert calls, each durable on return (log fsynced; the BM25 function analyses "
           "the text), then flush (columns written); index = the first query, which builds the posting lists "
           "(saved at the next checkpoint); first query ms = after reopening, median of 3")
@@ -212,6 +222,7 @@ def bench_sparse(args) -> None:
     for name, v in p50.items():
         print(f"{name:24s} {v:8.3f} ms  {v / p50['SPARSE_INVERTED_INDEX']:5.2f}x")
     print(f"identical rows and scores: {same}")
+    write_json(args.json, {"p50_ms": p50, "same": same})
 
 
 # ---------------------------------------------------------------------------------- single
@@ -295,6 +306,8 @@ def bench_single(args, tmp: Path) -> None:
            "--reps", str(args.reps), "--ef", str(args.ef), "--clock", args.clock]
     if args.before_src:
         cmd += ["--before-src", args.before_src]
+    if args.json:
+        cmd += ["--json", args.json]
     subprocess.run(cmd, check=True)
 
 
@@ -367,6 +380,7 @@ def bench_startup(args, tmp: Path) -> None:
         print(f"{name:28s} {v:6.2f} s  {v / med[ref]:5.2f}x   CPU {med_cpu[name]:6.2f} s  "
               f"{med_cpu[name] / med_cpu[ref]:5.2f}x")
     print(f"scipy.sparse imported by embedb: {scipy_loaded}")
+    write_json(args.json, {"wall_s": med, "cpu_s": med_cpu, "scipy_sparse": scipy_loaded})
 
 
 # ----------------------------------------------------------------------------------- build
@@ -432,6 +446,7 @@ def bench_build(args, tmp: Path) -> None:
         print(f"{name:28s} {v:7.2f} {v / med[ref]:8.2f}x {med_cpu[name]:7.2f} "
               f"{med_cpu[name] / med_cpu[ref]:8.2f}x {med_cpu[name] / v:11.2f}")
     print("(CPU time counts every thread: on a shared machine its ratio is the steadier one)")
+    write_json(args.json, {"wall_s": med, "cpu_s": med_cpu})
 
 
 # ---------------------------------------------------------------------------------- main
@@ -446,6 +461,7 @@ def main() -> None:
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="single: wall time or the thread's CPU time")
     ap.add_argument("--metric", default="COSINE", choices=["COSINE", "L2", "IP"], help="startup: the index metric")
+    ap.add_argument("--json", default=None, help="also write the key numbers to this file")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-speed-"))
     try:

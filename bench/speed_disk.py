@@ -117,9 +117,10 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the databases (their path is printed)")
     ap.add_argument("--metric", choices=["COSINE", "L2", "IP"], default="COSINE",
                     help="COSINE searches a normalised copy in memory; L2/IP the mapped column")
+    ap.add_argument("--json", default=None, help="also write the key numbers to this file")
     args = ap.parse_args()
 
-    from bench_speed import clustered, hnsw_database
+    from bench_speed import clustered, hnsw_database, write_json
 
     dim = 384
     x = clustered(args.n, dim)
@@ -158,6 +159,7 @@ def main() -> None:
             for name, code in scripts.items():
                 runs[name].append(run_json(code))
         steps = list(runs["embedb"][0])
+        rss_mib: dict = {}   # --json: step -> system -> median VmRSS
         print(f"\nRSS of a fresh process, MiB (median of {args.reps}; anonymous + file-backed)")
         print(f"{'':16s}" + "".join(f"{name:>26s}" for name in scripts) + f"{'embedb / Chroma':>17s}")
         for step in steps:
@@ -165,10 +167,14 @@ def main() -> None:
             for name in scripts:
                 med = {k: float(np.median([r[step][k] for r in runs[name]])) for k in runs[name][0][step]}
                 vm[name] = med["VmRSS"]
+                rss_mib.setdefault(step, {})[name] = med["VmRSS"] / MIB
                 cells.append(f"{med['VmRSS'] / MIB:8.1f} ({med['RssAnon'] / MIB:6.1f} + "
                              f"{med['RssFile'] / MIB:6.1f})")
             print(f"{step:16s}" + "".join(f"{c:>26s}" for c in cells) +
                   f"{vm['embedb'] / vm['Chroma']:16.2f}x")
+        write_json(args.json, {"disk_mib": {**{k: v / MIB for k, v in disk.items()},
+                                            "raw vectors + graph": floor / MIB},
+                               "rss_mib": rss_mib})
         if args.keep:
             print(f"\nkept: {tmp}")
     finally:

@@ -46,7 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 # EMBEDB_SRC: another checkout's src (the commit before, from a git worktree)
 sys.path.insert(0, os.environ.get("EMBEDB_SRC", str(ROOT / "src")))
-from bench_speed import LockStepWorker  # noqa: E402
+from bench_speed import LockStepWorker, write_json  # noqa: E402
 
 K = 10
 DIM = 384
@@ -173,6 +173,7 @@ def main() -> None:
                     help="also time this checkout's src (e.g. a git worktree of the commit before)")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="wall time (default) or this thread's CPU time (for a busy machine)")
+    ap.add_argument("--json", default=None, help="also write the key numbers to this file")
     args = ap.parse_args()
     clock = time.perf_counter if args.clock == "wall" else time.thread_time
 
@@ -202,6 +203,7 @@ def main() -> None:
               f"(built in {built:.1f} s), top {K}, {args.queries} queries x {args.reps} passes, "
               f"p50 of single-query calls, {args.clock} clock")
         print(f"{'selectivity':>11}  {'path':38s} {'p50 ms':>8} {'recall@10':>9} {'ratio':>6}")
+        numbers: dict = {}   # --json: per selectivity
         for label, flt, allowed, base_name in (("1%", "tag == 7", tag == 7, "faiss exact+bitmap"),
                                                ("10%", "tag < 10", tag < 10, None)):
             rows = np.flatnonzero(allowed)
@@ -277,6 +279,8 @@ def main() -> None:
             print(f"{'':>11}  embedb batch of {len(queries)} (ef=16): recall {batch_recall:.3f}"
                   + ("" if same_before is None else
                      f"; hits == before's (ids and distances): {same_before}"))
+            numbers[label] = {"p50_ms": p50, "recall": rec, "batch_recall": batch_recall,
+                              "reference": base, "ef95": ef95, "ef_embedb": ef_embedb}
             if ef_embedb:   # the same efs on held-out queries (one batched faiss call each)
                 hq = held_out_queries(args.n)
                 hq /= np.linalg.norm(hq, axis=1, keepdims=True)
@@ -285,11 +289,14 @@ def main() -> None:
                 shown = []
                 for ef in sorted({ef95, ef_embedb}):
                     found = graph.search(hq, K, params=hnsw_params(ef))[1]
-                    shown.append(f"ef {ef}: {recall([f.tolist() for f in found], htruth):.3f}")
+                    held = recall([f.tolist() for f in found], htruth)
+                    numbers[label][f"held_out_recall_ef{ef}"] = held
+                    shown.append(f"ef {ef}: {held:.3f}")
                 print(f"{'':>11}  faiss on {len(hq)} held-out queries: recall " + ", ".join(shown))
         client.close()
         if before is not None:
             before.close()
+        write_json(args.json, numbers)
 
 
 if __name__ == "__main__":

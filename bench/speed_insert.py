@@ -347,6 +347,10 @@ def run_procs(args, systems: list[Remote], marks: list[int]) -> None:
     print("CPU s inside the add calls, every thread (less noisy than wall time on a shared machine): "
           + ", ".join(f"{n} {cpu[n]:.2f}" for n in names))
     print("CPU / lancedb's: " + ", ".join(f"{n} {cpu[n] / cpu['lancedb']:.2f}x" for n in ours))
+    from bench_speed import write_json   # (bench/ is this script's directory)
+    write_json(args.json, {"rows_per_s": {n: args.n / spent[n] for n in names},
+                           "windows": [{"rows": mark, "rows_per_s": rates} for mark, rates, _ in table],
+                           "cpu_s": cpu})
     print(f"machine: {os.cpu_count()} cores; one process per system; batches of {BATCH:,} rows, "
           f"{DIM}-d float32 + int64 + VARCHAR")
 
@@ -461,6 +465,7 @@ def main() -> None:
     ap.add_argument("--reopen", action="store_true",
                     help="time the first insert after reopening --n rows instead (with --before-src)")
     ap.add_argument("--rounds", type=int, default=3, help="with --reopen: reopens per checkout")
+    ap.add_argument("--json", default=None, help="with --procs: also write the key numbers to this file")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="speed-insert-", dir=os.environ.get("BENCH_TMP")))
     if args.reopen:

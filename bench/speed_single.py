@@ -194,13 +194,14 @@ def main() -> None:
                     help="also time this checkout's src (e.g. a git worktree of the commit before)")
     ap.add_argument("--omp", action="store_true",
                     help="also time faiss with one OpenMP thread against the default team")
+    ap.add_argument("--json", default=None, help="also write the key numbers to this file")
     args = ap.parse_args()
 
     import faiss
     import hnswlib
 
     import embedb
-    from bench_speed import clustered, hnsw_database
+    from bench_speed import clustered, hnsw_database, write_json
     from embedb.engine import search as engine_search
     from embedb.engine.index.manager import indexes_of
 
@@ -307,6 +308,8 @@ def main() -> None:
     print(f"embedb rows == faiss rows on every query: {same_rows}; single query == batch: "
           f"{same_batch}; fast path == general path: {same_general}"
           + (f"; hits == before's (ids and distances): {same_before}" if before is not None else ""))
+    write_json(args.json, {"p50_us": p50, "per_pass_ratio": ratios, "same_rows": same_rows,
+                           "same_batch": same_batch, "same_general": same_general})
     if omp is not None:
         print("faiss search_c of one query, OpenMP threads: " +
               ", ".join(f"{t}: {v:.1f} us" for t, v in omp.items()))
