@@ -170,7 +170,9 @@ class FaissIndex(VectorIndex):
         selectivity = max(req.allowed_count / max(1, len(req.allowed_bits) * 8), 1e-9)
         cache = req.allowed_cache
         try:
-            key = (id(self), self.ntotal, req.k, tuple(sorted(req.params.items())))
+            # values with their types: True == 1 hashes alike, but only 1 is valid (int_param)
+            key = (id(self), self.ntotal, req.k,
+                   tuple(sorted((n, type(v).__name__, v) for n, v in req.params.items())))
             hit = None if cache is None else cache.get(key)
         except TypeError:   # an unhashable parameter value: not kept
             key = hit = cache = None

@@ -281,7 +281,10 @@ def search_masked_one(entry: Any, v: np.ndarray, k: int, params: dict, view: Any
     impl = entry.impl
     total = view.num_rows_total
     try:
-        key = (_LANE, k, params.get("ef") if params else None)
+        # the raw ef with its type: True == 1 and 16.0 == 16 hash alike, but a bool is a
+        # ParamError (int_param), so a lane planned for 1 must not answer True
+        ef = params.get("ef") if params else None
+        key = (_LANE, k, ef, type(ef))
         lane = info.derived.get(key)
     except TypeError:   # an unhashable ef: the general path words the error
         return None
