@@ -127,3 +127,38 @@ def test_a_bool_search_parameter_is_refused_also_after_its_int_twin(graph_path, 
             assert out[0] == "ParamError" and "must be an integer" in out[1], out
     # the unfiltered lanes never kept it (their key wants an int)
     assert _same(client, "c", [q], limit=10, search_params=bad)[0] == "ParamError"
+
+
+# -- queries -----------------------------------------------------------------------------------
+
+def _with_warnings(call):
+    """The outcome and the warnings it emitted (category, message)."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        out = _outcome(call)
+    return out, [(w.category.__name__, str(w.message)) for w in seen]
+
+
+@pytest.mark.parametrize("index_type,metric", [("HNSW", "L2"), ("HNSW", "IP"), ("FLAT", "L2"),
+                                               ("FLAT", "IP"), ("FLAT", "COSINE"),
+                                               ("IVF_FLAT", "L2")])
+@pytest.mark.parametrize("flt", ["", "tag < 5"])
+def test_a_finite_query_whose_squared_norm_overflows_warns_as_the_general_path(
+        graph_path, index_type, metric, flt):
+    """A query of finite float32 components near 1e19: its squared norm overflows float32.
+    The lanes' finiteness check (``v.dot(v)``) made numpy warn "overflow encountered in dot"
+    (an exception under ``-W error`` or ``np.errstate(over="raise")``) before declining the
+    call to the general path, which answers it without a warning."""
+    client, _, _, _ = _client(index_type, metric, n=2000)
+    q = np.full(DIM, 1e19, np.float32)
+    q[::2] = -1e19
+    kw = dict(limit=10, filter=flt)
+    for _ in range(2):
+        fast = _with_warnings(lambda: client.search("c", [q], **kw))
+        general = _with_warnings(lambda: _general(client, "c", [q], **kw))
+        assert fast == general
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _same(client, "c", [q], **kw)
+        with np.errstate(all="raise"):
+            _same(client, "c", [q], **kw)

@@ -11,7 +11,8 @@ with ties by primary key) on the same rows. What it skips is per-call overhead:
   instead of a full read view, and no row mask at all when no row is tombstoned;
 * the field, its plan and index resolved once per (schema, index) and kept in
   ``collection.extensions`` (a new schema object or index entry makes a new plan);
-* a single float32 query used as given (checked for shape and finiteness in one dot product);
+* a single float32 query used as given (checked for shape, and for finiteness by its squared
+  norm: ``filtered.finite_query``);
 * ``IndexManager.search_covered``: the index alone answers when it covers exactly the
   snapshot's rows (no tail to merge, nothing to fold in), else ``IndexManager.search``.
 
@@ -35,7 +36,7 @@ from . import filter_cache
 from .evolution import TTL_KEY, ttl_ms
 from .index import topk
 from .index.base import MAX_TOPK, SearchRequest
-from .index.filtered import search_masked_one
+from .index.filtered import finite_query, search_masked_one
 from .index.dense import FaissIndex, HNSWIndex, raw_search_c, raw_swig_ptr
 from .index.manager import indexes_of
 from .index.metrics import larger_is_better
@@ -170,9 +171,9 @@ def _queries(p: _Plan, data: Any) -> Any:
     through it)."""
     if p.float32 and type(data) is list and len(data) == 1:
         v = data[0]
-        # NaN or inf (or a dot product that overflows): dense_queries checks and words it
+        # NaN or inf (or a squared norm that overflows): dense_queries checks and words it
         if type(v) is np.ndarray and v.dtype == _F32 and v.shape == (p.dim,) and \
-                v.flags.c_contiguous and math.isfinite(v.dot(v)):
+                v.flags.c_contiguous and finite_query(v):
             return v[None, :]
     return convert_queries(p.plan, data)
 
@@ -272,9 +273,9 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                 kept_key = _masked_key(filter, key, filter_params)
                 rec = None if kept_key is None else lane.masked.get(kept_key)
                 want, call = rec if rec is not None else (None, None)
-            # L2/IP: the query as given, its dot product finite (else dense_queries words it)
+            # L2/IP: the query as given, its squared norm finite (else dense_queries words it)
             state = None if call is None else lane_state(collection, p.field.name) \
-                if lane.cosine or math.isfinite(v.dot(v)) else None
+                if lane.cosine or finite_query(v) else None
             if state is not None and ((state[0], state[1], state[2]) == want if filter else
                                       state[1] == state[2] and limit <= state[1]):
                 generation, n, _, pks, vectors = state
@@ -345,7 +346,7 @@ def plain_search(collection: Any, data: Any, limit: Any, output_fields: Any, sea
                                          view.num_rows_total, view.live), masked)
                         return _single_result(p.pk_name, hit_pks, dl)
                     out = None
-                    if math.isfinite(v.dot(v)):   # (NaN or inf: dense_queries words it)
+                    if finite_query(v):   # (NaN or inf: dense_queries words it)
                         pk_of = pk_getter(view)
                         out = p.manager.search_covered(p.entry, v[None, :], limit, params,
                                                        pk_of, view, mask)

@@ -233,7 +233,31 @@ def _select_one(keys: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray,
 
 
 _F32 = np.dtype(np.float32)
-_LANE = "masked_one.lane"   # a mask's ``derived`` key: (_LANE, k, the caller's raw ef)
+_LANE = "masked_one.lane"
+_NORM_SQ: tuple | None = None   # (faiss's fvec_norm_L2sqr builtin, swig_ptr), bound on first use
+
+
+def finite_query(v: np.ndarray) -> bool:
+    """Whether one C-contiguous float32 query's squared norm is finite (no NaN, no inf, no
+    float32 overflow): the single-query lanes' check before faiss (anything else they decline
+    to the general path, where ``dense_queries`` words it). By faiss's ``fvec_norm_L2sqr``,
+    not ``v.dot(v)``: numpy warns "overflow encountered in dot" (raises under ``-W error`` or
+    ``np.errstate(over="raise")``) for finite components near 1e19, a query the general path
+    answers without a warning; the C call is also cheaper than numpy's dot."""
+    bound = _NORM_SQ
+    if bound is None:
+        bound = _bind_norm_sq()
+    return math.isfinite(bound[0](bound[1](v), v.shape[0]))
+
+
+def _bind_norm_sq() -> tuple:
+    global _NORM_SQ
+    from .dense import faiss_module, raw_swig_ptr
+
+    wrapper = faiss_module().fvec_norm_L2sqr
+    module = getattr(wrapper, "__globals__", {}).get("_swigfaiss")
+    _NORM_SQ = (getattr(module, "fvec_norm_L2sqr", wrapper), raw_swig_ptr())
+    return _NORM_SQ   # a mask's ``derived`` key: (_LANE, k, the caller's raw ef)
 
 
 class MaskedLane:
@@ -296,7 +320,7 @@ def search_masked_one(entry: Any, v: np.ndarray, k: int, params: dict, view: Any
     fparams = lane.fparams
     if fparams is None:
         return None   # planned exact
-    if not lane.cosine and not math.isfinite(v.dot(v)):
+    if not lane.cosine and not finite_query(v):
         return None   # NaN or inf: dense_queries words it
     with entry.lock:   # as search_covered: the index covers exactly these rows
         if entry.impl is not impl or impl.ntotal != total or entry.generation != view.generation:
