@@ -881,8 +881,23 @@ def _rows_below(entries: tuple[np.ndarray, np.ndarray], n: int) -> tuple[np.ndar
     return rows[:end], payload[:end]
 
 
+_FEW = 64   # candidates _select_by_key orders in Python
+
+
 def _select_by_key(cand: np.ndarray, scores32: np.ndarray, limit: int, pk_of: Any) -> tuple[np.ndarray, np.ndarray]:
     """Best ``limit`` of the candidates by (score descending, primary key or row ascending)."""
+    if pk_of is not None and len(cand) <= _FEW:
+        # the usual answer: about ``limit`` candidates. Python's sort of them by (score
+        # descending, primary key ascending) is the same order; topk.select's NumPy passes
+        # cost ~100 us on so few rows. Primary keys are read only when two scores are equal.
+        s = scores32.tolist()
+        if len(set(s)) == len(s):
+            order = sorted(range(len(s)), key=s.__getitem__, reverse=True)[:limit]
+        else:
+            pks = pk_of(cand).tolist()   # ints or strs: Python orders them as NumPy does
+            order = sorted(range(len(s)), key=lambda i: (-s[i], pks[i]))[:limit]
+        top = np.array(order, dtype=np.int64)
+        return cand[top].astype(np.int64), -scores32[top]
     if pk_of is not None:
         from .index import topk
 
