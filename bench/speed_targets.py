@@ -126,8 +126,10 @@ def rows_of(n: dict) -> list[tuple]:
                   ref_name="Chroma ")
     if "bm25" in n:
         b = n["bm25"]
-        ratio_row("BM25 query p50, ms", b["query_p50_ms"]["embedb search"],
-                  b["query_p50_ms"]["bm25s retrieve"], "{:.3f}", 1.0, ref_name="bm25s ")
+        p50 = b["query_p50_ms"]
+        ratio_row("BM25 query p50, ms (bm25s: the faster of retrieve and get_scores + top-k)",
+                  p50["embedb search"], min(p50["bm25s retrieve"], p50["bm25s scores + top-k"]),
+                  "{:.3f}", 1.0, ref_name="bm25s ")
         ok = b["max_score_rel_diff"] <= 1e-6
         rows.append(("  top-10 scores vs bm25s, max relative difference",
                      f"{b['max_score_rel_diff']:.1e}", "", "", "<= 1e-6", ok))
